@@ -1,0 +1,240 @@
+"""The model bundle: the one format the predictor, the CLI and the app read.
+
+A bundle is a folder::
+
+    model.keras      the Keras 3 model (loaded with safe_mode=True)
+    config.json      feature config, model config, labels, corpora, speakers per split, versions
+    history.json     Keras training history (per-epoch loss/accuracy, train and validation)
+    metrics.json     held-out metrics: uar, accuracy, per_class, confusion, per_speaker, folds, calibration
+    eda.json         training-data summary: class counts, durations, per-emotion average mel/chroma/MFCC
+    MODEL_CARD.md    human-readable model card
+
+:func:`write_bundle` builds it in a temp folder next to the destination and renames it into place,
+so an interrupted training run never leaves a half-written bundle and keeps the previous one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import BundleError
+from .features import FeatureConfig
+
+FORMAT_VERSION = 1
+MODEL_FILE = "model.keras"
+CONFIG_FILE = "config.json"
+HISTORY_FILE = "history.json"
+METRICS_FILE = "metrics.json"
+EDA_FILE = "eda.json"
+CARD_FILE = "MODEL_CARD.md"
+REQUIRED = (MODEL_FILE, CONFIG_FILE)
+
+#: Where the shipped model lives (``models/default`` next to the package).
+MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
+DEFAULT_MODEL_DIR = MODELS_DIR / "default"
+
+
+@dataclass(frozen=True)
+class BundleConfig:
+    """Parsed ``config.json``."""
+
+    labels: tuple[str, ...]
+    model_type: str
+    input_kind: str
+    features: FeatureConfig
+    model: dict[str, Any] = field(default_factory=dict)
+    corpora: tuple[str, ...] = ()
+    split: dict[str, list[str]] = field(default_factory=dict)
+    temperature: float = 1.0
+    threshold: float = 0.4
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format_version": FORMAT_VERSION,
+            "labels": list(self.labels),
+            "model_type": self.model_type,
+            "input_kind": self.input_kind,
+            "features": self.features.to_dict(),
+            "model": self.model,
+            "corpora": list(self.corpora),
+            "split": self.split,
+            "temperature": self.temperature,
+            "threshold": self.threshold,
+            **self.extra,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], *, source: str = "config.json") -> BundleConfig:
+        missing = [k for k in ("labels", "model_type", "input_kind", "features") if k not in d]
+        if missing:
+            raise BundleError(f"{source} lacks required keys: {', '.join(missing)}")
+        if d.get("format_version", FORMAT_VERSION) > FORMAT_VERSION:
+            raise BundleError(f"{source} has format_version {d['format_version']}; this ser reads up to {FORMAT_VERSION}")
+        labels = d["labels"]
+        if not isinstance(labels, list) or len(labels) < 2 or not all(isinstance(x, str) for x in labels):
+            raise BundleError(f"{source}: 'labels' must be a list of at least two emotion names")
+        try:
+            features = FeatureConfig.from_dict(d["features"])
+        except (TypeError, ValueError) as exc:
+            raise BundleError(f"{source}: invalid feature settings: {exc}") from None
+        known = {"format_version", "labels", "model_type", "input_kind", "features", "model", "corpora", "split",
+                 "temperature", "threshold"}
+        return cls(
+            labels=tuple(labels),
+            model_type=str(d["model_type"]),
+            input_kind=str(d["input_kind"]),
+            features=features,
+            model=dict(d.get("model", {})),
+            corpora=tuple(d.get("corpora", ())),
+            split={k: list(v) for k, v in d.get("split", {}).items()},
+            temperature=float(d.get("temperature", 1.0)),
+            threshold=float(d.get("threshold", 0.4)),
+            extra={k: v for k, v in d.items() if k not in known},
+        )
+
+
+def _read_json(path: Path, default: Any = None) -> Any:
+    if not path.exists():
+        return default
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BundleError(f"{path} is not valid JSON: {exc}") from None
+
+
+class ModelBundle:
+    """A loaded bundle. JSON parts are read at construction; the Keras model on first use."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        if not self.path.is_dir():
+            raise BundleError(f"model bundle not found: {self.path} (expected a folder with {', '.join(REQUIRED)})")
+        missing = [f for f in REQUIRED if not (self.path / f).exists()]
+        if missing:
+            raise BundleError(f"model bundle {self.path} is incomplete: missing {', '.join(missing)}")
+        raw = _read_json(self.path / CONFIG_FILE)
+        if not isinstance(raw, dict):
+            raise BundleError(f"{self.path / CONFIG_FILE} must hold a JSON object")
+        self.config = BundleConfig.from_dict(raw, source=str(self.path / CONFIG_FILE))
+        self.history: dict[str, list[float]] = _read_json(self.path / HISTORY_FILE, {}) or {}
+        self.metrics: dict[str, Any] = _read_json(self.path / METRICS_FILE, {}) or {}
+        self.eda: dict[str, Any] = _read_json(self.path / EDA_FILE, {}) or {}
+        card = self.path / CARD_FILE
+        self.card: str = card.read_text(encoding="utf-8") if card.exists() else ""
+        self._model = None
+        self._lock = threading.Lock()
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return self.config.labels
+
+    @property
+    def features(self) -> FeatureConfig:
+        return self.config.features
+
+    @property
+    def model(self):
+        """The Keras model, loaded once (safe mode: no arbitrary code is deserialised)."""
+        with self._lock:
+            if self._model is None:
+                self._model = self._load_model()
+            return self._model
+
+    def _load_model(self):
+        import keras
+
+        from . import models as _models  # noqa: F401  (registers the custom layers)
+
+        try:
+            model = keras.models.load_model(self.path / MODEL_FILE, compile=False, safe_mode=True)
+        except Exception as exc:  # keras raises ValueError/OSError/zipfile errors
+            raise BundleError(f"cannot load {self.path / MODEL_FILE}: {exc}") from None
+        n_out = model.output_shape[-1]
+        if n_out != len(self.labels):
+            raise BundleError(
+                f"model bundle {self.path} is inconsistent: the model has {n_out} outputs but config.json "
+                f"lists {len(self.labels)} labels"
+            )
+        return model
+
+    def summary(self) -> dict[str, Any]:
+        """Headline facts for the app/CLI: name, labels, corpora, held-out figures, licence."""
+        test = self.metrics.get("test", {})
+        return {
+            "name": self.name,
+            "model_type": self.config.model_type,
+            "labels": list(self.labels),
+            "corpora": list(self.config.corpora),
+            "uar": test.get("uar"),
+            "accuracy": test.get("accuracy"),
+            "n_test": test.get("n"),
+            "test_speakers": self.config.split.get("test", []),
+            "folds": self.metrics.get("folds", {}).get("summary"),
+            "licence": self.config.extra.get("licence", ""),
+        }
+
+
+def load_bundle(path: str | Path | None = None) -> ModelBundle:
+    """Open a bundle folder (default: the shipped ``models/default``)."""
+    return ModelBundle(path if path is not None else DEFAULT_MODEL_DIR)
+
+
+def list_bundles(models_dir: str | Path = MODELS_DIR) -> list[Path]:
+    """Bundle folders directly under ``models_dir`` (those holding a config.json and model)."""
+    root = Path(models_dir)
+    if not root.is_dir():
+        return []
+    return sorted(p for p in root.iterdir() if p.is_dir() and all((p / f).exists() for f in REQUIRED))
+
+
+def _dump_json(path: Path, obj: Any) -> None:
+    path.write_text(json.dumps(obj, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+
+
+def write_bundle(
+    dest: str | Path,
+    *,
+    model,
+    config: BundleConfig,
+    history: dict[str, list[float]],
+    metrics: dict[str, Any],
+    eda: dict[str, Any],
+    card: str,
+) -> Path:
+    """Write a complete bundle to ``dest`` atomically (temp folder + rename); returns ``dest``.
+
+    An existing bundle at ``dest`` is replaced only once the new one is complete.
+    """
+    dest = Path(dest).resolve()
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.tmp-", dir=dest.parent))
+    try:
+        model.save(tmp / MODEL_FILE)
+        _dump_json(tmp / CONFIG_FILE, config.to_dict())
+        _dump_json(tmp / HISTORY_FILE, history)
+        _dump_json(tmp / METRICS_FILE, metrics)
+        _dump_json(tmp / EDA_FILE, eda)
+        (tmp / CARD_FILE).write_text(card, encoding="utf-8")
+        old = None
+        if dest.exists():
+            old = dest.parent / f".{dest.name}.old-{os.getpid()}"
+            os.replace(dest, old)
+        os.replace(tmp, dest)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return dest

@@ -1,0 +1,189 @@
+"""From a manifest to cached frame features: speaker splits, augmentation, parallel extraction.
+
+No Keras here, so worker processes start fast. Augmented copies of a clip are made from that clip
+only and stay in its split (only the training split is augmented).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from multiprocessing import get_context
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import audio
+from .errors import TrainingError
+from .features import FeatureCache, FeatureConfig, clip_windows, file_digest
+
+# -- speaker-independent splits ----------------------------------------------------------------
+
+
+def _balanced_order(speakers: pd.DataFrame, seed: int) -> list[str]:
+    """Speakers shuffled with ``seed`` and interleaved by gender (f, m, f, m, ...)."""
+    rng = np.random.default_rng(seed)
+    groups = [list(rng.permutation(sorted(g["speaker"].unique()))) for _, g in speakers.groupby("gender")]
+    out: list[str] = []
+    while any(groups):
+        for g in groups:
+            if g:
+                out.append(str(g.pop(0)))
+    return out
+
+
+@dataclass(frozen=True)
+class Split:
+    """Speakers per split. No speaker is in two splits."""
+
+    train: tuple[str, ...]
+    val: tuple[str, ...]
+    test: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        a, b, c = set(self.train), set(self.val), set(self.test)
+        if a & b or a & c or b & c:
+            raise TrainingError(f"a speaker is in two splits: {sorted((a & b) | (a & c) | (b & c))}")
+
+    def to_dict(self) -> dict[str, list[str]]:
+        return {"train": list(self.train), "val": list(self.val), "test": list(self.test)}
+
+
+def primary_corpus(manifest: pd.DataFrame) -> str:
+    """The corpus test speakers are drawn from: RAVDESS if present, else the largest."""
+    corpora = manifest["corpus"].value_counts()
+    return "ravdess" if "ravdess" in corpora.index else str(corpora.index[0])
+
+
+def speaker_split(
+    manifest: pd.DataFrame,
+    *,
+    test: Sequence[str] | None = None,
+    val: Sequence[str] | None = None,
+    n_test: int = 4,
+    n_val: int = 2,
+    seed: int = 0,
+) -> Split:
+    """Hold out whole speakers: ``test``/``val`` given explicitly, else drawn gender-balanced from
+    the primary corpus. Every other speaker (all of any other corpus) trains."""
+    all_speakers = set(manifest["speaker"])
+    prim = manifest[manifest["corpus"] == primary_corpus(manifest)][["speaker", "gender"]].drop_duplicates()
+    order = _balanced_order(prim, seed)
+    for name, given in (("test", test), ("val", val)):
+        unknown = set(given or ()) - all_speakers
+        if unknown:
+            raise TrainingError(f"{name} speakers not in the data: {', '.join(sorted(unknown))}")
+    test_s = list(test) if test else [s for s in order if s not in set(val or ())][:n_test]
+    val_s = list(val) if val else [s for s in order if s not in set(test_s)][:n_val]
+    train_s = sorted(all_speakers - set(test_s) - set(val_s))
+    if not train_s or not test_s or not val_s:
+        raise TrainingError(
+            f"need at least 3 speakers of {primary_corpus(manifest)} for train/val/test; got {len(all_speakers)}"
+        )
+    return Split(tuple(sorted(train_s)), tuple(sorted(val_s)), tuple(sorted(test_s)))
+
+
+def kfold_splits(manifest: pd.DataFrame, *, k: int, seed: int = 0, n_val: int = 2) -> list[Split]:
+    """K folds over the primary corpus's speakers (gender-interleaved); each fold's validation
+    speakers come from the next fold's group. Speakers of other corpora always train."""
+    prim = manifest[manifest["corpus"] == primary_corpus(manifest)][["speaker", "gender"]].drop_duplicates()
+    order = _balanced_order(prim, seed)
+    if k < 2 or k > len(order) // 2:
+        raise TrainingError(f"--folds must be between 2 and {len(order) // 2} for {len(order)} speakers")
+    groups = [order[i::k] for i in range(k)]
+    splits = []
+    for f in range(k):
+        test = groups[f]
+        val = groups[(f + 1) % k][:n_val]
+        train = sorted(set(manifest["speaker"]) - set(test) - set(val))
+        splits.append(Split(tuple(sorted(train)), tuple(sorted(val)), tuple(sorted(test))))
+    return splits
+
+
+# -- augmentation (audiomentations) --------------------------------------------------------------
+
+
+def _augmenter(strength: float):
+    from audiomentations import AddGaussianSNR, Compose, Gain, PitchShift, TimeStretch
+
+    return Compose(
+        [
+            AddGaussianSNR(min_snr_db=max(5.0, 30.0 - 20.0 * strength), max_snr_db=40.0, p=0.6),
+            PitchShift(min_semitones=-2.5 * strength, max_semitones=2.5 * strength, p=0.6,
+                       method="signalsmith_stretch"),
+            TimeStretch(min_rate=1 - 0.15 * strength, max_rate=1 + 0.15 * strength, p=0.5,
+                        leave_length_unchanged=False, method="signalsmith_stretch"),
+            Gain(min_gain_db=-6.0, max_gain_db=6.0, p=0.5),
+        ]
+    )
+
+
+def augment(y: np.ndarray, *, sr: int, seed: int, strength: float = 1.0) -> np.ndarray:
+    """One augmented copy of ``y [shape=(n,)]`` (noise at an SNR, pitch shift, time stretch, gain);
+    deterministic for a given ``seed``."""
+    import random
+
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    out = _augmenter(strength)(samples=y, sample_rate=sr)
+    peak = float(np.abs(out).max()) if out.size else 0.0
+    return (out / peak * 0.99 if peak > 1.0 else out).astype(np.float32)
+
+
+# -- feature extraction with cache ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Job:
+    path: str
+    aug: int  # 0 = original; k >= 1 = k-th augmented copy
+    seed: int
+    strength: float
+
+
+def _work(job: Job, cfg: FeatureConfig, cache_root: str | None, use_cache: bool) -> list[np.ndarray]:
+    cache = FeatureCache(cache_root, enabled=use_cache)
+    content = file_digest(job.path)
+    tag = f"aug{job.aug}-s{job.seed}-x{job.strength:g}" if job.aug else ""
+    hit = cache.get(content, cfg, tag)
+    if hit is not None:
+        return hit
+    y = audio.load(job.path, sr=cfg.sample_rate)
+    if job.aug:
+        seed = int(hashlib.sha1(f"{content}-{job.aug}-{job.seed}".encode()).hexdigest()[:8], 16)
+        y = augment(y, sr=cfg.sample_rate, seed=seed, strength=job.strength)
+    frames, _ = clip_windows(y, cfg)
+    cache.put(content, cfg, tag, frames)
+    return frames
+
+
+def _work_star(args):
+    return _work(*args)
+
+
+def extract_all(
+    jobs: Sequence[Job],
+    cfg: FeatureConfig,
+    *,
+    cache_dir: str | Path | None = None,
+    use_cache: bool = True,
+    workers: int | None = None,
+    desc: str = "features",
+) -> list[list[np.ndarray]]:
+    """Frame features for every job (list of per-window ``[shape=(t, d)]`` arrays per job), in order.
+
+    Uses ``workers`` processes (default: CPU count) and the on-disk cache; shows a tqdm bar.
+    """
+    from tqdm.auto import tqdm
+
+    workers = workers or min(len(jobs), os.cpu_count() or 1) or 1
+    args = [(j, cfg, str(cache_dir) if cache_dir else None, use_cache) for j in jobs]
+    if workers <= 1 or len(jobs) < 8:
+        return [_work(*a) for a in tqdm(args, desc=desc, unit="clip", mininterval=2)]
+    with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+        return list(tqdm(pool.map(_work_star, args, chunksize=8), total=len(args), desc=desc, unit="clip",
+                         mininterval=2))

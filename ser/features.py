@@ -1,0 +1,332 @@
+"""Features: one frozen :class:`FeatureConfig`, saved in every model bundle.
+
+Training and prediction both call :func:`extract` with the bundle's config, so they cannot disagree.
+One STFT per clip feeds every block (MFCC + deltas, chroma, spectral contrast, log-mel, energy).
+
+Shapes: a clip gives frame features ``[shape=(t, d)]`` (t frames at ``hop_length``); models take
+either padded frame sequences ``[shape=(n, T, d)]`` (recurrent), padded log-mel
+``[shape=(n, T, n_mels)]`` (CNN) or utterance statistics ``[shape=(n, 4 * d)]`` (MLP).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import librosa
+import numpy as np
+import scipy.fft
+
+from .audio import SAMPLE_RATE
+
+#: Feature blocks, in the order they are stacked.
+BLOCKS = ("mfcc", "delta", "delta2", "chroma", "contrast", "mel", "energy")
+_CONTRAST_BANDS = 6
+_CONTRAST_FMIN = 100.0
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    """Everything that decides the numbers a model sees. Frozen; serialised into ``config.json``."""
+
+    sample_rate: int = SAMPLE_RATE
+    n_fft: int = 512  # 32 ms
+    win_length: int = 400  # 25 ms
+    hop_length: int = 160  # 10 ms
+    n_mels: int = 64
+    n_mfcc: int = 20
+    fmin: float = 50.0
+    fmax: float = 8000.0
+    blocks: tuple[str, ...] = BLOCKS
+    window_s: float = 3.0  # model window: longer clips are cut into windows
+    hop_s: float = 1.0  # hop between windows of a long clip (timeline)
+    trim_db: float | None = 30.0  # trim leading/trailing silence quieter than peak - trim_db
+    utterance_norm: bool = True  # per-utterance mean/variance normalisation of sequences
+
+    def __post_init__(self) -> None:
+        unknown = set(self.blocks) - set(BLOCKS)
+        if unknown:
+            raise ValueError(f"unknown feature blocks {sorted(unknown)}; known: {BLOCKS}")
+        if {"delta", "delta2"} & set(self.blocks) and "mfcc" not in self.blocks:
+            raise ValueError("delta blocks need the mfcc block")
+        object.__setattr__(self, "blocks", tuple(b for b in BLOCKS if b in self.blocks))
+
+    # -- sizes ---------------------------------------------------------------------------------
+    @property
+    def block_sizes(self) -> dict[str, int]:
+        sizes = {
+            "mfcc": self.n_mfcc,
+            "delta": self.n_mfcc,
+            "delta2": self.n_mfcc,
+            "chroma": 12,
+            "contrast": _CONTRAST_BANDS + 1,
+            "mel": self.n_mels,
+            "energy": 1,
+        }
+        return {b: sizes[b] for b in self.blocks}
+
+    @property
+    def n_features(self) -> int:
+        """d: features per frame."""
+        return sum(self.block_sizes.values())
+
+    def block_slice(self, block: str) -> slice:
+        """Columns of ``block`` in a ``[shape=(t, d)]`` frame matrix."""
+        start = 0
+        for name, size in self.block_sizes.items():
+            if name == block:
+                return slice(start, start + size)
+            start += size
+        raise KeyError(f"block {block!r} is not in this config ({self.blocks})")
+
+    @property
+    def window_frames(self) -> int:
+        """T: frames in one model window."""
+        return 1 + int(round(self.window_s * self.sample_rate)) // self.hop_length
+
+    # -- (de)serialisation ---------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["blocks"] = list(self.blocks)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> FeatureConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown feature settings {sorted(unknown)}")
+        d = dict(d)
+        if "blocks" in d:
+            d["blocks"] = tuple(d["blocks"])
+        return cls(**d)
+
+    def digest(self) -> str:
+        """Short hash of the settings that change cached frame features (all but utterance_norm)."""
+        keys = ("sample_rate", "n_fft", "win_length", "hop_length", "n_mels", "n_mfcc", "fmin", "fmax",
+                "blocks", "trim_db", "window_s", "hop_s")
+        payload = json.dumps({k: self.to_dict()[k] for k in keys}, sort_keys=True)
+        return hashlib.sha1(payload.encode()).hexdigest()[:12]
+
+
+@functools.lru_cache(maxsize=8)
+def _filters(sr: int, n_fft: int, n_mels: int, fmin: float, fmax: float) -> tuple[np.ndarray, np.ndarray]:
+    mel = librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax).astype(np.float32)
+    chroma = librosa.filters.chroma(sr=sr, n_fft=n_fft).astype(np.float32)
+    return mel, chroma
+
+
+def trim_bounds(y: np.ndarray, cfg: FeatureConfig) -> tuple[int, int]:
+    """Sample range ``(start, end)`` left after dropping leading/trailing silence.
+
+    Silence is frames quieter than ``cfg.trim_db`` below the loudest frame (the rule of
+    ``librosa.effects.trim``, in plain numpy: librosa's version JIT-compiles on first use and costs
+    ~3 s of cold start in every process). Never trims a clip below 0.25 s.
+    """
+    frame, hop = 512, 128
+    if cfg.trim_db is None or y.size < frame:
+        return 0, y.size
+    frames = np.lib.stride_tricks.sliding_window_view(y, frame)[::hop]
+    power = np.einsum("ij,ij->i", frames, frames) / frame
+    loud = np.flatnonzero(power > power.max() * 10.0 ** (-cfg.trim_db / 10.0))
+    if loud.size == 0:
+        return 0, y.size
+    start, end = int(loud[0]) * hop, min(y.size, int(loud[-1]) * hop + frame)
+    if end - start < int(0.25 * cfg.sample_rate):
+        return 0, y.size
+    return start, end
+
+
+def trim(y: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
+    """``y`` without leading/trailing silence (see :func:`trim_bounds`)."""
+    start, end = trim_bounds(y, cfg)
+    return y[start:end]
+
+
+def spectrogram(y: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
+    """Magnitude STFT ``[shape=(1 + n_fft/2, t)]`` float32."""
+    return np.abs(
+        librosa.stft(y, n_fft=cfg.n_fft, hop_length=cfg.hop_length, win_length=cfg.win_length, center=True)
+    ).astype(np.float32)
+
+
+def extract(y: np.ndarray, cfg: FeatureConfig, *, trimmed: bool = False) -> np.ndarray:
+    """Frame features of a mono signal at ``cfg.sample_rate``.
+
+    Parameters: ``y`` ``np.ndarray [shape=(n,)]`` float32; ``trimmed`` says silence was already trimmed.
+    Returns ``np.ndarray [shape=(t, cfg.n_features)]`` float32, blocks stacked in ``cfg.blocks`` order.
+    """
+    if not trimmed:
+        y = trim(y, cfg)
+    S = spectrogram(y, cfg)
+    P = S**2
+    mel_fb, chroma_fb = _filters(cfg.sample_rate, cfg.n_fft, cfg.n_mels, cfg.fmin, cfg.fmax)
+    logmel = 10.0 * np.log10(np.maximum(mel_fb @ P, 1e-10))
+    logmel = np.maximum(logmel, logmel.max() - 80.0)
+    out: list[np.ndarray] = []
+    mfcc = None
+    for block in cfg.blocks:
+        if block == "mfcc":
+            mfcc = scipy.fft.dct(logmel, type=2, axis=0, norm="ortho")[: cfg.n_mfcc]
+            out.append(mfcc)
+        elif block == "delta":
+            out.append(librosa.feature.delta(mfcc, order=1, width=9, mode="nearest"))
+        elif block == "delta2":
+            out.append(librosa.feature.delta(mfcc, order=2, width=9, mode="nearest"))
+        elif block == "chroma":
+            c = chroma_fb @ P
+            out.append(c / np.maximum(c.max(axis=0, keepdims=True), 1e-10))
+        elif block == "contrast":
+            out.append(
+                librosa.feature.spectral_contrast(
+                    S=S, sr=cfg.sample_rate, n_fft=cfg.n_fft, fmin=_CONTRAST_FMIN, n_bands=_CONTRAST_BANDS
+                )
+            )
+        elif block == "mel":
+            out.append(logmel)
+        elif block == "energy":
+            out.append(10.0 * np.log10(np.maximum(P.mean(axis=0, keepdims=True), 1e-10)))
+    return np.ascontiguousarray(np.concatenate(out, axis=0).T, dtype=np.float32)
+
+
+def segment_bounds(n_samples: int, cfg: FeatureConfig) -> list[tuple[int, int]]:
+    """Sample ranges ``[(start, end), ...]`` of the model windows covering a clip.
+
+    A clip no longer than ``1.25 * window_s`` is one window; a longer one gets windows of
+    ``window_s`` every ``hop_s``, the last aligned to the end.
+    """
+    win = int(round(cfg.window_s * cfg.sample_rate))
+    hop = int(round(cfg.hop_s * cfg.sample_rate))
+    if n_samples <= int(1.25 * win):
+        return [(0, n_samples)]
+    starts = list(range(0, n_samples - win + 1, hop))
+    if starts[-1] + win < n_samples:
+        starts.append(n_samples - win)
+    return [(s, s + win) for s in starts]
+
+
+def stats(frames: np.ndarray) -> np.ndarray:
+    """Utterance statistics ``[shape=(4 * d,)]``: mean, std, 10th and 90th percentile per feature."""
+    p10, p90 = np.percentile(frames, [10, 90], axis=0)
+    return np.concatenate([frames.mean(axis=0), frames.std(axis=0), p10, p90]).astype(np.float32)
+
+
+def normalise(frames: np.ndarray) -> np.ndarray:
+    """Per-utterance mean/variance normalisation of ``[shape=(t, d)]`` frames."""
+    mu = frames.mean(axis=0, keepdims=True)
+    sd = frames.std(axis=0, keepdims=True)
+    return ((frames - mu) / np.maximum(sd, 1e-3)).astype(np.float32)
+
+
+def model_input(frames_list: list[np.ndarray], cfg: FeatureConfig, kind: str) -> np.ndarray:
+    """Stack per-window frame features into a model batch.
+
+    ``kind``: ``"stats"`` → ``[shape=(n, 4 * d)]``; ``"sequence"`` → ``[shape=(n, T, d)]``;
+    ``"logmel"`` → ``[shape=(n, T, n_mels)]``. Sequences are cropped (centre) or zero-padded to
+    T = ``cfg.window_frames``; zero frames are masked by recurrent models.
+    """
+    if kind == "stats":
+        return np.stack([stats(f) for f in frames_list])
+    T = cfg.window_frames
+    if kind == "sequence":
+        cols, d = slice(None), cfg.n_features
+    elif kind == "logmel":
+        cols, d = cfg.block_slice("mel"), cfg.n_mels
+    else:
+        raise ValueError(f"unknown model input kind {kind!r}")
+    batch = np.zeros((len(frames_list), T, d), dtype=np.float32)
+    for i, f in enumerate(frames_list):
+        f = f[:, cols]
+        if cfg.utterance_norm:
+            f = normalise(f)
+        if len(f) > T:
+            off = (len(f) - T) // 2
+            f = f[off : off + T]
+        batch[i, : len(f)] = f
+    return batch
+
+
+# -- on-disk feature cache ---------------------------------------------------------------------
+
+
+def default_cache_dir() -> Path:
+    """``$SER_CACHE_DIR`` or ``~/.cache/ser/features``."""
+    env = os.environ.get("SER_CACHE_DIR")
+    return Path(env) if env else Path.home() / ".cache" / "ser" / "features"
+
+
+def file_digest(path: str | Path) -> str:
+    """sha1 of a file's bytes (the cache key is content, not name or mtime)."""
+    h = hashlib.sha1()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+class FeatureCache:
+    """Frame features on disk, keyed by file content + feature config + augmentation tag.
+
+    Files are written to a temp name then renamed, so a killed run never leaves a torn entry.
+    """
+
+    def __init__(self, root: str | Path | None = None, *, enabled: bool = True) -> None:
+        self.root = Path(root) if root is not None else default_cache_dir()
+        self.enabled = enabled
+        self.hits = 0
+        self.misses = 0
+
+    def _path(self, content: str, cfg: FeatureConfig, tag: str) -> Path:
+        return self.root / cfg.digest() / content[:2] / f"{content}{('-' + tag) if tag else ''}.npz"
+
+    def get(self, content: str, cfg: FeatureConfig, tag: str = "") -> list[np.ndarray] | None:
+        """Cached per-window frames of a clip, or None."""
+        if not self.enabled:
+            return None
+        p = self._path(content, cfg, tag)
+        try:
+            with np.load(p) as z:
+                frames, lengths = z["frames"], z["lengths"]
+        except (OSError, ValueError, KeyError):
+            self.misses += 1
+            return None
+        self.hits += 1
+        return np.split(frames, np.cumsum(lengths)[:-1])
+
+    def put(self, content: str, cfg: FeatureConfig, tag: str, frames: list[np.ndarray]) -> None:
+        """Store a clip's per-window frames (temp file + rename)."""
+        if not self.enabled:
+            return
+        p = self._path(content, cfg, tag)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=p.parent, suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.savez(f, frames=np.concatenate(frames).astype(np.float32),
+                         lengths=np.array([len(x) for x in frames], dtype=np.int64))
+            os.replace(tmp, p)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+
+def clip_windows(y: np.ndarray, cfg: FeatureConfig) -> tuple[list[np.ndarray], list[tuple[float, float]]]:
+    """Trim a clip, cut it into model windows and extract each window's frame features.
+
+    Returns ``(frames, spans)``: a list of ``[shape=(t_i, d)]`` arrays and each window's
+    ``(start_s, end_s)`` in seconds on the untrimmed clip's time axis.
+    """
+    offset, stop = trim_bounds(y, cfg)
+    y = y[offset:stop]
+    frames, spans = [], []
+    sr = cfg.sample_rate
+    for start, end in segment_bounds(y.size, cfg):
+        frames.append(extract(y[start:end], cfg, trimmed=True))
+        spans.append(((offset + start) / sr, (offset + end) / sr))
+    return frames, spans

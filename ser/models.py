@@ -1,0 +1,168 @@
+"""Keras 3 model builders, chosen by name.
+
+==========  ===============================  ======================================================
+name        input                            architecture
+==========  ===============================  ======================================================
+``mlp``     stats ``[shape=(n, 4d)]``        standardise → 2 dense layers (seed 002's fast baseline)
+``bilstm``  sequence ``[shape=(n, T, d)]``   masking → BiLSTM(128) → BiLSTM(64) → dense (seed 003)
+``cnn``     log-mel ``[shape=(n, T, m)]``    SpecAugment → 4 conv blocks → attention pooling → dense
+``crnn``    log-mel ``[shape=(n, T, m)]``    SpecAugment → 3 conv blocks → BiGRU → attention pooling
+==========  ===============================  ======================================================
+
+All models end in a softmax over the bundle's labels. Only layers from Keras itself and the two
+registered layers below are used, so bundles load with ``safe_mode=True``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import keras
+from keras import layers, ops
+
+#: Which model input (see :func:`ser.features.model_input`) each model type takes.
+MODEL_INPUTS = {"mlp": "stats", "bilstm": "sequence", "cnn": "logmel", "crnn": "logmel"}
+MODEL_TYPES = tuple(MODEL_INPUTS)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Hyper-parameters of the model builders (saved in ``config.json``)."""
+
+    model_type: str = "cnn"
+    dropout: float = 0.3
+    l2: float = 1e-4
+    learning_rate: float = 1e-3
+    spec_time_mask: int = 30  # max frames masked (SpecAugment), training only
+    spec_freq_mask: int = 8  # max mel bands masked, training only
+    width: int = 32  # channels of the first conv block / units scale
+
+
+@keras.saving.register_keras_serializable(package="ser")
+class SpecAugment(layers.Layer):
+    """One time mask and one frequency mask per example, in training only.
+
+    Input/output ``[shape=(n, T, F)]``; identity at inference.
+    """
+
+    def __init__(self, time_mask: int = 30, freq_mask: int = 8, seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.time_mask = time_mask
+        self.freq_mask = freq_mask
+        self.seed = seed
+        self._rng = keras.random.SeedGenerator(seed)
+
+    def call(self, x, training=None):
+        if not training:
+            return x
+        shape = ops.shape(x)
+        n, T, F = shape[0], shape[1], shape[2]
+
+        def mask(length, width):
+            w = ops.cast(keras.random.uniform((n, 1), 0, width + 1, seed=self._rng), "int32")
+            start = ops.cast(
+                keras.random.uniform((n, 1), 0, 1, seed=self._rng) * ops.cast(length - w, "float32"), "int32"
+            )
+            idx = ops.arange(length)[None, :]
+            return ops.logical_and(idx >= start, idx < start + w)  # (n, length)
+
+        t_mask = mask(T, self.time_mask)[:, :, None]
+        f_mask = mask(F, self.freq_mask)[:, None, :]
+        keep = ops.logical_not(ops.logical_or(t_mask, f_mask))
+        return x * ops.cast(keep, x.dtype)
+
+    def get_config(self):
+        return {**super().get_config(), "time_mask": self.time_mask, "freq_mask": self.freq_mask, "seed": self.seed}
+
+
+@keras.saving.register_keras_serializable(package="ser")
+class AttentionPooling(layers.Layer):
+    """Attention-weighted mean over time: ``[shape=(n, T, c)]`` → ``[shape=(n, c)]``."""
+
+    def build(self, input_shape):
+        self.score = layers.Dense(1, name="score")
+        self.score.build(input_shape)
+
+    def call(self, x):
+        w = ops.softmax(self.score(x), axis=1)  # (n, T, 1)
+        return ops.sum(w * x, axis=1)
+
+
+def _conv_block(x, filters: int, cfg: ModelConfig, pool=(2, 2)):
+    reg = keras.regularizers.l2(cfg.l2)
+    x = layers.Conv2D(filters, 3, padding="same", use_bias=False, kernel_regularizer=reg)(x)
+    x = layers.BatchNormalization()(x)
+    x = layers.Activation("relu")(x)
+    if pool:
+        x = layers.MaxPooling2D(pool)(x)
+    return x
+
+
+def build_model(
+    cfg: ModelConfig,
+    *,
+    input_shape: tuple[int, ...],
+    n_classes: int,
+    seed: int = 0,
+) -> keras.Model:
+    """Build and compile a model of type ``cfg.model_type`` for inputs of ``input_shape`` (no batch)."""
+    if cfg.model_type not in MODEL_INPUTS:
+        raise ValueError(f"unknown model type {cfg.model_type!r}; choose one of {', '.join(MODEL_TYPES)}")
+    keras.utils.set_random_seed(seed)
+    reg = keras.regularizers.l2(cfg.l2)
+    inp = keras.Input(shape=input_shape, name="features")
+    if cfg.model_type == "mlp":
+        x = layers.Normalization(name="standardise")(inp)
+        x = layers.GaussianNoise(0.1)(x)
+        for units in (256, 128):
+            x = layers.Dense(units, activation="relu", kernel_regularizer=reg)(x)
+            x = layers.Dropout(cfg.dropout)(x)
+    elif cfg.model_type == "bilstm":
+        x = layers.Masking(mask_value=0.0)(inp)
+        x = layers.Bidirectional(layers.LSTM(128, return_sequences=True))(x)
+        x = layers.Dropout(cfg.dropout)(x)
+        x = layers.Bidirectional(layers.LSTM(64))(x)
+        x = layers.Dropout(cfg.dropout)(x)
+        x = layers.Dense(64, activation="relu", kernel_regularizer=reg)(x)
+    else:  # cnn / crnn over log-mel (n, T, mels)
+        x = SpecAugment(cfg.spec_time_mask, cfg.spec_freq_mask, seed=seed, name="spec_augment")(inp)
+        x = layers.Reshape((*input_shape, 1))(x)
+        w = cfg.width
+        widths = (w, 2 * w, 4 * w, 4 * w) if cfg.model_type == "cnn" else (w, 2 * w, 4 * w)
+        for i, f in enumerate(widths):
+            x = _conv_block(x, f, cfg, pool=(2, 2) if i < 3 else (1, 2))
+        # (n, T', F', C) → average over frequency → (n, T', C)
+        x = _FreqMean(name="freq_mean")(x)
+        if cfg.model_type == "crnn":
+            x = layers.Bidirectional(layers.GRU(2 * w, return_sequences=True))(x)
+        x = layers.Dropout(cfg.dropout)(x)
+        x = AttentionPooling(name="attention_pool")(x)
+        x = layers.Dense(4 * w, activation="relu", kernel_regularizer=reg)(x)
+        x = layers.Dropout(cfg.dropout)(x)
+    out = layers.Dense(n_classes, activation="softmax", name="emotion")(x)
+    model = keras.Model(inp, out, name=f"ser_{cfg.model_type}")
+    model.compile(
+        optimizer=keras.optimizers.Adam(cfg.learning_rate),
+        loss=keras.losses.CategoricalCrossentropy(label_smoothing=0.05),
+        metrics=["accuracy"],
+    )
+    return model
+
+
+@keras.saving.register_keras_serializable(package="ser")
+class _FreqMean(layers.Layer):
+    """Mean over the frequency axis: ``[shape=(n, T, F, C)]`` → ``[shape=(n, T, C)]``."""
+
+    def call(self, x):
+        return ops.mean(x, axis=2)
+
+
+def ensemble(models: list[keras.Model], *, name: str = "ser_ensemble") -> keras.Model:
+    """One model averaging the softmax outputs of ``models`` (same input shape)."""
+    inp = keras.Input(shape=models[0].input_shape[1:], name="features")
+    outs = []
+    for i, m in enumerate(models):
+        m.name = f"member_{i}"
+        outs.append(m(inp))
+    out = layers.Average(name="emotion")(outs) if len(outs) > 1 else outs[0]
+    return keras.Model(inp, out, name=name)
