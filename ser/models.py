@@ -7,6 +7,7 @@ name        input                            architecture
 ``bilstm``  sequence ``[shape=(n, T, d)]``   masking → BiLSTM(128) → BiLSTM(64) → dense (seed 003)
 ``cnn``     log-mel ``[shape=(n, T, m)]``    SpecAugment → 4 conv blocks → attention pooling → dense
 ``crnn``    log-mel ``[shape=(n, T, m)]``    SpecAugment → 3 conv blocks → BiGRU → attention pooling
+``tdnn``    sequence ``[shape=(n, T, d)]``   SpecAugment → dilated 1-D convs (x-vector style) → mean+max pool
 ==========  ===============================  ======================================================
 
 All models end in a softmax over the bundle's labels. Only layers from Keras itself and the two
@@ -21,7 +22,7 @@ import keras
 from keras import layers, ops
 
 #: Which model input (see :func:`ser.features.model_input`) each model type takes.
-MODEL_INPUTS = {"mlp": "stats", "bilstm": "sequence", "cnn": "logmel", "crnn": "logmel"}
+MODEL_INPUTS = {"mlp": "stats", "bilstm": "sequence", "cnn": "logmel", "crnn": "logmel", "tdnn": "sequence"}
 MODEL_TYPES = tuple(MODEL_INPUTS)
 
 
@@ -124,6 +125,22 @@ def build_model(
         x = layers.Bidirectional(layers.LSTM(64))(x)
         x = layers.Dropout(cfg.dropout)(x)
         x = layers.Dense(64, activation="relu", kernel_regularizer=reg)(x)
+    elif cfg.model_type == "tdnn":  # 1-D convolutions over frame features, cheap on CPU
+        x = SpecAugment(cfg.spec_time_mask, cfg.spec_freq_mask, seed=seed, name="spec_augment")(inp)
+        w = 4 * cfg.width
+        for i, (k, dil) in enumerate(((5, 1), (3, 2), (3, 3))):
+            x = layers.Conv1D(w, k, dilation_rate=dil, padding="same", use_bias=False, kernel_regularizer=reg)(x)
+            x = layers.BatchNormalization()(x)
+            x = layers.Activation("relu")(x)
+            if i == 0:
+                x = layers.MaxPooling1D(2)(x)
+        x = layers.Conv1D(2 * w, 1, use_bias=False, kernel_regularizer=reg)(x)
+        x = layers.BatchNormalization()(x)
+        x = layers.Activation("relu")(x)
+        x = layers.Concatenate()([layers.GlobalAveragePooling1D()(x), layers.GlobalMaxPooling1D()(x)])
+        x = layers.Dropout(cfg.dropout)(x)
+        x = layers.Dense(w, activation="relu", kernel_regularizer=reg)(x)
+        x = layers.Dropout(cfg.dropout)(x)
     else:  # cnn / crnn over log-mel (n, T, mels)
         x = SpecAugment(cfg.spec_time_mask, cfg.spec_freq_mask, seed=seed, name="spec_augment")(inp)
         x = layers.Reshape((*input_shape, 1))(x)

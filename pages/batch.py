@@ -1,0 +1,62 @@
+"""Batch: many files in, one table of emotions out (with a CSV download)."""
+
+import streamlit as st
+
+from ser import ui, viz
+
+ui.ensure_entrypoint()
+
+st.title("Batch")
+st.caption("Analyse many recordings at once. Files that cannot be read are listed with the reason; they never "
+           "stop the batch.")
+
+predictor = ui.current_predictor()
+files = st.file_uploader("Audio files (wav, flac, ogg, mp3, webm or m4a)", type=ui.AUDIO_TYPES,
+                         accept_multiple_files=True, key="batch_files")
+
+if not files:
+    st.session_state.pop("batch_result", None)
+    st.info("Drop several audio files above to analyse them together.", icon=":material/touch_app:")
+    st.stop()
+if predictor is None:
+    st.stop()
+
+key = (tuple(f.file_id for f in files), ui.selected_bundle_dir())
+cached = st.session_state.get("batch_result")
+if cached is None or cached[0] != key:
+    st.session_state.pop("batch_result", None)
+    bar = st.progress(0.0, text=f"Analysing {len(files)} files…")
+    df = ui.batch_rows(predictor, [(f.name, f.getvalue()) for f in files],
+                       progress=lambda i, n, name: bar.progress(i / n, text=f"{i}/{n} · {name}"))
+    bar.empty()
+    st.session_state["batch_result"] = (key, df)
+else:
+    df = cached[1]
+
+ok = df[df["error"] == ""]
+bad = len(df) - len(ok)
+c1, c2, c3 = st.columns(3)
+c1.metric("Files", len(df))
+c2.metric("Analysed", len(ok))
+c3.metric("Could not be read", bad)
+
+left, right = st.columns([3, 2])
+with left:
+    prob_cols = {c: st.column_config.ProgressColumn(c[2:], format="percent", min_value=0.0, max_value=1.0)
+                 for c in df.columns if c.startswith("p_")}
+    st.dataframe(df, hide_index=True, column_config={
+        "confidence": st.column_config.ProgressColumn("confidence", format="percent", min_value=0.0, max_value=1.0),
+        "duration_s": st.column_config.NumberColumn("duration (s)", format="%.2f"),
+        **prob_cols,
+    })
+    st.download_button("Download the table (CSV)", ui.frame_csv(df), file_name="emotions.csv", mime="text/csv",
+                       on_click="ignore", icon=":material/download:")
+with right:
+    if len(ok):
+        st.plotly_chart(viz.label_counts(ok["label"].tolist(), title="Predicted emotions"),
+                        config={"displayModeBar": False})
+        n_unc = int(ok["uncertain"].astype(bool).sum())
+        st.caption(f"How many files got each emotion. {n_unc} of {len(ok)} results are uncertain (below the "
+                   f"{predictor.threshold:.0%} confidence threshold).")
+if bad:
+    st.error(f"{bad} file{'s' if bad > 1 else ''} could not be analysed; see the error column.", icon=":material/error:")

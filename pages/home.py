@@ -1,0 +1,64 @@
+"""Home: what the app does, the loaded model in brief, and a way in."""
+
+import streamlit as st
+
+from ser import ui
+
+ui.ensure_entrypoint()
+
+st.title(":material/graphic_eq: Speech Emotion Studio")
+st.markdown(
+    "Recognise the **emotion portrayed in a speech clip** — angry, happy, sad, calm and more — with a model "
+    "trained on acted emotional-speech corpora and evaluated on speakers it never heard."
+)
+
+st.page_link("pages/analyze.py", label="Try it: analyze a clip", icon=":material/play_circle:")
+
+cols = st.columns(4)
+tiles = [
+    ("pages/analyze.py", "Analyze a clip", ":material/graphic_eq:", "Upload or record speech; see the emotion, "
+     "the confidence and what the model hears."),
+    ("pages/explorer.py", "Dataset explorer", ":material/library_music:", "Listen to the corpora and compare how "
+     "emotions look in spectrograms."),
+    ("pages/report.py", "Model report", ":material/insights:", "Training curves, confusion matrix and accuracy per "
+     "emotion and per speaker."),
+    ("pages/batch.py", "Batch", ":material/playlist_play:", "Analyse many files at once and download a CSV."),
+]
+for col, (page, label, icon, text) in zip(cols, tiles, strict=True):
+    with col.container(border=True, height="stretch"):
+        st.page_link(page, label=label, icon=icon)
+        st.caption(text)
+
+st.subheader("The model")
+bundle = ui.current_bundle()
+if bundle is not None:
+    info = ui.headline(bundle)
+    if info["untrained"]:
+        st.warning("This bundle holds an untrained test model: its predictions are random.", icon=":material/science:")
+    m1, m2, m3, m4 = st.columns(4)
+    m1.metric("Held-out UAR", f"{info['uar']:.0%}" if info["uar"] is not None else "n/a",
+              help="Unweighted average recall: the mean of the per-emotion recalls, so every emotion counts "
+                   "equally. Chance level is 1 / number of emotions.")
+    m2.metric("Held-out accuracy", f"{info['accuracy']:.0%}" if info["accuracy"] is not None else "n/a")
+    m3.metric("Emotions", len(info["labels"]), help="Chance level: " + f"{1 / len(info['labels']):.0%}")
+    m4.metric("Test clips", info["n_test"] if info["n_test"] is not None else "n/a")
+    chips = " · ".join(ui.emotion_md(lab) for lab in info["labels"])
+    st.markdown(f"**Emotions:** {chips}")
+    facts = [
+        f"**Model:** `{info['name']}` ({info['model_type']}), trained on {', '.join(info['corpora']) or 'n/a'}.",
+        f"**Evaluation:** {info['protocol'] or 'no held-out evaluation recorded'}.",
+        f"**Input:** any speech recording; clips longer than {info['window_s']:g} s get a timeline of "
+        f"emotions. Results under {info['threshold']:.0%} confidence are flagged as uncertain.",
+    ]
+    if info.get("licence"):
+        facts.append(f"**Licence of the weights:** {info['licence']}.")
+    st.markdown("\n".join(f"- {f}" for f in facts))
+    if bundle.card:
+        with st.expander("Read the full model card"):
+            st.markdown(bundle.card)
+
+st.divider()
+st.caption(
+    "Portrayed emotions by professional actors are not felt emotions: expect lower accuracy on spontaneous "
+    "speech, noisy or phone audio, and other languages. Do not use the output to make decisions about people."
+)

@@ -1,0 +1,126 @@
+"""Model report: how the loaded model was trained and how it does on speakers it never heard."""
+
+import streamlit as st
+
+from ser import ui, viz
+
+ui.ensure_entrypoint()
+
+st.title("Model report")
+st.caption("Training history and held-out results of the selected model. All test figures come from speakers the "
+           "model never heard during training.")
+
+bundles = ui.available_bundles()
+if len(bundles) > 1:
+    with st.expander(f"Compare the {len(bundles)} models in models/", expanded=True, icon=":material/compare:"):
+        st.dataframe(
+            ui.bundles_table(bundles), hide_index=True,
+            column_config={
+                "UAR": st.column_config.NumberColumn(format="percent"),
+                "accuracy": st.column_config.NumberColumn(format="percent"),
+                "k-fold UAR": st.column_config.NumberColumn(format="percent"),
+            },
+        )
+        st.caption("Pick the model the whole app uses in the sidebar.")
+
+bundle = ui.current_bundle()
+if bundle is None:
+    st.stop()
+
+info = ui.headline(bundle)
+test = bundle.metrics.get("test", {})
+folds = bundle.metrics.get("folds") or {}
+calib = bundle.metrics.get("calibration") or {}
+if info["untrained"]:
+    st.warning("This bundle holds an untrained test model: its figures are placeholders.", icon=":material/science:")
+
+k = len(bundle.labels)
+m1, m2, m3, m4 = st.columns(4)
+m1.metric("UAR", f"{test['uar']:.1%}" if "uar" in test else "n/a",
+          help=f"Unweighted average recall (mean of per-emotion recalls). Chance level {1 / k:.0%}.")
+m2.metric("Accuracy", f"{test['accuracy']:.1%}" if "accuracy" in test else "n/a")
+m3.metric("Test clips", test.get("n", "n/a"))
+if folds.get("summary"):
+    s = folds["summary"]
+    m4.metric(f"{folds.get('k', '')}-fold UAR", f"{s['uar_mean']:.1%}", f"± {s['uar_std']:.1%}",
+              delta_color="off", delta_arrow="off")
+else:
+    m4.metric("Emotions", k)
+st.markdown(f"**{bundle.name}** · {bundle.config.model_type} · trained on {', '.join(bundle.config.corpora)} · "
+            f"{info['protocol'] or 'no held-out protocol recorded'}")
+
+names = ["Training", "Confusion matrix", "Per emotion", "Per speaker"]
+if folds.get("per_fold"):
+    names.append("Cross-validation")
+if calib:
+    names.append("Calibration")
+names.append("Model card")
+tabs = dict(zip(names, st.tabs(names), strict=True))
+
+with tabs["Training"]:
+    if bundle.history:
+        st.plotly_chart(viz.training_curves(bundle.history), config={"displayModeBar": False})
+        st.caption("Loss and accuracy per epoch on the training speakers and on the validation speakers (used for "
+                   "early stopping). A widening gap means the model starts memorising the training speakers.")
+    else:
+        st.info("This bundle holds no training history.")
+
+with tabs["Confusion matrix"]:
+    if test.get("confusion"):
+        normalise = st.toggle("Row-normalised (share of each true emotion)", value=True, key="report_norm")
+        st.plotly_chart(viz.confusion_matrix(test["confusion"], test.get("labels", bundle.labels), normalise=normalise),
+                        config={"displayModeBar": False})
+        st.caption("Rows are the true emotions, columns what the model predicted; the diagonal holds the correct "
+                   "answers. Off-diagonal cells show which emotions get mixed up (e.g. calm vs neutral).")
+    else:
+        st.info("This bundle holds no confusion matrix.")
+
+with tabs["Per emotion"]:
+    if test.get("per_class"):
+        st.plotly_chart(viz.per_class_metrics(test["per_class"]), config={"displayModeBar": False})
+        st.caption("Precision: how often a predicted emotion is right. Recall: how many clips of an emotion are "
+                   "found. F1 balances both.")
+    else:
+        st.info("This bundle holds no per-emotion metrics.")
+
+with tabs["Per speaker"]:
+    if test.get("per_speaker"):
+        st.plotly_chart(viz.per_speaker_accuracy(test["per_speaker"]), config={"displayModeBar": False})
+        st.caption("Accuracy on each held-out speaker. A large spread means the model works better for some "
+                   "voices than others.")
+    else:
+        st.info("This bundle holds no per-speaker results.")
+
+if "Cross-validation" in tabs:
+    with tabs["Cross-validation"]:
+        s = folds.get("summary", {})
+        c1, c2, c3 = st.columns(3)
+        c1.metric("Mean UAR", f"{s.get('uar_mean', 0):.1%}", f"± {s.get('uar_std', 0):.1%}", delta_color="off",
+                  delta_arrow="off")
+        if s.get("pooled_uar") is not None:
+            c2.metric("Pooled UAR", f"{s['pooled_uar']:.1%}")
+        if s.get("accuracy_mean") is not None:
+            c3.metric("Mean accuracy", f"{s['accuracy_mean']:.1%}")
+        st.plotly_chart(viz.fold_scores(folds["per_fold"]), config={"displayModeBar": False})
+        st.caption("Each fold trains on some speakers and tests on others it never heard; the spread across folds "
+                   "shows how much the result depends on which speakers are held out.")
+
+if "Calibration" in tabs:
+    with tabs["Calibration"]:
+        c1, c2, c3 = st.columns(3)
+        if calib.get("temperature") is not None:
+            c1.metric("Temperature", f"{calib['temperature']:.2f}")
+        if calib.get("ece_before") is not None:
+            c2.metric("ECE before", f"{calib['ece_before']:.3f}")
+        if calib.get("ece_after") is not None:
+            c3.metric("ECE after", f"{calib['ece_after']:.3f}")
+        st.plotly_chart(viz.calibration(calib), config={"displayModeBar": False})
+        st.caption("Expected calibration error: the gap between the confidence shown and how often the model is "
+                   f"right. Temperature scaling is fitted on the {calib.get('fitted_on', 'validation speakers')} and "
+                   f"measured on the {calib.get('measured_on', 'test speakers')}.")
+
+with tabs["Model card"]:
+    if bundle.card:
+        st.markdown(bundle.card)
+    else:
+        st.info("This bundle has no model card.")

@@ -1,0 +1,99 @@
+"""The model card (``MODEL_CARD.md``), written from a bundle's own config, metrics and EDA."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .bundle import BundleConfig
+
+
+def _pct(x: float | None) -> str:
+    return "n/a" if x is None else f"{100 * x:.1f}%"
+
+
+def model_card(cfg: BundleConfig, metrics: dict[str, Any], eda: dict[str, Any]) -> str:
+    """Markdown model card: data, licence, protocol, results, calibration, limits, reproduction."""
+    test = metrics.get("test", {})
+    folds = metrics.get("folds")
+    calib = metrics.get("calibration", {})
+    tr = cfg.extra.get("training", {})
+    fc = cfg.features
+    lines = [
+        f"# Model card: speech emotion recognition ({cfg.model_type})",
+        "",
+        "## What it does",
+        f"Predicts one of {len(cfg.labels)} acted emotions ({', '.join(cfg.labels)}) from a speech clip, "
+        f"with calibrated confidences. Input: mono audio at {fc.sample_rate} Hz (any file is resampled on load); "
+        f"clips longer than {fc.window_s:g} s are cut into windows every {fc.hop_s:g} s and averaged (timeline).",
+        "",
+        "## Data",
+        f"Corpora: {', '.join(cfg.corpora)} — {eda.get('n_clips', '?')} clips, "
+        f"{len(eda.get('speakers', []))} speakers, {eda.get('durations', {}).get('total_hours', 0):.2f} h.",
+        "Acted emotional speech read by professional actors in a studio: two fixed English sentences (RAVDESS) "
+        "or ten German sentences (EMO-DB).",
+        "",
+        "## Licence",
+        f"{cfg.extra.get('licence', '')}. The weights are derived from these corpora and inherit their terms: "
+        "**non-commercial use only** (CC BY-NC-SA 4.0 from RAVDESS; share derived work alike and credit "
+        "Livingstone & Russo (2018), PLoS ONE 13(5): e0196391).",
+        "",
+        "## Evaluation protocol (speaker-independent)",
+    ]
+    if cfg.extra.get("ensemble_of_folds"):
+        lines.append(
+            f"The model averages {folds['k']} fold models. Each fold held out a disjoint group of speakers; the "
+            "figures below pool every clip's prediction by the fold model that never heard its speaker. "
+            "Because the ensemble as a whole has heard every speaker, evaluating it again on these corpora "
+            "would be inflated: use new speakers."
+        )
+    else:
+        lines.append(
+            f"Test speakers (never seen in training or validation): {', '.join(cfg.split.get('test', []))}. "
+            f"Validation speakers (early stopping, temperature): {', '.join(cfg.split.get('val', []))}. "
+            "Augmented copies of a training clip stay in training."
+        )
+    lines += [
+        "",
+        "## Results",
+        f"- **UAR (unweighted average recall) {_pct(test.get('uar'))}**, accuracy {_pct(test.get('accuracy'))} "
+        f"on {test.get('n', '?')} held-out clips.",
+    ]
+    if folds:
+        s = folds["summary"]
+        lines.append(
+            f"- {folds['k']}-fold by speaker: UAR {_pct(s['uar_mean'])} ± {_pct(s['uar_std'])} "
+            f"(pooled {_pct(s['pooled_uar'])})."
+        )
+    if calib:
+        lines.append(
+            f"- Calibration: temperature {calib['temperature']:.2f}; expected calibration error "
+            f"{calib['ece_before']:.3f} → {calib['ece_after']:.3f} on the test speakers."
+        )
+    per_class = test.get("per_class", {})
+    if per_class:
+        lines += ["", "| emotion | precision | recall | F1 | clips |", "| --- | --- | --- | --- | --- |"]
+        for lab, c in per_class.items():
+            if c["support"]:
+                lines.append(f"| {lab} | {c['precision']:.2f} | {c['recall']:.2f} | {c['f1']:.2f} | {c['support']} |")
+    lines += [
+        "",
+        "Random-split accuracies quoted for these corpora elsewhere (often 80-90%) let the same speakers into "
+        "training and test; they are not comparable with these figures.",
+        "",
+        "## Known limits",
+        "- Acted, studio-quality speech from a few dozen speakers: expect lower accuracy on spontaneous speech, "
+        "phone audio, noise, children, or languages and accents not in the data.",
+        "- Emotions are portrayed, not felt; 'calm' vs 'neutral' and 'fearful' vs 'sad' are often confused.",
+        "- A confidence under the threshold "
+        f"({cfg.threshold:.2f}) is shown as 'uncertain'. Do not use the output for decisions about people.",
+        "",
+        "## Reproduce",
+        f"```\n{cfg.extra.get('train_command') or 'ser train ...'}\n```",
+        f"Seed {tr.get('seed', 0)}; {tr.get('augment', 0)} augmented copies per training clip "
+        "(Gaussian noise at 10-40 dB SNR, pitch ±2.5 semitones, time stretch ±15%, gain ±6 dB; audiomentations).",
+        f"Training time: {metrics.get('train_seconds', '?')} s on the machine that trained it "
+        f"(features {metrics.get('feature_seconds', '?')} s). Versions: "
+        + ", ".join(f"{k} {v}" for k, v in cfg.extra.get("versions", {}).items()) + ".",
+        "",
+    ]
+    return "\n".join(lines)

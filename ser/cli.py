@@ -1,0 +1,218 @@
+"""The ``ser`` command line: data download/list, train, evaluate, predict.
+
+Every failure on bad input prints one line ``error: ...`` to stderr and exits with status 2
+(1 for unexpected errors, 130 when interrupted).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import shlex
+import sys
+import tempfile
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # silence TensorFlow's start-up chatter
+
+from .errors import SERError  # noqa: E402
+
+
+def _atomic_write(path: str | Path, text: str) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _cmd_data_download(a: argparse.Namespace) -> int:
+    from .download import download_corpus
+
+    path = download_corpus(a.name, a.dest, url=a.url, progress=not a.quiet)
+    print(f"{a.name} is in {path}")
+    return 0
+
+
+def _cmd_data_list(a: argparse.Namespace) -> int:
+    from .corpora import format_summary, scan, summarize
+
+    res = scan(a.dirs)
+    summary = summarize(res.manifest)
+    if a.json:
+        print(json.dumps({**summary, "skipped": len(res.skipped)}, indent=2, default=str))
+    else:
+        print(format_summary(summary, skipped=len(res.skipped)))
+    if a.manifest:
+        _atomic_write(a.manifest, res.manifest.to_csv(index=False))
+        print(f"manifest written to {a.manifest}")
+    return 0
+
+
+def _cmd_train(a: argparse.Namespace) -> int:
+    from .features import FeatureConfig
+    from .models import ModelConfig
+    from .train import TrainConfig, train
+
+    def speakers(s: str | None) -> tuple[str, ...]:
+        return tuple(x.strip() for x in s.split(",") if x.strip()) if s else ()
+
+    fcfg = FeatureConfig(window_s=a.window, utterance_norm=not a.no_utterance_norm,
+                         trim_db=None if a.no_trim else 30.0)
+    tc = TrainConfig(
+        data=tuple(a.data), out=a.out,
+        model=ModelConfig(model_type=a.model_type, dropout=a.dropout, learning_rate=a.lr, width=a.width),
+        features=fcfg, epochs=a.epochs, batch_size=a.batch_size, patience=a.patience, folds=a.folds,
+        ensemble=a.ensemble, test_speakers=speakers(a.test_speakers), val_speakers=speakers(a.val_speakers),
+        n_test_speakers=a.n_test, n_val_speakers=a.n_val, augment=a.augment, augment_strength=a.augment_strength,
+        labels=speakers(a.labels), seed=a.seed, cache_dir=a.cache_dir, use_cache=not a.no_cache,
+        workers=a.workers, verbose=2 if not sys.stderr.isatty() else 1,
+        command="ser " + " ".join(shlex.quote(x) for x in sys.argv[1:]),
+    )
+    train(tc)
+    return 0
+
+
+def _cmd_evaluate(a: argparse.Namespace) -> int:
+    from .evaluate import evaluate_folder, format_report
+    from .predict import Predictor
+
+    pred = Predictor(a.model)
+    m = evaluate_folder(pred, a.data, include_seen_speakers=a.include_seen_speakers, progress=not a.quiet)
+    print(format_report(m, title=f"{pred.bundle.path} on {', '.join(a.data)}"))
+    for reason, n in m["skipped_reasons"].items():
+        print(f"skipped {n}: {reason}")
+    if a.json:
+        _atomic_write(a.json, json.dumps(m, indent=2) + "\n")
+        print(f"metrics written to {a.json}")
+    return 0
+
+
+def _cmd_predict(a: argparse.Namespace) -> int:
+    from .predict import Predictor
+
+    pred = Predictor(a.model, threshold=a.threshold)
+    results, errors = [], []
+    for src, res in pred.predict_many(a.files, progress=len(a.files) > 3 and not a.json):
+        if isinstance(res, SERError):
+            errors.append(f"error: {src}: {res}")
+        else:
+            results.append(res)
+    for line in errors:  # after the progress bar has closed, one line per bad file
+        print(line, file=sys.stderr)
+    failures = len(errors)
+    if a.json:
+        print(json.dumps([r.to_dict() for r in results], indent=2))
+    else:
+        for r in results:
+            flag = "  (uncertain)" if r.uncertain else ""
+            print(f"{r.source}: {r.label} {100 * r.confidence:.1f}%{flag}  [{r.duration:.2f} s]")
+            print("  " + "  ".join(f"{k} {100 * v:.1f}%" for k, v in sorted(r.probabilities.items(),
+                                                                           key=lambda kv: -kv[1])))
+            if r.timeline:
+                print(f"  timeline ({len(r.timeline)} windows of {pred.features.window_s:g} s every "
+                      f"{pred.features.hop_s:g} s):")
+                for s in r.timeline:
+                    print(f"    {s.start:8.2f}-{s.end:8.2f} s  {s.label:<10} {100 * s.confidence:5.1f}%")
+    if a.csv:
+        rows = [["file", "label", "confidence", "uncertain", "duration_s", *pred.labels]]
+        rows += [[r.source, r.label, f"{r.confidence:.4f}", r.uncertain, r.duration,
+                  *(f"{r.probabilities[k]:.4f}" for k in pred.labels)] for r in results]
+        import io
+
+        buf = io.StringIO()
+        csv.writer(buf).writerows(rows)
+        _atomic_write(a.csv, buf.getvalue())
+        print(f"results written to {a.csv}", file=sys.stderr)
+    if failures:
+        print(f"error: {failures} of {len(a.files)} file(s) could not be analysed", file=sys.stderr)
+        return 2
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="ser", description="Speech emotion recognition: data, training, prediction.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    data = sub.add_parser("data", help="download or summarise emotional-speech corpora")
+    dsub = data.add_subparsers(dest="data_command", required=True)
+    d = dsub.add_parser("download", help="download a corpus from its public home")
+    d.add_argument("name", choices=["ravdess", "emodb"])
+    d.add_argument("--dest", required=True, help="folder to put the corpus in (DEST/NAME)")
+    d.add_argument("--url", help="download from this URL instead (a mirror)")
+    d.add_argument("--quiet", action="store_true")
+    d.set_defaults(func=_cmd_data_download)
+    ls = dsub.add_parser("list", help="summarise the corpora found in folders")
+    ls.add_argument("dirs", nargs="+")
+    ls.add_argument("--json", action="store_true", help="print the summary as JSON")
+    ls.add_argument("--manifest", help="also write the manifest as CSV here")
+    ls.set_defaults(func=_cmd_data_list)
+
+    t = sub.add_parser("train", help="train a model bundle, speaker-independently")
+    t.add_argument("--data", nargs="+", required=True, help="corpus folders (combined into one manifest)")
+    t.add_argument("--model-type", default="cnn", choices=["mlp", "bilstm", "cnn", "crnn", "tdnn"])
+    t.add_argument("--out", required=True, help="bundle folder to write (replaced atomically)")
+    t.add_argument("--epochs", type=int, default=60)
+    t.add_argument("--batch-size", type=int, default=32)
+    t.add_argument("--patience", type=int, default=12, help="early-stopping patience (epochs)")
+    t.add_argument("--lr", type=float, default=1e-3)
+    t.add_argument("--dropout", type=float, default=0.3)
+    t.add_argument("--width", type=int, default=32, help="channels of the first conv block")
+    t.add_argument("--folds", type=int, default=0, help="K-fold cross-validation by speaker")
+    t.add_argument("--ensemble", action="store_true", help="with --folds: ship the average of the fold models")
+    t.add_argument("--test-speakers", help="comma-separated speaker ids held out for test (e.g. ravdess_17)")
+    t.add_argument("--val-speakers", help="comma-separated speaker ids for validation")
+    t.add_argument("--n-test", type=int, default=4, help="test speakers to draw when not given")
+    t.add_argument("--n-val", type=int, default=2, help="validation speakers to draw when not given")
+    t.add_argument("--augment", type=int, default=2, help="augmented copies per training clip")
+    t.add_argument("--augment-strength", type=float, default=1.0)
+    t.add_argument("--labels", help="comma-separated emotions to keep (default: all in the data)")
+    t.add_argument("--window", type=float, default=3.0, help="model window in seconds")
+    t.add_argument("--no-utterance-norm", action="store_true")
+    t.add_argument("--no-trim", action="store_true", help="keep leading/trailing silence")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--cache-dir", help="feature cache folder (default ~/.cache/ser/features)")
+    t.add_argument("--no-cache", action="store_true")
+    t.add_argument("--workers", type=int, help="feature-extraction processes (default: CPU count)")
+    t.set_defaults(func=_cmd_train)
+
+    e = sub.add_parser("evaluate", help="evaluate a bundle on a corpus folder")
+    e.add_argument("--model", required=True)
+    e.add_argument("--data", nargs="+", required=True)
+    e.add_argument("--json", help="write the metrics as JSON here")
+    e.add_argument("--include-seen-speakers", action="store_true",
+                   help="also score speakers the model trained on (inflated; off by default)")
+    e.add_argument("--quiet", action="store_true")
+    e.set_defaults(func=_cmd_evaluate)
+
+    pr = sub.add_parser("predict", help="predict the emotion of audio files")
+    pr.add_argument("files", nargs="+")
+    pr.add_argument("--model", default=None, help="bundle folder (default models/default)")
+    pr.add_argument("--json", action="store_true", help="print results as JSON")
+    pr.add_argument("--csv", help="write a results table as CSV here")
+    pr.add_argument("--threshold", type=float, help="confidence under which a result is 'uncertain'")
+    pr.set_defaults(func=_cmd_predict)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except SERError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: nothing was written (an existing bundle is left as it was)", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

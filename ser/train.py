@@ -1,0 +1,366 @@
+"""Training: corpora → speaker-independent split(s) → features → Keras model → model bundle.
+
+``train(TrainConfig(...))`` is what ``ser train`` runs. With ``folds=K`` it trains one model per
+fold of speakers and reports mean ± std UAR; the shipped model is then either one more model on a
+fixed held-out split, or (``ensemble=True``) the average of the K fold models, whose reported
+figures are the out-of-fold predictions (every clip predicted by the model that never heard its
+speaker).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import platform
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from . import dataset
+from .bundle import BundleConfig, write_bundle
+from .errors import TrainingError
+from .evaluate import clip_metrics, expected_calibration_error, fit_temperature
+from .features import FeatureConfig, model_input
+from .labels import EMOTIONS
+from .models import MODEL_INPUTS, ModelConfig
+from .predict import apply_temperature
+
+LICENCES = {
+    "ravdess": "RAVDESS: CC BY-NC-SA 4.0 (non-commercial, attribution, share-alike)",
+    "emodb": "EMO-DB: free for research use",
+    "tess": "TESS: CC BY-NC-ND 4.0",
+    "cremad": "CREMA-D: Open Database License",
+    "savee": "SAVEE: free for research use",
+}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """What ``ser train`` was asked to do (saved in ``config.json``)."""
+
+    data: tuple[str, ...]
+    out: str
+    model: ModelConfig = field(default_factory=ModelConfig)
+    features: FeatureConfig = field(default_factory=FeatureConfig)
+    epochs: int = 60
+    batch_size: int = 32
+    patience: int = 12
+    folds: int = 0
+    ensemble: bool = False
+    test_speakers: tuple[str, ...] = ()
+    val_speakers: tuple[str, ...] = ()
+    n_test_speakers: int = 4
+    n_val_speakers: int = 2
+    augment: int = 2  # augmented copies per training clip
+    augment_strength: float = 1.0
+    labels: tuple[str, ...] = ()
+    seed: int = 0
+    cache_dir: str | None = None
+    use_cache: bool = True
+    workers: int | None = None
+    verbose: int = 2
+    command: str = ""
+
+
+@dataclass
+class _Data:
+    """Per-clip features for one manifest (original clips, plus augmented copies on demand)."""
+
+    manifest: pd.DataFrame
+    frames: list[list[np.ndarray]]  # per clip, per window [shape=(t, d)]
+
+
+def _labels(manifest: pd.DataFrame, wanted: tuple[str, ...]) -> tuple[str, ...]:
+    present = set(manifest["emotion"])
+    if wanted:
+        unknown = set(wanted) - present
+        if unknown:
+            raise TrainingError(f"labels not in the data: {', '.join(sorted(unknown))}")
+        return tuple(e for e in EMOTIONS if e in wanted)
+    return tuple(e for e in EMOTIONS if e in present)
+
+
+def _expand(frames: list[list[np.ndarray]], y: np.ndarray) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+    """Flatten clips → windows; returns (window frames, window labels, window → clip index)."""
+    flat, ys, owner = [], [], []
+    for i, (fr, lab) in enumerate(zip(frames, y, strict=True)):
+        for w in fr:
+            flat.append(w)
+            ys.append(lab)
+            owner.append(i)
+    return flat, np.asarray(ys), np.asarray(owner)
+
+
+def _clip_probs(model, frames: list[list[np.ndarray]], cfg: FeatureConfig, kind: str) -> np.ndarray:
+    """Clip probabilities ``[shape=(n_clips, k)]``: the mean over each clip's windows."""
+    flat, _, owner = _expand(frames, np.zeros(len(frames)))
+    x = model_input(flat, cfg, kind)
+    p = model.predict(x, batch_size=128, verbose=0)
+    out = np.zeros((len(frames), p.shape[1]))
+    np.add.at(out, owner, p)
+    return out / np.bincount(owner, minlength=len(frames))[:, None]
+
+
+def _fit_one(
+    tc: TrainConfig,
+    labels: tuple[str, ...],
+    train: _Data,
+    train_aug: list[list[list[np.ndarray]]],
+    val: _Data,
+    *,
+    seed: int,
+    tag: str,
+):
+    """Train one model; returns (model, history dict, seconds)."""
+    import keras
+
+    from .models import build_model
+
+    kind = MODEL_INPUTS[tc.model.model_type]
+    cfg = tc.features
+    lab_idx = {lab: i for i, lab in enumerate(labels)}
+    y_tr = train.manifest["emotion"].map(lab_idx).to_numpy()
+    all_frames = list(train.frames)
+    all_y = [y_tr]
+    for copy in train_aug:
+        all_frames += copy
+        all_y.append(y_tr)
+    flat, ys, _ = _expand(all_frames, np.concatenate(all_y))
+    x_tr = model_input(flat, cfg, kind)
+    y_va = val.manifest["emotion"].map(lab_idx).to_numpy()
+    flat_va, ys_va, _ = _expand(val.frames, y_va)
+    x_va = model_input(flat_va, cfg, kind)
+    k = len(labels)
+    counts = np.bincount(ys, minlength=k)
+    class_weight = {i: float(len(ys) / (k * c)) if c else 0.0 for i, c in enumerate(counts)}
+    model = build_model(tc.model, input_shape=x_tr.shape[1:], n_classes=k, seed=seed)
+    if kind == "stats":
+        model.get_layer("standardise").adapt(x_tr)
+    callbacks = [
+        keras.callbacks.EarlyStopping(monitor="val_loss", patience=tc.patience, restore_best_weights=True),
+        keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=max(2, tc.patience // 3)),
+    ]
+    print(f"[{tag}] training {tc.model.model_type} on {len(x_tr)} windows ({len(train.frames)} clips "
+          f"+ {len(train_aug)} augmented copies), validating on {len(x_va)}", file=sys.stderr)
+    t0 = time.time()
+    hist = model.fit(
+        x_tr, keras.utils.to_categorical(ys, k), validation_data=(x_va, keras.utils.to_categorical(ys_va, k)),
+        epochs=tc.epochs, batch_size=tc.batch_size, class_weight=class_weight, callbacks=callbacks,
+        verbose=tc.verbose, shuffle=True,
+    )
+    history = {key: [float(v) for v in vals] for key, vals in hist.history.items()}
+    return model, history, time.time() - t0
+
+
+class _FeatureStore:
+    """Extracts (or reads cached) features for clips and augmented copies, once per run."""
+
+    def __init__(self, tc: TrainConfig) -> None:
+        self.tc = tc
+        self._orig: dict[str, list[np.ndarray]] = {}
+        self._aug: dict[tuple[str, int], list[np.ndarray]] = {}
+        self.seconds = 0.0
+
+    def originals(self, man: pd.DataFrame) -> _Data:
+        need = [p for p in man["path"] if p not in self._orig]
+        if need:
+            t0 = time.time()
+            jobs = [dataset.Job(p, 0, self.tc.seed, self.tc.augment_strength) for p in need]
+            for p, fr in zip(need, dataset.extract_all(jobs, self.tc.features, cache_dir=self.tc.cache_dir,
+                                                       use_cache=self.tc.use_cache, workers=self.tc.workers,
+                                                       desc="features"), strict=True):
+                self._orig[p] = fr
+            self.seconds += time.time() - t0
+        return _Data(man, [self._orig[p] for p in man["path"]])
+
+    def augmented(self, man: pd.DataFrame) -> list[list[list[np.ndarray]]]:
+        copies = range(1, self.tc.augment + 1)
+        need = [(p, c) for c in copies for p in man["path"] if (p, c) not in self._aug]
+        if need:
+            t0 = time.time()
+            jobs = [dataset.Job(p, c, self.tc.seed, self.tc.augment_strength) for p, c in need]
+            for key, fr in zip(need, dataset.extract_all(jobs, self.tc.features, cache_dir=self.tc.cache_dir,
+                                                         use_cache=self.tc.use_cache, workers=self.tc.workers,
+                                                         desc="augmented features"), strict=True):
+                self._aug[key] = fr
+            self.seconds += time.time() - t0
+        return [[self._aug[(p, c)] for p in man["path"]] for c in copies]
+
+
+def _run_split(tc, labels, man, split, store, *, seed, tag):
+    sel = lambda speakers: man[man["speaker"].isin(speakers)].reset_index(drop=True)  # noqa: E731
+    tr, va, te = sel(split.train), sel(split.val), sel(split.test)
+    train, val, test = store.originals(tr), store.originals(va), store.originals(te)
+    aug = store.augmented(tr) if tc.augment else []
+    model, history, secs = _fit_one(tc, labels, train, aug, val, seed=seed, tag=tag)
+    kind = MODEL_INPUTS[tc.model.model_type]
+    lab_idx = {lab: i for i, lab in enumerate(labels)}
+    out = {
+        "val_probs": _clip_probs(model, val.frames, tc.features, kind),
+        "val_y": va["emotion"].map(lab_idx).to_numpy(),
+        "test_probs": _clip_probs(model, test.frames, tc.features, kind),
+        "test_y": te["emotion"].map(lab_idx).to_numpy(),
+        "test_speakers": te["speaker"].tolist(),
+        "test_paths": te["path"].tolist(),
+    }
+    return model, history, secs, out
+
+
+def _calibrate(val_y, val_p, test_y, test_p) -> tuple[float, dict[str, float]]:
+    t = fit_temperature(val_y, val_p)
+    return t, {
+        "temperature": t,
+        "ece_before": expected_calibration_error(test_y, test_p),
+        "ece_after": expected_calibration_error(test_y, apply_temperature(test_p, t)),
+        "fitted_on": "validation speakers",
+        "measured_on": "test speakers",
+    }
+
+
+def eda_summary(store: _FeatureStore, man: pd.DataFrame, cfg: FeatureConfig) -> dict[str, Any]:
+    """Training-data summary for the app (no audio): counts, durations, per-emotion feature means."""
+    data = store.originals(man)
+    counts: dict[str, dict[str, int]] = {}
+    for (corpus, emo), n in man.groupby(["corpus", "emotion"]).size().items():
+        counts.setdefault(corpus, {})[emo] = int(n)
+    dur = man["duration"].to_numpy(dtype=float)
+    hist, edges = np.histogram(dur, bins=30)
+    per_emotion = {}
+    for emo in [e for e in EMOTIONS if e in set(man["emotion"])]:
+        idx = np.flatnonzero(man["emotion"].to_numpy() == emo)
+        frames = np.concatenate([w for i in idx for w in data.frames[i]])
+        means = frames.mean(axis=0)
+        per_emotion[emo] = {
+            b: [round(float(v), 4) for v in means[cfg.block_slice(b)]]
+            for b in ("mel", "chroma", "mfcc", "contrast") if b in cfg.blocks
+        }
+    return {
+        "n_clips": int(len(man)),
+        "corpora": sorted(set(man["corpus"])),
+        "speakers": sorted(set(man["speaker"])),
+        "class_counts": counts,
+        "gender_counts": {str(k): int(v) for k, v in man.groupby("gender")["speaker"].nunique().items()},
+        "durations": {
+            "mean": float(dur.mean()), "std": float(dur.std()), "min": float(dur.min()), "max": float(dur.max()),
+            "total_hours": float(dur.sum() / 3600), "hist": {"edges": edges.tolist(), "counts": hist.tolist()},
+        },
+        "per_emotion": per_emotion,
+        "feature_frame_hop_s": cfg.hop_length / cfg.sample_rate,
+    }
+
+
+def _versions() -> dict[str, str]:
+    import keras
+    import librosa
+    import tensorflow as tf
+
+    return {"python": platform.python_version(), "keras": keras.__version__, "tensorflow": tf.__version__,
+            "librosa": librosa.__version__, "numpy": np.__version__}
+
+
+def train(tc: TrainConfig) -> Path:
+    """Run training as configured and write the bundle to ``tc.out``; returns its path."""
+    from .corpora import scan
+
+    t_start = time.time()
+    res = scan(list(tc.data))
+    man = res.manifest
+    if man.empty:
+        raise TrainingError(f"no labelled clips found in {', '.join(tc.data)}")
+    if res.skipped:
+        print(f"skipped {len(res.skipped)} unrecognised or unreadable files", file=sys.stderr)
+    labels = _labels(man, tc.labels)
+    man = man[man["emotion"].isin(labels)].reset_index(drop=True)
+    if len(labels) < 2:
+        raise TrainingError("need at least two emotions to train")
+    store = _FeatureStore(tc)
+    metrics: dict[str, Any] = {}
+    history: dict[str, Any] = {}
+    fold_models = []
+    if tc.folds:
+        splits = dataset.kfold_splits(man, k=tc.folds, seed=tc.seed, n_val=tc.n_val_speakers)
+        per_fold, oof_p, oof_y, oof_spk, val_p, val_y, fold_hist = [], [], [], [], [], [], []
+        for f, split in enumerate(splits):
+            model, hist, secs, out = _run_split(tc, labels, man, split, store, seed=tc.seed + f,
+                                                tag=f"fold {f + 1}/{tc.folds}")
+            m = clip_metrics(out["test_y"], out["test_probs"], labels, speakers=out["test_speakers"])
+            per_fold.append({"fold": f + 1, "test_speakers": list(split.test), "val_speakers": list(split.val),
+                             "uar": m["uar"], "accuracy": m["accuracy"], "n": m["n"], "epochs": len(hist["loss"]),
+                             "train_seconds": round(secs, 1)})
+            print(f"[fold {f + 1}/{tc.folds}] UAR {m['uar']:.3f} accuracy {m['accuracy']:.3f} "
+                  f"on {', '.join(split.test)}", file=sys.stderr)
+            oof_p.append(out["test_probs"])
+            oof_y.append(out["test_y"])
+            oof_spk += out["test_speakers"]
+            val_p.append(out["val_probs"])
+            val_y.append(out["val_y"])
+            fold_hist.append(hist)
+            if tc.ensemble:
+                fold_models.append(model)
+        uars = np.array([p["uar"] for p in per_fold])
+        pooled = clip_metrics(np.concatenate(oof_y), np.concatenate(oof_p), labels, speakers=oof_spk)
+        metrics["folds"] = {
+            "k": tc.folds,
+            "summary": {"uar_mean": float(uars.mean()), "uar_std": float(uars.std(ddof=1)),
+                        "accuracy_mean": float(np.mean([p["accuracy"] for p in per_fold])),
+                        "pooled_uar": pooled["uar"], "pooled_accuracy": pooled["accuracy"]},
+            "per_fold": per_fold,
+        }
+        print(f"K-fold UAR {uars.mean():.3f} ± {uars.std(ddof=1):.3f} (pooled {pooled['uar']:.3f})", file=sys.stderr)
+    if tc.folds and tc.ensemble:
+        from .models import ensemble
+
+        model = ensemble(fold_models)
+        all_p, all_y = np.concatenate(oof_p), np.concatenate(oof_y)
+        temperature, calib = _calibrate(np.concatenate(val_y), np.concatenate(val_p), all_y, all_p)
+        metrics["test"] = {**pooled, "protocol": f"{tc.folds}-fold out-of-fold: each clip predicted by the fold "
+                           "model that never heard its speaker"}
+        metrics["calibration"] = calib
+        history = fold_hist[0] | {"folds": fold_hist}
+        split_d = {"train": sorted(set(man["speaker"])), "val": [], "test": [],
+                   "cross_validated": sorted(set(oof_spk))}
+    else:
+        split = dataset.speaker_split(man, test=tc.test_speakers or None, val=tc.val_speakers or None,
+                                      n_test=tc.n_test_speakers, n_val=tc.n_val_speakers, seed=tc.seed)
+        model, history, secs, out = _run_split(tc, labels, man, split, store, seed=tc.seed, tag="final")
+        temperature, calib = _calibrate(out["val_y"], out["val_probs"], out["test_y"], out["test_probs"])
+        metrics["test"] = clip_metrics(out["test_y"], out["test_probs"], labels, speakers=out["test_speakers"])
+        metrics["test"]["protocol"] = "held-out speakers: " + ", ".join(split.test)
+        metrics["val"] = clip_metrics(out["val_y"], out["val_probs"], labels)
+        metrics["calibration"] = calib
+        split_d = split.to_dict()
+        print(f"held-out UAR {metrics['test']['uar']:.3f} accuracy {metrics['test']['accuracy']:.3f}",
+              file=sys.stderr)
+    metrics["train_seconds"] = round(time.time() - t_start, 1)
+    metrics["feature_seconds"] = round(store.seconds, 1)
+    corpora = tuple(sorted(set(man["corpus"])))
+    licence = "; ".join(LICENCES.get(c, c) for c in corpora)
+    cfg = BundleConfig(
+        labels=labels, model_type=tc.model.model_type, input_kind=MODEL_INPUTS[tc.model.model_type],
+        features=tc.features, model=dataclasses.asdict(tc.model), corpora=corpora, split=split_d,
+        temperature=temperature, threshold=0.4,
+        extra={
+            "licence": licence,
+            "ensemble_of_folds": bool(tc.folds and tc.ensemble),
+            "training": {k: v for k, v in dataclasses.asdict(tc).items() if k not in ("model", "features")},
+            "train_command": tc.command,
+            "versions": _versions(),
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        },
+    )
+    eda = eda_summary(store, man, tc.features)
+    from .card import model_card
+
+    card = model_card(cfg, metrics, eda)
+    path = write_bundle(tc.out, model=model, config=cfg, history=history, metrics=metrics, eda=eda, card=card)
+    print(f"wrote model bundle {path} in {time.time() - t_start:.0f} s", file=sys.stderr)
+    return path
+
+
+def dump_json(obj: Any) -> str:
+    return json.dumps(obj, indent=2)

@@ -1,0 +1,510 @@
+"""Streamlit glue shared by the app's pages: the model, the corpora on disk, errors, common widgets.
+
+Pages stay thin: they lay out widgets and call these helpers, :mod:`ser.predict` and :mod:`ser.viz`.
+
+* One :class:`~ser.predict.Predictor` per bundle folder and process (``st.cache_resource``), shared by
+  every session. The bundle is ``st.session_state["bundle_dir"]`` (set by the sidebar selector in
+  ``app.py``), else ``$SER_MODEL_DIR``, else ``models/default``.
+* Corpora are looked for in ``$SER_DATA_DIR`` (``os.pathsep``-separated folders), else ``./data``, else
+  ``../shared/data`` (each only if it exists); scans are cached with ``st.cache_data``.
+* Every :class:`~ser.errors.SERError` is shown as ``st.error(str(err))`` and the page keeps working.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from . import viz
+from .bundle import DEFAULT_MODEL_DIR, MODELS_DIR, ModelBundle, list_bundles, load_bundle
+from .errors import SERError
+
+if TYPE_CHECKING:
+    from .predict import Prediction, Predictor
+
+ROOT = Path(__file__).resolve().parent.parent
+ENV_MODEL_DIR = "SER_MODEL_DIR"
+ENV_DATA_DIR = "SER_DATA_DIR"
+#: Session-state key of the selected bundle folder (a str path).
+BUNDLE_KEY = "bundle_dir"
+#: File types the uploaders accept.
+AUDIO_TYPES = ["wav", "flac", "ogg", "mp3", "webm", "m4a"]
+DOWNLOAD_HINT = (
+    "Download a corpus into `data/` with `ser data download ravdess --dest data` (RAVDESS, about 200 MB; "
+    "non-commercial licence), or point `SER_DATA_DIR` at folders that hold RAVDESS, EMO-DB, TESS, "
+    "CREMA-D or SAVEE clips."
+)
+_MIME = {
+    "wav": "audio/wav", "flac": "audio/flac", "ogg": "audio/ogg", "mp3": "audio/mpeg", "webm": "audio/webm",
+    "m4a": "audio/mp4",
+}
+
+
+# -- errors --------------------------------------------------------------------------------------
+
+
+def show_error(err: BaseException, hint: str | None = None) -> None:
+    """Show a package error as ``st.error(str(err))`` (plus an optional hint); never raises."""
+    st.error(str(err), icon=":material/error:")
+    if hint:
+        st.caption(hint)
+
+
+# -- routing -------------------------------------------------------------------------------------
+
+
+def ensure_entrypoint() -> None:
+    """Make sure a page runs under ``app.py``'s ``st.navigation``.
+
+    Streamlit falls back to its legacy ``pages/`` folder routing for a deep link (``/analyze``) opened
+    before ``app.py`` ran once in the server process: the page script then runs on its own, without the
+    app's layout, navigation and sidebar. Called at the top of every page (and by :func:`current_bundle` /
+    :func:`current_predictor`), this switches the fallback off and reruns through ``app.py``.
+    """
+    try:
+        from streamlit.runtime.pages_manager import PagesManager
+    except ImportError:  # pragma: no cover - internal module moved
+        return
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
+def emotion_md(label: str) -> str:
+    """``label`` as coloured Streamlit markdown with its Material icon (renders without emoji fonts)."""
+    icon = viz.EMOTION_ICONS.get(label, "record_voice_over")
+    color = viz.EMOTION_MD_COLORS.get(label, "gray")
+    return f":{color}[:material/{icon}: {label}]"
+
+
+# -- model bundles -------------------------------------------------------------------------------
+
+
+def default_bundle_dir() -> Path:
+    """``$SER_MODEL_DIR`` if set, else the shipped ``models/default``."""
+    env = os.environ.get(ENV_MODEL_DIR)
+    return Path(env).expanduser() if env else DEFAULT_MODEL_DIR
+
+
+def available_bundles() -> list[Path]:
+    """Bundle folders to choose from: ``$SER_MODEL_DIR`` (if set and complete) then those under ``models/``."""
+    found: list[Path] = []
+    env = os.environ.get(ENV_MODEL_DIR)
+    candidates = ([Path(env).expanduser()] if env else []) + list_bundles(MODELS_DIR)
+    seen: set[Path] = set()
+    for p in candidates:
+        key = p.resolve()
+        if key in seen or not (p / "config.json").exists():
+            continue
+        seen.add(key)
+        found.append(p)
+    return found
+
+
+def selected_bundle_dir() -> str:
+    """The bundle folder this session uses (sidebar choice, else the default)."""
+    chosen = st.session_state.get(BUNDLE_KEY)
+    return str(chosen) if chosen else str(default_bundle_dir())
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def get_bundle(bundle_dir: str) -> ModelBundle:
+    """The bundle's JSON parts (config, metrics, history, EDA, card), read once per process.
+
+    Raises :class:`~ser.errors.BundleError` (not cached) for a missing or broken bundle.
+    """
+    return load_bundle(bundle_dir)
+
+
+@st.cache_resource(show_spinner="Loading the emotion model…", max_entries=4)
+def get_predictor(bundle_dir: str | None = None) -> Predictor:
+    """One thread-safe :class:`~ser.predict.Predictor` per bundle folder, shared by all sessions.
+
+    ``bundle_dir``: a bundle folder; default ``$SER_MODEL_DIR`` else ``models/default``. The Keras model is
+    loaded here, once. Raises :class:`~ser.errors.BundleError` (not cached) for a missing/broken bundle.
+    """
+    from .predict import Predictor
+
+    path = str(bundle_dir) if bundle_dir else str(default_bundle_dir())
+    return Predictor(get_bundle(path))
+
+
+def _bundle_hint() -> str:
+    return (
+        f"The app looks for a model bundle in `{default_bundle_dir()}` (set `SER_MODEL_DIR` to use another "
+        "folder). A bundle is written by `ser train`; the shipped one lives in `models/default`."
+    )
+
+
+def current_bundle() -> ModelBundle | None:
+    """The selected bundle, or ``None`` after showing a clear error (the page goes on rendering)."""
+    ensure_entrypoint()
+    try:
+        return get_bundle(selected_bundle_dir())
+    except SERError as err:
+        show_error(err, _bundle_hint())
+    except OSError as err:
+        show_error(SERError(f"cannot read the model bundle: {err}"), _bundle_hint())
+    return None
+
+
+def current_predictor() -> Predictor | None:
+    """The selected bundle's predictor (model loaded), or ``None`` after showing a clear error."""
+    ensure_entrypoint()
+    try:
+        return get_predictor(selected_bundle_dir())
+    except SERError as err:
+        show_error(err, _bundle_hint())
+    except OSError as err:
+        show_error(SERError(f"cannot load the model: {err}"), _bundle_hint())
+    return None
+
+
+def headline(bundle: ModelBundle) -> dict[str, Any]:
+    """Facts for the Home page and the model selector: :meth:`ModelBundle.summary` plus the protocol text."""
+    s = bundle.summary()
+    test = bundle.metrics.get("test", {})
+    split = bundle.config.split
+    if test.get("protocol"):
+        s["protocol"] = str(test["protocol"])
+    elif s["test_speakers"]:
+        s["protocol"] = "held-out speakers: " + ", ".join(s["test_speakers"])
+    elif split.get("cross_validated"):
+        s["protocol"] = f"cross-validated over {len(split['cross_validated'])} speakers"
+    else:
+        s["protocol"] = ""
+    s["untrained"] = bool(bundle.config.extra.get("untrained"))
+    s["threshold"] = bundle.config.threshold
+    s["window_s"] = bundle.features.window_s
+    return s
+
+
+def bundle_label(path: str | Path) -> str:
+    """``"default · cnn · 8 emotions · UAR 61%"`` (or just the name when the bundle cannot be read)."""
+    p = Path(path)
+    try:
+        s = get_bundle(str(p)).summary()
+    except (SERError, OSError):
+        return f"{p.name} (unreadable)"
+    uar = f" · UAR {s['uar']:.0%}" if isinstance(s.get("uar"), int | float) else ""
+    return f"{p.name} · {s['model_type']} · {len(s['labels'])} emotions{uar}"
+
+
+def bundles_table(paths: Iterable[str | Path]) -> pd.DataFrame:
+    """Headline metrics of several bundles side by side (one row per bundle)."""
+    rows = []
+    for p in paths:
+        try:
+            b = get_bundle(str(p))
+        except (SERError, OSError) as err:
+            rows.append({"model": Path(p).name, "error": str(err)})
+            continue
+        s = headline(b)
+        folds = s.get("folds") or {}
+        rows.append({
+            "model": s["name"],
+            "type": s["model_type"],
+            "emotions": len(s["labels"]),
+            "corpora": ", ".join(s["corpora"]),
+            "UAR": s.get("uar"),
+            "accuracy": s.get("accuracy"),
+            "test clips": s.get("n_test"),
+            "k-fold UAR": folds.get("uar_mean"),
+            "protocol": s["protocol"],
+        })
+    return pd.DataFrame(rows)
+
+
+def model_selector() -> None:
+    """Sidebar: choose the bundle when several exist; the choice is kept in ``st.session_state``."""
+    bundles = [str(p) for p in available_bundles()]
+    current = st.session_state.get(BUNDLE_KEY)
+    if len(bundles) > 1:
+        index = bundles.index(current) if current in bundles else 0
+        choice = st.sidebar.selectbox("Model", bundles, index=index, format_func=bundle_label,
+                                      key="_model_choice", help="Model bundles found in models/ (and SER_MODEL_DIR)")
+        st.session_state[BUNDLE_KEY] = choice
+    else:
+        st.session_state[BUNDLE_KEY] = bundles[0] if bundles else str(default_bundle_dir())
+        if bundles:
+            st.sidebar.caption(f"Model: {bundle_label(bundles[0])}")
+
+
+# -- corpora on disk -----------------------------------------------------------------------------
+
+
+def data_dirs() -> list[Path]:
+    """Folders that may hold corpora: ``$SER_DATA_DIR`` (``os.pathsep``-separated), else ``./data``,
+    else ``../shared/data`` — each only if it exists."""
+    env = os.environ.get(ENV_DATA_DIR)
+    if env is not None:
+        return [Path(p).expanduser() for p in env.split(os.pathsep) if p and Path(p).expanduser().is_dir()]
+    for cand in (ROOT / "data", ROOT.parent / "shared" / "data"):
+        if cand.is_dir():
+            return [cand]
+    return []
+
+
+@st.cache_data(show_spinner="Looking for corpora on disk…", ttl=600, max_entries=8)
+def cached_scan(dirs: Sequence[str]):
+    """:func:`ser.corpora.scan` of each folder, combined into one result (folders without clips are left out).
+
+    Returns a :class:`ser.corpora.ScanResult`; its manifest is empty when no folder holds a known corpus.
+    """
+    from .corpora import COLUMNS, ScanResult, scan
+    from .errors import CorpusError
+
+    frames, skipped = [], []
+    for d in dirs:
+        try:
+            res = scan([d])
+        except CorpusError as err:
+            skipped.append((str(d), str(err)))
+            continue
+        frames.append(res.manifest)
+        skipped += res.skipped
+    if frames:
+        manifest = pd.concat(frames, ignore_index=True).drop_duplicates("path").reset_index(drop=True)
+    else:
+        manifest = pd.DataFrame({c: pd.Series([], dtype=float if c == "duration" else object) for c in COLUMNS})
+    return ScanResult(manifest=manifest, skipped=skipped)
+
+
+def corpus_manifest() -> pd.DataFrame | None:
+    """The manifest of every corpus clip on disk, or ``None`` when there is none."""
+    dirs = tuple(str(d) for d in data_dirs())
+    if not dirs:
+        return None
+    try:
+        res = cached_scan(dirs)
+    except SERError as err:
+        show_error(err)
+        return None
+    return res.manifest if len(res.manifest) else None
+
+
+def source_folders(manifest: pd.DataFrame, dirs: Sequence[str | Path] | None = None) -> dict[str, str]:
+    """Corpus folders to choose from: ``{label: folder}``.
+
+    A data folder whose clips all belong to one corpus is one choice; otherwise each of its sub-folders
+    (``ravdess/``, ``emodb/`` …) is one. Labels read ``"ravdess/ — 1200 clips"``.
+    """
+    dirs = [Path(d).resolve() for d in (dirs if dirs is not None else data_dirs())]
+    paths = manifest["path"].astype(str)
+    out: dict[str, str] = {}
+    for root in dirs:
+        prefix = str(root) + os.sep
+        mine = manifest[paths.str.startswith(prefix)]
+        if mine.empty:
+            continue
+        if mine["corpus"].nunique() == 1:
+            out[f"{root.name}/ — {len(mine)} clips"] = str(root)
+            continue
+        first = mine["path"].str.slice(len(prefix)).str.split(os.sep).str[0]
+        top_files = ~mine["path"].str.slice(len(prefix)).str.contains(os.sep, regex=False)
+        for name in sorted(set(first[~top_files])):
+            n = int((first[~top_files] == name).sum())
+            out[f"{root.name}/{name}/ — {n} clips"] = str(root / name)
+        if top_files.any():
+            out[f"{root.name}/ (top level) — {int(top_files.sum())} clips"] = str(root) + os.sep + "*"
+    return out
+
+
+def in_folder(manifest: pd.DataFrame, folder: str) -> pd.DataFrame:
+    """Rows of ``manifest`` under ``folder`` (``"<dir>/*"`` = files directly in ``dir``)."""
+    paths = manifest["path"].astype(str)
+    if folder.endswith(os.sep + "*"):
+        root = folder[:-1]
+        rest = paths.str.slice(len(root))
+        return manifest[paths.str.startswith(root) & ~rest.str.contains(os.sep, regex=False)]
+    return manifest[paths.str.startswith(folder.rstrip(os.sep) + os.sep)]
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def load_clip(path: str, sr: int = 16000) -> np.ndarray:
+    """A corpus clip as mono float32 ``[shape=(n,)]`` at ``sr`` Hz (cached)."""
+    from .audio import load
+
+    return load(path, sr=sr)
+
+
+@st.cache_data(show_spinner="Averaging features per emotion…", max_entries=16)
+def emotion_averages(paths_by_emotion: dict[str, tuple[str, ...]], sr: int = 16000) -> dict[str, dict[str, list]]:
+    """:func:`ser.viz.average_profiles` of the given clips (paths grouped by emotion), cached."""
+    from .audio import load
+
+    clips = {emo: [load(p, sr=sr) for p in paths] for emo, paths in paths_by_emotion.items()}
+    return viz.average_profiles(clips, sr)
+
+
+def clip_label(row: pd.Series) -> str:
+    """One line describing a manifest row: ``03-01-05-01-01-01-12 · ravdess_12 · angry · strong``."""
+    parts = [Path(str(row["path"])).stem, str(row["speaker"]), str(row["emotion"])]
+    if row.get("intensity") not in (None, "", "unspecified"):
+        parts.append(str(row["intensity"]))
+    return " · ".join(parts)
+
+
+def mime_for(name: str, fallback: str = "audio/wav") -> str:
+    """The audio MIME type for a file name (for ``st.audio``)."""
+    return _MIME.get(Path(name).suffix.lower().lstrip("."), fallback)
+
+
+# -- predictions ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Analysis:
+    """One analysed input: its identity key, name, signal at the model rate and the prediction (or error)."""
+
+    key: tuple
+    name: str
+    audio: bytes
+    mime: str
+    y: np.ndarray | None = None
+    sr: int = 16000
+    prediction: Any = None
+    error: str | None = None
+    figures: dict | None = None
+
+
+def analyse(predictor, key: tuple, name: str, data: bytes, mime: str, *, state_key: str = "analysis") -> Analysis:
+    """Predict ``data`` (encoded audio) once per input identity ``key``; the latest result lives in
+    ``st.session_state[state_key]``, so a new input always replaces the old result."""
+    cur = st.session_state.get(state_key)
+    if isinstance(cur, Analysis) and cur.key == key:
+        return cur
+    st.session_state.pop(state_key, None)  # never show a stale result while the new one is computed
+    from .audio import load
+
+    res = Analysis(key=key, name=name, audio=data, mime=mime, sr=predictor.sample_rate)
+    with st.spinner(f"Analysing {name}…"):
+        try:
+            res.y = load(data, sr=predictor.sample_rate)
+            res.prediction = predictor.predict(res.y, source=name)
+        except SERError as err:
+            res.error = str(err)
+    st.session_state[state_key] = res
+    return res
+
+
+def prediction_json(prediction: Prediction) -> str:
+    """The prediction as pretty JSON (for downloads)."""
+    return json.dumps(prediction.to_dict(), indent=2)
+
+
+def show_prediction(prediction: Prediction, *, threshold: float) -> None:
+    """Top emotion with confidence (or the "uncertain" state) next to the probability bar chart."""
+    left, right = st.columns([2, 3], vertical_alignment="center")
+    with left:
+        icon = viz.EMOTION_ICONS.get(prediction.label, "record_voice_over")
+        color = viz.EMOTION_MD_COLORS.get(prediction.label, "gray")
+        with st.container(border=True):
+            st.caption("Predicted emotion")
+            st.markdown(f"## :{color}[:material/{icon}:] {prediction.label.capitalize()}")
+            st.markdown(f"**{prediction.confidence:.0%}** confidence · clip of {prediction.duration:.1f} s")
+        if prediction.uncertain:
+            st.warning(
+                f"Uncertain: the top probability ({prediction.confidence:.0%}) is below the model's threshold "
+                f"({threshold:.0%}). Treat **{prediction.label}** as a weak guess.", icon=":material/help:")
+    with right:
+        st.plotly_chart(viz.probability_bars(prediction.probabilities, threshold=threshold),
+                        config={"displayModeBar": False})
+        st.caption("Probability of each emotion for the whole clip (calibrated; they sum to 100%). "
+                   "The dashed line is the confidence threshold.")
+
+
+def show_clip_views(y: np.ndarray, sr: int, *, figures: dict | None = None, spectrum: bool = False,
+                    key: str = "views") -> dict:
+    """Tabs with the clip's waveform, spectrogram, mel spectrogram, chroma, MFCC (and Fourier spectrum).
+
+    Returns the figures so a caller can keep them with its result instead of recomputing.
+    """
+    figs = figures if figures is not None else viz.clip_figures(y, sr)
+    tabs = {
+        "Waveform": ("waveform", "Amplitude over time. Loud, energetic emotions (angry, happy) show larger peaks."),
+        "Spectrogram": ("spectrogram", "Energy per frequency over time (dB). Horizontal stripes are the voice's "
+                        "harmonics; their spacing follows the pitch."),
+        "Mel spectrogram": ("mel", "The same energy on the mel scale, which spaces frequencies as the ear does. "
+                            "This is what the model listens to."),
+        "Chroma": ("chroma", "Energy per musical pitch class; traces the intonation of the voice."),
+        "MFCC": ("mfcc", "Mel-frequency cepstral coefficients: a compact description of the timbre of each "
+                 "10 ms frame."),
+    }
+    if spectrum:
+        tabs["Fourier spectrum"] = ("spectrum", "Average magnitude per frequency over the whole clip.")
+    for tab, (name, caption) in zip(st.tabs(list(tabs)), tabs.values(), strict=True):
+        with tab:
+            st.plotly_chart(figs[name], key=f"{key}_{name}", config={"displayModeBar": False})
+            st.caption(caption)
+    return figs
+
+
+def batch_rows(predictor, files: Sequence[tuple[str, bytes]], progress=None) -> pd.DataFrame:
+    """Predict each ``(name, encoded bytes)``; one row per file with label, confidence, per-class
+    probabilities and an ``error`` column (bad files never stop the batch). ``progress(i, n, name)`` is
+    called after each file."""
+    rows = []
+    n = len(files)
+    for i, (name, data) in enumerate(files):
+        row: dict[str, Any] = {"file": name}
+        try:
+            p = predictor.predict_file(data, name=name)
+            row.update({"label": p.label, "confidence": p.confidence, "uncertain": p.uncertain,
+                        "duration_s": p.duration, **{f"p_{k}": v for k, v in p.probabilities.items()},
+                        "error": ""})
+        except SERError as err:
+            row.update({"label": None, "confidence": None, "uncertain": None, "duration_s": None, "error": str(err)})
+        rows.append(row)
+        if progress is not None:
+            progress(i + 1, n, name)
+    cols = ["file", "label", "confidence", "uncertain", "duration_s"] + [f"p_{k}" for k in predictor.labels] + ["error"]
+    return pd.DataFrame(rows).reindex(columns=cols)
+
+
+def frame_csv(df: pd.DataFrame) -> bytes:
+    buf = io.StringIO()
+    df.to_csv(buf, index=False)
+    return buf.getvalue().encode("utf-8")
+
+
+__all__ = [
+    "AUDIO_TYPES",
+    "Analysis",
+    "analyse",
+    "available_bundles",
+    "batch_rows",
+    "bundle_label",
+    "bundles_table",
+    "cached_scan",
+    "clip_label",
+    "corpus_manifest",
+    "current_bundle",
+    "current_predictor",
+    "data_dirs",
+    "default_bundle_dir",
+    "emotion_averages",
+    "emotion_md",
+    "ensure_entrypoint",
+    "get_bundle",
+    "get_predictor",
+    "headline",
+    "in_folder",
+    "load_clip",
+    "model_selector",
+    "prediction_json",
+    "selected_bundle_dir",
+    "show_clip_views",
+    "show_error",
+    "show_prediction",
+    "source_folders",
+]

@@ -1,0 +1,703 @@
+"""Plotly figure builders for the app: signals, features, predictions, training reports, datasets.
+
+Every builder takes plain numpy arrays / dicts (no Streamlit) and returns a ``plotly.graph_objects.Figure``.
+Signals are mono float32 ``[shape=(n,)]`` at ``sr`` Hz; time axes are in seconds, frequency axes in Hz.
+The amount of data sent to the browser is bounded whatever the clip length: waveforms become a
+min/max envelope of at most ``max_points`` bins, time-frequency maps are averaged down to at most
+``max_frames`` columns, spectra to at most ``max_points`` bins.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from .features import FeatureConfig, extract
+from .features import spectrogram as _stft_mag
+from .labels import EMOTIONS
+
+#: One colour per emotion, used by every chart so that "angry" is always the same red.
+EMOTION_COLORS: dict[str, str] = {
+    "neutral": "#94a3b8",
+    "calm": "#2dd4bf",
+    "happy": "#facc15",
+    "sad": "#3b82f6",
+    "angry": "#ef4444",
+    "fearful": "#a855f7",
+    "disgust": "#65a30d",
+    "surprised": "#f97316",
+    "boredom": "#a16207",
+}
+#: Material Symbols icon per emotion (``:material/<name>:`` in Streamlit markdown; bundled with Streamlit, so
+#: it renders without an emoji font).
+EMOTION_ICONS: dict[str, str] = {
+    "neutral": "sentiment_neutral",
+    "calm": "sentiment_calm",
+    "happy": "sentiment_very_satisfied",
+    "sad": "sentiment_sad",
+    "angry": "sentiment_extremely_dissatisfied",
+    "fearful": "sentiment_stressed",
+    "disgust": "sick",
+    "surprised": "sentiment_excited",
+    "boredom": "bedtime",
+}
+#: Streamlit markdown colour per emotion (``:red[...]``), close to :data:`EMOTION_COLORS`.
+EMOTION_MD_COLORS: dict[str, str] = {
+    "neutral": "gray",
+    "calm": "green",
+    "happy": "orange",
+    "sad": "blue",
+    "angry": "red",
+    "fearful": "violet",
+    "disgust": "green",
+    "surprised": "orange",
+    "boredom": "gray",
+}
+#: A face per emotion (needs an emoji font in the browser; the app itself uses :data:`EMOTION_ICONS`).
+EMOTION_EMOJI: dict[str, str] = {
+    "neutral": "😐",
+    "calm": "😌",
+    "happy": "😄",
+    "sad": "😢",
+    "angry": "😠",
+    "fearful": "😨",
+    "disgust": "🤢",
+    "surprised": "😲",
+    "boredom": "🥱",
+}
+ACCENT = "#4f46e5"
+MUTED = "#cbd5e1"
+TRAIN_COLOR = "#4f46e5"
+VAL_COLOR = "#f97316"
+PITCH_CLASSES = ("C", "C♯", "D", "D♯", "E", "F", "F♯", "G", "G♯", "A", "A♯", "B")
+_TEMPLATE = "plotly_white"
+_FONT = {"family": "Inter, Source Sans Pro, sans-serif", "size": 13}
+
+
+def emotion_color(label: str) -> str:
+    """The chart colour of an emotion (a neutral grey for unknown labels)."""
+    return EMOTION_COLORS.get(label, "#64748b")
+
+
+def _layout(fig: go.Figure, *, title: str | None = None, height: int = 320, **kw: Any) -> go.Figure:
+    fig.update_layout(
+        template=_TEMPLATE,
+        title={"text": title, "x": 0.0, "xanchor": "left"} if title else None,
+        height=height,
+        margin={"l": 10, "r": 10, "t": 50 if title else 20, "b": 10},
+        font=_FONT,
+        **kw,
+    )
+    return fig
+
+
+def order_emotions(labels: Iterable[str]) -> list[str]:
+    """Emotion names in the package's fixed order, unknown names after them alphabetically."""
+    labels = list(dict.fromkeys(labels))
+    known = [e for e in EMOTIONS if e in labels]
+    return known + sorted(x for x in labels if x not in EMOTIONS)
+
+
+# -- signal helpers ------------------------------------------------------------------------------
+
+
+def envelope(y: np.ndarray, sr: int, max_points: int = 2000) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Min/max envelope of ``y [shape=(n,)]`` in at most ``max_points`` bins.
+
+    Returns ``(t, lo, hi)``, each ``[shape=(m,)]`` with ``m <= max_points``: bin start times (s) and
+    the minimum/maximum sample of each bin. A signal shorter than ``max_points`` comes back as is
+    (``lo == hi == y``).
+    """
+    y = np.asarray(y, dtype=np.float32).reshape(-1)
+    n = y.size
+    if n <= max_points:
+        t = np.arange(n, dtype=np.float64) / sr
+        return t, y, y
+    size = math.ceil(n / max_points)
+    m = n // size
+    body = y[: m * size].reshape(m, size)
+    lo, hi = body.min(axis=1), body.max(axis=1)
+    if n > m * size:  # the tail that does not fill a bin
+        lo = np.append(lo, y[m * size :].min())
+        hi = np.append(hi, y[m * size :].max())
+    t = np.arange(lo.size, dtype=np.float64) * size / sr
+    return t, lo, hi
+
+
+def _pool_columns(m: np.ndarray, max_cols: int) -> tuple[np.ndarray, int]:
+    """Average ``m [shape=(rows, t)]`` over groups of columns so that at most ``max_cols`` remain.
+
+    Returns the pooled matrix and the group size (1 when nothing was pooled).
+    """
+    t = m.shape[1]
+    if t <= max_cols:
+        return m, 1
+    size = math.ceil(t / max_cols)
+    pad = (-t) % size
+    if pad:
+        m = np.concatenate([m, np.repeat(m[:, -1:], pad, axis=1)], axis=1)
+    return m.reshape(m.shape[0], -1, size).mean(axis=2), size
+
+
+def _display_config(sr: int) -> FeatureConfig:
+    return FeatureConfig(sample_rate=int(sr), fmax=min(8000.0, sr / 2.0), blocks=("mfcc", "chroma", "mel"))
+
+
+def stft_db(y: np.ndarray, sr: int, *, max_frames: int = 800) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Linear-frequency spectrogram in dB (re. the clip's peak), pooled to at most ``max_frames`` frames.
+
+    Returns ``(S_db [shape=(n_fft/2 + 1, t)], freqs_hz [shape=(n_fft/2 + 1,)], times_s [shape=(t,)])``.
+    """
+    cfg = _display_config(sr)
+    mag = _stft_mag(np.asarray(y, dtype=np.float32), cfg)
+    power = mag.astype(np.float64) ** 2
+    ref = max(float(power.max()), 1e-20)
+    s_db = 10.0 * np.log10(np.maximum(power, ref * 1e-8) / ref)  # 0 dB at the peak, floor -80 dB
+    s_db, size = _pool_columns(s_db, max_frames)
+    freqs = np.fft.rfftfreq(cfg.n_fft, 1.0 / sr)
+    times = np.arange(s_db.shape[1]) * size * cfg.hop_length / sr
+    return s_db.astype(np.float32), freqs, times
+
+
+def feature_maps(y: np.ndarray, sr: int, *, max_frames: int = 800) -> dict[str, np.ndarray]:
+    """The frame features the model family uses, for display (one STFT, via :func:`ser.features.extract`).
+
+    Returns ``{"mel": [shape=(64, t)] dB, "chroma": [shape=(12, t)] in [0, 1], "mfcc": [shape=(20, t)],
+    "times": [shape=(t,)] s, "mel_hz": [shape=(64,)] band centre frequencies}``, pooled to at most
+    ``max_frames`` frames. Silence is not trimmed, so the time axis matches the waveform.
+    """
+    import librosa
+
+    cfg = _display_config(sr)
+    frames = extract(np.asarray(y, dtype=np.float32), cfg, trimmed=True).T  # (d, t)
+    out: dict[str, np.ndarray] = {}
+    size = 1
+    for block in ("mel", "chroma", "mfcc"):
+        out[block], size = _pool_columns(frames[cfg.block_slice(block)], max_frames)
+    out["times"] = np.arange(out["mel"].shape[1]) * size * cfg.hop_length / sr
+    out["mel_hz"] = librosa.mel_frequencies(n_mels=cfg.n_mels + 2, fmin=cfg.fmin, fmax=cfg.fmax)[1:-1]
+    return out
+
+
+# -- clip views ----------------------------------------------------------------------------------
+
+
+def _envelope_traces(y: np.ndarray, sr: int, max_points: int, color: str = ACCENT) -> list[go.Scatter]:
+    t, lo, hi = envelope(y, sr, max_points)
+    if lo is hi:  # short clip: the samples themselves
+        return [go.Scatter(x=t, y=hi, mode="lines", line={"color": color, "width": 1}, name="waveform",
+                           hovertemplate="%{x:.3f} s<br>%{y:.3f}<extra></extra>", showlegend=False)]
+    return [
+        go.Scatter(x=t, y=hi, mode="lines", line={"color": color, "width": 0.6}, name="max",
+                   hoverinfo="skip", showlegend=False),
+        go.Scatter(x=t, y=lo, mode="lines", line={"color": color, "width": 0.6}, fill="tonexty",
+                   fillcolor=color, name="min", hoverinfo="skip", showlegend=False),
+    ]
+
+
+def waveform(y: np.ndarray, sr: int, *, max_points: int = 2000, title: str | None = None) -> go.Figure:
+    """Amplitude vs time (s) of ``y [shape=(n,)]``; long clips are drawn as a min/max envelope.
+
+    At most ``max_points`` points reach the browser, whatever the clip length.
+    """
+    fig = go.Figure(_envelope_traces(y, sr, max_points // 2 if y.size > max_points else max_points))
+    fig.update_xaxes(title_text="time (s)")
+    fig.update_yaxes(title_text="amplitude", range=[-1.05, 1.05] if np.abs(y).max(initial=0) > 0.5 else None)
+    return _layout(fig, title=title, height=220)
+
+
+def _heatmap_fig(z, x, y, *, title, y_title, colorscale="Magma", colorbar=None, height=300, **hm) -> go.Figure:
+    fig = go.Figure(go.Heatmap(z=z, x=x, y=y, colorscale=colorscale, colorbar=colorbar or {}, **hm))
+    fig.update_xaxes(title_text="time (s)")
+    fig.update_yaxes(title_text=y_title)
+    return _layout(fig, title=title, height=height)
+
+
+def spectrogram(y: np.ndarray, sr: int, *, max_frames: int = 600, title: str | None = None) -> go.Figure:
+    """Linear-frequency spectrogram of ``y``: time (s) × frequency (Hz), colour = dB re. the clip peak."""
+    s_db, freqs, times = stft_db(y, sr, max_frames=max_frames)
+    return _heatmap_fig(
+        s_db, times, freqs, title=title, y_title="frequency (Hz)", zmin=-80, zmax=0,
+        colorbar={"title": {"text": "dB"}},
+        hovertemplate="%{x:.2f} s · %{y:.0f} Hz<br>%{z:.1f} dB<extra></extra>",
+    )
+
+
+def mel_spectrogram(y: np.ndarray, sr: int, *, max_frames: int = 800, title: str | None = None,
+                    maps: Mapping[str, np.ndarray] | None = None) -> go.Figure:
+    """Mel spectrogram (64 bands, 50 Hz–8 kHz) of ``y``: time (s) × band centre (Hz), colour = dB."""
+    m = maps or feature_maps(y, sr, max_frames=max_frames)
+    mel, hz = m["mel"], m["mel_hz"]
+    fig = _heatmap_fig(
+        mel, m["times"], np.arange(mel.shape[0]), title=title, y_title="mel band centre (Hz)",
+        zmin=float(mel.max()) - 80.0, zmax=float(mel.max()), colorbar={"title": {"text": "dB"}},
+        hovertemplate="%{x:.2f} s · mel band %{y}<br>%{z:.1f} dB<extra></extra>",
+    )
+    ticks = np.linspace(0, mel.shape[0] - 1, 6).round().astype(int)
+    fig.update_yaxes(tickvals=ticks, ticktext=[f"{hz[i]:.0f}" for i in ticks])
+    return fig
+
+
+def chroma(y: np.ndarray, sr: int, *, max_frames: int = 800, title: str | None = None,
+           maps: Mapping[str, np.ndarray] | None = None) -> go.Figure:
+    """Chromagram of ``y``: time (s) × pitch class (C…B), colour = relative energy in [0, 1]."""
+    m = maps or feature_maps(y, sr, max_frames=max_frames)
+    return _heatmap_fig(
+        m["chroma"], m["times"], list(PITCH_CLASSES), title=title, y_title="pitch class", colorscale="Viridis",
+        zmin=0, zmax=1, colorbar={"title": {"text": "rel."}},
+        hovertemplate="%{x:.2f} s · %{y}<br>%{z:.2f}<extra></extra>",
+    )
+
+
+def mfcc(y: np.ndarray, sr: int, *, max_frames: int = 800, title: str | None = None,
+         maps: Mapping[str, np.ndarray] | None = None) -> go.Figure:
+    """MFCCs of ``y``: time (s) × coefficient (0…19), colour = coefficient value (coefficient 0 ≈ loudness)."""
+    m = maps or feature_maps(y, sr, max_frames=max_frames)
+    c = m["mfcc"]
+    lim = float(np.percentile(np.abs(c[1:]), 99)) if c.shape[0] > 1 else float(np.abs(c).max())
+    return _heatmap_fig(
+        c, m["times"], np.arange(c.shape[0]), title=title, y_title="coefficient", colorscale="RdBu_r",
+        zmin=-lim, zmax=lim, colorbar={"title": {"text": "value"}},
+        hovertemplate="%{x:.2f} s · MFCC %{y}<br>%{z:.1f}<extra></extra>",
+    )
+
+
+def fourier_spectrum(y: np.ndarray, sr: int, *, max_points: int = 2000, title: str | None = None) -> go.Figure:
+    """Magnitude spectrum of the whole clip (FFT): frequency (Hz) vs level (dB re. the peak).
+
+    The ``n/2 + 1`` FFT bins are averaged (in power) into at most ``max_points`` bins.
+    """
+    y = np.asarray(y, dtype=np.float32)
+    spec = np.abs(np.fft.rfft(y * np.hanning(y.size).astype(np.float32))) ** 2
+    freqs = np.fft.rfftfreq(y.size, 1.0 / sr)
+    if spec.size > max_points:
+        size = math.ceil(spec.size / max_points)
+        m = spec.size // size
+        spec = spec[: m * size].reshape(m, size).mean(axis=1)
+        freqs = freqs[: m * size].reshape(m, size).mean(axis=1)
+    ref = max(float(spec.max()), 1e-20)
+    db = 10.0 * np.log10(np.maximum(spec, ref * 1e-10) / ref)
+    fig = go.Figure(go.Scatter(x=freqs, y=db, mode="lines", line={"color": ACCENT, "width": 1.2},
+                               hovertemplate="%{x:.0f} Hz<br>%{y:.1f} dB<extra></extra>"))
+    fig.update_xaxes(title_text="frequency (Hz)")
+    fig.update_yaxes(title_text="magnitude (dB re. peak)", range=[max(float(db.min()), -100.0), 3])
+    return _layout(fig, title=title, height=280)
+
+
+def clip_figures(y: np.ndarray, sr: int, *, max_frames: int = 800) -> dict[str, go.Figure]:
+    """All single-clip views at once (one feature extraction): keys ``waveform``, ``spectrogram``,
+    ``mel``, ``chroma``, ``mfcc``, ``spectrum``."""
+    maps = feature_maps(y, sr, max_frames=max_frames)
+    return {
+        "waveform": waveform(y, sr),
+        "spectrogram": spectrogram(y, sr, max_frames=min(max_frames, 600)),
+        "mel": mel_spectrogram(y, sr, maps=maps),
+        "chroma": chroma(y, sr, maps=maps),
+        "mfcc": mfcc(y, sr, maps=maps),
+        "spectrum": fourier_spectrum(y, sr),
+    }
+
+
+# -- predictions ---------------------------------------------------------------------------------
+
+
+def probability_bars(probabilities: Mapping[str, float], *, threshold: float | None = None,
+                     title: str | None = None) -> go.Figure:
+    """Horizontal bars of class probabilities (0–1), sorted, the top class in its emotion colour.
+
+    ``threshold`` (0–1) is drawn as a dashed line: a top probability under it means "uncertain".
+    """
+    items = sorted(probabilities.items(), key=lambda kv: kv[1])  # ascending: top bar drawn last = on top
+    labels = [k for k, _ in items]
+    values = [float(v) for _, v in items]
+    top = labels[-1] if labels else None
+    colors = [emotion_color(k) if k == top else MUTED for k in labels]
+    fig = go.Figure(go.Bar(
+        x=values, y=labels, orientation="h", marker_color=colors,
+        text=[f"{v:.0%}" for v in values], textposition="outside", cliponaxis=False,
+        hovertemplate="%{y}: %{x:.1%}<extra></extra>",
+    ))
+    if threshold is not None:
+        fig.add_vline(x=threshold, line_dash="dash", line_color="#64748b",
+                      annotation_text="uncertain below", annotation_position="top",
+                      annotation_font_size=11, annotation_font_color="#64748b")
+    fig.update_xaxes(range=[0, 1.12], tickformat=".0%", title_text="probability")
+    return _layout(fig, title=title, height=max(220, 34 * len(labels) + 70), bargap=0.25)
+
+
+def _segment_regions(timeline: Sequence[Any]) -> list[tuple[float, float, str]]:
+    """Non-overlapping ``(start, end, top_label)`` regions from overlapping window segments.
+
+    Each window owns the stretch around its centre (boundaries half-way between centres);
+    consecutive regions with the same label are merged.
+    """
+    if not timeline:
+        return []
+    centres = [(s.start + s.end) / 2 for s in timeline]
+    bounds = [timeline[0].start] + [(a + b) / 2 for a, b in zip(centres[:-1], centres[1:], strict=True)]
+    bounds.append(timeline[-1].end)
+    regions: list[tuple[float, float, str]] = []
+    for i, seg in enumerate(timeline):
+        if regions and regions[-1][2] == seg.label:
+            regions[-1] = (regions[-1][0], bounds[i + 1], seg.label)
+        else:
+            regions.append((bounds[i], bounds[i + 1], seg.label))
+    return regions
+
+
+def emotion_timeline(y: np.ndarray, sr: int, timeline: Sequence[Any], *, labels: Sequence[str] | None = None,
+                     max_points: int = 2000, title: str | None = None) -> go.Figure:
+    """Waveform and per-window emotion probabilities on one shared time axis (s).
+
+    ``timeline``: the :class:`ser.predict.Segment` windows of a prediction (``start``/``end`` s, ``label``,
+    ``probabilities``). Top: the waveform, shaded by each stretch's top emotion. Bottom: stacked areas of
+    every emotion's probability at each window centre (they sum to 1).
+    """
+    labels = list(labels) if labels else order_emotions(timeline[0].probabilities) if timeline else []
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.06, row_heights=[0.42, 0.58])
+    for tr in _envelope_traces(y, sr, max_points // 2):
+        fig.add_trace(tr, row=1, col=1)
+    for x0, x1, lab in _segment_regions(timeline):
+        fig.add_vrect(x0=x0, x1=x1, row=1, col=1, fillcolor=emotion_color(lab), opacity=0.22, line_width=0,
+                      layer="below", annotation_text=lab,
+                      annotation_position="top left", annotation_font_size=11)
+    centres = [(s.start + s.end) / 2 for s in timeline]
+    for lab in labels:
+        fig.add_trace(go.Scatter(
+            x=centres, y=[s.probabilities.get(lab, 0.0) for s in timeline], name=lab, mode="lines",
+            stackgroup="p", line={"width": 0.5, "color": emotion_color(lab)}, fillcolor=emotion_color(lab),
+            hovertemplate=f"{lab}: %{{y:.0%}}<extra></extra>",
+        ), row=2, col=1)
+    fig.update_yaxes(title_text="amplitude", row=1, col=1)
+    fig.update_yaxes(title_text="probability", range=[0, 1], tickformat=".0%", row=2, col=1)
+    fig.update_xaxes(title_text="time (s)", row=2, col=1)
+    end = max(y.size / sr, timeline[-1].end if timeline else 0.0)
+    fig.update_xaxes(range=[0, end])
+    return _layout(fig, title=title, height=430, hovermode="x unified",
+                   legend={"orientation": "h", "y": -0.18, "x": 0})
+
+
+def label_counts(labels: Sequence[str], *, title: str | None = None) -> go.Figure:
+    """Bars of how many clips got each predicted emotion (batch summary)."""
+    counts: dict[str, int] = {}
+    for lab in labels:
+        counts[lab] = counts.get(lab, 0) + 1
+    order = order_emotions(counts)
+    fig = go.Figure(go.Bar(x=order, y=[counts[k] for k in order], marker_color=[emotion_color(k) for k in order],
+                           text=[counts[k] for k in order], textposition="outside", cliponaxis=False,
+                           hovertemplate="%{x}: %{y} clips<extra></extra>"))
+    fig.update_yaxes(title_text="clips")
+    return _layout(fig, title=title, height=300)
+
+
+# -- model report --------------------------------------------------------------------------------
+
+
+def confusion_matrix(confusion: Sequence[Sequence[float]], labels: Sequence[str], *, normalise: bool = False,
+                     title: str | None = None) -> go.Figure:
+    """Confusion matrix heatmap; rows = true emotion, columns = predicted.
+
+    ``confusion [shape=(k, k)]`` counts. ``normalise=True`` divides each row by its total (recall on the
+    diagonal, shown as %); empty rows stay 0.
+    """
+    cm = np.asarray(confusion, dtype=float)
+    if normalise:
+        totals = cm.sum(axis=1, keepdims=True)
+        z = np.divide(cm, totals, out=np.zeros_like(cm), where=totals > 0)
+        text = [[f"{v:.0%}" if v else "" for v in row] for row in z]
+        hover = "true %{y} → predicted %{x}<br>%{z:.1%} of the row<extra></extra>"
+    else:
+        z = cm
+        text = [[f"{int(v)}" if v else "" for v in row] for row in z]
+        hover = "true %{y} → predicted %{x}<br>%{z:.0f} clips<extra></extra>"
+    labels = list(labels)
+    fig = go.Figure(go.Heatmap(z=z, x=labels, y=labels, colorscale="Blues", text=text, texttemplate="%{text}",
+                               hovertemplate=hover, zmin=0, zmax=1 if normalise else None,
+                               colorbar={"title": {"text": "share" if normalise else "clips"}}))
+    fig.update_xaxes(title_text="predicted", side="bottom", tickangle=-30)
+    fig.update_yaxes(title_text="true", autorange="reversed")
+    return _layout(fig, title=title, height=max(360, 44 * len(labels) + 120))
+
+
+def training_curves(history: Mapping[str, Any], *, title: str | None = None) -> go.Figure:
+    """Loss and accuracy per epoch, training vs validation (two panels; x = epoch, starting at 1).
+
+    ``history``: Keras-style ``{"loss": [...], "val_loss": [...], "accuracy": [...], "val_accuracy": [...]}``;
+    missing series are skipped.
+    """
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("Loss", "Accuracy"), horizontal_spacing=0.1)
+    for col, key in ((1, "loss"), (2, "accuracy")):
+        for name, k, color in (("training", key, TRAIN_COLOR), ("validation", f"val_{key}", VAL_COLOR)):
+            vals = history.get(k)
+            if not isinstance(vals, list | tuple) or not vals:
+                continue
+            fig.add_trace(go.Scatter(
+                x=list(range(1, len(vals) + 1)), y=[float(v) for v in vals], mode="lines+markers" if len(vals) < 30
+                else "lines", name=name, line={"color": color, "width": 2}, showlegend=col == 1, legendgroup=name,
+                hovertemplate=f"{name} {key}<br>epoch %{{x}}: %{{y:.3f}}<extra></extra>",
+            ), row=1, col=col)
+        n = max((len(v) for v in (history.get(key), history.get(f"val_{key}")) if isinstance(v, list | tuple)),
+                default=1)
+        fig.update_xaxes(title_text="epoch", dtick=max(1, math.ceil(n / 10)), tick0=1, row=1, col=col)
+    fig.update_yaxes(tickformat=".0%", row=1, col=2)
+    return _layout(fig, title=title, height=340, legend={"orientation": "h", "y": -0.25, "x": 0})
+
+
+def per_class_metrics(per_class: Mapping[str, Mapping[str, float]], *, title: str | None = None) -> go.Figure:
+    """Grouped bars of precision, recall and F1 (0–1) per emotion; support (clips) in the hover."""
+    labels = list(per_class)
+    fig = go.Figure()
+    for metric, color in (("precision", "#93c5fd"), ("recall", ACCENT), ("f1", "#f59e0b")):
+        fig.add_trace(go.Bar(
+            x=labels, y=[float(per_class[k].get(metric, 0.0)) for k in labels], name=metric.upper()
+            if metric == "f1" else metric, marker_color=color,
+            customdata=[per_class[k].get("support", 0) for k in labels],
+            hovertemplate=f"%{{x}} {metric}: %{{y:.2f}}<br>%{{customdata}} clips<extra></extra>",
+        ))
+    fig.update_yaxes(range=[0, 1.05], tickformat=".0%")
+    return _layout(fig, title=title, height=340, barmode="group",
+                   legend={"orientation": "h", "y": 1.1, "x": 0})
+
+
+def per_speaker_accuracy(per_speaker: Mapping[str, float], *, title: str | None = None) -> go.Figure:
+    """Accuracy (0–1) per held-out speaker, with the mean as a dashed line."""
+    names = sorted(per_speaker)
+    vals = [float(per_speaker[s]) for s in names]
+    fig = go.Figure(go.Bar(x=names, y=vals, marker_color=ACCENT, text=[f"{v:.0%}" for v in vals],
+                           textposition="outside", cliponaxis=False,
+                           hovertemplate="%{x}: %{y:.1%}<extra></extra>"))
+    if vals:
+        mean = float(np.mean(vals))
+        fig.add_hline(y=mean, line_dash="dash", line_color="#64748b", annotation_text=f"mean {mean:.0%}",
+                      annotation_position="top left")
+    fig.update_yaxes(range=[0, 1.1], tickformat=".0%", title_text="accuracy")
+    fig.update_xaxes(title_text="speaker")
+    return _layout(fig, title=title, height=320)
+
+
+def fold_scores(per_fold: Sequence[Mapping[str, Any]], *, title: str | None = None) -> go.Figure:
+    """UAR and accuracy (0–1) per cross-validation fold; each fold held out different speakers."""
+    folds = [f"fold {f.get('fold', i + 1)}" for i, f in enumerate(per_fold)]
+    fig = go.Figure()
+    for key, color in (("uar", ACCENT), ("accuracy", "#93c5fd")):
+        fig.add_trace(go.Bar(
+            x=folds, y=[float(f.get(key, 0.0)) for f in per_fold], name=key.upper() if key == "uar" else key,
+            marker_color=color, customdata=[", ".join(f.get("test_speakers", [])) for f in per_fold],
+            hovertemplate=f"%{{x}} {key}: %{{y:.1%}}<br>test speakers: %{{customdata}}<extra></extra>",
+        ))
+    fig.update_yaxes(range=[0, 1.05], tickformat=".0%")
+    return _layout(fig, title=title, height=320, barmode="group", legend={"orientation": "h", "y": 1.1, "x": 0})
+
+
+def calibration(calib: Mapping[str, Any], *, title: str | None = None) -> go.Figure:
+    """Expected calibration error before and after temperature scaling (lower is better).
+
+    ``calib``: ``{"temperature", "ece_before", "ece_after", ...}`` from the bundle's metrics. When it also
+    holds a reliability table ``{"reliability": {"confidence": [...], "accuracy": [...]}}`` that is drawn.
+    """
+    rel = calib.get("reliability")
+    if isinstance(rel, Mapping) and rel.get("confidence") and rel.get("accuracy"):
+        fig = go.Figure([
+            go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line={"dash": "dash", "color": "#94a3b8"},
+                       name="perfect calibration"),
+            go.Scatter(x=rel["confidence"], y=rel["accuracy"], mode="lines+markers", name="model",
+                       line={"color": ACCENT}),
+        ])
+        fig.update_xaxes(title_text="confidence", range=[0, 1])
+        fig.update_yaxes(title_text="accuracy", range=[0, 1])
+        return _layout(fig, title=title, height=340)
+    names, vals = [], []
+    for key, name in (("ece_before", "before"), ("ece_after", f"after (T = {calib.get('temperature', 1.0):.2f})")):
+        if calib.get(key) is not None:
+            names.append(name)
+            vals.append(float(calib[key]))
+    fig = go.Figure(go.Bar(x=names, y=vals, marker_color=[MUTED, ACCENT][: len(vals)],
+                           text=[f"{v:.3f}" for v in vals], textposition="outside", cliponaxis=False,
+                           hovertemplate="%{x}: ECE %{y:.3f}<extra></extra>"))
+    fig.update_yaxes(title_text="expected calibration error", rangemode="tozero")
+    return _layout(fig, title=title, height=300)
+
+
+# -- datasets ------------------------------------------------------------------------------------
+
+
+def class_counts(manifest) -> dict[str, dict[str, int]]:
+    """``{corpus: {emotion: clips}}`` from a corpus manifest (a DataFrame with corpus/emotion columns)."""
+    out: dict[str, dict[str, int]] = {}
+    if len(manifest) == 0:
+        return out
+    for (corpus, emo), n in manifest.groupby(["corpus", "emotion"]).size().items():
+        out.setdefault(str(corpus), {})[str(emo)] = int(n)
+    return out
+
+
+def class_balance(counts: Mapping[str, Any], *, title: str | None = None) -> go.Figure:
+    """Clips per emotion, stacked by corpus.
+
+    ``counts``: ``{corpus: {emotion: n}}`` (eda.json ``class_counts``, :func:`class_counts`) or a flat
+    ``{emotion: n}``.
+    """
+    if counts and all(isinstance(v, int | float) for v in counts.values()):
+        counts = {"clips": counts}
+    emotions = order_emotions(e for per in counts.values() for e in per)
+    palette = ["#4f46e5", "#f97316", "#14b8a6", "#e11d48", "#84cc16", "#0ea5e9"]
+    fig = go.Figure()
+    for i, (corpus, per) in enumerate(counts.items()):
+        fig.add_trace(go.Bar(x=emotions, y=[per.get(e, 0) for e in emotions], name=corpus,
+                             marker_color=palette[i % len(palette)],
+                             hovertemplate=f"{corpus} · %{{x}}: %{{y}} clips<extra></extra>"))
+    fig.update_yaxes(title_text="clips")
+    return _layout(fig, title=title, height=320, barmode="stack", showlegend=len(counts) > 1,
+                   legend={"orientation": "h", "y": 1.12, "x": 0})
+
+
+def duration_histogram(durations: Sequence[float] | np.ndarray | None = None, *,
+                       hist: Mapping[str, Sequence[float]] | None = None, bins: int = 30,
+                       title: str | None = None) -> go.Figure:
+    """Histogram of clip durations (s): from raw ``durations`` or a precomputed ``hist``
+    ``{"edges": [b + 1], "counts": [b]}`` (eda.json)."""
+    if hist is not None and hist.get("edges") and hist.get("counts"):
+        edges = np.asarray(hist["edges"], dtype=float)
+        counts = np.asarray(hist["counts"], dtype=float)
+    else:
+        d = np.asarray([] if durations is None else durations, dtype=float)
+        d = d[np.isfinite(d)]
+        counts, edges = np.histogram(d, bins=bins) if d.size else (np.zeros(0), np.zeros(1))
+    centres = (edges[:-1] + edges[1:]) / 2
+    fig = go.Figure(go.Bar(x=centres, y=counts, width=np.diff(edges), marker_color=ACCENT,
+                           marker_line={"width": 0.5, "color": "white"},
+                           hovertemplate="%{x:.2f} s: %{y} clips<extra></extra>"))
+    fig.update_xaxes(title_text="duration (s)")
+    fig.update_yaxes(title_text="clips")
+    return _layout(fig, title=title, height=300, bargap=0)
+
+
+_PROFILE_AXES = {
+    "mel": "mel band centre (Hz)",
+    "chroma": "pitch class",
+    "mfcc": "MFCC coefficient",
+}
+
+
+def emotion_profiles(per_emotion: Mapping[str, Mapping[str, Sequence[float]]], feature: str = "mel", *,
+                     relative: bool = False, sr: int = 16000, title: str | None = None) -> go.Figure:
+    """Per-emotion average feature profile, one line per emotion.
+
+    ``per_emotion``: ``{emotion: {"mel": [64] dB, "chroma": [12] 0–1, "mfcc": [20]}}`` (eda.json or
+    :func:`average_profiles`). ``relative=True`` plots each emotion minus the mean of all emotions, which
+    shows how the emotions differ (e.g. angry speech is louder in the upper mel bands).
+    """
+    if feature not in _PROFILE_AXES:
+        raise ValueError(f"feature must be one of {sorted(_PROFILE_AXES)}, got {feature!r}")
+    emotions = [e for e in order_emotions(per_emotion) if per_emotion[e].get(feature)]
+    mat = np.array([per_emotion[e][feature] for e in emotions], dtype=float) if emotions else np.zeros((0, 0))
+    if relative and mat.size:
+        mat = mat - mat.mean(axis=0, keepdims=True)
+    n = mat.shape[1] if mat.size else 0
+    if feature == "mel":
+        import librosa
+
+        cfg = _display_config(sr)
+        x = librosa.mel_frequencies(n_mels=n + 2, fmin=cfg.fmin, fmax=cfg.fmax)[1:-1] if n else []
+    elif feature == "chroma":
+        x = list(PITCH_CLASSES[:n])
+    else:
+        x = list(range(n))
+    fig = go.Figure()
+    for e, row in zip(emotions, mat, strict=True):
+        fig.add_trace(go.Scatter(x=x, y=row, mode="lines", name=e, line={"color": emotion_color(e), "width": 2},
+                                 hovertemplate=f"{e}: %{{y:.2f}}<extra></extra>"))
+    unit = {"mel": "dB", "chroma": "relative energy", "mfcc": "value"}[feature]
+    fig.update_yaxes(title_text=("difference from the average, " if relative else "mean ") + unit)
+    fig.update_xaxes(title_text=_PROFILE_AXES[feature], type="log" if feature == "mel" else None)
+    if relative:
+        fig.add_hline(y=0, line_color="#94a3b8", line_width=1)
+    return _layout(fig, title=title, height=360, hovermode="x unified")
+
+
+def average_profiles(clips_by_emotion: Mapping[str, Sequence[np.ndarray]], sr: int) -> dict[str, dict[str, list]]:
+    """Mean mel (dB), chroma and MFCC frame of each emotion's clips (silence trimmed), in eda.json's format.
+
+    ``clips_by_emotion``: ``{emotion: [signal [shape=(n,)], ...]}`` at ``sr`` Hz. Returns
+    ``{emotion: {"mel": [64], "chroma": [12], "mfcc": [20]}}``.
+    """
+    cfg = _display_config(sr)
+    out: dict[str, dict[str, list]] = {}
+    for emo, clips in clips_by_emotion.items():
+        frames = [extract(np.asarray(y, dtype=np.float32), cfg) for y in clips if np.asarray(y).size]
+        if not frames:
+            continue
+        mean = np.concatenate(frames).mean(axis=0)
+        out[emo] = {b: [round(float(v), 4) for v in mean[cfg.block_slice(b)]] for b in ("mel", "chroma", "mfcc")}
+    return out
+
+
+def emotions_side_by_side(clips: Sequence[tuple[str, np.ndarray]], sr: int, *, kind: str = "mel",
+                          max_frames: int = 400, title: str | None = None) -> go.Figure:
+    """One row per emotion (same speaker and sentence): the mel spectrogram (``kind="mel"``, dB re. each
+    clip's peak) or the waveform (``kind="waveform"``) of each ``(emotion, signal [shape=(n,)])`` clip, on a
+    shared time axis (s)."""
+    if kind not in ("mel", "waveform"):
+        raise ValueError(f"kind must be 'mel' or 'waveform', got {kind!r}")
+    n = max(len(clips), 1)
+    titles = [e for e, _ in clips]
+    fig = make_subplots(rows=n, cols=1, shared_xaxes=True, vertical_spacing=min(0.04, 0.3 / n),
+                        subplot_titles=titles)
+    for i, (emo, y) in enumerate(clips, start=1):
+        if kind == "mel":
+            m = feature_maps(y, sr, max_frames=max_frames)
+            mel = m["mel"] - m["mel"].max()
+            fig.add_trace(go.Heatmap(z=mel, x=m["times"], y=m["mel_hz"], coloraxis="coloraxis",
+                                     hovertemplate=f"{emo}<br>%{{x:.2f}} s · %{{y:.0f}} Hz<br>%{{z:.1f}} dB"
+                                     "<extra></extra>"), row=i, col=1)
+            fig.update_yaxes(type="log", row=i, col=1, showticklabels=i == n, title_text="Hz" if i == n else None)
+        else:
+            for tr in _envelope_traces(y, sr, 600, color=emotion_color(emo)):
+                fig.add_trace(tr, row=i, col=1)
+            fig.update_yaxes(range=[-1, 1], showticklabels=False, row=i, col=1)
+    fig.update_xaxes(title_text="time (s)", row=n, col=1)
+    fig.update_annotations(font_size=12, x=0, xanchor="left")
+    layout: dict[str, Any] = {}
+    if kind == "mel":
+        layout["coloraxis"] = {"colorscale": "Magma", "cmin": -80, "cmax": 0, "colorbar": {"title": {"text": "dB"}}}
+    return _layout(fig, title=title, height=60 + 115 * n, **layout)
+
+
+__all__ = [
+    "EMOTION_COLORS",
+    "EMOTION_EMOJI",
+    "EMOTION_ICONS",
+    "EMOTION_MD_COLORS",
+    "average_profiles",
+    "calibration",
+    "chroma",
+    "class_balance",
+    "class_counts",
+    "clip_figures",
+    "confusion_matrix",
+    "duration_histogram",
+    "emotion_color",
+    "emotion_profiles",
+    "emotion_timeline",
+    "emotions_side_by_side",
+    "envelope",
+    "feature_maps",
+    "fold_scores",
+    "fourier_spectrum",
+    "label_counts",
+    "mel_spectrogram",
+    "mfcc",
+    "order_emotions",
+    "per_class_metrics",
+    "per_speaker_accuracy",
+    "probability_bars",
+    "spectrogram",
+    "stft_db",
+    "training_curves",
+    "waveform",
+]

@@ -1,0 +1,267 @@
+"""End-to-end fixtures: a real ``streamlit run app.py`` server, Playwright Chromium, a fake microphone.
+
+Reusable by every e2e module:
+
+* ``streamlit_server`` (session): base URL of the app, started with ``SER_MODEL_DIR`` = ``e2e_model_dir``
+  and ``SER_DATA_DIR`` = ``../shared/data`` (or an empty folder when absent); killed at the end.
+* ``e2e_model_dir`` (session): ``$SER_E2E_MODEL_DIR``, else the shipped ``models/default`` when complete,
+  else a tiny untrained bundle.
+* ``fake_mic_wav`` (session): a 16-bit 48 kHz mono WAV of ~8 s of real RAVDESS speech (angry, actor 1).
+* ``browser_factory``: ``launch(fake_audio=None) -> playwright Browser``; with ``fake_audio`` Chromium's
+  fake microphone plays that WAV (and grants the permission). Browsers are closed afterwards.
+* ``screenshot(page, name)``: saves ``artifacts/screenshots/<name>.png`` (full page).
+* ``app_nav`` fixture: ``app_nav.goto(page, path)`` opens ``<server>/<path>`` and waits until the script
+  run finished; ``app_nav.wait(page)`` waits for the current run (plain functions ``goto_page`` and
+  ``wait_for_app`` do the same).
+
+Chromium is Debian's ``/usr/bin/chromium`` (``$SER_CHROMIUM`` overrides; never ``playwright install``).
+Without it the e2e tests are skipped, except under ``CI``, where they must run (and fail).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+DATA = ROOT.parent / "shared" / "data"
+RAVDESS = DATA / "ravdess"
+SHIPPED = ROOT / "models" / "default"
+CHROMIUM = Path(os.environ.get("SER_CHROMIUM", "/usr/bin/chromium"))
+SCREENSHOTS = ROOT / "artifacts" / "screenshots"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+#: Seconds to wait for the server to answer /_stcore/health.
+SERVER_START_TIMEOUT = 90
+#: Milliseconds to wait for a page's script run (the first one loads TensorFlow and the model).
+RUN_TIMEOUT_MS = 90_000
+
+
+def _chromium_available() -> bool:
+    if not CHROMIUM.exists():
+        return False
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Skip this folder's tests when Chromium/Playwright is missing, unless ``CI`` is set (then they fail)."""
+    if _chromium_available() or os.environ.get("CI"):
+        return
+    skip = pytest.mark.skip(reason=f"Chromium not found at {CHROMIUM} (or playwright missing); set CI to require it")
+    here = Path(__file__).resolve().parent
+    for item in items:
+        if here in Path(str(item.fspath)).resolve().parents:
+            item.add_marker(skip)
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+            return r.status == 200
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def e2e_model_dir(tmp_path_factory) -> Path:
+    """The bundle the e2e app serves: ``$SER_E2E_MODEL_DIR``, the shipped model, or a tiny one."""
+    env = os.environ.get("SER_E2E_MODEL_DIR")
+    if env:
+        return Path(env)
+    if (SHIPPED / "model.keras").exists() and (SHIPPED / "config.json").exists():
+        return SHIPPED
+    from ser.testing import make_tiny_bundle
+
+    return make_tiny_bundle(tmp_path_factory.mktemp("e2e-bundle") / "tiny")
+
+
+@pytest.fixture(scope="session")
+def e2e_data_dir(tmp_path_factory) -> Path:
+    """The corpora folder the e2e app sees (``../shared/data``, or an empty folder when absent)."""
+    return DATA if DATA.is_dir() else tmp_path_factory.mktemp("no-data")
+
+
+@pytest.fixture(scope="session")
+def streamlit_server(e2e_model_dir, e2e_data_dir, tmp_path_factory) -> Iterator[str]:
+    """Start ``streamlit run app.py`` on a free port; yield its base URL; stop it afterwards."""
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    log_path = tmp_path_factory.mktemp("streamlit") / "server.log"
+    env = {**os.environ, "SER_MODEL_DIR": str(e2e_model_dir), "SER_DATA_DIR": str(e2e_data_dir),
+           "PYTHONUNBUFFERED": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+           "--server.port", str(port), "--server.address", "127.0.0.1", "--server.fileWatcherType", "none",
+           "--browser.gatherUsageStats", "false"]
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    try:
+        deadline = time.time() + SERVER_START_TIMEOUT
+        while not _healthy(url):
+            if proc.poll() is not None:
+                pytest.fail(f"streamlit exited with {proc.returncode}:\n{log_path.read_text(errors='replace')[-4000:]}")
+            if time.time() > deadline:
+                pytest.fail(f"streamlit not healthy after {SERVER_START_TIMEOUT} s:\n"
+                            f"{log_path.read_text(errors='replace')[-4000:]}")
+            time.sleep(0.3)
+        yield url
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)  # our own process group (start_new_session)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def fake_mic_wav(tmp_path_factory) -> Path:
+    """~8 s of real speech (RAVDESS actor 1, angry clips, concatenated) as a 16-bit 48 kHz mono WAV."""
+    import soundfile as sf
+
+    from ser.audio import load
+
+    clips = sorted((RAVDESS / "Actor_01").glob("03-01-05-*"))
+    if not clips:
+        pytest.skip(f"no RAVDESS clips in {RAVDESS}")
+    sr = 48_000
+    parts, total = [], 0
+    gap = np.zeros(int(0.15 * sr), dtype=np.float32)
+    for path in clips:
+        y = load(path, sr=sr)
+        parts += [y, gap]
+        total += y.size + gap.size
+        if total >= 8 * sr:
+            break
+    y = np.concatenate(parts)
+    y = 0.9 * y / max(float(np.abs(y).max()), 1e-6)
+    out = tmp_path_factory.mktemp("mic") / "fake_mic_angry.wav"
+    sf.write(out, y, sr, subtype="PCM_16")
+    return out
+
+
+@pytest.fixture(scope="session")
+def _playwright() -> Iterator:
+    from playwright.sync_api import sync_playwright
+
+    if not CHROMIUM.exists():
+        pytest.fail(f"Chromium is required for e2e tests (CI is set) but {CHROMIUM} is missing")
+    with sync_playwright() as pw:
+        yield pw
+
+
+@pytest.fixture
+def browser_factory(_playwright) -> Iterator[Callable]:
+    """``launch(fake_audio: Path | None = None, extra_args=()) -> Browser`` (closed after the test)."""
+    browsers = []
+
+    def launch(fake_audio: Path | None = None, extra_args: tuple[str, ...] = ()):
+        args = list(CHROMIUM_ARGS) + list(extra_args)
+        if fake_audio is not None:
+            args += ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+                     f"--use-file-for-fake-audio-capture={fake_audio}"]
+        browser = _playwright.chromium.launch(executable_path=str(CHROMIUM), args=args, headless=True)
+        browsers.append(browser)
+        return browser
+
+    yield launch
+    for b in browsers:
+        with contextlib.suppress(Exception):
+            b.close()
+
+
+def wait_for_app(page, timeout_ms: int = RUN_TIMEOUT_MS) -> None:
+    """Wait until the Streamlit script run is over (the app is rendered and no longer "running")."""
+    page.wait_for_selector('[data-testid="stApp"]', timeout=timeout_ms)
+    page.wait_for_function(
+        """() => {
+            const app = document.querySelector('[data-testid="stApp"]');
+            const state = app && app.getAttribute('data-test-script-state');
+            return state === 'notRunning' || state === 'compilationError';
+        }""",
+        timeout=timeout_ms,
+    )
+    page.wait_for_timeout(300)
+
+
+def goto_page(page, base_url: str, path: str = "", timeout_ms: int = RUN_TIMEOUT_MS) -> None:
+    """Open ``base_url/path`` (``""`` = Home) and wait for the script run to finish."""
+    page.goto(f"{base_url}/{path}", timeout=timeout_ms)
+    wait_for_app(page, timeout_ms)
+
+
+class AppNav:
+    """Helpers bound to the running server (the ``app_nav`` fixture)."""
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url
+
+    def goto(self, page, path: str = "", timeout_ms: int = RUN_TIMEOUT_MS) -> None:
+        goto_page(page, self.base_url, path, timeout_ms)
+
+    @staticmethod
+    def wait(page, timeout_ms: int = RUN_TIMEOUT_MS) -> None:
+        wait_for_app(page, timeout_ms)
+
+
+@pytest.fixture
+def app_nav(streamlit_server) -> AppNav:
+    """:class:`AppNav` for the session's server."""
+    return AppNav(streamlit_server)
+
+
+@pytest.fixture
+def screenshot() -> Callable:
+    """``shoot(page, name)`` → ``artifacts/screenshots/<name>.png`` (full page); returns the path."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+
+    def shoot(page, name: str) -> Path:
+        path = SCREENSHOTS / f"{name}.png"
+        # Streamlit scrolls inside its main container, so a "full page" shot would stop at the viewport:
+        # grow the viewport to the content's height for the shot, then restore it.
+        size = page.viewport_size or {"width": 1400, "height": 1000}
+        height = page.evaluate(
+            """() => Math.max(...['[data-testid="stMain"]', '[data-testid="stAppViewContainer"]',
+                               '[data-testid="stMainBlockContainer"]']
+                .map(s => document.querySelector(s)).filter(Boolean).map(e => e.scrollHeight + 40))"""
+        )
+        tall = int(min(max(size["height"], height or 0), 8000))
+        if tall > size["height"]:
+            page.set_viewport_size({"width": size["width"], "height": tall})
+            page.wait_for_timeout(600)  # let the charts re-layout
+        page.screenshot(path=str(path), full_page=True)
+        if tall > size["height"]:
+            page.set_viewport_size(size)
+        return path
+
+    return shoot

@@ -1,0 +1,427 @@
+"""Live microphone analysis, tested in layers (as streamlit-webrtc tests itself):
+
+1. pure functions: ring buffer, PCM/frame conversion and streaming resampling, the speech gate, ICE config;
+2. stub media: real ``av.AudioFrame`` objects cut from a real RAVDESS clip (48 kHz int16 stereo, like
+   WebRTC delivers) pushed into a :class:`LiveAnalyzer` with a tiny real bundle, at real-time pace and
+   faster;
+3. the Streamlit page under ``AppTest`` (not playing: no browser, no WebRTC connection).
+
+The browser + WebRTC path is covered by ``tests/e2e/test_e2e_live.py``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from ser import audio, live
+from ser.live import LiveAnalyzer, RingBuffer, StreamResampler
+
+# Not ``from conftest import ...``: with tests/e2e/conftest.py present, "conftest" may resolve to that one.
+ROOT = Path(__file__).resolve().parents[1]
+RAVDESS = ROOT.parent / "shared" / "data" / "ravdess"
+requires_data = pytest.mark.skipif(not RAVDESS.is_dir(), reason="../shared/data is not present")
+
+SR_WEBRTC = 48_000
+FRAME = 960  # samples per channel in a 20 ms WebRTC frame at 48 kHz
+CLIPS = [
+    RAVDESS / "Actor_01" / "03-01-05-02-01-01-01.flac",  # angry, strong
+    RAVDESS / "Actor_02" / "03-01-03-02-02-01-02.flac",  # happy, strong
+]
+
+
+# -- helpers -------------------------------------------------------------------------------------
+
+
+def speechlike(seconds: float, sr: int = 16_000, f0: float = 140.0) -> np.ndarray:
+    """A voiced, syllable-modulated harmonic signal ``[shape=(n,)]`` float32 (as tests/conftest.py's)."""
+    rng = np.random.default_rng(0)
+    t = np.arange(int(seconds * sr)) / sr
+    phase = 2 * np.pi * np.cumsum(f0 * (1 + 0.1 * np.sin(2 * np.pi * 0.7 * t))) / sr
+    y = sum(np.sin(k * phase) / k for k in range(1, 8))
+    env = 0.5 * (1 + np.sin(2 * np.pi * 3 * t)) ** 2
+    return (0.2 * y * env + 0.005 * rng.standard_normal(t.size)).astype(np.float32)
+
+
+def stereo_int16_frames(y16k: np.ndarray, *, right_gain: float = 1.0) -> list[av.AudioFrame]:
+    """A 16 kHz mono signal → 20 ms ``av.AudioFrame``s as WebRTC delivers them: s16 packed stereo at 48 kHz."""
+    y48 = audio.resample(y16k, sr_in=16_000, sr_out=SR_WEBRTC)
+    left = np.clip(np.round(y48 * 32767), -32768, 32767).astype(np.int16)
+    right = np.clip(np.round(y48 * right_gain * 32767), -32768, 32767).astype(np.int16)
+    inter = np.stack([left, right], axis=1).reshape(1, -1)  # L R L R ...
+    frames = []
+    for i in range(left.size // FRAME):
+        f = av.AudioFrame.from_ndarray(np.ascontiguousarray(inter[:, 2 * FRAME * i : 2 * FRAME * (i + 1)]),
+                                       format="s16", layout="stereo")
+        f.sample_rate = SR_WEBRTC
+        f.pts = i * FRAME
+        frames.append(f)
+    return frames
+
+
+def real_speech(seconds_gap: float = 0.2) -> np.ndarray:
+    """Two real RAVDESS clips (16 kHz mono float32) with a short gap, peak-normalised to 0.7."""
+    gap = np.zeros(int(seconds_gap * 16_000), dtype=np.float32)
+    y = np.concatenate([part for p in CLIPS for part in (audio.load(p), gap)])
+    return (0.7 * y / np.abs(y).max()).astype(np.float32)
+
+
+class SpyPredictor:
+    """Wraps a Predictor: records the thread of every inference; optionally slows it down."""
+
+    def __init__(self, predictor, delay_s: float = 0.0) -> None:
+        self._p = predictor
+        self.delay_s = delay_s
+        self.threads: list[int] = []
+        self.labels = predictor.labels
+        self.features = predictor.features
+        self.sample_rate = predictor.sample_rate
+        self.threshold = predictor.threshold
+
+    def predict_frames(self, frames):
+        self.threads.append(threading.get_ident())
+        if self.delay_s:
+            time.sleep(self.delay_s)
+        return self._p.predict_frames(frames)
+
+
+@pytest.fixture(scope="module")
+def predictor(tiny_bundle):
+    from ser.predict import Predictor
+
+    p = Predictor(tiny_bundle)
+    p.predict(speechlike(1.0))  # pay the model's one-off tracing here, not inside a timed test
+    return p
+
+
+# -- 1. pure functions ---------------------------------------------------------------------------
+
+
+def test_ring_buffer_wraps_around_and_keeps_the_newest_samples():
+    rb = RingBuffer(1.0, sr=10)  # 10 samples
+    assert rb.capacity == 10 and len(rb) == 0 and rb.latest(5).size == 0
+    written = np.zeros(0, dtype=np.float32)
+    for n in (3, 4, 5, 7, 1, 9):  # crosses the end of the array several times
+        chunk = np.arange(written.size, written.size + n, dtype=np.float32)
+        rb.append(chunk)
+        written = np.concatenate([written, chunk])
+        assert rb.total == written.size
+        assert len(rb) == min(written.size, 10)
+        np.testing.assert_array_equal(rb.latest(), written[-10:])
+        np.testing.assert_array_equal(rb.latest(4), written[-4:])
+    np.testing.assert_array_equal(rb.latest(100), written[-10:])  # asking for more gives what there is
+    rb.append(np.arange(100, 125, dtype=np.float32))  # one append bigger than the buffer
+    np.testing.assert_array_equal(rb.latest(), np.arange(115, 125, dtype=np.float32))
+    samples, total = rb.snapshot(3)
+    assert total == written.size + 25 and samples.tolist() == [122.0, 123.0, 124.0]
+    rb.clear()
+    assert rb.total == 0 and rb.latest().size == 0
+
+
+def test_ring_buffer_reads_are_consistent_under_a_concurrent_writer():
+    rb = RingBuffer(0.05, sr=16_000)  # 800 samples
+    stop = threading.Event()
+
+    def writer():
+        v = 0
+        while not stop.is_set():
+            rb.append(np.arange(v, v + 97, dtype=np.float32))
+            v += 97
+
+    t = threading.Thread(target=writer)
+    t.start()
+    try:
+        for _ in range(300):
+            x = rb.latest(500)
+            if x.size > 1:  # a snapshot is always one contiguous stretch of the stream
+                assert np.all(np.diff(x) == 1.0)
+    finally:
+        stop.set()
+        t.join()
+
+
+def test_pcm_to_mono_averages_interleaved_int16_channels():
+    left = np.array([32767, -32768, 16384, 0], dtype=np.int16)
+    right = np.array([32767, 0, -16384, 8192], dtype=np.int16)
+    inter = np.stack([left, right], axis=1).reshape(-1)
+    mono = live.pcm_to_mono(inter, channels=2)
+    assert mono.dtype == np.float32 and mono.shape == (4,)
+    np.testing.assert_allclose(mono, (left.astype(np.float64) + right) / 2 / 32768, atol=1e-6)
+    np.testing.assert_array_equal(live.pcm_to_mono(inter.reshape(1, -1), channels=2), mono)  # packed (1, n*ch)
+    np.testing.assert_array_equal(live.pcm_to_mono(np.stack([left, right], axis=1), channels=2), mono)
+    np.testing.assert_allclose(live.pcm_to_mono(left), left / 32768, atol=1e-6)
+    with pytest.raises(ValueError):
+        live.pcm_to_mono(np.zeros(5, dtype=np.int16), channels=2)
+
+
+def test_webrtc_frames_48k_stereo_int16_become_16k_mono_float_without_clicks():
+    sr_in = SR_WEBRTC
+    t = np.arange(sr_in) / sr_in  # 1 s
+    x = (0.5 * np.sin(2 * np.pi * 440.0 * t)).astype(np.float32)
+    frames = stereo_int16_frames(audio.resample(x, sr_in=sr_in, sr_out=16_000))  # round trip keeps it a 440 Hz tone
+    x48 = np.concatenate([live.frame_to_array(f)[0][:, 0] for f in frames])  # what the frames really hold
+    samples, rate = live.frame_to_array(frames[0])
+    assert rate == 48_000 and samples.shape == (FRAME, 2) and samples.dtype == np.float32
+    np.testing.assert_array_equal(samples[:, 0], samples[:, 1])
+
+    rs = StreamResampler(16_000)
+    outs = [rs(f) for f in frames]
+    stream = np.concatenate(outs + [rs.flush()])
+    assert stream.dtype == np.float32 and stream.ndim == 1
+    assert stream.size == len(frames) * FRAME // 3  # exactly n / 3 samples once flushed
+    assert sum(o.size for o in outs) >= stream.size - 400  # at most ~25 ms held back by the filter
+    # One continuous filter: identical to resampling the whole recording at once (ser.audio.resample) ...
+    whole = audio.resample(x48, sr_in=48_000, sr_out=16_000)
+    assert np.max(np.abs(stream - whole)) < 1e-4
+    # ... whereas resampling each 20 ms frame on its own leaves a click at every boundary.
+    per_frame = np.concatenate([live.convert(f) for f in frames])
+    assert np.max(np.abs(per_frame - whole)) > 0.05
+    # The tone is still a 440 Hz tone of amplitude ~0.5.
+    spec = np.abs(np.fft.rfft(stream[1000:15000] * np.hanning(14000)))
+    assert abs(np.fft.rfftfreq(14000, 1 / 16_000)[spec.argmax()] - 440.0) < 2.0
+    assert abs(np.abs(stream[1000:15000]).max() - 0.5) < 0.01
+
+
+def test_planar_frames_numpy_input_and_rate_changes():
+    planar = np.stack([np.full(480, 0.25, np.float32), np.full(480, -0.25, np.float32)])
+    f = av.AudioFrame.from_ndarray(planar, format="fltp", layout="stereo")
+    f.sample_rate = 16_000
+    samples, rate = live.frame_to_array(f)
+    assert samples.shape == (480, 2) and rate == 16_000
+    assert np.allclose(samples[:, 0], 0.25) and np.allclose(samples[:, 1], -0.25)
+
+    rs = StreamResampler(16_000)
+    y = speechlike(0.1)
+    np.testing.assert_array_equal(rs(y, sr=16_000), y)  # already at 16 kHz: passed through untouched
+    with pytest.raises(ValueError):
+        rs(y)  # numpy input needs its rate
+    out = [rs(np.zeros(441, np.float32), sr=44_100) for _ in range(100)]  # the browser switches to 44.1 kHz
+    assert abs(sum(o.size for o in out) + rs.flush().size - 16_000) <= 1
+
+
+def test_levels_and_the_speech_gate():
+    sr = 16_000
+    t = np.arange(int(2.5 * sr)) / sr
+    rng = np.random.default_rng(0)
+    assert abs(live.dbfs(np.sin(2 * np.pi * 440 * t)) - (-3.01)) < 0.05
+    assert live.dbfs(np.zeros(100)) == live.FLOOR_DBFS and live.dbfs(np.zeros(0)) == live.FLOOR_DBFS
+
+    silence = live.gate(np.zeros(t.size, np.float32))
+    faint = live.gate(1e-4 * rng.standard_normal(t.size).astype(np.float32))  # -80 dBFS room tone
+    hiss = live.gate(0.05 * rng.standard_normal(t.size).astype(np.float32))  # loud, but white noise
+    hum = live.gate((0.2 * np.sin(2 * np.pi * 50 * t)).astype(np.float32))  # mains hum
+    voiced = live.gate(speechlike(2.5))
+    for g in (silence, faint):
+        assert g.quiet and "below" in g.reason
+    for g in (hiss, hum):
+        assert g.quiet and g.reason.startswith("not speech"), g
+    assert not voiced.quiet and voiced.reason == "" and voiced.level_dbfs > -45
+    # A short word in a mostly silent window still opens the gate (the active level is a percentile).
+    word = np.zeros(t.size, np.float32)
+    word[: int(0.4 * sr)] = speechlike(0.4)
+    assert not live.gate(word).quiet
+    assert live.gate(speechlike(2.5) * 10 ** (-50 / 20)).quiet  # the same voice 50 dB down is quiet
+
+
+@requires_data
+def test_gate_opens_on_real_speech():
+    for p in CLIPS:
+        g = live.gate(audio.load(p)[:40_000])
+        assert not g.quiet, (p.name, g)
+        assert g.band_ratio > 0.8 and g.zcr < 0.3
+
+
+def test_rtc_configuration_from_environment(monkeypatch):
+    monkeypatch.delenv(live.ICE_SERVERS_ENV, raising=False)
+    assert live.rtc_configuration() == ({"iceServers": []}, "")
+    stun = [{"urls": ["stun:stun.l.google.com:19302"]}]
+    monkeypatch.setenv(live.ICE_SERVERS_ENV, '[{"urls": ["stun:stun.l.google.com:19302"]}]')
+    assert live.rtc_configuration() == ({"iceServers": stun}, "")
+    turn = {"urls": "turn:turn.example.org:3478", "username": "u", "credential": "p"}
+    assert live.rtc_configuration('{"iceServers": [{"urls": "turn:turn.example.org:3478", "username": "u", '
+                                  '"credential": "p"}]}')[0] == {"iceServers": [turn]}
+    assert live.rtc_configuration('{"urls": "stun:x:3478"}')[0] == {"iceServers": [{"urls": "stun:x:3478"}]}
+    for bad in ("not json", "[1, 2]", '{"username": "u"}'):
+        cfg, warning = live.rtc_configuration(bad)
+        assert cfg == {"iceServers": []} and live.ICE_SERVERS_ENV in warning
+
+
+# -- 2. stub media: real av.AudioFrames into a LiveAnalyzer with a real (tiny) model -------------
+
+
+@requires_data
+def test_live_analyzer_on_real_speech_frames_at_real_time_pace(predictor):
+    spy = SpyPredictor(predictor)
+    frames = stereo_int16_frames(real_speech())  # ~7 s of speech, 48 kHz stereo int16, 20 ms frames
+    analyzer = LiveAnalyzer(spy, window_s=2.5, step_s=0.5, gate_dbfs=-45)
+    pusher_ids: set[int] = set()
+    push_s: list[float] = []
+
+    def media_thread():  # stands in for the WebRTC media/receiver thread
+        pusher_ids.add(threading.get_ident())
+        t0 = time.perf_counter()
+        for i, f in enumerate(frames):
+            a = time.perf_counter()
+            analyzer.push(f)
+            push_s.append(time.perf_counter() - a)
+            time.sleep(max(0.0, t0 + (i + 1) * 0.02 - time.perf_counter()))  # real time: one frame per 20 ms
+
+    with analyzer:
+        seen: list[int] = []
+        m = threading.Thread(target=media_thread, name="fake-media")
+        m.start()
+        while m.is_alive():  # the page polls latest() while frames keep coming
+            r = analyzer.latest()
+            if r is not None and (not seen or seen[-1] != r.index):
+                seen.append(r.index)
+            time.sleep(0.1)
+        m.join()
+        time.sleep(0.5)
+    s = analyzer.stats()
+    print(f"\nlive stats (real-time pace, tiny model): {s}")
+
+    assert not analyzer.running
+    assert s.frames == len(frames) and abs(s.audio_s - len(frames) * 0.02) < 0.05
+    assert s.errors == 0, s.last_error
+    # Predictions appear and keep updating while audio flows: about one per 0.5 s of audio.
+    assert s.predictions >= 6 and s.updates >= 10
+    assert len(seen) >= 8 and seen == sorted(seen)
+    history = analyzer.history()
+    assert [r.index for r in history] == list(range(1, len(history) + 1))
+    assert all(b.t > a.t for a, b in zip(history, history[1:], strict=False))
+    spoken = [r for r in history if not r.quiet]
+    for r in spoken:
+        assert r.label in predictor.labels and 0 < r.confidence <= 1
+        assert abs(sum(r.probabilities.values()) - 1) < 1e-3
+        assert r.window_s <= 2.5 + 1e-6 and r.gate.level_dbfs > -45
+    # Inference ran on the analyzer's own thread, never on the thread that pushed frames.
+    assert spy.threads and not (set(spy.threads) & pusher_ids)
+    assert analyzer.worker_threads.isdisjoint(pusher_ids)
+    # push() stays cheap on the media thread, and the analysis keeps up with real time.
+    assert np.mean(push_s) < 0.002 and np.percentile(push_s, 99) < 0.02
+    assert s.rtf < 0.5 and s.load < 1.0
+    assert s.mean_added_latency_s < 0.5
+    assert s.skipped_steps <= 2
+
+
+def test_live_analyzer_reports_quiet_on_silence(predictor):
+    spy = SpyPredictor(predictor)
+    rng = np.random.default_rng(1)
+    room = (1e-4 * rng.standard_normal(16_000 * 3)).astype(np.float32)  # 3 s of -80 dBFS room tone
+    analyzer = LiveAnalyzer(spy).start(warmup=False)  # no warm-up inference: the spy must see none at all
+    try:
+        for f in stereo_int16_frames(room):
+            analyzer.push(f)
+        deadline = time.time() + 10
+        while (analyzer.latest() is None or analyzer.latest().t < 2.9) and time.time() < deadline:
+            time.sleep(0.05)
+    finally:
+        analyzer.stop()
+    r = analyzer.latest()
+    assert r is not None and r.quiet and r.label is None and r.probabilities == {}
+    assert r.level_dbfs < -60 and "below" in r.gate.reason
+    s = analyzer.stats()
+    assert s.predictions == 0 and s.quiet >= 1 and spy.threads == []  # the model never ran on silence
+    assert analyzer.current_level() < -60
+
+
+@requires_data
+def test_speech_then_silence_goes_quiet_and_push_never_waits_for_a_slow_model(predictor):
+    spy = SpyPredictor(predictor, delay_s=0.3)  # a model slower than half the step
+    y = np.concatenate([real_speech()[: 16_000 * 3], np.zeros(16_000 * 4, np.float32)])
+    frames = stereo_int16_frames(y)
+    push_s = []
+    with LiveAnalyzer(spy, window_s=2.5, step_s=0.5) as analyzer:
+        t0 = time.perf_counter()
+        for i, f in enumerate(frames):  # 5x real time
+            a = time.perf_counter()
+            analyzer.push(f)
+            push_s.append(time.perf_counter() - a)
+            time.sleep(max(0.0, t0 + (i + 1) * 0.004 - time.perf_counter()))
+        deadline = time.time() + 10
+        end = len(frames) * 0.02
+        while (analyzer.latest() is None or analyzer.latest().t < end - 0.5) and time.time() < deadline:
+            time.sleep(0.05)
+    s = analyzer.stats()
+    history = analyzer.history()
+    assert any(not r.quiet for r in history)  # the speech was analysed ...
+    assert history[-1].quiet  # ... and 4 s of silence later the page says quiet
+    assert s.errors == 0
+    assert s.skipped_steps > 0  # the worker skipped to the newest window instead of queueing
+    assert max(push_s) < 0.05  # a 0.3 s inference never blocks the media thread
+
+
+def test_live_analyzer_basics(predictor):
+    a = LiveAnalyzer(predictor, window_s=2.0, step_s=0.25, history_s=1.0)
+    assert a.latest() is None and a.history() == [] and a.stats().predictions == 0 and a.step() is None
+    assert a.current_level() == live.FLOOR_DBFS
+    r = a.analyse(speechlike(2.0))
+    assert not r.quiet and r.label in predictor.labels and r.index == 0
+    assert a.latest() is None  # analyse() is pure: it publishes nothing
+    a.push(np.zeros(16_000, np.float32), sr=16_000)
+    r = a.step()  # synchronous step without the worker thread
+    assert r is not None and r.index == 1 and r.quiet and a.latest() is r
+    for _ in range(10):
+        a.push(speechlike(0.25), sr=16_000)
+        a.step()
+    assert len(a.history()) <= 5  # bounded: history_s / step_s + 1
+    assert [h.index for h in a.history(0.5)] == [9, 10, 11]
+    with pytest.raises(ValueError):
+        LiveAnalyzer(predictor, step_s=0)
+
+
+# -- 3. the page under AppTest -------------------------------------------------------------------
+
+PAGE = str(ROOT / "pages" / "live.py")
+
+
+@pytest.fixture
+def webrtc_outside_a_server(monkeypatch):
+    """AppTest runs with a mocked ``Runtime`` that has no session manager; streamlit-webrtc's session
+    lookup then raises AttributeError instead of returning None as it does outside a server (its own
+    tests patch the same function). Make it return None, as in any non-server context."""
+    import streamlit_webrtc.component
+    import streamlit_webrtc.shutdown
+
+    monkeypatch.setattr(streamlit_webrtc.component, "get_this_session_info", lambda: None)
+    monkeypatch.setattr(streamlit_webrtc.shutdown, "get_this_session_info", lambda: None)
+
+
+def test_live_page_renders_when_not_playing(tiny_bundle, monkeypatch, webrtc_outside_a_server):
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("SER_MODEL_DIR", str(tiny_bundle))
+    monkeypatch.delenv(live.ICE_SERVERS_ENV, raising=False)
+    at = AppTest.from_file(PAGE, default_timeout=120)
+    at.run()
+    assert not at.exception, at.exception
+    assert at.title[0].value == "Live microphone"
+    text = " ".join(m.value for m in at.markdown)
+    assert "microphone" in text and "permission" in text and live.ICE_SERVERS_ENV in text
+    assert any("START" in i.value for i in at.info)  # idle state: tells the user what to do
+    assert not at.error and not at.warning
+    assert "live_analyzer" not in at.session_state  # nothing runs until the stream plays
+
+
+def test_live_page_shows_bad_ice_config_and_missing_model_without_crashing(tmp_path, tiny_bundle, monkeypatch,
+                                                                          webrtc_outside_a_server):
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("SER_MODEL_DIR", str(tiny_bundle))
+    monkeypatch.setenv(live.ICE_SERVERS_ENV, "{not json")
+    at = AppTest.from_file(PAGE, default_timeout=120)
+    at.run()
+    assert not at.exception
+    assert any(live.ICE_SERVERS_ENV in w.value for w in at.warning)
+
+    monkeypatch.delenv(live.ICE_SERVERS_ENV)
+    monkeypatch.setenv("SER_MODEL_DIR", str(Path(tmp_path) / "no-such-bundle"))
+    at = AppTest.from_file(PAGE, default_timeout=120)
+    at.run()
+    assert not at.exception
+    assert at.error  # a clear message instead of a traceback

@@ -1,0 +1,75 @@
+"""End-to-end ``ser train`` on a small real subset: speaker-independent split, bundle, K-fold."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+from conftest import RAVDESS, requires_data
+
+from ser import dataset
+from ser.errors import TrainingError
+
+
+def _manifest(speakers: dict[str, str]) -> pd.DataFrame:
+    rows = [{"path": f"/x/{s}_{i}.wav", "corpus": "ravdess", "speaker": s, "gender": g, "emotion": "sad"}
+            for s, g in speakers.items() for i in range(3)]
+    rows += [{"path": f"/x/emo_{i}.wav", "corpus": "emodb", "speaker": "emodb_03", "gender": "male",
+              "emotion": "sad"} for i in range(3)]
+    return pd.DataFrame(rows)
+
+
+def test_speaker_split_is_disjoint_and_balanced():
+    man = _manifest({f"ravdess_{i:02d}": "male" if i % 2 else "female" for i in range(1, 21)})
+    s = dataset.speaker_split(man, n_test=4, n_val=2, seed=0)
+    assert not (set(s.train) & set(s.test)) and not (set(s.val) & set(s.test)) and not (set(s.train) & set(s.val))
+    assert len(s.test) == 4 and len(s.val) == 2 and "emodb_03" in s.train
+    genders = {int(x.split("_")[1]) % 2 for x in s.test}
+    assert genders == {0, 1}
+    folds = dataset.kfold_splits(man, k=5)
+    tested = [sp for f in folds for sp in f.test]
+    assert sorted(tested) == sorted(f"ravdess_{i:02d}" for i in range(1, 21))
+    with pytest.raises(TrainingError, match="not in the data"):
+        dataset.speaker_split(man, test=["ravdess_99"])
+
+
+@pytest.mark.slow
+@requires_data
+def test_ser_train_small_subset_end_to_end(tmp_path):
+    sub = tmp_path / "ravdess"
+    for actor in ("Actor_01", "Actor_02", "Actor_03", "Actor_04"):
+        d = sub / actor
+        d.mkdir(parents=True)
+        for f in sorted((RAVDESS / actor).glob("*.flac")):
+            if f.name.split("-")[2] in ("01", "04", "05"):  # neutral, sad, angry: keeps it quick
+                (d / f.name).symlink_to(f)
+    out = tmp_path / "bundle"
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    cmd = [sys.executable, "-m", "ser", "train", "--data", str(sub), "--model-type", "tdnn", "--out", str(out),
+           "--epochs", "2", "--augment", "1", "--test-speakers", "ravdess_04", "--val-speakers", "ravdess_03",
+           "--cache-dir", str(tmp_path / "cache"), "--width", "8"]
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["labels"] == ["neutral", "sad", "angry"]
+    assert cfg["split"]["test"] == ["ravdess_04"] and "ravdess_04" not in cfg["split"]["train"]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["test"]["n"] == 20 and set(metrics["test"]["per_speaker"]) == {"ravdess_04"}
+    assert len(json.loads((out / "history.json").read_text())["loss"]) == 2
+    eda = json.loads((out / "eda.json").read_text())
+    assert set(eda["per_emotion"]) == {"neutral", "sad", "angry"} and len(eda["per_emotion"]["sad"]["mel"]) == 64
+    assert "non-commercial" in (out / "MODEL_CARD.md").read_text().lower()
+    from ser import Predictor
+
+    pred = Predictor(out)
+    res = pred.predict_file(next((sub / "Actor_04").iterdir()))
+    assert res.label in cfg["labels"]
+    # the second run reads features from the cache
+    r2 = subprocess.run([*cmd, "--folds", "2", "--n-val", "1"], capture_output=True, text=True, env=env, timeout=600)
+    assert r2.returncode == 0, r2.stderr[-2000:]
+    folds = json.loads((out / "metrics.json").read_text())["folds"]
+    assert folds["k"] == 2 and len(folds["per_fold"]) == 2
