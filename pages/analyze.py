@@ -64,8 +64,7 @@ elif predictor is not None:
                            on_click="ignore", icon=":material/download:")
         if pred.timeline:
             st.subheader("Emotion over time")
-            st.plotly_chart(viz.emotion_timeline(res.y, res.sr, pred.timeline, labels=predictor.labels),
-                            config={"displayModeBar": False})
+            ui.chart(viz.emotion_timeline(res.y, res.sr, pred.timeline, labels=predictor.labels))
             st.caption(f"The clip is longer than the model's {predictor.features.window_s:g} s window, so it is "
                        f"analysed in overlapping windows every {predictor.features.hop_s:g} s. Top: the waveform, "
                        "shaded by each stretch's most likely emotion. Bottom: every emotion's probability over time.")

@@ -40,23 +40,27 @@ c1.metric("Files", len(df))
 c2.metric("Analysed", len(ok))
 c3.metric("Could not be read", bad)
 
-left, right = st.columns([3, 2])
-with left:
-    prob_cols = {c: st.column_config.ProgressColumn(c[2:], format="percent", min_value=0.0, max_value=1.0)
-                 for c in df.columns if c.startswith("p_")}
-    st.dataframe(df, hide_index=True, column_config={
-        "confidence": st.column_config.ProgressColumn("confidence", format="percent", min_value=0.0, max_value=1.0),
-        "duration_s": st.column_config.NumberColumn("duration (s)", format="%.2f"),
-        **prob_cols,
-    })
-    st.download_button("Download the table (CSV)", ui.frame_csv(df), file_name="emotions.csv", mime="text/csv",
-                       on_click="ignore", icon=":material/download:")
-with right:
-    if len(ok):
-        st.plotly_chart(viz.label_counts(ok["label"].tolist(), title="Predicted emotions"),
-                        config={"displayModeBar": False})
-        n_unc = int(ok["uncertain"].astype(bool).sum())
-        st.caption(f"How many files got each emotion. {n_unc} of {len(ok)} results are uncertain (below the "
-                   f"{predictor.threshold:.0%} confidence threshold).")
+prob_cols = {c: st.column_config.ProgressColumn(c[2:], format="percent", min_value=0.0, max_value=1.0)
+             for c in df.columns if c.startswith("p_")}
+st.dataframe(df, hide_index=True, column_config={
+    "confidence": st.column_config.ProgressColumn("confidence", format="percent", min_value=0.0, max_value=1.0),
+    "error": st.column_config.TextColumn("error", width="medium"),
+    "duration_s": st.column_config.NumberColumn("duration (s)", format="%.2f"),
+    **prob_cols,
+})
+st.caption("One row per file: the predicted emotion, its confidence and the probability of every emotion. "
+           "Files that could not be analysed say why in the error column.")
+st.download_button("Download the table (CSV)", ui.frame_csv(df), file_name="emotions.csv", mime="text/csv",
+                   on_click="ignore", icon=":material/download:")
 if bad:
-    st.error(f"{bad} file{'s' if bad > 1 else ''} could not be analysed; see the error column.", icon=":material/error:")
+    failed = df[df["error"] != ""]
+    lines = "\n".join(f"- **{r.file}**: {r.error}" for r in failed.head(5).itertuples())
+    more = f"\n- … and {bad - 5} more" if bad > 5 else ""
+    st.error(f"{bad} file{'s' if bad > 1 else ''} could not be analysed:\n{lines}{more}", icon=":material/error:")
+if len(ok):
+    left, _ = st.columns([3, 2])
+    with left:
+        n_unc = int(ok["uncertain"].astype(bool).sum())
+        ui.chart(viz.label_counts(ok["label"].tolist(), title="Predicted emotions"),
+                 caption=f"How many files got each emotion. {n_unc} of {len(ok)} results are uncertain (below the "
+                         f"{predictor.threshold:.0%} confidence threshold).")

@@ -34,14 +34,12 @@ def training_summary() -> None:
     left, right = st.columns(2)
     with left:
         if eda.get("class_counts"):
-            st.plotly_chart(viz.class_balance(eda["class_counts"], title="Clips per emotion"),
-                            config={"displayModeBar": False})
+            ui.chart(viz.class_balance(eda["class_counts"], title="Clips per emotion"))
             st.caption("How many training clips portray each emotion, per corpus. Balanced classes keep the model "
                        "from favouring one emotion.")
     with right:
         if dur.get("hist"):
-            st.plotly_chart(viz.duration_histogram(hist=dur["hist"], title="Clip durations"),
-                            config={"displayModeBar": False})
+            ui.chart(viz.duration_histogram(hist=dur["hist"], title="Clip durations"))
             st.caption(f"Most clips last {dur.get('min', 0):.1f}–{dur.get('max', 0):.1f} s "
                        f"(mean {dur.get('mean', 0):.1f} s); the model window is {bundle.features.window_s:g} s.")
     if eda.get("per_emotion"):
@@ -53,10 +51,10 @@ def profiles(per_emotion: dict, *, key: str) -> None:
     feature = c1.radio("Feature", ["mel", "chroma", "mfcc"], horizontal=True, key=f"{key}_feature",
                        format_func={"mel": "Mel spectrum", "chroma": "Chroma", "mfcc": "MFCC"}.get)
     relative = c2.toggle("Show the difference from the average of all emotions", value=True, key=f"{key}_rel")
-    st.plotly_chart(viz.emotion_profiles(per_emotion, feature, relative=relative, title="Average per emotion"),
-                    config={"displayModeBar": False})
-    st.caption("Each line averages every frame of every clip of one emotion. High-arousal emotions (angry, "
-               "happy, fearful) carry more energy in the upper frequencies than sad or calm speech.")
+    ui.chart(viz.emotion_profiles(per_emotion, feature, relative=relative, title="Average per emotion"))
+    st.caption("Each line averages every frame of every clip of one emotion. Look for arousal: high-arousal "
+               "emotions (angry, fearful, happy) usually sit above low-arousal ones (sad, calm), most of all in "
+               "the upper frequencies.")
 
 
 if manifest is None:
@@ -98,12 +96,10 @@ t_overview, t_listen, t_compare, t_avg, t_train = st.tabs(
 with t_overview:
     left, right = st.columns(2)
     with left:
-        st.plotly_chart(viz.class_balance(viz.class_counts(data), title="Clips per emotion"),
-                        config={"displayModeBar": False})
+        ui.chart(viz.class_balance(viz.class_counts(data), title="Clips per emotion"))
         st.caption("How many clips portray each emotion, stacked by corpus.")
     with right:
-        st.plotly_chart(viz.duration_histogram(data["duration"].to_numpy(), title="Clip durations"),
-                        config={"displayModeBar": False})
+        ui.chart(viz.duration_histogram(data["duration"].to_numpy(), title="Clip durations"))
         st.caption("Acted corpora hold short single-sentence clips (a few seconds each).")
 
 with t_listen:
@@ -125,10 +121,15 @@ with t_compare:
     st.caption("The same speaker saying the same sentence with different emotions: differences come from the "
                "emotion, not from who speaks or what is said.")
     c1, c2, c3 = st.columns([2, 3, 2])
+    # start with the speaker and sentence that show the most emotions
+    richness = data.groupby(["speaker", "statement"])["emotion"].nunique()
+    best_speaker, best_statement = richness.idxmax()
     speakers = sorted(data["speaker"].unique())
-    speaker = c1.selectbox("Speaker", speakers, key="explorer_cmp_speaker")
+    speaker = c1.selectbox("Speaker", speakers, index=speakers.index(best_speaker), key="explorer_cmp_speaker")
     sub = data[data["speaker"] == speaker]
-    statement = c2.selectbox("Sentence", sorted(sub["statement"].unique()), key="explorer_cmp_statement")
+    statements = sorted(sub["statement"].unique())
+    statement = c2.selectbox("Sentence", statements, key="explorer_cmp_statement",
+                             index=statements.index(best_statement) if best_statement in statements else 0)
     kind = c3.radio("Show", ["mel", "waveform"], horizontal=True, key="explorer_cmp_kind",
                     format_func={"mel": "Mel spectrogram", "waveform": "Waveform"}.get)
     sub = sub[sub["statement"] == statement]
@@ -139,7 +140,7 @@ with t_compare:
     if len(picks) < 2:
         st.info("This speaker has only one emotion for this sentence under the current filters.", icon=":material/info:")
     clips = [(e, ui.load_clip(p)) for e, p in picks]
-    st.plotly_chart(viz.emotions_side_by_side(clips, 16000, kind=kind), config={"displayModeBar": False})
+    ui.chart(viz.emotions_side_by_side(clips, 16000, kind=kind))
     grid = st.columns(4)
     for i, (e, p) in enumerate(picks):
         with grid[i % 4]:

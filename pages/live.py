@@ -128,23 +128,23 @@ if ctx.state.playing:
     analyzer.start()
     draws = 0
     last_draw = 0.0
-    waiting_since: float | None = None
+    last_audio = time.monotonic()
     try:
         while ctx.state.playing:
             receiver = ctx.audio_receiver
             if receiver is None:  # the connection is being set up or torn down
+                status.info("Connecting…")  # (every st call also lets Streamlit stop this run)
                 time.sleep(0.1)
                 continue
             try:
                 frames = receiver.get_frames(timeout=FRAME_TIMEOUT_S)
-            except queue.Empty:
-                waiting_since = waiting_since or time.monotonic()
+            except queue.Empty:  # no frame within the timeout: say so, keep waiting
                 status.warning(
-                    f"No audio received for {time.monotonic() - waiting_since:.0f} s: is the microphone "
+                    f"No audio received for {time.monotonic() - last_audio:.0f} s: is the microphone "
                     "muted, or the connection blocked? (see *Connection and privacy*)"
                 )
                 continue
-            waiting_since = None
+            last_audio = time.monotonic()
             for frame in frames:
                 analyzer.push(frame)
             now = time.monotonic()

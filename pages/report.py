@@ -59,7 +59,7 @@ tabs = dict(zip(names, st.tabs(names), strict=True))
 
 with tabs["Training"]:
     if bundle.history:
-        st.plotly_chart(viz.training_curves(bundle.history), config={"displayModeBar": False})
+        ui.chart(viz.training_curves(bundle.history))
         st.caption("Loss and accuracy per epoch on the training speakers and on the validation speakers (used for "
                    "early stopping). A widening gap means the model starts memorising the training speakers.")
     else:
@@ -68,8 +68,7 @@ with tabs["Training"]:
 with tabs["Confusion matrix"]:
     if test.get("confusion"):
         normalise = st.toggle("Row-normalised (share of each true emotion)", value=True, key="report_norm")
-        st.plotly_chart(viz.confusion_matrix(test["confusion"], test.get("labels", bundle.labels), normalise=normalise),
-                        config={"displayModeBar": False})
+        ui.chart(viz.confusion_matrix(test["confusion"], test.get("labels", bundle.labels), normalise=normalise))
         st.caption("Rows are the true emotions, columns what the model predicted; the diagonal holds the correct "
                    "answers. Off-diagonal cells show which emotions get mixed up (e.g. calm vs neutral).")
     else:
@@ -77,7 +76,7 @@ with tabs["Confusion matrix"]:
 
 with tabs["Per emotion"]:
     if test.get("per_class"):
-        st.plotly_chart(viz.per_class_metrics(test["per_class"]), config={"displayModeBar": False})
+        ui.chart(viz.per_class_metrics(test["per_class"]))
         st.caption("Precision: how often a predicted emotion is right. Recall: how many clips of an emotion are "
                    "found. F1 balances both.")
     else:
@@ -85,7 +84,7 @@ with tabs["Per emotion"]:
 
 with tabs["Per speaker"]:
     if test.get("per_speaker"):
-        st.plotly_chart(viz.per_speaker_accuracy(test["per_speaker"]), config={"displayModeBar": False})
+        ui.chart(viz.per_speaker_accuracy(test["per_speaker"]))
         st.caption("Accuracy on each held-out speaker. A large spread means the model works better for some "
                    "voices than others.")
     else:
@@ -101,7 +100,7 @@ if "Cross-validation" in tabs:
             c2.metric("Pooled UAR", f"{s['pooled_uar']:.1%}")
         if s.get("accuracy_mean") is not None:
             c3.metric("Mean accuracy", f"{s['accuracy_mean']:.1%}")
-        st.plotly_chart(viz.fold_scores(folds["per_fold"]), config={"displayModeBar": False})
+        ui.chart(viz.fold_scores(folds["per_fold"]))
         st.caption("Each fold trains on some speakers and tests on others it never heard; the spread across folds "
                    "shows how much the result depends on which speakers are held out.")
 
@@ -114,7 +113,7 @@ if "Calibration" in tabs:
             c2.metric("ECE before", f"{calib['ece_before']:.3f}")
         if calib.get("ece_after") is not None:
             c3.metric("ECE after", f"{calib['ece_after']:.3f}")
-        st.plotly_chart(viz.calibration(calib), config={"displayModeBar": False})
+        ui.chart(viz.calibration(calib))
         st.caption("Expected calibration error: the gap between the confidence shown and how often the model is "
                    f"right. Temperature scaling is fitted on the {calib.get('fitted_on', 'validation speakers')} and "
                    f"measured on the {calib.get('measured_on', 'test speakers')}.")

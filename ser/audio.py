@@ -61,8 +61,8 @@ def _iter_pyav(source, sr_out: int) -> Iterator[np.ndarray]:
 
     try:
         container = av.open(source)
-    except Exception as exc:  # av raises many error types
-        raise AudioError(f"not a readable audio file ({type(exc).__name__}): {exc}") from None
+    except Exception as exc:  # av raises many error types; FFmpeg's own reason is in strerror
+        raise AudioError(getattr(exc, "strerror", None) or f"{type(exc).__name__}: {exc}") from None
     with container:
         if not container.streams.audio:
             raise AudioError("the file has no audio stream")
@@ -106,7 +106,7 @@ def iter_blocks(source: str | Path | bytes, *, sr: int = SAMPLE_RATE) -> Iterato
     except AudioError as exc:
         raise AudioError(f"{name} is not a readable audio file (wav, flac, ogg, mp3, webm, m4a): {exc}") from None
     except Exception as exc:  # decoding errors deep inside FFmpeg
-        raise AudioError(f"cannot decode {name}: {exc}") from None
+        raise AudioError(f"cannot decode {name}: {getattr(exc, 'strerror', None) or exc}") from None
 
 
 def load(source: str | Path | bytes, *, sr: int = SAMPLE_RATE) -> np.ndarray:

@@ -123,7 +123,10 @@ class ModelBundle:
         raw = _read_json(self.path / CONFIG_FILE)
         if not isinstance(raw, dict):
             raise BundleError(f"{self.path / CONFIG_FILE} must hold a JSON object")
-        self.config = BundleConfig.from_dict(raw, source=str(self.path / CONFIG_FILE))
+        try:
+            self.config = BundleConfig.from_dict(raw, source=str(self.path / CONFIG_FILE))
+        except (TypeError, ValueError, AttributeError) as exc:  # a value of the wrong type
+            raise BundleError(f"{self.path / CONFIG_FILE} holds an invalid value: {exc}") from None
         self.history: dict[str, list[float]] = _read_json(self.path / HISTORY_FILE, {}) or {}
         self.metrics: dict[str, Any] = _read_json(self.path / METRICS_FILE, {}) or {}
         self.eda: dict[str, Any] = _read_json(self.path / EDA_FILE, {}) or {}
@@ -167,6 +170,12 @@ class ModelBundle:
                 f"model bundle {self.path} is inconsistent: the model has {n_out} outputs but config.json "
                 f"lists {len(self.labels)} labels"
             )
+        expected, got = _input_shape(self.config), tuple(model.input_shape[1:])
+        if len(got) != len(expected) or any(g is not None and g != e for g, e in zip(got, expected, strict=False)):
+            raise BundleError(
+                f"model bundle {self.path} is inconsistent: the model takes inputs of shape {got} but the "
+                f"feature settings in config.json give {expected}"
+            )
         return model
 
     def summary(self) -> dict[str, Any]:
@@ -186,6 +195,16 @@ class ModelBundle:
         }
 
 
+def _input_shape(config: BundleConfig) -> tuple[int, ...]:
+    """The model input shape (no batch axis) that ``config``'s feature settings produce."""
+    f = config.features
+    shapes = {"stats": (4 * f.n_features,), "sequence": (f.window_frames, f.n_features),
+              "logmel": (f.window_frames, f.n_mels)}
+    if config.input_kind not in shapes:
+        raise BundleError(f"config.json: unknown input_kind {config.input_kind!r}; known: {', '.join(shapes)}")
+    return shapes[config.input_kind]
+
+
 def load_bundle(path: str | Path | None = None) -> ModelBundle:
     """Open a bundle folder (default: the shipped ``models/default``)."""
     return ModelBundle(path if path is not None else DEFAULT_MODEL_DIR)
@@ -196,7 +215,8 @@ def list_bundles(models_dir: str | Path = MODELS_DIR) -> list[Path]:
     root = Path(models_dir)
     if not root.is_dir():
         return []
-    return sorted(p for p in root.iterdir() if p.is_dir() and all((p / f).exists() for f in REQUIRED))
+    return sorted(p for p in root.iterdir()  # hidden: write_bundle's temp/old folders of an interrupted run
+                  if p.is_dir() and not p.name.startswith(".") and all((p / f).exists() for f in REQUIRED))
 
 
 def _dump_json(path: Path, obj: Any) -> None:

@@ -132,7 +132,8 @@ def _cmd_predict(a: argparse.Namespace) -> int:
         _atomic_write(a.csv, buf.getvalue())
         print(f"results written to {a.csv}", file=sys.stderr)
     if failures:
-        print(f"error: {failures} of {len(a.files)} file(s) could not be analysed", file=sys.stderr)
+        if len(a.files) > 1:  # a single file's own error line says it all
+            print(f"error: {failures} of {len(a.files)} file(s) could not be analysed", file=sys.stderr)
         return 2
     return 0
 
@@ -202,16 +203,39 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+class _Interrupted:
+    """SIGINT handler that remembers Ctrl-C: raised inside TensorFlow's C code (e.g. while a train step is
+    traced) the KeyboardInterrupt can come out as another exception (SystemError, ValueError ...)."""
+
+    seen = False
+
+    def __call__(self, signum, frame):
+        self.seen = True
+        raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    import signal
+    import threading
+
+    on_sigint = _Interrupted()
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGINT, on_sigint)
     try:
         return int(args.func(args) or 0)
     except SERError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except BaseException as exc:
+        if not (isinstance(exc, KeyboardInterrupt) or (on_sigint.seen and isinstance(exc, Exception))):
+            raise
         print("interrupted: nothing was written (an existing bundle is left as it was)", file=sys.stderr)
         return 130
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
 
 
 if __name__ == "__main__":

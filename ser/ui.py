@@ -359,6 +359,16 @@ def mime_for(name: str, fallback: str = "audio/wav") -> str:
     return _MIME.get(Path(name).suffix.lower().lstrip("."), fallback)
 
 
+# -- charts --------------------------------------------------------------------------------------
+
+
+def chart(fig, *, key: str | None = None, caption: str | None = None) -> None:
+    """Show a :mod:`ser.viz` figure as designed (its own template and colour scales, no mode bar)."""
+    st.plotly_chart(fig, theme=None, key=key, config={"displayModeBar": False, "displaylogo": False})
+    if caption:
+        st.caption(caption)
+
+
 # -- predictions ---------------------------------------------------------------------------------
 
 
@@ -417,8 +427,7 @@ def show_prediction(prediction: Prediction, *, threshold: float) -> None:
                 f"Uncertain: the top probability ({prediction.confidence:.0%}) is below the model's threshold "
                 f"({threshold:.0%}). Treat **{prediction.label}** as a weak guess.", icon=":material/help:")
     with right:
-        st.plotly_chart(viz.probability_bars(prediction.probabilities, threshold=threshold),
-                        config={"displayModeBar": False})
+        chart(viz.probability_bars(prediction.probabilities, threshold=threshold))
         st.caption("Probability of each emotion for the whole clip (calibrated; they sum to 100%). "
                    "The dashed line is the confidence threshold.")
 
@@ -444,7 +453,7 @@ def show_clip_views(y: np.ndarray, sr: int, *, figures: dict | None = None, spec
         tabs["Fourier spectrum"] = ("spectrum", "Average magnitude per frequency over the whole clip.")
     for tab, (name, caption) in zip(st.tabs(list(tabs)), tabs.values(), strict=True):
         with tab:
-            st.plotly_chart(figs[name], key=f"{key}_{name}", config={"displayModeBar": False})
+            chart(figs[name], key=f"{key}_{name}")
             st.caption(caption)
     return figs
 
@@ -467,7 +476,7 @@ def batch_rows(predictor, files: Sequence[tuple[str, bytes]], progress=None) -> 
         rows.append(row)
         if progress is not None:
             progress(i + 1, n, name)
-    cols = ["file", "label", "confidence", "uncertain", "duration_s"] + [f"p_{k}" for k in predictor.labels] + ["error"]
+    cols = ["file", "label", "confidence", "error", "uncertain", "duration_s"] + [f"p_{k}" for k in predictor.labels]
     return pd.DataFrame(rows).reindex(columns=cols)
 
 
@@ -486,6 +495,7 @@ __all__ = [
     "bundle_label",
     "bundles_table",
     "cached_scan",
+    "chart",
     "clip_label",
     "corpus_manifest",
     "current_bundle",

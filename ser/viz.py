@@ -75,6 +75,10 @@ MUTED = "#cbd5e1"
 TRAIN_COLOR = "#4f46e5"
 VAL_COLOR = "#f97316"
 PITCH_CLASSES = ("C", "C♯", "D", "D♯", "E", "F", "F♯", "G", "G♯", "A", "A♯", "B")
+#: Magma without its first stop "#000004": Streamlit's chart frontend treats "#000001"…"#000010" as theme
+#: placeholders and repaints them (the darkest cells turned purple).
+MAGMA = [[i / 8, c] for i, c in enumerate(
+    ["#03020b", "#1c1044", "#4f127b", "#812581", "#b5367a", "#e55064", "#fb8761", "#fec287", "#fcfdbf"])]
 _TEMPLATE = "plotly_white"
 _FONT = {"family": "Inter, Source Sans Pro, sans-serif", "size": 13}
 
@@ -144,6 +148,16 @@ def _pool_columns(m: np.ndarray, max_cols: int) -> tuple[np.ndarray, int]:
     return m.reshape(m.shape[0], -1, size).mean(axis=2), size
 
 
+def _hz_label(hz: float) -> str:
+    return f"{hz / 1000:.1f}k".replace(".0k", "k") if hz >= 1000 else f"{hz:.0f}"
+
+
+def _mel_ticks(hz: np.ndarray, n: int = 6) -> dict[str, list]:
+    """Axis settings that label mel band indices with their centre frequencies."""
+    idx = np.linspace(0, len(hz) - 1, n).round().astype(int) if len(hz) else np.zeros(0, dtype=int)
+    return {"tickvals": idx.tolist(), "ticktext": [_hz_label(float(hz[i])) for i in idx]}
+
+
 def _display_config(sr: int) -> FeatureConfig:
     return FeatureConfig(sample_rate=int(sr), fmax=min(8000.0, sr / 2.0), blocks=("mfcc", "chroma", "mel"))
 
@@ -211,7 +225,7 @@ def waveform(y: np.ndarray, sr: int, *, max_points: int = 2000, title: str | Non
     return _layout(fig, title=title, height=220)
 
 
-def _heatmap_fig(z, x, y, *, title, y_title, colorscale="Magma", colorbar=None, height=300, **hm) -> go.Figure:
+def _heatmap_fig(z, x, y, *, title, y_title, colorscale=MAGMA, colorbar=None, height=300, **hm) -> go.Figure:
     fig = go.Figure(go.Heatmap(z=z, x=x, y=y, colorscale=colorscale, colorbar=colorbar or {}, **hm))
     fig.update_xaxes(title_text="time (s)")
     fig.update_yaxes(title_text=y_title)
@@ -238,8 +252,7 @@ def mel_spectrogram(y: np.ndarray, sr: int, *, max_frames: int = 800, title: str
         zmin=float(mel.max()) - 80.0, zmax=float(mel.max()), colorbar={"title": {"text": "dB"}},
         hovertemplate="%{x:.2f} s · mel band %{y}<br>%{z:.1f} dB<extra></extra>",
     )
-    ticks = np.linspace(0, mel.shape[0] - 1, 6).round().astype(int)
-    fig.update_yaxes(tickvals=ticks, ticktext=[f"{hz[i]:.0f}" for i in ticks])
+    fig.update_yaxes(**_mel_ticks(hz))
     return fig
 
 
@@ -327,7 +340,16 @@ def probability_bars(probabilities: Mapping[str, float], *, threshold: float | N
                       annotation_text="uncertain below", annotation_position="top",
                       annotation_font_size=11, annotation_font_color="#64748b")
     fig.update_xaxes(range=[0, 1.12], tickformat=".0%", title_text="probability")
+    fig.update_yaxes(ticksuffix="  ")
     return _layout(fig, title=title, height=max(220, 34 * len(labels) + 70), bargap=0.25)
+
+
+def _window_bounds(timeline: Sequence[Any]) -> list[float]:
+    """Boundaries (s) of the stretch each window owns: half-way between window centres, the first window
+    from its start, the last to its end (``len(timeline) + 1`` values)."""
+    centres = [(s.start + s.end) / 2 for s in timeline]
+    inner = [(a + b) / 2 for a, b in zip(centres[:-1], centres[1:], strict=True)]
+    return [timeline[0].start, *inner, timeline[-1].end]
 
 
 def _segment_regions(timeline: Sequence[Any]) -> list[tuple[float, float, str]]:
@@ -338,9 +360,7 @@ def _segment_regions(timeline: Sequence[Any]) -> list[tuple[float, float, str]]:
     """
     if not timeline:
         return []
-    centres = [(s.start + s.end) / 2 for s in timeline]
-    bounds = [timeline[0].start] + [(a + b) / 2 for a, b in zip(centres[:-1], centres[1:], strict=True)]
-    bounds.append(timeline[-1].end)
+    bounds = _window_bounds(timeline)
     regions: list[tuple[float, float, str]] = []
     for i, seg in enumerate(timeline):
         if regions and regions[-1][2] == seg.label:
@@ -356,7 +376,7 @@ def emotion_timeline(y: np.ndarray, sr: int, timeline: Sequence[Any], *, labels:
 
     ``timeline``: the :class:`ser.predict.Segment` windows of a prediction (``start``/``end`` s, ``label``,
     ``probabilities``). Top: the waveform, shaded by each stretch's top emotion. Bottom: stacked areas of
-    every emotion's probability at each window centre (they sum to 1).
+    every emotion's probability (they sum to 1), each window's values held over the stretch around its centre.
     """
     labels = list(labels) if labels else order_emotions(timeline[0].probabilities) if timeline else []
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.06, row_heights=[0.42, 0.58])
@@ -366,10 +386,12 @@ def emotion_timeline(y: np.ndarray, sr: int, timeline: Sequence[Any], *, labels:
         fig.add_vrect(x0=x0, x1=x1, row=1, col=1, fillcolor=emotion_color(lab), opacity=0.22, line_width=0,
                       layer="below", annotation_text=lab,
                       annotation_position="top left", annotation_font_size=11)
-    centres = [(s.start + s.end) / 2 for s in timeline]
+    # each window's probabilities hold over the stretch it owns (steps), so the areas line up with the shading
+    bounds = _window_bounds(timeline) if timeline else []
+    xs = [x for i in range(len(timeline)) for x in (bounds[i], bounds[i + 1])]
     for lab in labels:
         fig.add_trace(go.Scatter(
-            x=centres, y=[s.probabilities.get(lab, 0.0) for s in timeline], name=lab, mode="lines",
+            x=xs, y=[s.probabilities.get(lab, 0.0) for s in timeline for _ in (0, 1)], name=lab, mode="lines",
             stackgroup="p", line={"width": 0.5, "color": emotion_color(lab)}, fillcolor=emotion_color(lab),
             hovertemplate=f"{lab}: %{{y:.0%}}<extra></extra>",
         ), row=2, col=1)
@@ -379,7 +401,7 @@ def emotion_timeline(y: np.ndarray, sr: int, timeline: Sequence[Any], *, labels:
     end = max(y.size / sr, timeline[-1].end if timeline else 0.0)
     fig.update_xaxes(range=[0, end])
     return _layout(fig, title=title, height=430, hovermode="x unified",
-                   legend={"orientation": "h", "y": -0.18, "x": 0})
+                   legend={"orientation": "h", "y": -0.18, "x": 0, "traceorder": "normal"})
 
 
 def label_counts(labels: Sequence[str], *, title: str | None = None) -> go.Figure:
@@ -599,11 +621,13 @@ def emotion_profiles(per_emotion: Mapping[str, Mapping[str, Sequence[float]]], f
     if relative and mat.size:
         mat = mat - mat.mean(axis=0, keepdims=True)
     n = mat.shape[1] if mat.size else 0
+    axis: dict[str, Any] = {}
     if feature == "mel":
         import librosa
 
         cfg = _display_config(sr)
-        x = librosa.mel_frequencies(n_mels=n + 2, fmin=cfg.fmin, fmax=cfg.fmax)[1:-1] if n else []
+        x = list(range(n))
+        axis = _mel_ticks(librosa.mel_frequencies(n_mels=n + 2, fmin=cfg.fmin, fmax=cfg.fmax)[1:-1]) if n else {}
     elif feature == "chroma":
         x = list(PITCH_CLASSES[:n])
     else:
@@ -614,7 +638,7 @@ def emotion_profiles(per_emotion: Mapping[str, Mapping[str, Sequence[float]]], f
                                  hovertemplate=f"{e}: %{{y:.2f}}<extra></extra>"))
     unit = {"mel": "dB", "chroma": "relative energy", "mfcc": "value"}[feature]
     fig.update_yaxes(title_text=("difference from the average, " if relative else "mean ") + unit)
-    fig.update_xaxes(title_text=_PROFILE_AXES[feature], type="log" if feature == "mel" else None)
+    fig.update_xaxes(title_text=_PROFILE_AXES[feature], **axis)
     if relative:
         fig.add_hline(y=0, line_color="#94a3b8", line_width=1)
     return _layout(fig, title=title, height=360, hovermode="x unified")
@@ -652,10 +676,10 @@ def emotions_side_by_side(clips: Sequence[tuple[str, np.ndarray]], sr: int, *, k
         if kind == "mel":
             m = feature_maps(y, sr, max_frames=max_frames)
             mel = m["mel"] - m["mel"].max()
-            fig.add_trace(go.Heatmap(z=mel, x=m["times"], y=m["mel_hz"], coloraxis="coloraxis",
-                                     hovertemplate=f"{emo}<br>%{{x:.2f}} s · %{{y:.0f}} Hz<br>%{{z:.1f}} dB"
+            fig.add_trace(go.Heatmap(z=mel, x=m["times"], y=np.arange(mel.shape[0]), coloraxis="coloraxis",
+                                     hovertemplate=f"{emo}<br>%{{x:.2f}} s · mel band %{{y}}<br>%{{z:.1f}} dB"
                                      "<extra></extra>"), row=i, col=1)
-            fig.update_yaxes(type="log", row=i, col=1, showticklabels=i == n, title_text="Hz" if i == n else None)
+            fig.update_yaxes(row=i, col=1, **_mel_ticks(m["mel_hz"], 3))
         else:
             for tr in _envelope_traces(y, sr, 600, color=emotion_color(emo)):
                 fig.add_trace(tr, row=i, col=1)
@@ -664,7 +688,7 @@ def emotions_side_by_side(clips: Sequence[tuple[str, np.ndarray]], sr: int, *, k
     fig.update_annotations(font_size=12, x=0, xanchor="left")
     layout: dict[str, Any] = {}
     if kind == "mel":
-        layout["coloraxis"] = {"colorscale": "Magma", "cmin": -80, "cmax": 0, "colorbar": {"title": {"text": "dB"}}}
+        layout["coloraxis"] = {"colorscale": MAGMA, "cmin": -80, "cmax": 0, "colorbar": {"title": {"text": "dB"}}}
     return _layout(fig, title=title, height=60 + 115 * n, **layout)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import STEREO_48K, requires_data, speechlike
+from support import STEREO_48K, requires_data, speechlike
 
 from ser import audio
 from ser.errors import AudioError

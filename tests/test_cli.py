@@ -9,7 +9,7 @@ import sys
 
 import numpy as np
 import soundfile as sf
-from conftest import RAVDESS, STEREO_48K, requires_data, speechlike
+from support import RAVDESS, STEREO_48K, requires_data, speechlike
 
 
 def ser(*args: str, cwd=None) -> subprocess.CompletedProcess:

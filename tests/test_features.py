@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import speechlike
+from support import speechlike
 
 from ser import features as F
 

@@ -18,14 +18,10 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+from support import RAVDESS, ROOT, requires_data
 
 from ser import audio, live
 from ser.live import LiveAnalyzer, RingBuffer, StreamResampler
-
-# Not ``from conftest import ...``: with tests/e2e/conftest.py present, "conftest" may resolve to that one.
-ROOT = Path(__file__).resolve().parents[1]
-RAVDESS = ROOT.parent / "shared" / "data" / "ravdess"
-requires_data = pytest.mark.skipif(not RAVDESS.is_dir(), reason="../shared/data is not present")
 
 SR_WEBRTC = 48_000
 FRAME = 960  # samples per channel in a 20 ms WebRTC frame at 48 kHz
@@ -425,3 +421,59 @@ def test_live_page_shows_bad_ice_config_and_missing_model_without_crashing(tmp_p
     at.run()
     assert not at.exception
     assert at.error  # a clear message instead of a traceback
+
+
+class _FakeReceiver:
+    """Stands in for streamlit-webrtc's AudioReceiver: real frames in batches, then a timeout."""
+
+    def __init__(self, frames, state, batch: int = 10, pace_s: float = 0.05) -> None:
+        self.frames, self.state, self.batch, self.pace_s = list(frames), state, batch, pace_s
+        self.timeouts = 0
+
+    def get_frames(self, timeout=None):
+        import queue
+
+        if self.frames:
+            time.sleep(self.pace_s)  # 10 frames (200 ms of audio) every 50 ms: 4x real time
+            out, self.frames = self.frames[: self.batch], self.frames[self.batch :]
+            return out
+        self.timeouts += 1
+        if self.timeouts > 1:  # the user pressed STOP after one timeout
+            self.state.playing = False
+        raise queue.Empty
+
+
+@requires_data
+def test_live_page_loop_with_a_stub_receiver(tiny_bundle, monkeypatch, webrtc_outside_a_server):
+    """The page's playing loop without a browser: frames from a stub receiver reach the analyzer, the
+    placeholders show a prediction, a receiver timeout shows a warning, and the worker is stopped."""
+    from types import SimpleNamespace
+
+    import streamlit_webrtc
+    from streamlit.testing.v1 import AppTest
+
+    state = SimpleNamespace(playing=True, signalling=False)
+    receiver = _FakeReceiver(stereo_int16_frames(real_speech()[: 16_000 * 4]), state)
+    calls = []
+
+    def fake_streamer(**kwargs):
+        calls.append(kwargs)
+        return SimpleNamespace(state=state, audio_receiver=receiver)
+
+    monkeypatch.setattr(streamlit_webrtc, "webrtc_streamer", fake_streamer)
+    monkeypatch.setenv("SER_MODEL_DIR", str(tiny_bundle))
+    monkeypatch.delenv(live.ICE_SERVERS_ENV, raising=False)
+    at = AppTest.from_file(PAGE, default_timeout=120)
+    at.run()
+    assert not at.exception, at.exception
+    kw = calls[0]
+    assert kw["key"] == "live" and kw["mode"] == streamlit_webrtc.WebRtcMode.SENDONLY
+    assert kw["media_stream_constraints"] == {"audio": True, "video": False}
+    assert kw["rtc_configuration"] == {"iceServers": []} and kw["audio_receiver_size"] >= 100
+    analyzer = at.session_state["live_analyzer"]
+    assert not analyzer.running  # the loop's finally stopped the worker
+    s = analyzer.stats()
+    assert s.frames == 200 and s.updates >= 1 and s.errors == 0
+    captions = " ".join(c.value for c in at.caption)
+    assert "Update #" in captions
+    assert any("No audio received" in w.value for w in at.warning)  # the timeout was reported, not raised

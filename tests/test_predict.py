@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
-from conftest import SHIPPED, STEREO_48K, requires_data, speechlike
+from support import SHIPPED, STEREO_48K, requires_data, speechlike
 
 from ser import Predictor, load_bundle
 from ser.bundle import list_bundles

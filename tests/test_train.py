@@ -9,7 +9,7 @@ import sys
 
 import pandas as pd
 import pytest
-from conftest import RAVDESS, requires_data
+from support import RAVDESS, requires_data
 
 from ser import dataset
 from ser.errors import TrainingError

@@ -1,0 +1,30 @@
+"""Shared test helpers: paths to the real corpora and generated signals (import as ``support``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data"
+RAVDESS = DATA / "ravdess"
+EMODB = DATA / "emodb"
+ORIGINALS = DATA / "ravdess-original-wav-sample"
+STEREO_48K = ORIGINALS / "Actor_01" / "03-01-02-01-01-02-01.wav"
+SHIPPED = ROOT / "models" / "default"
+
+requires_data = pytest.mark.skipif(not RAVDESS.is_dir(), reason="../shared/data is not present")
+
+
+def speechlike(seconds: float = 2.0, sr: int = 16_000, f0: float = 140.0, seed: int = 0) -> np.ndarray:
+    """A voiced, amplitude-modulated harmonic signal ``[shape=(n,)]`` float32 (not silence, not noise)."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * sr)) / sr
+    f = f0 * (1 + 0.1 * np.sin(2 * np.pi * 0.7 * t))
+    phase = 2 * np.pi * np.cumsum(f) / sr
+    y = sum(np.sin(k * phase) / k for k in range(1, 8))
+    env = 0.5 * (1 + np.sin(2 * np.pi * 3 * t)) ** 2
+    y = 0.2 * y * env + 0.005 * rng.standard_normal(t.size)
+    return y.astype(np.float32)

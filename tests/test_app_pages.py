@@ -1,0 +1,338 @@
+"""Every page of the Streamlit app under ``streamlit.testing.v1.AppTest`` (no browser).
+
+The app is driven through ``app.py`` (``st.navigation``) and ``AppTest.switch_page``. A tiny untrained
+bundle keeps it fast; a copy "rich" in metrics (folds, calibration, EDA) covers the optional report
+sections and the explorer's no-corpus fallback. The shipped bundle is used too when it exists.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from streamlit.testing.v1 import AppTest
+from support import EMODB, RAVDESS, ROOT, SHIPPED, requires_data, speechlike
+
+from ser import ui
+
+APP = str(ROOT / "app.py")
+PAGES = ["pages/home.py", "pages/analyze.py", "pages/explorer.py", "pages/report.py", "pages/batch.py"]
+TIMEOUT = 90
+
+
+def _wav(y: np.ndarray, sr: int = 16_000) -> bytes:
+    buf = io.BytesIO()
+    sf.write(buf, y, sr, format="WAV", subtype="PCM_16")
+    return buf.getvalue()
+
+
+def _texts(at: AppTest) -> str:
+    parts = [m.value for m in at.markdown] + [c.value for c in at.caption] + [t.value for t in at.title]
+    parts += [x.value for x in at.info] + [x.value for x in at.warning] + [x.value for x in at.error]
+    return "\n".join(str(p) for p in parts)
+
+
+def _clean(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def _start(page: str | None = None) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    _clean(at)
+    if page:
+        at.switch_page(page).run()
+        _clean(at)
+    return at
+
+
+@pytest.fixture(scope="module")
+def rich_bundle(tiny_bundle, tmp_path_factory) -> Path:
+    """The tiny bundle plus folds, calibration, a training-set EDA, and a threshold no result reaches."""
+    dest = tmp_path_factory.mktemp("rich") / "rich"
+    shutil.copytree(tiny_bundle, dest)
+    cfg = json.loads((dest / "config.json").read_text())
+    labels = cfg["labels"]
+    cfg["threshold"] = 1.5  # every prediction is "uncertain"
+    (dest / "config.json").write_text(json.dumps(cfg))
+    metrics = json.loads((dest / "metrics.json").read_text())
+    metrics["folds"] = {"k": 3, "summary": {"uar_mean": 0.5, "uar_std": 0.05, "accuracy_mean": 0.52,
+                                            "pooled_uar": 0.49, "pooled_accuracy": 0.5},
+                        "per_fold": [{"fold": i + 1, "uar": 0.45 + 0.05 * i, "accuracy": 0.5, "n": 40,
+                                      "test_speakers": [f"s{i}"]} for i in range(3)]}
+    metrics["calibration"] = {"temperature": 1.3, "ece_before": 0.12, "ece_after": 0.04,
+                              "fitted_on": "validation speakers", "measured_on": "test speakers"}
+    (dest / "metrics.json").write_text(json.dumps(metrics))
+    rng = np.random.default_rng(0)
+    eda = {
+        "n_clips": 160, "corpora": ["ravdess"], "speakers": ["ravdess_01", "ravdess_02"],
+        "class_counts": {"ravdess": {lab: 20 for lab in labels}},
+        "durations": {"mean": 3.5, "std": 0.3, "min": 2.9, "max": 4.4, "total_hours": 0.16,
+                      "hist": {"edges": [2.9, 3.4, 3.9, 4.4], "counts": [50, 90, 20]}},
+        "per_emotion": {lab: {"mel": (rng.normal(size=64) - 40).tolist(), "chroma": rng.random(12).tolist(),
+                              "mfcc": rng.normal(size=20).tolist()} for lab in labels},
+    }
+    (dest / "eda.json").write_text(json.dumps(eda))
+    return dest
+
+
+@pytest.fixture(scope="module")
+def small_corpus(tmp_path_factory) -> Path:
+    """Symlinks (no copies) to two RAVDESS actors and one EMO-DB speaker: a small two-corpus data folder."""
+    if not RAVDESS.is_dir() or not EMODB.is_dir():
+        pytest.skip("../shared/data is not present")
+    root = tmp_path_factory.mktemp("data")
+    for actor in ("Actor_01", "Actor_02"):
+        (root / "ravdess" / actor).mkdir(parents=True)
+        for f in sorted((RAVDESS / actor).glob("*.flac")):
+            (root / "ravdess" / actor / f.name).symlink_to(f)
+    (root / "emodb").mkdir()
+    for f in sorted(EMODB.glob("03*.flac")):
+        (root / "emodb" / f.name).symlink_to(f)
+    return root
+
+
+@pytest.fixture
+def env(monkeypatch, tiny_bundle, tmp_path):
+    """Tiny bundle and no corpus by default; tests override with ``env(model=..., data=...)``."""
+    empty = tmp_path / "no-data"
+    empty.mkdir()
+
+    def set_env(model: Path | str | None = tiny_bundle, data: Path | str | None = empty) -> None:
+        monkeypatch.setenv("SER_MODEL_DIR", str(model))
+        monkeypatch.setenv("SER_DATA_DIR", str(data))
+
+    set_env()
+    monkeypatch.setattr(ui, "MODELS_DIR", tmp_path / "no-models")  # only SER_MODEL_DIR unless a test adds some
+    return set_env
+
+
+# -- every page renders --------------------------------------------------------------------------
+
+
+def test_every_page_without_corpus(env):
+    at = _start()
+    assert "Speech Emotion Studio" in at.title[0].value
+    assert at.get("page_link"), "Home needs a 'Try it' link"
+    for page in PAGES[1:]:
+        at.switch_page(page).run()
+        _clean(at)
+        assert at.title, page
+    at.switch_page("pages/explorer.py").run()
+    assert "ser data download ravdess --dest data" in _texts(at)
+
+
+@requires_data
+def test_every_page_with_corpus(env, small_corpus):
+    env(data=small_corpus)
+    at = _start()
+    for page in PAGES[1:]:
+        at.switch_page(page).run()
+        _clean(at)
+
+
+def test_missing_bundle_shows_error_on_every_page(env, tmp_path):
+    env(model=tmp_path / "missing-bundle")
+    at = _start()
+    assert at.error and "model bundle not found" in at.error[0].value
+    for page in PAGES[1:]:
+        at.switch_page(page).run()
+        _clean(at)
+        assert at.error, f"{page} should explain the missing model"
+        assert at.title, page
+
+
+def test_broken_bundle_shows_error(env, tiny_bundle, tmp_path):
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_bundle, broken)
+    (broken / "config.json").write_text("{not json")
+    env(model=broken)
+    at = _start("pages/report.py")
+    assert at.error and "not valid JSON" in at.error[0].value
+
+
+# -- analyze -------------------------------------------------------------------------------------
+
+
+def test_analyze_upload_prediction_and_replacement(env, rich_bundle):
+    env(model=rich_bundle)
+    at = _start("pages/analyze.py")
+    labels = json.loads((rich_bundle / "config.json").read_text())["labels"]
+    assert at.radio(key="analyze_method").value == "upload"
+    assert "Predicted emotion" not in _texts(at)
+
+    at.file_uploader(key="analyze_upload").set_value(("long.wav", _wav(speechlike(6.0)), "audio/wav")).run()
+    _clean(at)
+    text = _texts(at)
+    assert "Predicted emotion" in text
+    first = at.session_state["analysis"]
+    assert first.name == "long.wav" and first.prediction.label in labels and first.error is None
+    assert any(first.prediction.label.capitalize() in m.value for m in at.markdown)
+    assert at.warning and "Uncertain" in at.warning[0].value  # threshold 1.5: always uncertain
+    assert at.get("download_button")
+    assert first.prediction.timeline  # 6 s > window: the timeline chart is drawn too
+    assert "Emotion over time" in [s.value for s in at.subheader]
+    assert len(at.get("plotly_chart")) >= 7  # probabilities, timeline, 5 views
+
+    # a new input replaces the old result (keyed by the input's identity)
+    at.file_uploader(key="analyze_upload").set_value(("short.wav", _wav(speechlike(2.0, f0=220)), "audio/wav")).run()
+    _clean(at)
+    second = at.session_state["analysis"]
+    assert second.name == "short.wav" and second.key != first.key
+    assert not second.prediction.timeline and "Emotion over time" not in [s.value for s in at.subheader]
+
+    # a bad file: a clear error, the page keeps working
+    at.file_uploader(key="analyze_upload").set_value(("bad.wav", b"this is not audio", "audio/wav")).run()
+    _clean(at)
+    assert at.error and "Predicted emotion" not in _texts(at)
+
+    # no input: no stale result
+    at.file_uploader(key="analyze_upload").clear().run()
+    _clean(at)
+    assert "analysis" not in at.session_state and "Predicted emotion" not in _texts(at)
+
+
+def test_analyze_recording(env):
+    at = _start("pages/analyze.py")
+    at.radio(key="analyze_method").set_value("record").run()
+    assert at.audio_input(key="analyze_record").sample_rate == 16000
+    at.audio_input(key="analyze_record").set_value(("recording.wav", _wav(speechlike(2.5)), "audio/wav")).run()
+    _clean(at)
+    assert "Predicted emotion" in _texts(at)
+    assert at.session_state["analysis"].key[0] == "record"
+    # silence is refused with a message, not a traceback
+    at.audio_input(key="analyze_record").set_value(("recording.wav", _wav(np.zeros(32000)), "audio/wav")).run()
+    _clean(at)
+    assert at.error and "silent" in at.error[0].value
+
+
+@requires_data
+def test_analyze_example_clip(env, small_corpus):
+    env(data=small_corpus)
+    at = _start("pages/analyze.py")
+    at.radio(key="analyze_method").set_value("example").run()
+    at.selectbox(key="analyze_corpus").set_value("ravdess").run()
+    at.selectbox(key="analyze_emotion").set_value("angry").run()
+    _clean(at)
+    res = at.session_state["analysis"]
+    assert res.key[0] == "example" and "-05-" in res.name  # RAVDESS emotion code 05 = angry
+    assert "True label: **angry**" in _texts(at)
+    assert "Predicted emotion" in _texts(at)
+
+
+# -- explorer ------------------------------------------------------------------------------------
+
+
+@requires_data
+def test_explorer_on_real_corpus(env, small_corpus):
+    env(data=small_corpus)
+    at = _start("pages/explorer.py")
+    folder = at.selectbox(key="explorer_folder")
+    assert len(folder.options) == 3  # combined + ravdess/ + emodb/
+    assert at.metric[0].value == str(120 + 49)
+    ravdess = next(o for o in folder.options if o.startswith("data") and "ravdess" in o)
+    folder.set_value(ravdess).run()
+    _clean(at)
+    assert at.metric[0].value == "120"
+    at.multiselect(key="explorer_emotion").set_value(["angry", "sad"]).run()
+    _clean(at)
+    assert at.metric[0].value == "32"  # 2 actors x 2 emotions x 8 clips
+    clip = at.selectbox(key="explorer_clip")
+    assert all("angry" in o or "sad" in o for o in clip.options)
+    assert len(at.get("audio")) >= 1
+    # compare emotions for one speaker and sentence: one row per emotion
+    at.multiselect(key="explorer_emotion").set_value([]).run()
+    at.selectbox(key="explorer_cmp_speaker").set_value("ravdess_02").run()
+    _clean(at)
+    assert len(at.get("audio")) >= 1 + 8
+    # per-emotion averages computed from the clips on disk
+    at.slider(key="explorer_avg_n").set_value(2).run()
+    at.toggle(key="explorer_avg_go").set_value(True).run()
+    _clean(at)
+    assert at.radio(key="disk_feature").value == "mel"
+
+
+def test_explorer_without_corpus_uses_bundle_eda(env, rich_bundle):
+    env(model=rich_bundle)
+    at = _start("pages/explorer.py")
+    texts = _texts(at)
+    assert "No corpus found on disk" in texts and "ser data download ravdess" in texts
+    assert at.metric[0].value == "160"
+    assert at.radio(key="eda_feature").value == "mel"
+    at.radio(key="eda_feature").set_value("chroma").run()
+    _clean(at)
+    assert len(at.get("plotly_chart")) == 3  # balance, durations, profiles
+
+
+# -- report --------------------------------------------------------------------------------------
+
+
+def test_report_all_sections(env, rich_bundle):
+    env(model=rich_bundle)
+    at = _start("pages/report.py")
+    tabs = [t.label for t in at.tabs]
+    assert tabs == ["Training", "Confusion matrix", "Per emotion", "Per speaker", "Cross-validation",
+                    "Calibration", "Model card"]
+    assert [m.label for m in at.metric][:4] == ["UAR", "Accuracy", "Test clips", "3-fold UAR"]
+    n_charts = len(at.get("plotly_chart"))
+    assert n_charts == 6
+    at.toggle(key="report_norm").set_value(False).run()
+    _clean(at)
+    assert len(at.get("plotly_chart")) == n_charts
+    assert any("Tiny test bundle" in m.value for m in at.markdown)
+
+
+def test_report_and_sidebar_with_several_bundles(env, tiny_bundle, rich_bundle, monkeypatch, tmp_path):
+    models = tmp_path / "models"
+    models.mkdir()
+    (models / "a_tiny").symlink_to(tiny_bundle)
+    (models / "b_rich").symlink_to(rich_bundle)
+    monkeypatch.setattr(ui, "MODELS_DIR", models)
+    monkeypatch.delenv("SER_MODEL_DIR")
+    at = _start("pages/report.py")
+    table = at.dataframe[0].value
+    assert list(table["model"]) == ["a_tiny", "b_rich"]
+    assert {"UAR", "accuracy", "k-fold UAR"} <= set(table.columns)
+    chooser = at.sidebar.selectbox[0]
+    assert len(chooser.options) == 2
+    assert "Cross-validation" not in [t.label for t in at.tabs]
+    chooser.set_value(str(models / "b_rich")).run()
+    _clean(at)
+    assert at.session_state[ui.BUNDLE_KEY] == str(models / "b_rich")
+    assert "Cross-validation" in [t.label for t in at.tabs]
+
+
+@pytest.mark.skipif(not (SHIPPED / "model.keras").exists(), reason="the shipped model is not trained yet")
+def test_home_and_report_on_shipped_bundle(env):
+    env(model=SHIPPED)
+    at = _start()
+    assert at.metric[0].label == "Held-out UAR" and at.metric[0].value.endswith("%")
+    at.switch_page("pages/report.py").run()
+    _clean(at)
+    assert not at.error
+    assert len(at.get("plotly_chart")) >= 4
+
+
+# -- batch ---------------------------------------------------------------------------------------
+
+
+def test_batch_table_errors_and_csv(env):
+    at = _start("pages/batch.py")
+    files = [("a.wav", _wav(speechlike(2.0)), "audio/wav"), ("b.wav", _wav(speechlike(3.0, f0=200)), "audio/wav"),
+             ("broken.wav", b"RIFF0000WAVEnope", "audio/wav")]
+    at.file_uploader(key="batch_files").set_value(files).run()
+    _clean(at)
+    df = at.dataframe[0].value
+    assert list(df["file"]) == ["a.wav", "b.wav", "broken.wav"]
+    assert df["error"].tolist()[:2] == ["", ""] and df["error"].iloc[2]
+    assert [c for c in df.columns if c.startswith("p_")] == [f"p_{lab}" for lab in
+                                                             json.loads((Path(ui.default_bundle_dir()) /
+                                                                         "config.json").read_text())["labels"]]
+    assert np.allclose(df.filter(like="p_").iloc[:2].sum(axis=1), 1.0)
+    assert [m.value for m in at.metric] == ["3", "2", "1"]
+    assert at.get("download_button") and at.error
+    assert len(at.get("plotly_chart")) == 1

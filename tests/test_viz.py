@@ -1,0 +1,213 @@
+"""Figure builders of ser.viz on generated signals: sane traces, bounded sizes for long clips."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import pytest
+from support import speechlike
+
+from ser import viz
+from ser.labels import EMOTIONS
+from ser.predict import Segment
+
+SR = 16_000
+LABELS = EMOTIONS[:8]
+
+
+def _points(fig: go.Figure) -> int:
+    """Values a figure sends to the browser (heatmap cells + scatter/bar points)."""
+    n = 0
+    for tr in fig.data:
+        z = getattr(tr, "z", None)
+        if z is not None:
+            n += int(np.size(z))
+        elif getattr(tr, "x", None) is not None:
+            n += len(tr.x)
+    return n
+
+
+@pytest.fixture(scope="module")
+def clip() -> np.ndarray:
+    return speechlike(3.0)
+
+
+def test_envelope_short_and_long():
+    y = speechlike(0.05)  # 800 samples: returned as is
+    t, lo, hi = viz.envelope(y, SR, max_points=2000)
+    assert t.size == y.size and lo is hi
+    long = np.tile(speechlike(10.0), 6)  # 60 s
+    t, lo, hi = viz.envelope(long, SR, max_points=1000)
+    assert t.size == lo.size == hi.size <= 1001
+    assert np.all(lo <= hi)
+    assert hi.max() == pytest.approx(long.max()) and lo.min() == pytest.approx(long.min())
+    assert t[-1] < long.size / SR
+
+
+def test_waveform_short_clip(clip):
+    fig = viz.waveform(clip, SR)
+    assert fig.layout.xaxis.title.text == "time (s)"
+    assert _points(fig) <= 2000
+    assert float(max(fig.data[0].x)) == pytest.approx(3.0, abs=0.01)
+
+
+def test_long_clip_is_downsampled():
+    """A 10-minute clip must not send millions of points to the browser."""
+    long = np.tile(speechlike(10.0, seed=1), 60)
+    assert long.size == 9_600_000
+    figs = viz.clip_figures(long, SR)
+    assert _points(figs["waveform"]) <= 2000
+    assert figs["spectrogram"].data[0].z.shape[1] <= 600
+    for name in ("mel", "chroma", "mfcc"):
+        assert np.shape(figs[name].data[0].z)[1] <= 800
+    assert _points(figs["spectrum"]) <= 2000
+    assert sum(len(f.to_json()) for f in figs.values()) < 4_000_000
+    # the time axis still spans the whole clip
+    assert float(figs["waveform"].data[0].x[-1]) > 590
+    assert float(figs["mel"].data[0].x[-1]) > 590
+
+
+def test_clip_figures_shapes(clip):
+    figs = viz.clip_figures(clip, SR)
+    assert set(figs) == {"waveform", "spectrogram", "mel", "chroma", "mfcc", "spectrum"}
+    spec = figs["spectrogram"].data[0]
+    assert np.shape(spec.z) == (257, 301)  # n_fft 512 → 257 bins; 3 s at 10 ms hop
+    assert float(spec.y[-1]) == pytest.approx(8000.0)
+    assert np.max(spec.z) == pytest.approx(0.0) and np.min(spec.z) >= -80.0
+    assert np.shape(figs["mel"].data[0].z) == (64, 301)
+    assert np.shape(figs["chroma"].data[0].z) == (12, 301)
+    assert list(figs["chroma"].data[0].y) == list(viz.PITCH_CLASSES)
+    assert np.shape(figs["mfcc"].data[0].z) == (20, 301)
+    assert all(np.isfinite(np.asarray(figs[k].data[0].z, dtype=float)).all() for k in ("mel", "chroma", "mfcc"))
+
+
+def test_fourier_spectrum_peaks_at_tone():
+    t = np.arange(SR) / SR
+    y = (0.5 * np.sin(2 * np.pi * 440.0 * t)).astype(np.float32)
+    fig = viz.fourier_spectrum(y, SR)
+    x, db = np.asarray(fig.data[0].x), np.asarray(fig.data[0].y)
+    assert x[np.argmax(db)] == pytest.approx(440.0, abs=10.0)
+    assert x.max() <= SR / 2 and len(x) <= 2000
+
+
+def test_probability_bars_sorted_and_highlighted():
+    probs = {lab: 0.05 for lab in LABELS}
+    probs["sad"] = 0.65
+    fig = viz.probability_bars(probs, threshold=0.4)
+    bar = fig.data[0]
+    assert list(bar.y)[-1] == "sad"  # horizontal bars: last = top of the chart
+    assert list(bar.x) == sorted(bar.x)
+    assert bar.marker.color[-1] == viz.EMOTION_COLORS["sad"]
+    assert set(bar.marker.color[:-1]) == {viz.MUTED}
+    assert any(s.x0 == 0.4 for s in fig.layout.shapes)
+
+
+def test_emotion_timeline_shares_time_axis():
+    y = speechlike(8.0)
+    segs = []
+    for i, start in enumerate(range(0, 6)):
+        p = {lab: 0.02 for lab in LABELS}
+        top = "angry" if i < 3 else "happy"
+        p[top] = 1 - 0.02 * (len(LABELS) - 1)
+        segs.append(Segment(float(start), float(start + 3), top, p[top], p))
+    fig = viz.emotion_timeline(y, SR, segs, labels=LABELS)
+    assert fig.layout.xaxis.matches == "x2" or fig.layout.xaxis2.matches == "x"  # shared x
+    stacked = [tr for tr in fig.data if tr.stackgroup]
+    assert [tr.name for tr in stacked] == list(LABELS)
+    xs = list(stacked[0].x)  # steps: each window's values over the stretch it owns
+    assert xs[0] == 0.0 and xs[-1] == 8.0 and xs[1] == xs[2] == 2.0 and len(xs) == 12
+    regions = viz._segment_regions(segs)
+    assert [r[2] for r in regions] == ["angry", "happy"]
+    assert regions[0][0] == 0.0 and regions[-1][1] == 8.0
+    assert regions[0][1] == pytest.approx(regions[1][0])
+    assert len(fig.layout.shapes) == 2
+
+
+def test_confusion_matrix_counts_and_normalised():
+    cm = [[8, 2, 0], [1, 4, 5], [0, 0, 0]]
+    labels = ["angry", "happy", "sad"]
+    counts = viz.confusion_matrix(cm, labels)
+    assert np.asarray(counts.data[0].z).tolist() == cm
+    norm = viz.confusion_matrix(cm, labels, normalise=True)
+    z = np.asarray(norm.data[0].z)
+    assert z[0].tolist() == pytest.approx([0.8, 0.2, 0.0])
+    assert z[2].tolist() == [0.0, 0.0, 0.0]  # empty row stays 0
+    assert list(norm.data[0].x) == labels and norm.layout.yaxis.autorange == "reversed"
+
+
+def test_training_curves():
+    hist = {"loss": [2.0, 1.5, 1.2], "val_loss": [2.1, 1.8, 1.7], "accuracy": [0.2, 0.4, 0.5],
+            "val_accuracy": [0.2, 0.3, 0.35], "folds": [{"loss": [1.0]}]}
+    fig = viz.training_curves(hist)
+    assert len(fig.data) == 4
+    assert {tr.name for tr in fig.data} == {"training", "validation"}
+    assert list(fig.data[0].x) == [1, 2, 3]
+    assert len(viz.training_curves({"loss": [1.0, 0.9]}).data) == 1
+
+
+def test_per_class_speaker_fold_calibration():
+    per_class = {lab: {"precision": 0.5, "recall": 0.6, "f1": 0.55, "support": 10} for lab in LABELS}
+    fig = viz.per_class_metrics(per_class)
+    assert [tr.name for tr in fig.data] == ["precision", "recall", "F1"] and len(fig.data[0].x) == 8
+    fig = viz.per_speaker_accuracy({"ravdess_02": 0.5, "ravdess_01": 0.7})
+    assert list(fig.data[0].x) == ["ravdess_01", "ravdess_02"]
+    folds = [{"fold": 1, "uar": 0.5, "accuracy": 0.55, "test_speakers": ["a"]},
+             {"fold": 2, "uar": 0.6, "accuracy": 0.62, "test_speakers": ["b"]}]
+    assert list(viz.fold_scores(folds).data[0].y) == [0.5, 0.6]
+    fig = viz.calibration({"temperature": 1.4, "ece_before": 0.12, "ece_after": 0.04})
+    assert list(fig.data[0].y) == [0.12, 0.04]
+    rel = viz.calibration({"reliability": {"confidence": [0.1, 0.5, 0.9], "accuracy": [0.2, 0.5, 0.8]}})
+    assert len(rel.data) == 2
+
+
+def test_dataset_figures():
+    manifest = pd.DataFrame({
+        "corpus": ["ravdess", "ravdess", "emodb", "emodb", "emodb"],
+        "emotion": ["angry", "sad", "angry", "boredom", "angry"],
+        "duration": [3.2, 3.5, 2.0, np.nan, 4.0],
+    })
+    counts = viz.class_counts(manifest)
+    assert counts == {"emodb": {"angry": 2, "boredom": 1}, "ravdess": {"angry": 1, "sad": 1}}
+    fig = viz.class_balance(counts)
+    assert len(fig.data) == 2 and list(fig.data[0].x) == ["sad", "angry", "boredom"]
+    assert len(viz.class_balance({"angry": 3, "sad": 1}).data) == 1
+    hist = viz.duration_histogram(manifest["duration"].to_numpy(), bins=4)
+    assert sum(hist.data[0].y) == 4  # NaN left out
+    pre = viz.duration_histogram(hist={"edges": [1.0, 2.0, 3.0], "counts": [5, 7]})
+    assert list(pre.data[0].y) == [5, 7] and list(pre.data[0].x) == [1.5, 2.5]
+    assert viz.class_counts(manifest.iloc[:0]) == {}
+
+
+def test_profiles_and_side_by_side():
+    clips = {"angry": [speechlike(1.0, f0=220.0, seed=1)], "sad": [speechlike(1.0, f0=110.0, seed=2) * 0.2]}
+    per_emotion = viz.average_profiles(clips, SR)
+    assert set(per_emotion) == {"angry", "sad"}
+    assert [len(per_emotion["angry"][k]) for k in ("mel", "chroma", "mfcc")] == [64, 12, 20]
+    for feature in ("mel", "chroma", "mfcc"):
+        fig = viz.emotion_profiles(per_emotion, feature)
+        assert [tr.name for tr in fig.data] == ["sad", "angry"]
+    rel = viz.emotion_profiles(per_emotion, "mel", relative=True)
+    total = np.asarray(rel.data[0].y) + np.asarray(rel.data[1].y)
+    assert np.allclose(total, 0.0, atol=1e-6)  # differences from the mean of two cancel out
+    with pytest.raises(ValueError):
+        viz.emotion_profiles(per_emotion, "contrast")
+    pairs = [(e, ys[0]) for e, ys in clips.items()]
+    fig = viz.emotions_side_by_side(pairs, SR)
+    assert len(fig.data) == 2 and [a.text for a in fig.layout.annotations] == ["angry", "sad"]
+    fig = viz.emotions_side_by_side(pairs, SR, kind="waveform")
+    assert all(tr.type == "scatter" for tr in fig.data)
+
+
+def test_label_counts():
+    fig = viz.label_counts(["sad", "angry", "sad"])
+    assert list(fig.data[0].x) == ["sad", "angry"] and list(fig.data[0].y) == [2, 1]
+
+
+def test_no_streamlit_placeholder_colours(clip):
+    """Streamlit's chart frontend repaints "#000001"…"#000010" (theme placeholders): never use them."""
+    figs = list(viz.clip_figures(clip, SR).values())
+    figs.append(viz.emotions_side_by_side([("angry", clip)], SR))
+    for fig in figs:
+        text = fig.to_json().lower()
+        assert not any(f'"#0000{i:02d}"' in text for i in range(1, 11))
