@@ -198,7 +198,7 @@ class ModelBundle:
 def _input_shape(config: BundleConfig) -> tuple[int, ...]:
     """The model input shape (no batch axis) that ``config``'s feature settings produce."""
     f = config.features
-    shapes = {"stats": (4 * f.n_features,), "sequence": (f.window_frames, f.n_features),
+    shapes = {"stats": (len(f.functionals) * f.n_features,), "sequence": (f.window_frames, f.n_features),
               "logmel": (f.window_frames, f.n_mels)}
     if config.input_kind not in shapes:
         raise BundleError(f"config.json: unknown input_kind {config.input_kind!r}; known: {', '.join(shapes)}")

@@ -11,6 +11,25 @@ def _pct(x: float | None) -> str:
     return "n/a" if x is None else f"{100 * x:.1f}%"
 
 
+_CORPUS_TEXT = {
+    "ravdess": "RAVDESS: 24 North-American actors saying two fixed English sentences",
+    "emodb": "EMO-DB: 10 German actors saying ten German sentences",
+    "tess": "TESS: two Canadian actresses saying 200 target words",
+    "cremad": "CREMA-D: 91 actors saying 12 English sentences",
+    "savee": "SAVEE: four British male speakers",
+}
+
+_MODEL_TEXT = {
+    "linear": "a multinomial logistic regression (one softmax layer with L2 penalty) over standardised "
+              "utterance functionals",
+    "mlp": "a two-layer perceptron over standardised utterance functionals",
+    "bilstm": "a masked bidirectional LSTM over frame features",
+    "tdnn": "1-D convolutions (TDNN) over frame features",
+    "cnn": "a 2-D CNN with attention pooling over log-mel spectrograms",
+    "crnn": "a CNN + bidirectional GRU with attention pooling over log-mel spectrograms",
+}
+
+
 def model_card(cfg: BundleConfig, metrics: dict[str, Any], eda: dict[str, Any]) -> str:
     """Markdown model card: data, licence, protocol, results, calibration, limits, reproduction."""
     test = metrics.get("test", {})
@@ -23,14 +42,20 @@ def model_card(cfg: BundleConfig, metrics: dict[str, Any], eda: dict[str, Any]) 
         "",
         "## What it does",
         f"Predicts one of {len(cfg.labels)} acted emotions ({', '.join(cfg.labels)}) from a speech clip, "
-        f"with calibrated confidences. Input: mono audio at {fc.sample_rate} Hz (any file is resampled on load); "
-        f"clips longer than {fc.window_s:g} s are cut into windows every {fc.hop_s:g} s and averaged (timeline).",
+        f"with temperature-scaled confidences. Input: mono audio at {fc.sample_rate} Hz (any file is resampled on "
+        f"load); clips longer than {fc.window_s:g} s are cut into windows every {fc.hop_s:g} s and averaged "
+        "(timeline).",
+        "",
+        f"Model: {_MODEL_TEXT.get(cfg.model_type, cfg.model_type)}"
+        + (f" ({len(fc.functionals)} functionals × {fc.n_features} frame features: {', '.join(fc.functionals)})"
+           if cfg.input_kind == "stats" else "")
+        + f". Frame features every {1000 * fc.hop_length / fc.sample_rate:g} ms: {', '.join(fc.blocks)}.",
         "",
         "## Data",
         f"Corpora: {', '.join(cfg.corpora)} — {eda.get('n_clips', '?')} clips, "
         f"{len(eda.get('speakers', []))} speakers, {eda.get('durations', {}).get('total_hours', 0):.2f} h.",
-        "Acted emotional speech read by professional actors in a studio: two fixed English sentences (RAVDESS) "
-        "or ten German sentences (EMO-DB).",
+        "Acted emotional speech recorded in a studio. "
+        + "; ".join(_CORPUS_TEXT.get(c, c) for c in cfg.corpora) + ".",
         "",
         "## Licence",
         f"{cfg.extra.get('licence', '')}. The weights are derived from these corpora and inherit their terms: "

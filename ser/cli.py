@@ -56,6 +56,13 @@ def _cmd_data_list(a: argparse.Namespace) -> int:
     return 0
 
 
+#: Per-model-type defaults of ``ser train`` (the linear model needs many cheap epochs and strong L2).
+_TRAIN_DEFAULTS = {
+    "linear": {"epochs": 300, "patience": 25, "batch_size": 64, "l2": 0.02},
+    "*": {"epochs": 60, "patience": 12, "batch_size": 32, "l2": 1e-4},
+}
+
+
 def _cmd_train(a: argparse.Namespace) -> int:
     from .features import FeatureConfig
     from .models import ModelConfig
@@ -64,12 +71,16 @@ def _cmd_train(a: argparse.Namespace) -> int:
     def speakers(s: str | None) -> tuple[str, ...]:
         return tuple(x.strip() for x in s.split(",") if x.strip()) if s else ()
 
+    d = _TRAIN_DEFAULTS.get(a.model_type, _TRAIN_DEFAULTS["*"])
+    pick = lambda value, key: d[key] if value is None else value  # noqa: E731
     fcfg = FeatureConfig(window_s=a.window, utterance_norm=not a.no_utterance_norm,
                          trim_db=None if a.no_trim else 30.0)
     tc = TrainConfig(
         data=tuple(a.data), out=a.out,
-        model=ModelConfig(model_type=a.model_type, dropout=a.dropout, learning_rate=a.lr, width=a.width),
-        features=fcfg, epochs=a.epochs, batch_size=a.batch_size, patience=a.patience, folds=a.folds,
+        model=ModelConfig(model_type=a.model_type, dropout=a.dropout, learning_rate=a.lr, width=a.width,
+                          l2=pick(a.l2, "l2")),
+        features=fcfg, epochs=pick(a.epochs, "epochs"), batch_size=pick(a.batch_size, "batch_size"),
+        patience=pick(a.patience, "patience"), folds=a.folds,
         ensemble=a.ensemble, test_speakers=speakers(a.test_speakers), val_speakers=speakers(a.val_speakers),
         n_test_speakers=a.n_test, n_val_speakers=a.n_val, augment=a.augment, augment_strength=a.augment_strength,
         labels=speakers(a.labels), seed=a.seed, cache_dir=a.cache_dir, use_cache=not a.no_cache,
@@ -158,11 +169,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("train", help="train a model bundle, speaker-independently")
     t.add_argument("--data", nargs="+", required=True, help="corpus folders (combined into one manifest)")
-    t.add_argument("--model-type", default="cnn", choices=["mlp", "bilstm", "cnn", "crnn", "tdnn"])
+    t.add_argument("--model-type", default="linear", choices=["linear", "mlp", "bilstm", "cnn", "crnn", "tdnn"],
+                   help="linear (default, the shipped model) or mlp on utterance functionals; "
+                        "bilstm/tdnn on frame sequences; cnn/crnn on log-mel")
     t.add_argument("--out", required=True, help="bundle folder to write (replaced atomically)")
-    t.add_argument("--epochs", type=int, default=60)
-    t.add_argument("--batch-size", type=int, default=32)
-    t.add_argument("--patience", type=int, default=12, help="early-stopping patience (epochs)")
+    t.add_argument("--epochs", type=int, help="maximum epochs (default 300 for linear, else 60)")
+    t.add_argument("--batch-size", type=int, help="default 64 for linear, else 32")
+    t.add_argument("--patience", type=int, help="early-stopping patience in epochs (default 25 linear, else 12)")
+    t.add_argument("--l2", type=float, help="L2 weight penalty (default 0.02 for linear, else 1e-4)")
     t.add_argument("--lr", type=float, default=1e-3)
     t.add_argument("--dropout", type=float, default=0.3)
     t.add_argument("--width", type=int, default=32, help="channels of the first conv block")

@@ -5,7 +5,7 @@ One STFT per clip feeds every block (MFCC + deltas, chroma, spectral contrast, l
 
 Shapes: a clip gives frame features ``[shape=(t, d)]`` (t frames at ``hop_length``); models take
 either padded frame sequences ``[shape=(n, T, d)]`` (recurrent), padded log-mel
-``[shape=(n, T, n_mels)]`` (CNN) or utterance statistics ``[shape=(n, 4 * d)]`` (MLP).
+``[shape=(n, T, n_mels)]`` (CNN) or utterance functionals ``[shape=(n, len(functionals) * d)]`` (linear, MLP).
 """
 
 from __future__ import annotations
@@ -27,6 +27,11 @@ from .audio import SAMPLE_RATE
 
 #: Feature blocks, in the order they are stacked.
 BLOCKS = ("mfcc", "delta", "delta2", "chroma", "contrast", "mel", "energy")
+#: Utterance functionals (per frame feature) that ``stats`` can compute, in stacking order.
+FUNCTIONALS = ("mean", "std", "p1", "p10", "p25", "p50", "p75", "p90", "p99", "range", "iqr", "skew",
+               "kurtosis", "delta_mean", "delta_std", "slope")
+#: The four functionals of bundles written before ``functionals`` was a setting.
+BASIC_FUNCTIONALS = ("mean", "std", "p10", "p90")
 _CONTRAST_BANDS = 6
 _CONTRAST_FMIN = 100.0
 
@@ -48,11 +53,16 @@ class FeatureConfig:
     hop_s: float = 1.0  # hop between windows of a long clip (timeline)
     trim_db: float | None = 30.0  # trim leading/trailing silence quieter than peak - trim_db
     utterance_norm: bool = True  # per-utterance mean/variance normalisation of sequences
+    functionals: tuple[str, ...] = FUNCTIONALS  # utterance statistics for stats models (mlp, linear)
 
     def __post_init__(self) -> None:
         unknown = set(self.blocks) - set(BLOCKS)
         if unknown:
             raise ValueError(f"unknown feature blocks {sorted(unknown)}; known: {BLOCKS}")
+        bad = set(self.functionals) - set(FUNCTIONALS)
+        if bad or not self.functionals:
+            raise ValueError(f"unknown or no functionals {sorted(bad)}; known: {FUNCTIONALS}")
+        object.__setattr__(self, "functionals", tuple(f for f in FUNCTIONALS if f in self.functionals))
         if {"delta", "delta2"} & set(self.blocks) and "mfcc" not in self.blocks:
             raise ValueError("delta blocks need the mfcc block")
         object.__setattr__(self, "blocks", tuple(b for b in BLOCKS if b in self.blocks))
@@ -94,6 +104,7 @@ class FeatureConfig:
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d["blocks"] = list(self.blocks)
+        d["functionals"] = list(self.functionals)
         return d
 
     @classmethod
@@ -105,6 +116,7 @@ class FeatureConfig:
         d = dict(d)
         if "blocks" in d:
             d["blocks"] = tuple(d["blocks"])
+        d["functionals"] = tuple(d.get("functionals", BASIC_FUNCTIONALS))
         return cls(**d)
 
     def digest(self) -> str:
@@ -211,10 +223,32 @@ def segment_bounds(n_samples: int, cfg: FeatureConfig) -> list[tuple[int, int]]:
     return [(s, s + win) for s in starts]
 
 
-def stats(frames: np.ndarray) -> np.ndarray:
-    """Utterance statistics ``[shape=(4 * d,)]``: mean, std, 10th and 90th percentile per feature."""
-    p10, p90 = np.percentile(frames, [10, 90], axis=0)
-    return np.concatenate([frames.mean(axis=0), frames.std(axis=0), p10, p90]).astype(np.float32)
+def stats(frames: np.ndarray, functionals: tuple[str, ...] = FUNCTIONALS) -> np.ndarray:
+    """Utterance functionals of ``[shape=(t, d)]`` frames → ``[shape=(len(functionals) * d,)]`` float32.
+
+    Per feature: mean, std, percentiles (p1 … p99), range (p99 - p1), iqr, skewness, excess kurtosis,
+    mean and std of the frame-to-frame difference, and the linear slope over normalised time [-1, 1].
+    """
+    f = np.asarray(frames, dtype=np.float64)
+    mu = f.mean(axis=0)
+    sd = f.std(axis=0)
+    pct = dict(zip((1, 10, 25, 50, 75, 90, 99), np.percentile(f, [1, 10, 25, 50, 75, 90, 99], axis=0), strict=True))
+    z = (f - mu) / np.maximum(sd, 1e-8)
+    d = np.diff(f, axis=0) if len(f) > 1 else np.zeros_like(f)
+    t = np.linspace(-1.0, 1.0, len(f))[:, None]
+    out = {
+        "mean": mu,
+        "std": sd,
+        "range": pct[99] - pct[1],
+        "iqr": pct[75] - pct[25],
+        "skew": (z**3).mean(axis=0),
+        "kurtosis": (z**4).mean(axis=0) - 3.0,
+        "delta_mean": np.abs(d).mean(axis=0),
+        "delta_std": d.std(axis=0),
+        "slope": (t * (f - mu)).sum(axis=0) / max(float((t**2).sum()), 1e-8),
+    }
+    out.update({f"p{q}": v for q, v in pct.items()})
+    return np.concatenate([out[name] for name in functionals]).astype(np.float32)
 
 
 def normalise(frames: np.ndarray) -> np.ndarray:
@@ -227,12 +261,12 @@ def normalise(frames: np.ndarray) -> np.ndarray:
 def model_input(frames_list: list[np.ndarray], cfg: FeatureConfig, kind: str) -> np.ndarray:
     """Stack per-window frame features into a model batch.
 
-    ``kind``: ``"stats"`` → ``[shape=(n, 4 * d)]``; ``"sequence"`` → ``[shape=(n, T, d)]``;
+    ``kind``: ``"stats"`` → ``[shape=(n, len(cfg.functionals) * d)]``; ``"sequence"`` → ``[shape=(n, T, d)]``;
     ``"logmel"`` → ``[shape=(n, T, n_mels)]``. Sequences are cropped (centre) or zero-padded to
     T = ``cfg.window_frames``; zero frames are masked by recurrent models.
     """
     if kind == "stats":
-        return np.stack([stats(f) for f in frames_list])
+        return np.stack([stats(f, cfg.functionals) for f in frames_list])
     T = cfg.window_frames
     if kind == "sequence":
         cols, d = slice(None), cfg.n_features

@@ -22,7 +22,7 @@ import keras
 from keras import layers, ops
 
 #: Which model input (see :func:`ser.features.model_input`) each model type takes.
-MODEL_INPUTS = {"mlp": "stats", "bilstm": "sequence", "cnn": "logmel", "crnn": "logmel", "tdnn": "sequence"}
+MODEL_INPUTS = {"linear": "stats", "mlp": "stats", "bilstm": "sequence", "cnn": "logmel", "crnn": "logmel", "tdnn": "sequence"}
 MODEL_TYPES = tuple(MODEL_INPUTS)
 
 
@@ -112,7 +112,9 @@ def build_model(
     keras.utils.set_random_seed(seed)
     reg = keras.regularizers.l2(cfg.l2)
     inp = keras.Input(shape=input_shape, name="features")
-    if cfg.model_type == "mlp":
+    if cfg.model_type == "linear":  # multinomial logistic regression on standardised functionals
+        x = layers.Normalization(name="standardise")(inp)
+    elif cfg.model_type == "mlp":
         x = layers.Normalization(name="standardise")(inp)
         x = layers.GaussianNoise(0.1)(x)
         for units in (256, 128):
@@ -156,7 +158,8 @@ def build_model(
         x = AttentionPooling(name="attention_pool")(x)
         x = layers.Dense(4 * w, activation="relu", kernel_regularizer=reg)(x)
         x = layers.Dropout(cfg.dropout)(x)
-    out = layers.Dense(n_classes, activation="softmax", name="emotion")(x)
+    out = layers.Dense(n_classes, activation="softmax", name="emotion",
+                       kernel_regularizer=reg if cfg.model_type == "linear" else None)(x)
     model = keras.Model(inp, out, name=f"ser_{cfg.model_type}")
     model.compile(
         optimizer=keras.optimizers.Adam(cfg.learning_rate),

@@ -16,10 +16,10 @@ def make_tiny_bundle(dest: str | Path, *, model_type: str = "mlp", labels: tuple
     """Write an untrained bundle of ``model_type`` to ``dest``; its metrics say it is untrained."""
     fcfg = FeatureConfig()
     kind = MODEL_INPUTS[model_type]
-    shape = {"stats": (4 * fcfg.n_features,), "sequence": (fcfg.window_frames, fcfg.n_features),
+    shape = {"stats": (len(fcfg.functionals) * fcfg.n_features,), "sequence": (fcfg.window_frames, fcfg.n_features),
              "logmel": (fcfg.window_frames, fcfg.n_mels)}[kind]
     model = build_model(ModelConfig(model_type=model_type, width=8), input_shape=shape, n_classes=len(labels))
-    if model_type == "mlp":
+    if model_type in ("mlp", "linear"):
         model.get_layer("standardise").adapt(np.random.default_rng(0).normal(size=(8, *shape)).astype("float32"))
     k = len(labels)
     confusion = np.eye(k, dtype=int).tolist()

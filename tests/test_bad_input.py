@@ -361,7 +361,7 @@ BUNDLES = {
     "labels count != model outputs": (dict(edit=lambda c: c.update(labels=c["labels"][:5])),
                                       r"inconsistent: the model has 8 outputs but config\.json lists 5 labels"),
     "feature settings != model input": (dict(edit=_set(("features", "n_mfcc"), 13)),
-                                        r"inconsistent: the model takes inputs of shape \(576,\) but .* give \(492,\)"),
+                                        r"inconsistent: the model takes inputs of shape \(2304,\) but .* give \(1968,\)"),
     "unknown input kind": (dict(edit=_set(("input_kind",), "waveform")), r"unknown input_kind 'waveform'"),
     "value of the wrong type": (dict(edit=_set(("temperature",), "hot")), r"invalid value"),
     "missing model.keras": (dict(remove="model.keras"), r"is incomplete: missing model\.keras"),

@@ -45,7 +45,7 @@ def test_windows_and_model_inputs():
     assert len(frames) == 1
     frames, spans = F.clip_windows(speechlike(10.0), cfg)
     assert len(frames) == 8 and spans[0][0] == 0.0 and spans[-1][1] == pytest.approx(10.0, abs=0.01)
-    for kind, shape in [("stats", (8, 4 * cfg.n_features)), ("sequence", (8, cfg.window_frames, cfg.n_features)),
+    for kind, shape in [("stats", (8, len(cfg.functionals) * cfg.n_features)), ("sequence", (8, cfg.window_frames, cfg.n_features)),
                         ("logmel", (8, cfg.window_frames, cfg.n_mels))]:
         assert F.model_input(frames, cfg, kind).shape == shape
     short = F.model_input([frames[0][:50]], cfg, "sequence")
