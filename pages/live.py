@@ -87,8 +87,12 @@ def draw(analyzer: live.LiveAnalyzer, n: int) -> None:
         text=f"Input level {lvl:.0f} dBFS (speech needs about {analyzer.gate_dbfs:.0f} dBFS or more)",
     )
     if r is None:
-        status.info(f"Listening… the first result comes after {analyzer.min_s:g} s of audio.")
-        counter.caption(f"Audio received: {analyzer.stats().audio_s:.1f} s")
+        s0 = analyzer.stats()
+        if s0.errors:  # every window so far failed: say why instead of "listening" forever
+            status.error(f"The model could not analyse the audio ({s0.errors} tries); last error: {s0.last_error}")
+        else:
+            status.info(f"Listening… the first result comes after {analyzer.min_s:g} s of audio.")
+        counter.caption(f"Audio received: {s0.audio_s:.1f} s")
     else:
         if r.quiet:
             status.markdown(f"### 🔇 Quiet — no speech\n{r.gate.reason}")
