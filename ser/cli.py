@@ -225,6 +225,10 @@ class _Interrupted:
 
     def __call__(self, signum, frame):
         self.seen = True
+        train = sys.modules.get("ser.train")
+        if train is not None and train.IN_FIT.is_set() and not train.INTERRUPT.is_set():
+            train.INTERRUPT.set()  # stop at the next batch boundary, from Python (a 2nd Ctrl-C raises now)
+            return
         raise KeyboardInterrupt
 
 

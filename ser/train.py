@@ -13,6 +13,7 @@ import dataclasses
 import json
 import platform
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +38,12 @@ LICENCES = {
     "cremad": "CREMA-D: Open Database License",
     "savee": "SAVEE: free for research use",
 }
+
+
+#: Set by the CLI's Ctrl-C handler while ``model.fit`` runs: training then stops at the next batch
+#: boundary. (A KeyboardInterrupt raised inside TensorFlow's C++ code can corrupt the heap.)
+INTERRUPT = threading.Event()
+IN_FIT = threading.Event()
 
 
 @dataclass(frozen=True)
@@ -147,14 +154,32 @@ def _fit_one(
     ]
     print(f"[{tag}] training {tc.model.model_type} on {len(x_tr)} windows ({len(train.frames)} clips "
           f"+ {len(train_aug)} augmented copies), validating on {len(x_va)}", file=sys.stderr)
+    class _StopOnInterrupt(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if INTERRUPT.is_set():
+                raise KeyboardInterrupt
+
+        on_test_batch_end = on_train_batch_end
+
+    callbacks.append(_StopOnInterrupt())
     t0 = time.time()
-    hist = model.fit(
+    IN_FIT.set()
+    try:
+        hist = _fit(model, x_tr, ys, x_va, ys_va, k, tc, class_weight, callbacks)
+    finally:
+        IN_FIT.clear()
+    history = {key: [float(v) for v in vals] for key, vals in hist.history.items()}
+    return model, history, time.time() - t0
+
+
+def _fit(model, x_tr, ys, x_va, ys_va, k, tc, class_weight, callbacks):
+    import keras
+
+    return model.fit(
         x_tr, keras.utils.to_categorical(ys, k), validation_data=(x_va, keras.utils.to_categorical(ys_va, k)),
         epochs=tc.epochs, batch_size=tc.batch_size, class_weight=class_weight, callbacks=callbacks,
         verbose=tc.verbose, shuffle=True,
     )
-    history = {key: [float(v) for v in vals] for key, vals in hist.history.items()}
-    return model, history, time.time() - t0
 
 
 class _FeatureStore:
