@@ -101,7 +101,7 @@ def real_clips(data: Path, n: int, tmp: Path) -> list[Path]:
     import soundfile as sf
 
     sys.path.insert(0, str(ROOT / "tests"))
-    from conftest import speechlike
+    from support import speechlike
 
     d = tmp / "generated"
     d.mkdir(exist_ok=True)

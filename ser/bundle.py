@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import BundleError
-from .features import FeatureConfig
+from .features import FeatureConfig, input_shape
 
 FORMAT_VERSION = 1
 MODEL_FILE = "model.keras"
@@ -197,12 +197,10 @@ class ModelBundle:
 
 def _input_shape(config: BundleConfig) -> tuple[int, ...]:
     """The model input shape (no batch axis) that ``config``'s feature settings produce."""
-    f = config.features
-    shapes = {"stats": (len(f.functionals) * f.n_features,), "sequence": (f.window_frames, f.n_features),
-              "logmel": (f.window_frames, f.n_mels)}
-    if config.input_kind not in shapes:
-        raise BundleError(f"config.json: unknown input_kind {config.input_kind!r}; known: {', '.join(shapes)}")
-    return shapes[config.input_kind]
+    try:
+        return input_shape(config.features, config.input_kind)
+    except ValueError as err:
+        raise BundleError(f"config.json: {err}") from None
 
 
 def load_bundle(path: str | Path | None = None) -> ModelBundle:

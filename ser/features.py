@@ -258,6 +258,15 @@ def normalise(frames: np.ndarray) -> np.ndarray:
     return ((frames - mu) / np.maximum(sd, 1e-3)).astype(np.float32)
 
 
+def input_shape(cfg: FeatureConfig, kind: str) -> tuple[int, ...]:
+    """Shape (no batch axis) of the ``model_input`` batch of ``kind`` under ``cfg``."""
+    shapes = {"stats": (len(cfg.functionals) * cfg.n_features,), "sequence": (cfg.window_frames, cfg.n_features),
+              "logmel": (cfg.window_frames, cfg.n_mels)}
+    if kind not in shapes:
+        raise ValueError(f"unknown input_kind {kind!r}; known: {', '.join(shapes)}")
+    return shapes[kind]
+
+
 def model_input(frames_list: list[np.ndarray], cfg: FeatureConfig, kind: str) -> np.ndarray:
     """Stack per-window frame features into a model batch.
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from .bundle import BundleConfig, write_bundle
-from .features import FeatureConfig
+from .features import FeatureConfig, input_shape
 from .labels import EMOTIONS
 from .models import MODEL_INPUTS, ModelConfig, build_model
 
@@ -16,8 +16,7 @@ def make_tiny_bundle(dest: str | Path, *, model_type: str = "mlp", labels: tuple
     """Write an untrained bundle of ``model_type`` to ``dest``; its metrics say it is untrained."""
     fcfg = FeatureConfig()
     kind = MODEL_INPUTS[model_type]
-    shape = {"stats": (len(fcfg.functionals) * fcfg.n_features,), "sequence": (fcfg.window_frames, fcfg.n_features),
-             "logmel": (fcfg.window_frames, fcfg.n_mels)}[kind]
+    shape = input_shape(fcfg, kind)
     model = build_model(ModelConfig(model_type=model_type, width=8), input_shape=shape, n_classes=len(labels))
     if model_type in ("mlp", "linear"):
         model.get_layer("standardise").adapt(np.random.default_rng(0).normal(size=(8, *shape)).astype("float32"))

@@ -163,23 +163,18 @@ def _fit_one(
 
     callbacks.append(_StopOnInterrupt())
     t0 = time.time()
+    INTERRUPT.clear()
     IN_FIT.set()
     try:
-        hist = _fit(model, x_tr, ys, x_va, ys_va, k, tc, class_weight, callbacks)
+        hist = model.fit(
+            x_tr, keras.utils.to_categorical(ys, k), validation_data=(x_va, keras.utils.to_categorical(ys_va, k)),
+            epochs=tc.epochs, batch_size=tc.batch_size, class_weight=class_weight, callbacks=callbacks,
+            verbose=tc.verbose, shuffle=True,
+        )
     finally:
         IN_FIT.clear()
     history = {key: [float(v) for v in vals] for key, vals in hist.history.items()}
     return model, history, time.time() - t0
-
-
-def _fit(model, x_tr, ys, x_va, ys_va, k, tc, class_weight, callbacks):
-    import keras
-
-    return model.fit(
-        x_tr, keras.utils.to_categorical(ys, k), validation_data=(x_va, keras.utils.to_categorical(ys_va, k)),
-        epochs=tc.epochs, batch_size=tc.batch_size, class_weight=class_weight, callbacks=callbacks,
-        verbose=tc.verbose, shuffle=True,
-    )
 
 
 class _FeatureStore:

@@ -145,28 +145,26 @@ def _bundle_hint() -> str:
     )
 
 
-def current_bundle() -> ModelBundle | None:
-    """The selected bundle, or ``None`` after showing a clear error (the page goes on rendering)."""
+def _guarded(load, what: str):
+    """``load(selected_bundle_dir())``, or ``None`` after showing a clear error (the page goes on rendering)."""
     ensure_entrypoint()
     try:
-        return get_bundle(selected_bundle_dir())
+        return load(selected_bundle_dir())
     except SERError as err:
         show_error(err, _bundle_hint())
     except OSError as err:
-        show_error(SERError(f"cannot read the model bundle: {err}"), _bundle_hint())
+        show_error(SERError(f"cannot {what}: {err}"), _bundle_hint())
     return None
+
+
+def current_bundle() -> ModelBundle | None:
+    """The selected bundle, or ``None`` after showing a clear error (the page goes on rendering)."""
+    return _guarded(get_bundle, "read the model bundle")
 
 
 def current_predictor() -> Predictor | None:
     """The selected bundle's predictor (model loaded), or ``None`` after showing a clear error."""
-    ensure_entrypoint()
-    try:
-        return get_predictor(selected_bundle_dir())
-    except SERError as err:
-        show_error(err, _bundle_hint())
-    except OSError as err:
-        show_error(SERError(f"cannot load the model: {err}"), _bundle_hint())
-    return None
+    return _guarded(get_predictor, "load the model")
 
 
 def headline(bundle: ModelBundle) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-from support import RAVDESS, ROOT, requires_data
+from support import RAVDESS, ROOT, requires_data, speechlike
 
 from ser import audio, live
 from ser.live import LiveAnalyzer, RingBuffer, StreamResampler
@@ -32,16 +32,6 @@ CLIPS = [
 
 
 # -- helpers -------------------------------------------------------------------------------------
-
-
-def speechlike(seconds: float, sr: int = 16_000, f0: float = 140.0) -> np.ndarray:
-    """A voiced, syllable-modulated harmonic signal ``[shape=(n,)]`` float32 (as tests/conftest.py's)."""
-    rng = np.random.default_rng(0)
-    t = np.arange(int(seconds * sr)) / sr
-    phase = 2 * np.pi * np.cumsum(f0 * (1 + 0.1 * np.sin(2 * np.pi * 0.7 * t))) / sr
-    y = sum(np.sin(k * phase) / k for k in range(1, 8))
-    env = 0.5 * (1 + np.sin(2 * np.pi * 3 * t)) ** 2
-    return (0.2 * y * env + 0.005 * rng.standard_normal(t.size)).astype(np.float32)
 
 
 def stereo_int16_frames(y16k: np.ndarray, *, right_gain: float = 1.0) -> list[av.AudioFrame]:
