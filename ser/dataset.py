@@ -69,7 +69,8 @@ def speaker_split(
     seed: int = 0,
 ) -> Split:
     """Hold out whole speakers: ``test``/``val`` given explicitly, else drawn gender-balanced from
-    the primary corpus. Every other speaker (all of any other corpus) trains."""
+    the primary corpus. Every other speaker (all of any other corpus) trains. ``n_test=0`` (after
+    K-fold) or ``n_val=0`` (fixed epochs, no early stopping) leave that split empty."""
     all_speakers = set(manifest["speaker"])
     prim = manifest[manifest["corpus"] == primary_corpus(manifest)][["speaker", "gender"]].drop_duplicates()
     order = _balanced_order(prim, seed)
@@ -80,9 +81,10 @@ def speaker_split(
     test_s = list(test) if test else [s for s in order if s not in set(val or ())][:n_test]
     val_s = list(val) if val else [s for s in order if s not in set(test_s)][:n_val]
     train_s = sorted(all_speakers - set(test_s) - set(val_s))
-    if not train_s or not test_s or not val_s:
+    if not train_s or (n_test and not test_s) or (n_val and not val_s):
+        need = 1 + (n_test > 0) + (n_val > 0)
         raise TrainingError(
-            f"need at least 3 speakers of {primary_corpus(manifest)} for train/val/test; got {len(all_speakers)}"
+            f"need at least {need} speakers of {primary_corpus(manifest)} for train/val/test; got {len(all_speakers)}"
         )
     return Split(tuple(sorted(train_s)), tuple(sorted(val_s)), tuple(sorted(test_s)))
 

@@ -1,10 +1,11 @@
 """Training: corpora → speaker-independent split(s) → features → Keras model → model bundle.
 
-``train(TrainConfig(...))`` is what ``ser train`` runs. With ``folds=K`` it trains one model per
-fold of speakers and reports mean ± std UAR; the shipped model is then either one more model on a
-fixed held-out split, or (``ensemble=True``) the average of the K fold models, whose reported
-figures are the out-of-fold predictions (every clip predicted by the model that never heard its
-speaker).
+``train(TrainConfig(...))`` is what ``ser train`` runs. Without folds, one model is trained and
+tested on a held-out split of speakers. With ``folds=K`` it trains one model per fold of speakers
+and reports mean ± std UAR; the reported figures are the out-of-fold predictions (every clip
+predicted by the fold model that never heard its speaker), the temperature is fitted on them, and
+the shipped model is one more model trained on every speaker, or (``ensemble=True``) the average of
+the K fold models.
 """
 
 from __future__ import annotations
@@ -105,6 +106,8 @@ def _expand(frames: list[list[np.ndarray]], y: np.ndarray) -> tuple[list[np.ndar
 
 def _clip_probs(model, frames: list[list[np.ndarray]], cfg: FeatureConfig, kind: str) -> np.ndarray:
     """Clip probabilities ``[shape=(n_clips, k)]``: the mean over each clip's windows."""
+    if not frames:
+        return np.zeros((0, int(model.output_shape[-1])))
     flat, _, owner = _expand(frames, np.zeros(len(frames)))
     x = model_input(flat, cfg, kind)
     p = model.predict(x, batch_size=128, verbose=0)
@@ -122,8 +125,14 @@ def _fit_one(
     *,
     seed: int,
     tag: str,
+    watch: _Data | None = None,
 ):
-    """Train one model; returns (model, history dict, seconds)."""
+    """Train one model; returns (model, history dict, seconds).
+
+    With validation clips, training stops early on validation loss (best weights restored); without
+    (``n_val_speakers=0``), it runs all ``tc.epochs`` and the learning rate follows the training loss.
+    ``watch`` (a K-fold's test speakers, when there is no validation) is only scored after each epoch
+    for the curves in the report: nothing is chosen on it."""
     import keras
 
     from .models import build_model
@@ -139,21 +148,28 @@ def _fit_one(
         all_y.append(y_tr)
     flat, ys, _ = _expand(all_frames, np.concatenate(all_y))
     x_tr = model_input(flat, cfg, kind)
-    y_va = val.manifest["emotion"].map(lab_idx).to_numpy()
-    flat_va, ys_va, _ = _expand(val.frames, y_va)
-    x_va = model_input(flat_va, cfg, kind)
     k = len(labels)
+
+    def batch(d: _Data) -> tuple[np.ndarray, np.ndarray]:
+        flat_d, ys_d, _ = _expand(d.frames, d.manifest["emotion"].map(lab_idx).to_numpy())
+        return model_input(flat_d, cfg, kind), keras.utils.to_categorical(ys_d, k)
+
+    early = bool(len(val.frames))
+    validation = batch(val) if early else batch(watch) if watch is not None and len(watch.frames) else None
     counts = np.bincount(ys, minlength=k)
     class_weight = {i: float(len(ys) / (k * c)) if c else 0.0 for i, c in enumerate(counts)}
     model = build_model(tc.model, input_shape=x_tr.shape[1:], n_classes=k, seed=seed)
     if kind == "stats":
         model.get_layer("standardise").adapt(x_tr)
-    callbacks = [
-        keras.callbacks.EarlyStopping(monitor="val_loss", patience=tc.patience, restore_best_weights=True),
-        keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=max(2, tc.patience // 3)),
-    ]
+    monitor = "val_loss" if early else "loss"
+    callbacks = [keras.callbacks.ReduceLROnPlateau(monitor=monitor, factor=0.5, patience=max(2, tc.patience // 3))]
+    if early:
+        callbacks.append(keras.callbacks.EarlyStopping(monitor="val_loss", patience=tc.patience,
+                                                       restore_best_weights=True))
     print(f"[{tag}] training {tc.model.model_type} on {len(x_tr)} windows ({len(train.frames)} clips "
-          f"+ {len(train_aug)} augmented copies), validating on {len(x_va)}", file=sys.stderr)
+          f"+ {len(train_aug)} augmented copies), "
+          + (f"validating on {len(validation[0])}" if early else f"{tc.epochs} epochs, no validation"),
+          file=sys.stderr)
     class _StopOnInterrupt(keras.callbacks.Callback):
         def on_train_batch_end(self, batch, logs=None):
             if INTERRUPT.is_set():
@@ -167,7 +183,7 @@ def _fit_one(
     IN_FIT.set()
     try:
         hist = model.fit(
-            x_tr, keras.utils.to_categorical(ys, k), validation_data=(x_va, keras.utils.to_categorical(ys_va, k)),
+            x_tr, keras.utils.to_categorical(ys, k), validation_data=validation,
             epochs=tc.epochs, batch_size=tc.batch_size, class_weight=class_weight, callbacks=callbacks,
             verbose=tc.verbose, shuffle=True,
         )
@@ -217,7 +233,7 @@ def _run_split(tc, labels, man, split, store, *, seed, tag):
     tr, va, te = sel(split.train), sel(split.val), sel(split.test)
     train, val, test = store.originals(tr), store.originals(va), store.originals(te)
     aug = store.augmented(tr) if tc.augment else []
-    model, history, secs = _fit_one(tc, labels, train, aug, val, seed=seed, tag=tag)
+    model, history, secs = _fit_one(tc, labels, train, aug, val, seed=seed, tag=tag, watch=test)
     kind = MODEL_INPUTS[tc.model.model_type]
     lab_idx = {lab: i for i, lab in enumerate(labels)}
     out = {
@@ -231,7 +247,10 @@ def _run_split(tc, labels, man, split, store, *, seed, tag):
     return model, history, secs, out
 
 
-def _calibrate(val_y, val_p, test_y, test_p) -> tuple[float, dict[str, float]]:
+def _calibrate(val_y, val_p, test_y, test_p) -> tuple[float, dict[str, Any]]:
+    """Temperature fitted on the validation speakers, ECE measured on the test speakers."""
+    if not len(val_y):
+        return 1.0, {}
     t = fit_temperature(val_y, val_p)
     return t, {
         "temperature": t,
@@ -239,6 +258,31 @@ def _calibrate(val_y, val_p, test_y, test_p) -> tuple[float, dict[str, float]]:
         "ece_after": expected_calibration_error(test_y, apply_temperature(test_p, t)),
         "fitted_on": "validation speakers",
         "measured_on": "test speakers",
+    }
+
+
+def calibrate_out_of_fold(y: np.ndarray, probs: np.ndarray, fold: np.ndarray) -> tuple[float, dict[str, Any]]:
+    """Temperature for K-fold training, from out-of-fold clip probabilities ``[shape=(n, k)]``.
+
+    The shipped temperature is fitted on all ``n`` clips. The before/after ECE is itself
+    cross-validated: each fold's clips are rescaled by a temperature fitted on the other folds only,
+    so the "after" figure is not measured on the clips it was fitted to.
+    """
+    t = fit_temperature(y, probs)
+    rescaled = np.empty_like(probs)
+    per_fold = []
+    for f in np.unique(fold):
+        m = fold == f
+        t_f = fit_temperature(y[~m], probs[~m])
+        rescaled[m] = apply_temperature(probs[m], t_f)
+        per_fold.append(t_f)
+    return t, {
+        "temperature": t,
+        "ece_before": expected_calibration_error(y, probs),
+        "ece_after": expected_calibration_error(y, rescaled),
+        "fold_temperatures": [float(v) for v in per_fold],
+        "fitted_on": f"out-of-fold predictions of {len(per_fold)} folds ({len(y)} clips)",
+        "measured_on": "each fold, with the temperature fitted on the other folds",
     }
 
 
@@ -298,13 +342,16 @@ def train(tc: TrainConfig) -> Path:
     man = man[man["emotion"].isin(labels)].reset_index(drop=True)
     if len(labels) < 2:
         raise TrainingError("need at least two emotions to train")
+    if tc.folds and (tc.test_speakers or tc.val_speakers):
+        raise TrainingError("--test-speakers/--val-speakers cannot be combined with --folds: the folds choose "
+                            "the speakers (use --n-val for validation speakers per fold)")
     store = _FeatureStore(tc)
     metrics: dict[str, Any] = {}
     history: dict[str, Any] = {}
     fold_models = []
     if tc.folds:
         splits = dataset.kfold_splits(man, k=tc.folds, seed=tc.seed, n_val=tc.n_val_speakers)
-        per_fold, oof_p, oof_y, oof_spk, val_p, val_y, fold_hist = [], [], [], [], [], [], []
+        per_fold, oof_p, oof_y, oof_fold, oof_spk, fold_hist = [], [], [], [], [], []
         for f, split in enumerate(splits):
             model, hist, secs, out = _run_split(tc, labels, man, split, store, seed=tc.seed + f,
                                                 tag=f"fold {f + 1}/{tc.folds}")
@@ -316,9 +363,8 @@ def train(tc: TrainConfig) -> Path:
                   f"on {', '.join(split.test)}", file=sys.stderr)
             oof_p.append(out["test_probs"])
             oof_y.append(out["test_y"])
+            oof_fold.append(np.full(len(out["test_y"]), f))
             oof_spk += out["test_speakers"]
-            val_p.append(out["val_probs"])
-            val_y.append(out["val_y"])
             fold_hist.append(hist)
             if tc.ensemble:
                 fold_models.append(model)
@@ -332,30 +378,40 @@ def train(tc: TrainConfig) -> Path:
             "per_fold": per_fold,
         }
         print(f"K-fold UAR {uars.mean():.3f} ± {uars.std(ddof=1):.3f} (pooled {pooled['uar']:.3f})", file=sys.stderr)
-    if tc.folds and tc.ensemble:
-        from .models import ensemble
-
-        model = ensemble(fold_models)
         all_p, all_y = np.concatenate(oof_p), np.concatenate(oof_y)
-        temperature, calib = _calibrate(np.concatenate(val_y), np.concatenate(val_p), all_y, all_p)
-        metrics["test"] = {**pooled, "protocol": f"{tc.folds}-fold out-of-fold: each clip predicted by the fold "
-                           "model that never heard its speaker"}
-        metrics["calibration"] = calib
-        history = fold_hist[0] | {"folds": fold_hist}
-        split_d = {"train": sorted(set(man["speaker"])), "val": [], "test": [],
-                   "cross_validated": sorted(set(oof_spk))}
+        temperature, metrics["calibration"] = calibrate_out_of_fold(all_y, all_p, np.concatenate(oof_fold))
+        metrics["test"] = {**pooled, "protocol": f"{tc.folds}-fold by speaker, out-of-fold: each clip predicted by "
+                           "the fold model that never heard its speaker"}
+        if tc.ensemble:
+            from .models import ensemble
+
+            model = ensemble(fold_models)
+            history = fold_hist[0] | {"folds": fold_hist}
+            split_d = {"train": sorted(set(man["speaker"])), "val": [], "test": []}
+        else:
+            # the shipped model: every speaker trains (but validation speakers, if early stopping is on)
+            split = dataset.speaker_split(man, n_test=0, n_val=tc.n_val_speakers, seed=tc.seed)
+            model, history, secs, out = _run_split(tc, labels, man, split, store, seed=tc.seed, tag="final")
+            history = history | {"folds": fold_hist}
+            split_d = split.to_dict()
+        split_d["cross_validated"] = sorted(set(oof_spk))
+        print(f"out-of-fold calibration: temperature {temperature:.2f}, ECE {metrics['calibration']['ece_before']:.3f}"
+              f" → {metrics['calibration']['ece_after']:.3f}", file=sys.stderr)
     else:
         split = dataset.speaker_split(man, test=tc.test_speakers or None, val=tc.val_speakers or None,
                                       n_test=tc.n_test_speakers, n_val=tc.n_val_speakers, seed=tc.seed)
         model, history, secs, out = _run_split(tc, labels, man, split, store, seed=tc.seed, tag="final")
         temperature, calib = _calibrate(out["val_y"], out["val_probs"], out["test_y"], out["test_probs"])
-        metrics["test"] = clip_metrics(out["test_y"], out["test_probs"], labels, speakers=out["test_speakers"])
-        metrics["test"]["protocol"] = "held-out speakers: " + ", ".join(split.test)
-        metrics["val"] = clip_metrics(out["val_y"], out["val_probs"], labels)
-        metrics["calibration"] = calib
+        if len(out["test_y"]):
+            metrics["test"] = clip_metrics(out["test_y"], out["test_probs"], labels, speakers=out["test_speakers"])
+            metrics["test"]["protocol"] = "held-out speakers: " + ", ".join(split.test)
+            print(f"held-out UAR {metrics['test']['uar']:.3f} accuracy {metrics['test']['accuracy']:.3f}",
+                  file=sys.stderr)
+        if len(out["val_y"]):
+            metrics["val"] = clip_metrics(out["val_y"], out["val_probs"], labels)
+        if calib:
+            metrics["calibration"] = calib
         split_d = split.to_dict()
-        print(f"held-out UAR {metrics['test']['uar']:.3f} accuracy {metrics['test']['accuracy']:.3f}",
-              file=sys.stderr)
     metrics["train_seconds"] = round(time.time() - t_start, 1)
     metrics["feature_seconds"] = round(store.seconds, 1)
     corpora = tuple(sorted(set(man["corpus"])))

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pandas as pd
 import pytest
 from support import RAVDESS, requires_data
@@ -35,6 +36,28 @@ def test_speaker_split_is_disjoint_and_balanced():
     assert sorted(tested) == sorted(f"ravdess_{i:02d}" for i in range(1, 21))
     with pytest.raises(TrainingError, match="not in the data"):
         dataset.speaker_split(man, test=["ravdess_99"])
+    # after K-fold the shipped model trains on everyone; without early stopping no one validates
+    everyone = dataset.speaker_split(man, n_test=0, n_val=0)
+    assert everyone.test == () and everyone.val == () and len(everyone.train) == 21
+    assert dataset.speaker_split(man, n_test=4, n_val=0).val == ()
+    with pytest.raises(TrainingError, match="need at least 3 speakers"):
+        dataset.speaker_split(man[man["speaker"].isin(["ravdess_01", "ravdess_02"])], n_test=1, n_val=1)
+
+
+def test_out_of_fold_temperature_is_cross_validated():
+    """Over-confident out-of-fold probabilities: T > 1, and the held-out-fold ECE drops."""
+    from ser.train import calibrate_out_of_fold
+
+    rng = np.random.default_rng(0)
+    n, k = 600, 4
+    y = rng.integers(0, k, n)
+    logits = rng.normal(size=(n, k)) * 2.0
+    logits[np.arange(n), y] += 1.5  # right ~60 % of the time ...
+    p = np.exp(3.0 * logits)  # ... but far too sure of itself
+    p /= p.sum(axis=1, keepdims=True)
+    t, c = calibrate_out_of_fold(y, p, np.arange(n) % 5)
+    assert t > 1.5 and len(c["fold_temperatures"]) == 5
+    assert c["ece_after"] < c["ece_before"] / 2
 
 
 @pytest.mark.slow
@@ -69,10 +92,23 @@ def test_ser_train_small_subset_end_to_end(tmp_path):
     res = pred.predict_file(next((sub / "Actor_04").iterdir()))
     assert res.label in cfg["labels"]
     # the second run (the shipped model type, K-fold) reads features from the cache
-    cmd2 = [("linear" if c == "tdnn" else c) for c in cmd]
-    r2 = subprocess.run([*cmd2, "--folds", "2", "--n-val", "1"], capture_output=True, text=True, env=env, timeout=600)
+    cmd2 = [sys.executable, "-m", "ser", "train", "--data", str(sub), "--out", str(out), "--epochs", "3",
+            "--augment", "1", "--cache-dir", str(tmp_path / "cache"), "--folds", "2"]
+    r2 = subprocess.run([*cmd2, "--val-speakers", "ravdess_03"], capture_output=True, text=True, env=env, timeout=600)
+    assert r2.returncode == 2 and "cannot be combined with --folds" in r2.stderr
+    r2 = subprocess.run(cmd2, capture_output=True, text=True, env=env, timeout=600)
     assert r2.returncode == 0, r2.stderr[-2000:]
-    folds = json.loads((out / "metrics.json").read_text())["folds"]
-    assert folds["k"] == 2 and len(folds["per_fold"]) == 2
-    assert json.loads((out / "config.json").read_text())["model_type"] == "linear"
+    metrics = json.loads((out / "metrics.json").read_text())
+    folds = metrics["folds"]
+    assert folds["k"] == 2 and [len(f["test_speakers"]) for f in folds["per_fold"]] == [2, 2]
+    assert all(f["val_speakers"] == [] and f["epochs"] == 3 for f in folds["per_fold"])  # linear: no early stop
+    assert metrics["test"]["n"] == 80 and "out-of-fold" in metrics["test"]["protocol"]
+    assert metrics["calibration"]["fitted_on"].startswith("out-of-fold") and len(metrics["calibration"]["fold_temperatures"]) == 2
+    cfg2 = json.loads((out / "config.json").read_text())
+    assert cfg2["model_type"] == "linear" and cfg2["temperature"] == metrics["calibration"]["temperature"]
+    speakers = [f"ravdess_0{i}" for i in range(1, 5)]
+    assert cfg2["split"]["train"] == speakers and cfg2["split"]["test"] == [] and cfg2["split"]["cross_validated"] == speakers
+    hist = json.loads((out / "history.json").read_text())
+    assert len(hist["loss"]) == 3 and "val_loss" not in hist  # the shipped model: every speaker trains
+    assert all(len(h["val_loss"]) == 3 for h in hist["folds"])  # each fold's unseen speakers, watched only
     assert Predictor(out).predict_file(next((sub / "Actor_04").iterdir())).label in cfg["labels"]
