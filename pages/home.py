@@ -41,7 +41,13 @@ if bundle is not None:
                    "equally. Chance level is 1 / number of emotions.")
     m2.metric("Held-out accuracy", f"{info['accuracy']:.0%}" if info["accuracy"] is not None else "n/a")
     m3.metric("Emotions", len(info["labels"]), help="Chance level: " + f"{1 / len(info['labels']):.0%}")
-    m4.metric("Test clips", info["n_test"] if info["n_test"] is not None else "n/a")
+    if info.get("folds"):
+        m4.metric(f"{bundle.metrics['folds'].get('k', 'K')}-fold UAR", f"{info['folds']['uar_mean']:.0%}",
+                  f"± {info['folds']['uar_std']:.0%} across folds", delta_color="off", delta_arrow="off",
+                  help="Mean and spread of the UAR over cross-validation folds, each tested on speakers its "
+                       "model never heard.")
+    else:
+        m4.metric("Test clips", info["n_test"] if info["n_test"] is not None else "n/a")
     chips = " · ".join(ui.emotion_md(lab) for lab in info["labels"])
     st.markdown(f"**Emotions:** {chips}")
     facts = [

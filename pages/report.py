@@ -58,10 +58,29 @@ names.append("Model card")
 tabs = dict(zip(names, st.tabs(names), strict=True))
 
 with tabs["Training"]:
+    fold_hist = [h for h in bundle.history.get("folds") or [] if isinstance(h, dict)]
     if bundle.history:
-        ui.chart(viz.training_curves(bundle.history))
-        st.caption("Loss and accuracy per epoch on the training speakers and on the validation speakers (used for "
-                   "early stopping). A widening gap means the model starts memorising the training speakers.")
+        which = "Shipped model"
+        if fold_hist:
+            which = st.radio("Curves of", ["Shipped model"] + [f"Fold {i + 1}" for i in range(len(fold_hist))],
+                             horizontal=True, key="report_curves")
+        fold_no = None if which == "Shipped model" else int(which.split()[-1]) - 1
+        hist = bundle.history if fold_no is None else fold_hist[fold_no]
+        per_fold = folds.get("per_fold") or []
+        watched = fold_no is not None and fold_no < len(per_fold) and not per_fold[fold_no].get("val_speakers")
+        ui.chart(viz.training_curves(hist))
+        if fold_no is None and "val_loss" not in hist:
+            st.caption("Loss and accuracy per epoch on the training speakers. This model trained on every speaker "
+                       "for a fixed number of epochs, so there is no validation curve: pick a fold to see how the "
+                       "same recipe does on speakers it never heard.")
+        elif watched:
+            st.caption("Loss and accuracy per epoch on this fold's training speakers and on its held-out speakers. "
+                       "The held-out curve is only watched (training runs a fixed number of epochs), never used "
+                       "to choose anything. A widening gap means the model starts memorising the training speakers.")
+        else:
+            st.caption("Loss and accuracy per epoch on the training speakers and on the validation speakers (used "
+                       "for early stopping). A widening gap means the model starts memorising the training "
+                       "speakers.")
     else:
         st.info("This bundle holds no training history.")
 
@@ -115,8 +134,8 @@ if "Calibration" in tabs:
             c3.metric("ECE after", f"{calib['ece_after']:.3f}")
         ui.chart(viz.calibration(calib))
         st.caption("Expected calibration error: the gap between the confidence shown and how often the model is "
-                   f"right. Temperature scaling is fitted on the {calib.get('fitted_on', 'validation speakers')} and "
-                   f"measured on the {calib.get('measured_on', 'test speakers')}.")
+                   f"right. Temperature scaling fitted on: {calib.get('fitted_on', 'validation speakers')}; "
+                   f"measured on: {calib.get('measured_on', 'test speakers')}.")
 
 with tabs["Model card"]:
     if bundle.card:

@@ -64,7 +64,19 @@ def model_card(cfg: BundleConfig, metrics: dict[str, Any], eda: dict[str, Any]) 
         "",
         "## Evaluation protocol (speaker-independent)",
     ]
-    if cfg.extra.get("ensemble_of_folds"):
+    cv = cfg.split.get("cross_validated") or []
+    if folds and not cfg.extra.get("ensemble_of_folds"):
+        val = cfg.split.get("val") or []
+        lines.append(
+            f"{folds['k']}-fold cross-validation by speaker over {len(cv)} speakers: each fold holds out a disjoint "
+            "group of speakers, trains on the rest, and predicts the held-out group; augmented copies of a clip "
+            "stay in its fold. The figures below pool those out-of-fold predictions. The shipped model was then "
+            "trained the same way on every speaker"
+            + (f" (but {', '.join(val)}, kept for early stopping)" if val else "")
+            + ", so it has no held-out figure of its own: the cross-validated figures are what to expect on "
+            "new speakers, and evaluating it again on these corpora would be inflated."
+        )
+    elif cfg.extra.get("ensemble_of_folds"):
         lines.append(
             f"The model averages {folds['k']} fold models. Each fold held out a disjoint group of speakers; the "
             "figures below pool every clip's prediction by the fold model that never heard its speaker. "
@@ -81,7 +93,8 @@ def model_card(cfg: BundleConfig, metrics: dict[str, Any], eda: dict[str, Any]) 
         "",
         "## Results",
         f"- **UAR (unweighted average recall) {_pct(test.get('uar'))}**, accuracy {_pct(test.get('accuracy'))} "
-        f"on {test.get('n', '?')} held-out clips.",
+        f"on {test.get('n', '?')} clips"
+        + (", each predicted by the fold model that never heard its speaker." if folds else " of held-out speakers."),
     ]
     if folds:
         s = folds["summary"]
@@ -92,7 +105,8 @@ def model_card(cfg: BundleConfig, metrics: dict[str, Any], eda: dict[str, Any]) 
     if calib:
         lines.append(
             f"- Calibration: temperature {calib['temperature']:.2f}; expected calibration error "
-            f"{calib['ece_before']:.3f} → {calib['ece_after']:.3f} on the test speakers."
+            f"{calib['ece_before']:.3f} → {calib['ece_after']:.3f} (fitted on {calib.get('fitted_on', 'validation speakers')}; "
+            f"measured on {calib.get('measured_on', 'the test speakers')})."
         )
     per_class = test.get("per_class", {})
     if per_class:

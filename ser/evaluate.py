@@ -127,6 +127,9 @@ def evaluate_folder(
     if man.empty:
         raise CorpusError(
             "no clips left to evaluate: " + "; ".join(f"{v} skipped ({k})" for k, v in reasons.items() if v)
+            + (". The model heard every speaker here: evaluate it on other speakers (its own cross-validated "
+               "figures are in metrics.json), or pass --include-seen-speakers for an inflated figure"
+               if reasons.get("speaker seen in training") else "")
         )
     probs, y_true, speakers, failed = [], [], [], 0
     paths = man["path"].tolist()

@@ -67,6 +67,10 @@ def rich_bundle(tiny_bundle, tmp_path_factory) -> Path:
     metrics["calibration"] = {"temperature": 1.3, "ece_before": 0.12, "ece_after": 0.04,
                               "fitted_on": "validation speakers", "measured_on": "test speakers"}
     (dest / "metrics.json").write_text(json.dumps(metrics))
+    history = json.loads((dest / "history.json").read_text())
+    history["folds"] = [{"loss": [1.5, 1.2], "val_loss": [1.6, 1.5], "accuracy": [0.4, 0.5],
+                         "val_accuracy": [0.3, 0.4]} for _ in range(3)]
+    (dest / "history.json").write_text(json.dumps(history))
     rng = np.random.default_rng(0)
     eda = {
         "n_clips": 160, "corpora": ["ravdess"], "speakers": ["ravdess_01", "ravdess_02"],
@@ -284,6 +288,12 @@ def test_report_all_sections(env, rich_bundle):
     _clean(at)
     assert len(at.get("plotly_chart")) == n_charts
     assert any("Tiny test bundle" in m.value for m in at.markdown)
+    curves = at.radio(key="report_curves")
+    assert curves.options == ["Shipped model", "Fold 1", "Fold 2", "Fold 3"]
+    curves.set_value("Fold 2").run()
+    _clean(at)
+    assert len(at.get("plotly_chart")) == n_charts
+    assert any("only watched" in c.value for c in at.caption)  # these folds had no validation speakers
 
 
 def test_report_and_sidebar_with_several_bundles(env, tiny_bundle, rich_bundle, monkeypatch, tmp_path):
