@@ -67,14 +67,18 @@ with tabs["Training"]:
         fold_no = None if which == "Shipped model" else int(which.split()[-1]) - 1
         hist = bundle.history if fold_no is None else fold_hist[fold_no]
         per_fold = folds.get("per_fold") or []
-        watched = fold_no is not None and fold_no < len(per_fold) and not per_fold[fold_no].get("val_speakers")
+        if fold_no is None:
+            watched = not bundle.config.split.get("val")
+        else:
+            watched = fold_no < len(per_fold) and not per_fold[fold_no].get("val_speakers")
         ui.chart(viz.training_curves(hist))
-        if fold_no is None and "val_loss" not in hist:
-            st.caption("Loss and accuracy per epoch on the training speakers. This model trained on every speaker "
-                       "for a fixed number of epochs, so there is no validation curve: pick a fold to see how the "
-                       "same recipe does on speakers it never heard.")
+        if "val_loss" not in hist:
+            st.caption("Loss and accuracy per epoch on the training speakers. No speakers were held back for "
+                       "validation (a fixed number of epochs), so there is no validation curve"
+                       + (": pick a fold to see how the same recipe does on speakers it never heard." if fold_hist
+                          else "."))
         elif watched:
-            st.caption("Loss and accuracy per epoch on this fold's training speakers and on its held-out speakers. "
+            st.caption("Loss and accuracy per epoch on the training speakers and on the held-out test speakers. "
                        "The held-out curve is only watched (training runs a fixed number of epochs), never used "
                        "to choose anything. A widening gap means the model starts memorising the training speakers.")
         else:

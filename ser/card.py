@@ -42,9 +42,9 @@ def model_card(cfg: BundleConfig, metrics: dict[str, Any], eda: dict[str, Any]) 
         "",
         "## What it does",
         f"Predicts one of {len(cfg.labels)} acted emotions ({', '.join(cfg.labels)}) from a speech clip, "
-        f"with temperature-scaled confidences. Input: mono audio at {fc.sample_rate} Hz (any file is resampled on "
-        f"load); clips longer than {fc.window_s:g} s are cut into windows every {fc.hop_s:g} s and averaged "
-        "(timeline).",
+        + ("with temperature-scaled confidences. " if calib else "with softmax confidences. ")
+        + f"Input: mono audio at {fc.sample_rate} Hz (any file is resampled on load); clips longer than "
+        f"{fc.window_s:g} s are cut into windows every {fc.hop_s:g} s and averaged (timeline).",
         "",
         f"Model: {_MODEL_TEXT.get(cfg.model_type, cfg.model_type)}"
         + (f" ({len(fc.functionals)} functionals × {fc.n_features} frame features: {', '.join(fc.functionals)})"
@@ -86,8 +86,11 @@ def model_card(cfg: BundleConfig, metrics: dict[str, Any], eda: dict[str, Any]) 
     else:
         lines.append(
             f"Test speakers (never seen in training or validation): {', '.join(cfg.split.get('test', []))}. "
-            f"Validation speakers (early stopping, temperature): {', '.join(cfg.split.get('val', []))}. "
-            "Augmented copies of a training clip stay in training."
+            + (f"Validation speakers (early stopping, temperature): {', '.join(cfg.split['val'])}. "
+               if cfg.split.get("val") else
+               "No validation speakers: training ran a fixed number of epochs and the confidences are not "
+               "temperature-scaled (train with --folds to calibrate them on out-of-fold predictions). ")
+            + "Augmented copies of a training clip stay in training."
         )
     lines += [
         "",

@@ -1,0 +1,39 @@
+"""The model card states the protocol the bundle was actually trained and measured with."""
+
+from __future__ import annotations
+
+from ser.bundle import BundleConfig
+from ser.card import model_card
+from ser.features import FeatureConfig
+
+LABELS = ("neutral", "sad", "angry")
+TEST = {"uar": 0.6, "accuracy": 0.62, "n": 120,
+        "per_class": {lab: {"precision": 0.6, "recall": 0.6, "f1": 0.6, "support": 40} for lab in LABELS}}
+
+
+def _cfg(split: dict, **extra) -> BundleConfig:
+    return BundleConfig(labels=LABELS, model_type="linear", input_kind="stats", features=FeatureConfig(),
+                        corpora=("ravdess",), split=split,
+                        extra={"licence": "RAVDESS: CC BY-NC-SA 4.0", "train_command": "ser train ...", **extra})
+
+
+def test_card_after_kfold_names_cross_validation_and_out_of_fold_calibration():
+    speakers = [f"ravdess_{i:02d}" for i in range(1, 21)]
+    metrics = {"test": TEST, "folds": {"k": 5, "summary": {"uar_mean": 0.58, "uar_std": 0.046, "pooled_uar": 0.579}},
+               "calibration": {"temperature": 1.2, "ece_before": 0.054, "ece_after": 0.027,
+                               "fitted_on": "out-of-fold predictions of 5 folds (1200 clips)",
+                               "measured_on": "each fold, with the temperature fitted on the other folds"}}
+    card = model_card(_cfg({"train": speakers, "val": [], "test": [], "cross_validated": speakers}), metrics, {})
+    assert "5-fold cross-validation by speaker over 20 speakers" in card
+    assert "trained the same way on every speaker, so it has no held-out figure" in card
+    assert "5-fold by speaker: UAR 58.0% ± 4.6%" in card
+    assert "0.054 → 0.027 (fitted on out-of-fold predictions" in card
+    assert "temperature-scaled confidences" in card and "non-commercial" in card.lower()
+
+
+def test_card_for_a_split_without_validation_speakers_says_so():
+    split = {"train": ["ravdess_01", "ravdess_02"], "val": [], "test": ["ravdess_03"]}
+    card = model_card(_cfg(split), {"test": TEST}, {})
+    assert "Test speakers (never seen in training or validation): ravdess_03." in card
+    assert "No validation speakers" in card and "softmax confidences" in card
+    assert "UAR (unweighted average recall) 60.0%" in card and "of held-out speakers" in card
