@@ -407,7 +407,7 @@ def table_rows(r: dict) -> list[tuple[str, str, str, str]]:
         add(f"training feature stage, cached ({f['workers']} workers)",
             f"{f['cached_jobs_per_s']:.1f} jobs/s ({f['cached_s']:.2f} s)")
         add("  cached vs cold", f"{f['speedup']:.1f}x", "feature_stage_cached_speedup", f["speedup"])
-        add("  cached vs cold, cache read in-process (1 worker)", f"{f['speedup_in_process']:.1f}x")
+        add("  cached vs cold, workers=1", f"{f['speedup_in_process']:.1f}x")
     lv = r.get("live")
     if lv:
         add("live: real-time factor (inference s per audio s)", f"{lv['rtf']:.4f}", "live_rtf", lv["rtf"])

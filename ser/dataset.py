@@ -147,10 +147,15 @@ class Job:
     strength: float
 
 
-def _work(job: Job, cfg: FeatureConfig, cache_root: str | None, use_cache: bool) -> list[np.ndarray]:
+def _tag(job: Job) -> str:
+    return f"aug{job.aug}-s{job.seed}-x{job.strength:g}" if job.aug else ""
+
+
+def _work(job: Job, cfg: FeatureConfig, cache_root: str | None, use_cache: bool,
+          content: str | None = None) -> list[np.ndarray]:
     cache = FeatureCache(cache_root, enabled=use_cache)
-    content = file_digest(job.path)
-    tag = f"aug{job.aug}-s{job.seed}-x{job.strength:g}" if job.aug else ""
+    content = content or file_digest(job.path)
+    tag = _tag(job)
     hit = cache.get(content, cfg, tag)
     if hit is not None:
         return hit
@@ -178,14 +183,36 @@ def extract_all(
 ) -> list[list[np.ndarray]]:
     """Frame features for every job (list of per-window ``[shape=(t, d)]`` arrays per job), in order.
 
-    Uses ``workers`` processes (default: CPU count) and the on-disk cache; shows a tqdm bar.
+    Cached jobs are read in this process; only the misses go to ``workers`` processes (default: CPU
+    count), so a fully cached run starts no worker at all. Shows a tqdm bar.
     """
     from tqdm.auto import tqdm
 
-    workers = workers or min(len(jobs), os.cpu_count() or 1) or 1
-    args = [(j, cfg, str(cache_dir) if cache_dir else None, use_cache) for j in jobs]
-    if workers <= 1 or len(jobs) < 8:
-        return [_work(*a) for a in tqdm(args, desc=desc, unit="clip", mininterval=2)]
-    with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
-        return list(tqdm(pool.map(_work_star, args, chunksize=8), total=len(args), desc=desc, unit="clip",
-                         mininterval=2))
+    root = str(cache_dir) if cache_dir else None
+    out: list[list[np.ndarray] | None] = [None] * len(jobs)
+    misses: list[tuple[int, tuple]] = []
+    with tqdm(total=len(jobs), desc=desc, unit="clip", mininterval=2) as bar:
+        cache = FeatureCache(root, enabled=use_cache)
+        for i, job in enumerate(jobs):
+            content = file_digest(job.path) if use_cache else None
+            hit = cache.get(content, cfg, _tag(job)) if content else None
+            if hit is None:
+                misses.append((i, (job, cfg, root, use_cache, content)))
+            else:
+                out[i] = hit
+                bar.update()
+        n_workers = min(workers or os.cpu_count() or 1, len(misses))
+        pool = None
+        if n_workers <= 1 or len(misses) < 8:
+            results = (_work(*a) for _, a in misses)
+        else:
+            pool = ProcessPoolExecutor(n_workers, mp_context=get_context("spawn"))
+            results = pool.map(_work_star, [a for _, a in misses], chunksize=8)
+        try:
+            for (i, _), frames in zip(misses, results, strict=True):
+                out[i] = frames
+                bar.update()
+        finally:
+            if pool is not None:
+                pool.shutdown(cancel_futures=True)
+    return out  # type: ignore[return-value]

@@ -62,3 +62,36 @@ def test_feature_cache_roundtrip(tmp_path):
     assert [g.shape for g in got] == [(5, 3), (2, 3)] and cache.hits == 1
     assert cache.get("abc123", cfg, "aug1") is None
     assert not list(tmp_path.rglob("*.tmp"))
+
+
+def test_extract_all_reads_hits_in_process_and_sends_only_misses_to_workers(tmp_path, monkeypatch):
+    import soundfile as sf
+
+    from ser import dataset
+
+    cfg = F.FeatureConfig()
+    paths = []
+    for i in range(10):
+        p = tmp_path / f"clip{i}.wav"
+        sf.write(p, speechlike(seconds=1.0, seed=i), cfg.sample_rate)
+        paths.append(str(p))
+    jobs = [dataset.Job(p, 0, 0, 1.0) for p in paths]
+    cache = tmp_path / "cache"
+    first = dataset.extract_all(jobs[:2], cfg, cache_dir=cache, workers=1)  # two cached, eight not
+
+    spawned = []
+
+    class RecordingPool(dataset.ProcessPoolExecutor):
+        def map(self, fn, items, **kw):
+            items = list(items)
+            spawned.append(len(items))
+            return super().map(fn, items, **kw)
+
+    monkeypatch.setattr(dataset, "ProcessPoolExecutor", RecordingPool)
+    got = dataset.extract_all(jobs, cfg, cache_dir=cache, workers=2)
+    assert spawned == [8]  # only the misses went to the workers
+    assert all(np.array_equal(a, b) for a, b in zip(got[0], first[0], strict=True))
+    assert [len(g) for g in got] == [1] * 10 and got[5][0].shape[1] == cfg.n_features
+    again = dataset.extract_all(jobs, cfg, cache_dir=cache, workers=2)
+    assert spawned == [8]  # everything cached now: no worker process at all
+    assert all(np.array_equal(a[0], b[0]) for a, b in zip(again, got, strict=True))
