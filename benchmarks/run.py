@@ -87,21 +87,12 @@ def pick_model(arg: str | None, tmp: Path) -> Path:
 def real_clips(data: Path, n: int, tmp: Path) -> list[Path]:
     """``n`` RAVDESS clips spread over actors (or generated speech-like clips when there is no data)."""
     files = sorted((data / "ravdess").glob("Actor_*/*.flac")) if (data / "ravdess").is_dir() else []
-    if files:
-        # interleave actors so any prefix covers many speakers
-        by_actor: dict[str, list[Path]] = {}
-        for f in files:
-            by_actor.setdefault(f.parent.name, []).append(f)
-        out: list[Path] = []
-        while len(out) < n and any(by_actor.values()):
-            for actor in sorted(by_actor):
-                if by_actor[actor] and len(out) < n:
-                    out.append(by_actor[actor].pop(0))
-        return out
-    import soundfile as sf
-
     sys.path.insert(0, str(ROOT / "tests"))
-    from support import speechlike
+    from support import round_robin, speechlike
+
+    if files:
+        return round_robin(files, lambda f: f.parent.name, n)  # any prefix covers many speakers
+    import soundfile as sf
 
     d = tmp / "generated"
     d.mkdir(exist_ok=True)

@@ -18,6 +18,20 @@ SHIPPED = ROOT / "models" / "default"
 requires_data = pytest.mark.skipif(not RAVDESS.is_dir(), reason="../shared/data is not present")
 
 
+def round_robin(items: list, key, n: int) -> list:
+    """Up to ``n`` of ``items``, taking one per ``key(item)`` group in turn (groups sorted, order kept
+    within a group), so any prefix covers many groups (speakers, emotions)."""
+    groups: dict = {}
+    for it in items:
+        groups.setdefault(key(it), []).append(it)
+    out: list = []
+    while len(out) < n and any(groups.values()):
+        for k in sorted(groups):
+            if groups[k] and len(out) < n:
+                out.append(groups[k].pop(0))
+    return out
+
+
 def speechlike(seconds: float = 2.0, sr: int = 16_000, f0: float = 140.0, seed: int = 0) -> np.ndarray:
     """A voiced, amplitude-modulated harmonic signal ``[shape=(n,)]`` float32 (not silence, not noise)."""
     rng = np.random.default_rng(seed)

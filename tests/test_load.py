@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from support import RAVDESS, ROOT, SHIPPED, requires_data, speechlike
+from support import RAVDESS, ROOT, SHIPPED, requires_data, round_robin, speechlike
 
 from ser import Predictor
 from ser.corpora import scan
@@ -52,15 +52,7 @@ def _real_clips(n: int) -> list[Path]:
         by_key.setdefault((parts[6], parts[2]), f)  # (actor, emotion)
     picks = sorted(by_key.values(), key=lambda f: (f.stem.split("-")[2], f.stem.split("-")[6]))
     # round-robin over emotions so the picks differ in emotion as well as speaker
-    by_emotion: dict[str, list[Path]] = {}
-    for f in picks:
-        by_emotion.setdefault(f.stem.split("-")[2], []).append(f)
-    out: list[Path] = []
-    while len(out) < n and any(by_emotion.values()):
-        for emo in sorted(by_emotion):
-            if by_emotion[emo] and len(out) < n:
-                out.append(by_emotion[emo].pop(0))
-    return out
+    return round_robin(picks, lambda f: f.stem.split("-")[2], n)
 
 
 def _assert_same(got, want, what: str) -> None:
