@@ -153,18 +153,15 @@ def _tag(job: Job) -> str:
 
 def _work(job: Job, cfg: FeatureConfig, cache_root: str | None, use_cache: bool,
           content: str | None = None) -> list[np.ndarray]:
+    """Extract one job's frames and store them in the cache (the caller has already looked there)."""
     cache = FeatureCache(cache_root, enabled=use_cache)
     content = content or file_digest(job.path)
-    tag = _tag(job)
-    hit = cache.get(content, cfg, tag)
-    if hit is not None:
-        return hit
     y = audio.load(job.path, sr=cfg.sample_rate)
     if job.aug:
         seed = int(hashlib.sha1(f"{content}-{job.aug}-{job.seed}".encode()).hexdigest()[:8], 16)
         y = augment(y, sr=cfg.sample_rate, seed=seed, strength=job.strength)
     frames, _ = clip_windows(y, cfg)
-    cache.put(content, cfg, tag, frames)
+    cache.put(content, cfg, _tag(job), frames)
     return frames
 
 

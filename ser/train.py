@@ -155,7 +155,8 @@ def _fit_one(
         return model_input(flat_d, cfg, kind), keras.utils.to_categorical(ys_d, k)
 
     early = bool(len(val.frames))
-    validation = batch(val) if early else batch(watch) if watch is not None and len(watch.frames) else None
+    shown = val if early else watch
+    validation = batch(shown) if shown is not None and len(shown.frames) else None
     counts = np.bincount(ys, minlength=k)
     class_weight = {i: float(len(ys) / (k * c)) if c else 0.0 for i, c in enumerate(counts)}
     model = build_model(tc.model, input_shape=x_tr.shape[1:], n_classes=k, seed=seed)
@@ -369,7 +370,8 @@ def train(tc: TrainConfig) -> Path:
             if tc.ensemble:
                 fold_models.append(model)
         uars = np.array([p["uar"] for p in per_fold])
-        pooled = clip_metrics(np.concatenate(oof_y), np.concatenate(oof_p), labels, speakers=oof_spk)
+        all_p, all_y = np.concatenate(oof_p), np.concatenate(oof_y)
+        pooled = clip_metrics(all_y, all_p, labels, speakers=oof_spk)
         metrics["folds"] = {
             "k": tc.folds,
             "summary": {"uar_mean": float(uars.mean()), "uar_std": float(uars.std(ddof=1)),
@@ -378,7 +380,6 @@ def train(tc: TrainConfig) -> Path:
             "per_fold": per_fold,
         }
         print(f"K-fold UAR {uars.mean():.3f} ± {uars.std(ddof=1):.3f} (pooled {pooled['uar']:.3f})", file=sys.stderr)
-        all_p, all_y = np.concatenate(oof_p), np.concatenate(oof_y)
         temperature, metrics["calibration"] = calibrate_out_of_fold(all_y, all_p, np.concatenate(oof_fold))
         metrics["test"] = {**pooled, "protocol": f"{tc.folds}-fold by speaker, out-of-fold: each clip predicted by "
                            "the fold model that never heard its speaker"}
