@@ -1,7 +1,8 @@
 """Find the clips of known emotional-speech corpora in folders and describe them as one manifest.
 
 Every clip is recognised by its **file name code** alone (the original ``.wav`` names and the same
-names converted to ``.flac``/``.ogg``/... are all accepted), so a corpus can live in any folder
+names converted to ``.flac``/``.ogg``/... are all accepted) unless a ``manifest.csv`` describes it
+(see "Bring your own corpus" below), so a corpus can live in any folder
 layout: :func:`scan` walks its roots recursively, and several roots (even of different corpora)
 combine into one "hybrid" manifest. Hidden files and folders (``.partial/``, ``._x.wav``) and
 ``__MACOSX/`` are ignored; every other audio file whose name matches no code, or which cannot be
@@ -26,6 +27,26 @@ Per-corpus mapping onto the manifest columns (emotion names are those of :mod:`s
 | savee   | ``DC_a01``, or ``a01`` in a  | ``savee_DC`` (DC JE JK KL); male         | a angry, d disgust, f fearful, h happy,     | unspecified                | the clip code (``a01``); the texts |
 |         | speaker folder ``DC/``       |                                          | n neutral, sa sad, su surprised             |                            | are not bundled                    |
 
+**Bring your own corpus**: a folder holding a ``manifest.csv`` (a root, or any folder met while walking
+one) is read from that file instead of from file names, and is not walked further. Its columns:
+
+| column    | required | meaning                                                                                    |
+| --------- | -------- | ------------------------------------------------------------------------------------------ |
+| path      | yes      | the clip, relative to the manifest's folder (absolute paths are accepted too)              |
+| emotion   | yes      | any name :func:`ser.labels.normalise_emotion` knows (``Joy``, ``anger``, ``Wut``, ``rab``) |
+| speaker   | yes      | the speaker id, namespaced ``{corpus}_{speaker}`` like the built-in corpora                |
+| corpus    | no       | default: the folder's name, lower-cased, runs other than ``a-z0-9`` -> ``_``               |
+| gender    | no       | ``male``/``female`` (also ``m``/``f``, ...); default ``unknown``                           |
+| intensity | no       | default ``unspecified``                                                                    |
+| statement | no       | default empty                                                                              |
+
+A manifest missing a required column raises :class:`~ser.errors.CorpusError`; rows whose file is missing
+or unreadable, whose emotion maps onto no label (reason ``"emotion 'xyz' is not one of ser's labels"``)
+or that have no path or speaker are listed in :attr:`ScanResult.skipped`; repeated paths are dropped
+(manifests are read first, so a clip a manifest lists takes its labels, not its file name's).
+A manifest written by ``ser data list --manifest`` can be used as one (its speakers are already
+namespaced and are kept as they are).
+
 Durations come from the file header (``soundfile``), with PyAV as the fallback for formats the
 installed libsndfile cannot open (m4a, webm, mp3 on old versions).
 """
@@ -48,13 +69,16 @@ from ser.errors import CorpusError
 
 __all__ = [
     "AUDIO_EXTENSIONS",
+    "LANGUAGES",
     "COLUMNS",
     "CORPUS_NAMES",
     "CREMAD_SENTENCES",
     "EMODB_TEXTS",
+    "MANIFEST_NAME",
     "RAVDESS_STATEMENTS",
     "ScanResult",
     "format_summary",
+    "languages",
     "parse_name",
     "scan",
     "summarize",
@@ -146,6 +170,17 @@ _SAVEE_FLAT_RE = re.compile(r"^(DC|JE|JK|KL)_(sa|su|a|d|f|h|n)(\d{2})$", re.IGNO
 _SAVEE_CLIP_RE = re.compile(r"^(sa|su|a|d|f|h|n)(\d{2})$", re.IGNORECASE)
 
 _NO_CODE = "file name matches no known corpus code"
+
+#: File name that makes a folder a "bring your own" corpus (see the module notes).
+MANIFEST_NAME = "manifest.csv"
+_MANIFEST_REQUIRED = ("path", "emotion", "speaker")
+_GENDERS = {
+    "m": "male", "male": "male", "man": "male", "men": "male", "masculine": "male",
+    "mannlich": "male", "maennlich": "male",
+    "f": "female", "female": "female", "woman": "female", "women": "female", "feminine": "female",
+    "w": "female", "weiblich": "female",
+    "": "unknown", "unknown": "unknown", "na": "unknown", "n/a": "unknown", "?": "unknown",
+}
 
 
 class _Rejected(Exception):
@@ -310,15 +345,105 @@ def _duration(path: str) -> float:
     return float(duration)
 
 
-def _walk_audio(root: Path) -> Iterable[Path]:
-    """Audio files under ``root`` (recursively), skipping hidden entries and ``__MACOSX``."""
+def _walk_audio(root: Path) -> Iterable[tuple[Path, bool]]:
+    """``(path, False)`` for each audio file under ``root`` (recursively), skipping hidden entries and
+    ``__MACOSX``; ``(folder, True)`` for a folder holding a ``manifest.csv``, which is not descended into."""
     for dirpath, dirnames, filenames in os.walk(root):
+        if MANIFEST_NAME in filenames:
+            dirnames[:] = []
+            yield Path(dirpath), True
+            continue
         dirnames[:] = [d for d in dirnames if not d.startswith(".") and d != "__MACOSX"]
         for name in filenames:
             if name.startswith("."):
                 continue
             if os.path.splitext(name)[1].lower() in AUDIO_EXTENSIONS:
-                yield Path(dirpath, name)
+                yield Path(dirpath, name), False
+
+
+def _corpus_name(name: str) -> str:
+    """A corpus name: lower-cased, every run of characters other than ``a-z0-9`` -> ``_``."""
+    return re.sub(r"[^0-9a-z]+", "_", name.strip().lower()).strip("_") or "manifest"
+
+
+def _manifest_path(folder: Path, value: str) -> str:
+    """Absolute path of a manifest's ``path`` cell, spelled as :func:`_walk_audio` spells files."""
+    raw = Path(value).expanduser()
+    if not raw.is_absolute():
+        if "\\" in value and os.sep == "/" and not (folder / raw).exists():
+            raw = Path(value.replace("\\", "/"))  # written on Windows
+        raw = folder / raw
+    parent, name = os.path.split(os.path.abspath(raw))
+    return os.path.join(os.path.realpath(parent), name)
+
+
+def _read_manifest(folder: Path) -> pd.DataFrame:
+    """The cells of ``folder/manifest.csv`` as stripped strings, with lower-case column names."""
+    file = folder / MANIFEST_NAME
+    try:
+        table = pd.read_csv(file, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    except pd.errors.EmptyDataError:
+        raise CorpusError(f"{file} is empty (it needs the columns path, emotion, speaker)") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, OSError) as err:
+        raise CorpusError(f"cannot read {file}: {str(err).strip() or type(err).__name__}") from None
+    table.columns = [str(c).strip().lower() for c in table.columns]
+    missing = [c for c in _MANIFEST_REQUIRED if c not in table.columns]
+    if missing:
+        raise CorpusError(
+            f"{file} is missing the column{'s' if len(missing) > 1 else ''} {', '.join(missing)} "
+            f"(needs {', '.join(_MANIFEST_REQUIRED)}; optional corpus, gender, intensity, statement)"
+        )
+    return table.loc[:, ~table.columns.duplicated()].apply(lambda col: col.str.strip())
+
+
+def _manifest_rows(
+    folder: Path, seen: set[str], skipped: list[tuple[str, str]], with_duration: bool
+) -> tuple[list[dict[str, Any]], int]:
+    """Rows of the manifest corpus in ``folder`` (new paths only), and how many rows the file lists."""
+    table = _read_manifest(folder)
+    default_corpus = _corpus_name(folder.name)
+    rows: list[dict[str, Any]] = []
+    for i, cell in enumerate(table.to_dict("records")):
+        if not cell["path"]:
+            skipped.append((f"{folder / MANIFEST_NAME}:{i + 2}", "manifest row has no path"))
+            continue
+        path = _manifest_path(folder, cell["path"])
+        if path in seen:
+            continue
+        seen.add(path)
+        if not os.path.isfile(path):
+            skipped.append((path, "file not found" if not os.path.exists(path) else "not a file"))
+            continue
+        emotion = labels.normalise_emotion(cell["emotion"])
+        if emotion is None:
+            skipped.append((path, f"emotion '{cell['emotion']}' is not one of ser's labels"))
+            continue
+        if not cell["speaker"]:
+            skipped.append((path, "manifest row has no speaker"))
+            continue
+        corpus = _corpus_name(cell["corpus"]) if cell.get("corpus") else default_corpus
+        speaker = cell["speaker"]
+        if not speaker.startswith(f"{corpus}_"):  # already namespaced: a manifest ser wrote
+            speaker = f"{corpus}_{speaker}"
+        gender = cell.get("gender", "")
+        duration = math.nan
+        if with_duration:
+            try:
+                duration = _duration(path)
+            except ValueError as err:
+                skipped.append((path, str(err)))
+                continue
+        rows.append({
+            "path": path,
+            "corpus": corpus,
+            "speaker": speaker,
+            "gender": _GENDERS.get(gender.lower(), gender.lower()),
+            "emotion": emotion,
+            "intensity": cell.get("intensity") or "unspecified",
+            "statement": cell.get("statement", ""),
+            "duration": duration,
+        })
+    return rows, len(table)
 
 
 def _empty_manifest() -> pd.DataFrame:
@@ -336,16 +461,18 @@ class ScanResult:
 
     @property
     def corpora(self) -> list[str]:
-        """Corpora present in the manifest, in :data:`CORPUS_NAMES` order."""
-        present = set(self.manifest["corpus"].unique()) if len(self.manifest) else set()
-        return [c for c in CORPUS_NAMES if c in present]
+        """Corpora present in the manifest: known ones in :data:`CORPUS_NAMES` order, then others sorted."""
+        present = {str(c) for c in self.manifest["corpus"].unique()} if len(self.manifest) else set()
+        return [c for c in CORPUS_NAMES if c in present] + sorted(present - set(CORPUS_NAMES))
 
 
 def scan(roots: str | Path | Sequence[str | Path], *, with_duration: bool = True) -> ScanResult:
     """Walk one or more folders recursively and build the manifest of every recognised clip.
 
-    ``with_duration=False`` skips opening the files (``duration`` is NaN). Raises
-    :class:`~ser.errors.CorpusError` when a root is missing, not a folder, or holds no audio file.
+    A folder holding a ``manifest.csv`` (a root or a sub-folder) is read from that file instead (see
+    the module notes). ``with_duration=False`` skips opening the files (``duration`` is NaN). Raises
+    :class:`~ser.errors.CorpusError` when a root is missing, not a folder, or holds no audio file, or
+    when a ``manifest.csv`` cannot be read, lacks a required column or lists no clip.
     """
     root_list = [roots] if isinstance(roots, str | Path) else list(roots)
     if not root_list:
@@ -353,6 +480,7 @@ def scan(roots: str | Path | Sequence[str | Path], *, with_duration: bool = True
     rows: list[dict[str, Any]] = []
     skipped: list[tuple[str, str]] = []
     seen: set[str] = set()
+    walked: list[tuple[Path, list[Path], list[Path]]] = []  # (root, manifest folders, audio files)
     for root in root_list:
         folder = Path(root).expanduser()
         if not folder.exists():
@@ -360,9 +488,20 @@ def scan(roots: str | Path | Sequence[str | Path], *, with_duration: bool = True
         if not folder.is_dir():
             raise CorpusError(f"not a folder: {folder} (give the folder that holds the clips)")
         folder = folder.resolve()
-        n_audio = 0
-        for file in _walk_audio(folder):
-            n_audio += 1
+        items = list(_walk_audio(folder))
+        walked.append((folder, [f for f, is_m in items if is_m], [f for f, is_m in items if not is_m]))
+    # manifests first: a clip a manifest lists is labelled by it, wherever else a walk meets the file
+    n_found = [0] * len(walked)
+    for i, (_, manifests, _) in enumerate(walked):
+        for mfolder in manifests:
+            found, n_listed = _manifest_rows(mfolder, seen, skipped, with_duration)
+            if n_listed == 0:
+                raise CorpusError(f"{mfolder / MANIFEST_NAME} lists no clips")
+            rows += found
+            n_found[i] += n_listed
+    for i, (folder, _, files) in enumerate(walked):
+        for file in files:
+            n_found[i] += 1
             path = str(file)
             if path in seen:
                 continue
@@ -380,7 +519,7 @@ def scan(roots: str | Path | Sequence[str | Path], *, with_duration: bool = True
                     skipped.append((path, str(err)))
                     continue
             rows.append({"path": path, **row, "duration": duration})
-        if n_audio == 0:
+        if n_found[i] == 0:
             exts = " ".join(sorted(AUDIO_EXTENSIONS))
             raise CorpusError(f"no audio files ({exts}) found in {folder}")
     if rows:
@@ -480,6 +619,21 @@ def format_summary(summary: dict[str, Any], skipped: int = 0) -> str:
             lines.append("duration: not measured")
     if skipped:
         lines.append(
-            f"skipped: {skipped} audio file{'s' if skipped != 1 else ''} (unrecognised name or unreadable)"
+            f"skipped: {skipped} audio file{'s' if skipped != 1 else ''} (unrecognised name, unknown emotion or unreadable)"
         )
     return "\n".join(lines)
+
+
+#: Language of each corpus (what the model has heard).
+LANGUAGES = {"ravdess": "English (North American)", "emodb": "German", "tess": "English (Canadian)",
+             "cremad": "English (US)", "savee": "English (British)"}
+
+
+def languages(corpora) -> list[str]:
+    """Languages of ``corpora`` (unknown corpora are named as they are), without repeats, in order."""
+    out: list[str] = []
+    for c in corpora:
+        lang = LANGUAGES.get(c, f"{c} (language not recorded)")
+        if lang not in out:
+            out.append(lang)
+    return out

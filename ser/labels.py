@@ -2,9 +2,13 @@
 
 Every corpus parser maps its own codes onto these names, so corpora combine into one manifest
 ("hybrid") and a model trained on one corpus can be evaluated on another's shared emotions.
+:func:`normalise_emotion` maps free-form names (``"Joy"``, ``"Wut"``, ``"rab"``, ``"colère"``) onto them,
+for corpora described by a ``manifest.csv``.
 """
 
 from __future__ import annotations
+
+import unicodedata
 
 #: Unified labels, in a fixed order (RAVDESS's 8 first, then EMO-DB's extra "boredom").
 EMOTIONS: tuple[str, ...] = (
@@ -73,3 +77,88 @@ SAVEE = {
     "sa": "sad",
     "su": "surprised",
 }
+
+#: Emotion names and codes seen in other corpora and in hand-made manifests -> unified label. Keys are
+#: in the form :func:`normalise_emotion` compares (case-folded, accents removed, ``_``/``-`` as spaces).
+#: English words and codes (CREMA-D, IEMOCAP, TESS ``ps``), German (EMO-DB's words), Italian (EMOVO's
+#: codes and words), French and Spanish. Deliberately absent: single letters (EMO-DB's ``A`` is fear,
+#: SAVEE's ``a`` anger), ``none``, and near-misses such as contempt, frustration or excitement.
+SYNONYMS: dict[str, str] = {
+    word: label
+    for label, words in {
+        "neutral": (
+            "neutral", "neu", "neutre", "neutro", "neutrale",
+        ),
+        "calm": ("calm", "calmness", "calme", "calma", "ruhig", "ruhe", "tranquilo", "tranquillo"),
+        "happy": (
+            "happy", "happiness", "hap", "joy", "joyful", "glad", "gladness",
+            "freude", "frohlich", "froehlich", "glucklich", "gluecklich", "gluck", "glueck",
+            "gio", "gioia", "felice", "felicita",
+            "joie", "heureux", "heureuse", "bonheur",
+            "alegria", "feliz", "felicidad",
+        ),
+        "sad": (
+            "sad", "sadness", "sorrow", "sorrowful", "unhappy",
+            "trauer", "traurig", "traurigkeit",
+            "tri", "tristezza", "triste",
+            "tristesse",
+            "tristeza",
+        ),
+        "angry": (
+            "angry", "anger", "ang", "mad",
+            "wut", "wutend", "wuetend", "arger", "aerger", "argerlich", "aergerlich", "zorn",
+            "rab", "rabbia", "arrabbiato", "arrabbiata",
+            "colere", "en colere",
+            "ira", "enojo", "enfado", "enojado", "enfadado",
+        ),
+        "fearful": (
+            "fearful", "fear", "fea", "afraid", "scared", "anxiety", "anxious",
+            "angst", "furcht", "angstlich", "aengstlich",
+            "pau", "paura",
+            "peur",
+            "miedo", "temor",
+        ),
+        "disgust": (
+            "disgust", "disgusted", "dis",
+            "ekel", "angeekelt",
+            "disgusto", "disgustato",
+            "degout", "degoute",
+            "asco",
+        ),
+        "surprised": (
+            "surprised", "surprise", "sur", "ps", "pleasant surprise", "pleasant surprised",
+            "uberraschung", "ueberraschung", "uberrascht", "ueberrascht",
+            "sor", "sorpresa", "sorpreso",
+            "surpris",
+            "sorprendido",
+        ),
+        "boredom": (
+            "boredom", "bored", "bor", "boring",
+            "langeweile", "gelangweilt",
+            "noia", "annoiato",
+            "ennui",
+            "aburrimiento", "aburrido",
+        ),
+    }.items()
+    for word in words
+}
+
+
+def _emotion_key(name: str) -> str:
+    """``name`` in :data:`SYNONYMS`' key form: NFKD without accents, case-folded, ``_``/``-`` as spaces."""
+    decomposed = unicodedata.normalize("NFKD", name)
+    plain = "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+    return " ".join(plain.replace("_", " ").replace("-", " ").split())
+
+
+def normalise_emotion(name: str) -> str | None:
+    """The unified label (one of :data:`EMOTIONS`) of an emotion name or code, or ``None``.
+
+    Case, accents, surrounding/inner whitespace and ``_``/``-`` do not matter: ``"Joy"``,
+    ``" happiness "``, ``"Freude"``, ``"gio"`` and ``"joie"`` all give ``"happy"``; ``"Colère"`` and
+    ``"colere"`` give ``"angry"``; ``"pleasant_surprise"`` gives ``"surprised"``. Unknown names
+    (``"contempt"``, ``"none"``, ``""``) give ``None``.
+    """
+    if not isinstance(name, str):
+        return None
+    return SYNONYMS.get(_emotion_key(name))

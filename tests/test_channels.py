@@ -1,0 +1,247 @@
+"""Channel conditions (ser.channels): shapes, determinism, SNR, filters, compressor, codecs, registry."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+import scipy.signal
+from support import RAVDESS, requires_data, speechlike
+
+from ser import channels as ch
+from ser.errors import AudioError
+
+SR = 16_000
+CODECS = ch.available_codecs()
+
+
+def _others() -> list[np.ndarray]:
+    return [speechlike(1.3, f0=f0, seed=i + 1) for i, f0 in enumerate((105.0, 180.0, 230.0, 95.0))]
+
+
+def _active_db(y: np.ndarray, sr: int = SR) -> float:
+    """Active speech level, computed independently of the module: 20 ms frames within 40 dB of the top."""
+    frame = int(0.02 * sr)
+    p = np.mean(y[: y.size // frame * frame].astype(np.float64).reshape(-1, frame) ** 2, axis=1)
+    return float(10 * np.log10(p[p >= p.max() * 1e-4].mean()))
+
+
+def _band_energy(y: np.ndarray, lo: float, hi: float, sr: int = SR) -> float:
+    spec = np.abs(np.fft.rfft(y.astype(np.float64))) ** 2
+    f = np.fft.rfftfreq(y.size, 1 / sr)
+    return float(spec[(f >= lo) & (f < hi)].sum())
+
+
+def _needs(name: str) -> None:
+    for codec in ("opus", "mp3"):
+        if name.startswith(codec) and codec not in CODECS:
+            pytest.skip(f"{codec} encoding is not available in this PyAV build")
+
+
+@pytest.mark.parametrize("name", list(ch.CONDITIONS))
+def test_every_condition_keeps_length_dtype_and_is_finite(name):
+    _needs(name)
+    y = speechlike(1.0)
+    out = ch.apply(name, y, sr=SR, seed=3, others=_others())
+    assert out.shape == y.shape and out.dtype == np.float32
+    assert np.isfinite(out).all()
+    assert np.any(out != 0)
+    if name != "gain+20":  # the one condition documented to keep float headroom above 1
+        assert np.abs(out).max() <= 1.0
+    odd = speechlike(0.7311)  # odd length, not a multiple of any frame size
+    assert ch.apply(name, odd, sr=SR, seed=3, others=_others()).shape == odd.shape
+
+
+def test_gain_is_unclipped_unless_asked():
+    y = speechlike(1.0)
+    loud = ch.gain(y, db=20.0)
+    np.testing.assert_allclose(loud, y * 10.0, rtol=1e-5)
+    assert np.abs(loud).max() > 1.0
+    assert np.abs(ch.gain(y, db=20.0, clip=True)).max() <= 1.0
+
+
+@pytest.mark.parametrize(
+    "f",
+    [
+        lambda y, s: ch.room(y, sr=SR, rt60=0.5, seed=s),
+        lambda y, s: ch.add_noise(y, snr_db=10.0, color="pink", seed=s),
+        lambda y, s: ch.add_noise(y, snr_db=10.0, color="white", seed=s),
+        lambda y, s: ch.add_babble(y, snr_db=10.0, others=_others(), seed=s),
+    ],
+    ids=["room", "pink", "white", "babble"],
+)
+def test_seeded_conditions_are_deterministic(f):
+    y = speechlike(1.0)
+    np.testing.assert_array_equal(f(y, 7), f(y, 7))
+    assert not np.allclose(f(y, 7), f(y, 8))
+
+
+def test_laptop_is_deterministic():
+    if "opus" not in CODECS:
+        pytest.skip("opus encoding is not available")
+    y = speechlike(1.0)
+    np.testing.assert_array_equal(ch.laptop(y, sr=SR, seed=1), ch.laptop(y, sr=SR, seed=1))
+
+
+@pytest.mark.parametrize("color", ["white", "pink", "brown"])
+@pytest.mark.parametrize("snr", [0.0, 10.0, 25.0])
+def test_add_noise_hits_the_snr_against_active_speech(color, snr):
+    y = speechlike(1.5) * 0.5
+    y[: SR // 2] *= 0.0  # a long pause must not lower the measured speech power
+    noise = ch.add_noise(y, snr_db=snr, color=color, seed=1).astype(np.float64) - y
+    measured = _active_db(y) - 10 * np.log10(np.mean(noise**2))
+    assert abs(measured - snr) < 1.0
+
+
+def test_noise_colors_have_their_slopes():
+    y = speechlike(2.0) * 0.1  # quiet enough that the mix is never re-scaled
+    low_high = {}
+    for color in ("white", "pink", "brown"):
+        n = ch.add_noise(y, snr_db=0.0, color=color, seed=2).astype(np.float64) - y
+        low_high[color] = 10 * np.log10(_band_energy(n, 100, 200) / _band_energy(n, 4000, 8000))
+    # octave 100-200 Hz vs octave 4-8 kHz: white ∝ width (-16 dB), pink equal per octave (0 dB),
+    # brown ∝ 1/f² (+16 dB)
+    assert abs(low_high["white"] + 16.0) < 2.0
+    assert abs(low_high["pink"]) < 2.0
+    assert abs(low_high["brown"] - 16.0) < 2.0
+
+
+def test_add_babble_hits_the_snr_and_needs_others():
+    y = speechlike(1.5) * 0.5
+    noise = ch.add_babble(y, snr_db=5.0, others=_others(), seed=0, n_talkers=6).astype(np.float64) - y
+    assert abs(_active_db(y) - 10 * np.log10(np.mean(noise**2)) - 5.0) < 1.0
+    with pytest.raises(ValueError, match="others"):
+        ch.add_babble(y, snr_db=5.0, others=[])
+    with pytest.raises(ValueError, match="others"):
+        ch.apply("babble20", y)
+
+
+@pytest.mark.parametrize("mulaw", [True, False])
+def test_telephone_keeps_only_the_phone_band(mulaw):
+    rng = np.random.default_rng(0)
+    white = (0.1 * rng.standard_normal(2 * SR)).astype(np.float32)
+    out = ch.telephone(white, sr=SR, mulaw=mulaw)
+    assert out.shape == white.shape
+    ratio = lambda lo, hi: 10 * np.log10(_band_energy(out, lo, hi) / _band_energy(white, lo, hi))  # noqa: E731
+    assert ratio(3600, 8001) < -30
+    assert ratio(0, 200) < -30
+    assert abs(ratio(500, 3000)) < 1.5
+
+
+def test_bandlimit_removes_highs():
+    rng = np.random.default_rng(1)
+    white = (0.1 * rng.standard_normal(SR)).astype(np.float32)
+    out = ch.bandlimit(white, sr=SR, high_hz=4000)
+    assert 10 * np.log10(_band_energy(out, 5000, 8001) / _band_energy(white, 5000, 8001)) < -30
+    assert abs(10 * np.log10(_band_energy(out, 300, 3000) / _band_energy(white, 300, 3000))) < 1
+    both = ch.bandlimit(white, sr=SR, low_hz=300, high_hz=3400)
+    assert 10 * np.log10(_band_energy(both, 0, 150) / _band_energy(white, 0, 150)) < -30
+    np.testing.assert_array_equal(ch.bandlimit(white, sr=SR, high_hz=None), white)
+
+
+def test_compressor_reduces_dynamic_range_like_an_agc():
+    y = speechlike(2.0)
+    y[SR:] *= 0.03  # quiet second half, 30 dB down
+    out = ch.compressor(y, sr=SR)
+    before = _active_db(y[:SR]) - _active_db(y[SR:])
+    after = _active_db(out[:SR]) - _active_db(out[SR:])
+    assert after < before - 10
+    assert abs(_active_db(out) - _active_db(y)) < 1.0  # makeup="auto": same level as the input
+    quiet = ch.compressor(speechlike(1.0) * 0.01, sr=SR, makeup="target")
+    assert abs(_active_db(quiet) - ch.TARGET_DBFS) < 1.0  # quiet speech boosted to -20 dBFS
+    loud = ch.compressor(speechlike(1.0) * 1.4, sr=SR, makeup="target")
+    assert np.abs(loud).max() <= 1.0
+
+
+def test_compressor_is_fast_on_a_minute():
+    y = speechlike(60.0)
+    t = time.process_time()
+    ch.compressor(y, sr=SR)
+    assert time.process_time() - t < 1.0
+
+
+def test_room_matches_level_and_honours_drr():
+    y = speechlike(1.0)
+    out = ch.room(y, sr=SR, rt60=0.6, seed=0)
+    assert abs(_active_db(out) - _active_db(y)) < 0.5
+    ir = ch.room_impulse_response(sr=SR, rt60=0.6, seed=0, drr_db=4.0)
+    assert ir[0] == 1.0
+    assert abs(10 * np.log10(1.0 / np.sum(ir[1:].astype(np.float64) ** 2)) - 4.0) < 0.1
+    t = np.arange(ir.size) / SR
+    early, late = ir[(t > 0.05) & (t < 0.15)], ir[(t > 0.35) & (t < 0.45)]
+    decay = 10 * np.log10(np.mean(early**2) / np.mean(late**2))
+    assert 15 < decay < 35  # 60 dB per rt60 = 0.6 s → about 30 dB per 0.3 s (highs faster)
+    with pytest.raises(ValueError):
+        ch.room(y, sr=SR, rt60=0.0)
+
+
+@pytest.mark.parametrize("codec,kbps", [("opus", 24), ("opus", 12), ("mp3", 32)])
+def test_codec_round_trip_is_aligned_and_correlated(codec, kbps):
+    _needs(codec)
+    y = speechlike(1.5, f0=200.0)
+    out = ch.codec(y, sr=SR, codec=codec, bitrate_kbps=kbps)
+    assert out.shape == y.shape and out.dtype == np.float32
+    corr = float(np.corrcoef(y, out)[0, 1])
+    assert corr > (0.8 if kbps >= 24 else 0.6)
+    # aligned: the best lag within ±20 ms is within 1 ms of zero
+    xc = scipy.signal.correlate(out, y, mode="full", method="fft")[y.size - 1 - 320 : y.size + 320]
+    assert abs(int(np.argmax(xc)) - 320) <= 16
+
+
+def test_missing_codec_raises_audio_error(monkeypatch):
+    monkeypatch.setattr(ch, "_encoder", lambda name: None)
+    with pytest.raises(AudioError, match="cannot encode mp3"):
+        ch.codec(speechlike(0.5), sr=SR, codec="mp3")
+    with pytest.raises(ValueError, match="unknown codec"):
+        ch.codec(speechlike(0.5), sr=SR, codec="aac")  # type: ignore[arg-type]
+
+
+def test_unknown_condition_names_the_known_ones():
+    with pytest.raises(ValueError, match="unknown channel condition 'radio'.*laptop"):
+        ch.apply("radio", speechlike(0.5))
+
+
+def test_bad_input_is_rejected():
+    with pytest.raises(AudioError):
+        ch.add_noise(np.zeros((2, 100), np.float32), snr_db=10)
+    with pytest.raises(AudioError):
+        ch.room(np.array([0.0, np.nan, 0.1], np.float32), sr=SR)
+
+
+def test_random_channel_is_deterministic_and_varied():
+    y = speechlike(1.0)
+    others = _others()
+    names = set()
+    for seed in range(12):
+        a, da = ch.random_channel(y, sr=SR, rng=np.random.default_rng(seed), others=others)
+        b, db = ch.random_channel(y, sr=SR, rng=np.random.default_rng(seed), others=others)
+        np.testing.assert_array_equal(a, b)
+        assert da == db
+        assert a.shape == y.shape and a.dtype == np.float32 and np.isfinite(a).all()
+        assert np.abs(a).max() <= 1.0
+        names.add(da)
+    assert len(names) >= 8
+    rng = np.random.default_rng(0)
+    first = ch.random_channel(y, sr=SR, rng=rng)[0]
+    assert not np.array_equal(first, ch.random_channel(y, sr=SR, rng=rng)[0])  # the rng advances
+
+
+@requires_data
+def test_laptop_on_a_real_clip():
+    from ser import audio
+
+    clips = sorted((RAVDESS / "Actor_01").glob("*.flac"))
+    others_files = sorted((RAVDESS / "Actor_02").glob("*.flac"))[:3] + sorted((RAVDESS / "Actor_03").glob("*.flac"))[:3]
+    if not clips or not others_files:
+        pytest.skip("RAVDESS actors 1-3 are not present")
+    if "opus" not in CODECS:
+        pytest.skip("opus encoding is not available")
+    y = audio.load(clips[len(clips) // 2])
+    others = [audio.load(p) for p in others_files]
+    for kw in ({}, {"others": others}):
+        out = ch.laptop(y, sr=SR, seed=0, **kw)
+        assert out.shape == y.shape and out.dtype == np.float32 and np.isfinite(out).all()
+        assert np.abs(out).max() <= 1.0
+        assert abs(_active_db(out) - ch.TARGET_DBFS) < 3.0  # the AGC sets the level
+        assert np.corrcoef(y, out)[0, 1] > 0.2  # degraded but still the same utterance
