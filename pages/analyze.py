@@ -15,6 +15,9 @@ st.caption("Give the model a few seconds of speech. It predicts the emotion the 
 
 predictor = ui.current_predictor()
 
+# "Calibrate to my voice": the session's voice profile, or None (model cannot adapt, or the toggle is off)
+profile = ui.voice_profile_section(predictor) if predictor is not None else None
+
 METHODS = {"upload": ":material/upload_file: Upload a file", "record": ":material/mic: Record",
            "example": ":material/library_music: Example from a corpus"}
 method = st.radio("Input", list(METHODS), format_func=METHODS.get, horizontal=True, key="analyze_method",
@@ -52,13 +55,16 @@ if source is None:
     st.info("Choose an input above to see the prediction.", icon=":material/touch_app:")
 elif predictor is not None:
     key, name, data, mime = source
-    res = ui.analyse(predictor, key + (ui.selected_bundle_dir(),), name, data, mime)
+    if method == "example" and profile is not None:
+        profile = None  # a corpus speaker is not you: neither adapt to nor learn from their voice
+        st.caption("Corpus examples are other people's voices: analysed without your voice profile.")
+    res = ui.analyse(predictor, key + (ui.selected_bundle_dir(),), name, data, mime, profile=profile)
     st.audio(data, format=mime)
     if res.error:
         ui.show_error(SERError(res.error), "Try another file: a few seconds of speech works best.")
     else:
         pred = res.prediction
-        ui.show_prediction(pred, threshold=predictor.threshold)
+        ui.show_prediction(pred, threshold=predictor.threshold, earlier=res.earlier)
         st.download_button("Download the result (JSON)", ui.prediction_json(pred),
                            file_name=f"{Path(name).stem}_emotion.json", mime="application/json",
                            on_click="ignore", icon=":material/download:")

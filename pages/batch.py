@@ -13,6 +13,7 @@ st.caption("Analyse many recordings at once. Files that cannot be read are liste
 predictor = ui.current_predictor()
 files = st.file_uploader("Audio files (wav, flac, ogg, mp3, webm or m4a)", type=ui.AUDIO_TYPES,
                          accept_multiple_files=True, key="batch_files")
+one_speaker = ui.one_speaker_toggle(predictor)
 
 if not files:
     st.session_state.pop("batch_result", None)
@@ -21,12 +22,12 @@ if not files:
 if predictor is None:
     st.stop()
 
-key = (tuple(f.file_id for f in files), ui.selected_bundle_dir())
+key = (tuple(f.file_id for f in files), ui.selected_bundle_dir(), one_speaker)
 cached = st.session_state.get("batch_result")
 if cached is None or cached[0] != key:
     st.session_state.pop("batch_result", None)
     bar = st.progress(0.0, text=f"Analysing {len(files)} files…")
-    df = ui.batch_rows(predictor, [(f.name, f.getvalue()) for f in files],
+    df = ui.batch_rows(predictor, [(f.name, f.getvalue()) for f in files], one_speaker=one_speaker,
                        progress=lambda i, n, name: bar.progress(i / n, text=f"{i}/{n} · {name}"))
     bar.empty()
     st.session_state["batch_result"] = (key, df)
@@ -46,10 +47,15 @@ st.dataframe(df, hide_index=True, column_config={
     "confidence": st.column_config.ProgressColumn("confidence", format="percent", min_value=0.0, max_value=1.0),
     "error": st.column_config.TextColumn("error", width="medium"),
     "duration_s": st.column_config.NumberColumn("duration (s)", format="%.2f"),
+    "adapted": st.column_config.CheckboxColumn("adapted", help="predicted relative to the files before it"),
+    "warnings": st.column_config.TextColumn("warnings", width="medium", help="input quality (confidences lowered)"),
     **prob_cols,
 })
 st.caption("One row per file: the predicted emotion, its confidence and the probability of every emotion. "
-           "Files that could not be analysed say why in the error column.")
+           "Files that could not be analysed say why in the error column; *warnings* flags narrowband, clipped "
+           "or very noisy input (its confidences are lowered)."
+           + (" One speaker: each file is adapted to the voice of the files above it (the first one is not); "
+              "*unadapted_label* is the general model's answer." if one_speaker else ""))
 st.download_button("Download the table (CSV)", ui.frame_csv(df), file_name="emotions.csv", mime="text/csv",
                    on_click="ignore", icon=":material/download:")
 if bad:

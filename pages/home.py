@@ -14,7 +14,7 @@ st.markdown(
 
 st.page_link("pages/analyze.py", label="Try it: analyze a clip", icon=":material/play_circle:")
 
-cols = st.columns(4)
+cols = st.columns(5)
 tiles = [
     ("pages/analyze.py", "Analyze a clip", ":material/graphic_eq:", "Upload or record speech; see the emotion, "
      "the confidence and what the model hears."),
@@ -23,6 +23,8 @@ tiles = [
     ("pages/report.py", "Model report", ":material/insights:", "Training curves, confusion matrix and accuracy per "
      "emotion and per speaker."),
     ("pages/batch.py", "Batch", ":material/playlist_play:", "Analyse many files at once and download a CSV."),
+    ("pages/live.py", "Live microphone", ":material/mic:", "Speak and watch the emotion update; the model adapts "
+     "to your voice as you talk."),
 ]
 for col, (page, label, icon, text) in zip(cols, tiles, strict=True):
     with col.container(border=True, height="stretch"):
@@ -51,11 +53,16 @@ if bundle is not None:
     chips = " · ".join(ui.emotion_md(lab) for lab in info["labels"])
     st.markdown(f"**Emotions:** {chips}")
     facts = [
-        f"**Model:** `{info['name']}` ({info['model_type']}), trained on {', '.join(info['corpora']) or 'n/a'}.",
+        f"**Model:** `{info['name']}` ({info['model_type']}), trained on {', '.join(info['corpora']) or 'n/a'} "
+        f"— languages heard: {', '.join(info['languages']) or 'n/a'}.",
         f"**Evaluation:** {info['protocol'] or 'no held-out evaluation recorded'}.",
         f"**Input:** any speech recording; clips longer than {info['window_s']:g} s get a timeline of "
         f"emotions. Results under {info['threshold']:.0%} confidence are flagged as uncertain.",
     ]
+    if info.get("adapted_uar") is not None:
+        facts.append(f"**Speaker adaptation:** with a few earlier clips of the same voice, cross-validated UAR "
+                     f"{info['adapted_uar']:.0%} (unadapted {info['unadapted_uar']:.0%}); Live, Analyze and Batch "
+                     "can adapt to a voice.")
     if info.get("licence"):
         facts.append(f"**Licence of the weights:** {info['licence']}.")
     st.markdown("\n".join(f"- {f}" for f in facts))

@@ -34,6 +34,8 @@ Speak into your microphone and watch the model's estimate of the emotion in your
 every {STEP_S:g} s from the last {WINDOW_S:g} s of audio. Press **START**: your browser will ask for
 permission to use the microphone. Audio is streamed to this app's server over WebRTC, analysed in
 memory and never stored. When nobody is speaking the page shows **quiet** instead of guessing.
+With **Adapt to my voice** on, the model also learns what *your* voice sounds like as you speak and
+judges each moment against it.
 """
 )
 
@@ -67,7 +69,20 @@ ctx = webrtc_streamer(
     rtc_configuration=rtc_config,
 )
 
+adaptive = ui.can_adapt(predictor)
+c_adapt, c_reset, _ = st.columns([1, 1, 2], vertical_alignment="center")
+adapt_on = c_adapt.toggle("Adapt to my voice", value=adaptive, key="live_adapt", disabled=not adaptive,
+                          help="On: judge your voice against your own normal voice (learnt as you speak). "
+                               "Off: the general model answers; the profile keeps listening.") and adaptive
+c_reset.button("Reset voice profile", key="live_reset", on_click=ui.reset_voice_profile, args=(ui.LIVE_PROFILE_KEY,),
+               disabled=not adaptive, icon=":material/restart_alt:", help="Forget the voice heard so far "
+               "(another person takes the microphone).")
+adapt_line = st.empty()
+session_profile = ui.voice_profile(predictor, key=ui.LIVE_PROFILE_KEY)
+adapt_line.caption(ui.live_adaptation_text(adaptive, adapt_on, session_profile.seconds if session_profile else 0.0))
+
 status = st.empty()
+compare = st.empty()
 counter = st.empty()
 level = st.empty()
 col_bars, col_timeline = st.columns([2, 3])
@@ -82,6 +97,7 @@ def draw(analyzer: live.LiveAnalyzer, n: int) -> None:
     """Redraw every placeholder from the analyzer's newest result (``n`` makes element keys unique)."""
     r = analyzer.latest()
     lvl = analyzer.current_level()
+    adapt_line.caption(ui.live_adaptation_text(adaptive, analyzer.adapt, analyzer.profile_seconds))
     level.progress(
         min(1.0, max(0.0, (lvl + 80.0) / 80.0)),
         text=f"Input level {lvl:.0f} dBFS (speech needs about {analyzer.gate_dbfs:.0f} dBFS or more)",
@@ -100,6 +116,11 @@ def draw(analyzer: live.LiveAnalyzer, n: int) -> None:
             hedge = " (uncertain)" if r.uncertain else ""
             face = EMOTION_EMOJI.get(r.label, "")
             status.markdown(f"### {face} Emotion: **{r.label}** — {r.confidence:.0%}{hedge}")
+        comparison = ui.live_comparison_text(r)
+        if comparison:
+            compare.caption(comparison)
+        else:
+            compare.empty()
         counter.caption(f"Update #{r.index} at {r.timestamp} · stream time {r.t:.1f} s")
     bars.plotly_chart(live.probability_figure(r, analyzer.labels), key=f"live_bars_{n}")
     timeline.plotly_chart(
@@ -116,20 +137,23 @@ def draw(analyzer: live.LiveAnalyzer, n: int) -> None:
 
 
 def get_analyzer() -> live.LiveAnalyzer:
-    """This session's analyzer: a fresh one for each new stream (START after STOP) or model choice."""
+    """This session's analyzer: a fresh one for each new stream (START after STOP) or model choice; it
+    learns into the session's live voice profile, which outlives the streams."""
     analyzer = st.session_state.get("live_analyzer")
     new_stream = st.session_state.pop("live_new_stream", False)
     if analyzer is None or new_stream or analyzer.predictor is not predictor:
         if analyzer is not None:
             analyzer.stop()
-        analyzer = live.LiveAnalyzer(predictor, window_s=WINDOW_S, step_s=STEP_S, gate_dbfs=GATE_DBFS)
+        analyzer = ui.live_analyzer(predictor, window_s=WINDOW_S, step_s=STEP_S, gate_dbfs=GATE_DBFS)
         st.session_state["live_analyzer"] = analyzer
+    analyzer.adapt = adapt_on  # the toggle reruns the page: the same analyzer goes on with the new setting
     return analyzer
 
 
 if ctx.state.playing:
     analyzer = get_analyzer()
     analyzer.start()
+    run = ui.claim_live_run()  # a control used while streaming starts a newer run that takes over
     draws = 0
     last_draw = 0.0
     last_audio = time.monotonic()
@@ -151,19 +175,24 @@ if ctx.state.playing:
             last_audio = time.monotonic()
             for frame in frames:
                 analyzer.push(frame)
+            if not analyzer.running:  # an older run of the page stopped it on its way out
+                analyzer.start()
             now = time.monotonic()
             if now - last_draw >= REDRAW_S:
                 draws += 1
                 draw(analyzer, draws)
                 last_draw = now
     finally:
-        # A rerun or the end of the session interrupts the loop: never leave the worker running.
-        analyzer.stop()
+        # A rerun or the end of the session interrupts the loop: never leave the worker running, unless
+        # a newer run of this page (a control was used mid-stream) already goes on with it.
+        if ui.owns_live_run(run):
+            analyzer.stop()
 else:
     st.session_state["live_new_stream"] = True
     previous = st.session_state.get("live_analyzer")
     if previous is not None and previous.latest() is not None:
         previous.stop()
+        previous.adapt = adapt_on
         draw(previous, 0)
         st.caption("Stream stopped: these are its last results. Press **START** to listen again.")
     elif ctx.state.signalling:

@@ -1,5 +1,6 @@
 """Model report: how the loaded model was trained and how it does on speakers it never heard."""
 
+import pandas as pd
 import streamlit as st
 
 from ser import ui, viz
@@ -54,6 +55,9 @@ if folds.get("per_fold"):
     names.append("Cross-validation")
 if calib:
     names.append("Calibration")
+adaptation = bundle.metrics.get("adaptation") or {}
+if adaptation or bundle.metrics.get("per_corpus"):
+    names.append("Speaker adaptation")
 names.append("Model card")
 tabs = dict(zip(names, st.tabs(names), strict=True))
 
@@ -140,6 +144,25 @@ if "Calibration" in tabs:
         st.caption("Expected calibration error: the gap between the confidence shown and how often the model is "
                    f"right. Temperature scaling fitted on: {calib.get('fitted_on', 'validation speakers')}; "
                    f"measured on: {calib.get('measured_on', 'test speakers')}.")
+
+if "Speaker adaptation" in tabs:
+    with tabs["Speaker adaptation"]:
+        per_corpus = bundle.metrics.get("per_corpus") or {}
+        if per_corpus:
+            st.markdown("**Unadapted, per corpus** (out-of-fold: speakers the fold model never heard)")
+            st.dataframe(pd.DataFrame([{"corpus": c, "UAR": m["uar"], "accuracy": m["accuracy"], "clips": m["n"]}
+                                        for c, m in per_corpus.items()]), hide_index=True)
+        for order, a in adaptation.items():
+            st.markdown(f"**Running adaptation, {order} order**: UAR {a['uar']:.1%} adapted vs "
+                        f"{a['unadapted_uar']:.1%} unadapted")
+            st.dataframe(pd.DataFrame([{"earlier clips of the speaker": b["clips"], "adapted UAR": b["uar"],
+                                         "unadapted UAR": b["unadapted_uar"], "change": b["delta"], "clips": b["n"]}
+                                        for b in a["by_earlier_clips"]]), hide_index=True)
+        if adaptation:
+            st.caption("Each held-out speaker's clips are predicted one after another, each with statistics of the "
+                       "speaker's earlier clips only; the first clip uses the training prior. Blocked order groups "
+                       "a speaker's clips by emotion — a sustained mood — where running statistics could absorb "
+                       "the mood; the table shows the change after each number of earlier clips.")
 
 with tabs["Model card"]:
     if bundle.card:

@@ -177,3 +177,24 @@ def duration(path: str | Path) -> float:
         return info.frames / info.samplerate
     except (sf.LibsndfileError, RuntimeError):
         return sum(b.size for b in iter_blocks(path)) / SAMPLE_RATE
+
+
+def info(source: str | Path | bytes) -> dict:
+    """Best-effort facts from a file's header: ``{"samplerate": int | None}``; never raises.
+
+    The original rate matters after resampling: an 8 kHz file loaded at 16 kHz is still narrowband.
+    """
+    try:
+        src = io.BytesIO(source) if isinstance(source, bytes | bytearray) else str(source)
+        return {"samplerate": int(sf.info(src).samplerate)}
+    except Exception:  # noqa: BLE001 - not readable by libsndfile: ask PyAV
+        pass
+    try:
+        import av
+
+        src = io.BytesIO(source) if isinstance(source, bytes | bytearray) else str(source)
+        with av.open(src) as container:
+            stream = next(s for s in container.streams if s.type == "audio")
+            return {"samplerate": int(stream.rate or stream.codec_context.sample_rate)}
+    except Exception:  # noqa: BLE001
+        return {"samplerate": None}

@@ -8,6 +8,7 @@ A bundle is a folder::
     metrics.json     held-out metrics: uar, accuracy, per_class, confusion, per_speaker, folds, calibration
     eda.json         training-data summary: class counts, durations, per-emotion average mel/chroma/MFCC
     MODEL_CARD.md    human-readable model card
+    adaptation.json  speaker-adaptation prior (optional; stats models): see :mod:`ser.adapt`
 
 :func:`write_bundle` builds it in a temp folder next to the destination and renames it into place,
 so an interrupted training run never leaves a half-written bundle and keeps the previous one.
@@ -24,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .adapt import PRIOR_FILE, AdaptationPrior
+from .corpora import languages
 from .errors import BundleError
 from .features import FeatureConfig, input_shape
 
@@ -134,6 +137,8 @@ class ModelBundle:
         self.card: str = card.read_text(encoding="utf-8") if card.exists() else ""
         self._model = None
         self._lock = threading.Lock()
+        prior = self.path / PRIOR_FILE
+        self.adaptation: AdaptationPrior | None = AdaptationPrior.load(prior) if prior.exists() else None
 
     @property
     def name(self) -> str:
@@ -192,6 +197,9 @@ class ModelBundle:
             "test_speakers": self.config.split.get("test", []),
             "folds": self.metrics.get("folds", {}).get("summary"),
             "licence": self.config.extra.get("licence", ""),
+            "languages": languages(self.config.corpora),
+            "adapted_uar": (self.metrics.get("adaptation") or {}).get("random", {}).get("uar"),
+            "unadapted_uar": (self.metrics.get("adaptation") or {}).get("random", {}).get("unadapted_uar"),
         }
 
 
@@ -230,6 +238,7 @@ def write_bundle(
     metrics: dict[str, Any],
     eda: dict[str, Any],
     card: str,
+    adaptation: AdaptationPrior | None = None,
 ) -> Path:
     """Write a complete bundle to ``dest`` atomically (temp folder + rename); returns ``dest``.
 
@@ -245,6 +254,8 @@ def write_bundle(
         _dump_json(tmp / METRICS_FILE, metrics)
         _dump_json(tmp / EDA_FILE, eda)
         (tmp / CARD_FILE).write_text(card, encoding="utf-8")
+        if adaptation is not None:
+            _dump_json(tmp / PRIOR_FILE, adaptation.to_dict())
         old = None
         if dest.exists():
             old = dest.parent / f".{dest.name}.old-{os.getpid()}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .bundle import BundleConfig
+from .corpora import languages
 
 
 def _pct(x: float | None) -> str:
@@ -55,7 +56,11 @@ def model_card(cfg: BundleConfig, metrics: dict[str, Any], eda: dict[str, Any]) 
         f"Corpora: {', '.join(cfg.corpora)} — {eda.get('n_clips', '?')} clips, "
         f"{len(eda.get('speakers', []))} speakers, {eda.get('durations', {}).get('total_hours', 0):.2f} h.",
         "Acted emotional speech recorded in a studio. "
-        + "; ".join(_CORPUS_TEXT.get(c, c) for c in cfg.corpora) + ".",
+        + "; ".join(_CORPUS_TEXT.get(c, c) for c in cfg.corpora) + ". "
+        + f"Languages heard: {', '.join(languages(cfg.corpora))}. "
+        + ("Each corpus lacks some of the labels (EMO-DB has no calm or surprised, RAVDESS no boredom): the model "
+           "learns each emotion from the corpora that have it, and is scored per corpus on that corpus's own "
+           "labels. " if len(cfg.corpora) > 1 else ""),
         "",
         "## Licence",
         f"{cfg.extra.get('licence', '')}. The weights are derived from these corpora and inherit their terms: "
@@ -111,6 +116,25 @@ def model_card(cfg: BundleConfig, metrics: dict[str, Any], eda: dict[str, Any]) 
             f"{calib['ece_before']:.3f} → {calib['ece_after']:.3f} (fitted on {calib.get('fitted_on', 'validation speakers')}; "
             f"measured on {calib.get('measured_on', 'the test speakers')})."
         )
+    for corpus, m in (metrics.get("per_corpus") or {}).items():
+        lines.append(f"- {corpus} speakers only: UAR {_pct(m['uar'])}, accuracy {_pct(m['accuracy'])} ({m['n']} clips).")
+    adaptation = metrics.get("adaptation") or {}
+    if adaptation:
+        lines += ["", "### Speaker adaptation (running protocol)",
+                  "Each held-out speaker's clips are predicted one after another, each with statistics of that "
+                  "speaker's *earlier* clips only (the first clip with the training prior); every clip is scored. "
+                  "`random` shuffles each speaker's clips; `blocked` groups them by emotion (a stretch of anger, "
+                  "then of sadness...), the sustained-mood case in which running statistics could absorb the mood.",
+                  "", "| order | adapted UAR | unadapted UAR | " + " | ".join(
+                      f"Δ after {b['clips']} clips" for b in next(iter(adaptation.values()))["by_earlier_clips"])
+                  + " |", "| --- | --- | --- | " + " | ".join("---" for _ in next(iter(adaptation.values()))[
+                      "by_earlier_clips"]) + " |"]
+        for order, a in adaptation.items():
+            lines.append(f"| {order} | {_pct(a['uar'])} | {_pct(a['unadapted_uar'])} | "
+                         + " | ".join(f"{100 * b['delta']:+.1f}" for b in a["by_earlier_clips"]) + " |")
+        for order, a in adaptation.items():
+            for corpus, c in (a.get("per_corpus") or {}).items():
+                lines.append(f"- {order}, {corpus}: adapted {_pct(c['uar'])} vs unadapted {_pct(c['unadapted_uar'])}.")
     per_class = test.get("per_class", {})
     if per_class:
         lines += ["", "| emotion | precision | recall | F1 | clips |", "| --- | --- | --- | --- | --- |"]
@@ -132,7 +156,14 @@ def model_card(cfg: BundleConfig, metrics: dict[str, Any], eda: dict[str, Any]) 
         "## Reproduce",
         f"```\n{cfg.extra.get('train_command') or 'ser train ...'}\n```",
         f"Seed {tr.get('seed', 0)}; {tr.get('augment', 0)} augmented copies per training clip "
-        "(Gaussian noise at 10-40 dB SNR, pitch ±2.5 semitones, time stretch ±15%, gain ±6 dB; audiomentations).",
+        "(Gaussian noise at 10-40 dB SNR, pitch ±2.5 semitones, time stretch ±15%, gain ±6 dB; audiomentations)"
+        + ("; each copy of a speaker also passes one simulated recording channel (room 0.15-0.8 s RT60, "
+           "white/pink noise or babble of other training speakers at 5-30 dB SNR, band limit or telephone band, "
+           "AGC-style compression, Opus/MP3 at low bit rates, gain -20..+10 dB: ser.channels)"
+           if tr.get("channels") else "") + ".",
+        ("Input level: every analysed window is scaled to " + f"{fc.level_db:g} dBFS before features, so the "
+         "input gain changes nothing (the removed level is used only relative to a speaker profile)."
+         if fc.level_db is not None else "Input level: raw (features move with the input gain)."),
         f"Training time: {metrics.get('train_seconds', '?')} s on the machine that trained it "
         f"(features {metrics.get('feature_seconds', '?')} s). Versions: "
         + ", ".join(f"{k} {v}" for k, v in cfg.extra.get("versions", {}).items()) + ".",

@@ -58,7 +58,7 @@ def _cmd_data_list(a: argparse.Namespace) -> int:
 
 #: Per-model-type defaults of ``ser train`` (the linear model needs many cheap epochs and strong L2).
 _TRAIN_DEFAULTS = {
-    "linear": {"epochs": 300, "patience": 25, "batch_size": 64, "l2": 0.02, "n_val": 0},
+    "linear": {"epochs": 200, "patience": 25, "batch_size": 256, "l2": 0.02, "n_val": 0},
     "*": {"epochs": 60, "patience": 12, "batch_size": 32, "l2": 1e-4, "n_val": 2},
 }
 
@@ -84,6 +84,7 @@ def _cmd_train(a: argparse.Namespace) -> int:
         ensemble=a.ensemble, test_speakers=speakers(a.test_speakers), val_speakers=speakers(a.val_speakers),
         n_test_speakers=a.n_test, n_val_speakers=pick(a.n_val, "n_val"), augment=a.augment, augment_strength=a.augment_strength,
         labels=speakers(a.labels), seed=a.seed, cache_dir=a.cache_dir, use_cache=not a.no_cache,
+        channels=not a.no_channels, adapt=not a.no_adapt, adapt_tau=a.adapt_tau,
         workers=a.workers, verbose=2 if not sys.stderr.isatty() else 1,
         command="ser " + " ".join(shlex.quote(x) for x in sys.argv[1:]),
     )
@@ -96,8 +97,16 @@ def _cmd_evaluate(a: argparse.Namespace) -> int:
     from .predict import Predictor
 
     pred = Predictor(a.model)
-    m = evaluate_folder(pred, a.data, include_seen_speakers=a.include_seen_speakers, progress=not a.quiet)
+    m = evaluate_folder(pred, a.data, include_seen_speakers=a.include_seen_speakers, progress=not a.quiet,
+                        adapt=a.adapt, order=a.order, seed=a.seed)
     print(format_report(m, title=f"{pred.bundle.path} on {', '.join(a.data)}"))
+    if "adaptation" in m:
+        ad = m["adaptation"]
+        print(f"adapted ({ad['protocol']}{', ' + ad['order'] + ' order' if ad['order'] else ''}): UAR {m['uar']:.3f}"
+              f" vs unadapted {ad['unadapted_uar']:.3f}")
+        for b in ad["by_earlier_clips"]:
+            print(f"  {b['clips']:>6} earlier clips: {b['uar']:.3f} vs {b['unadapted_uar']:.3f} ({b['delta']:+.3f}, "
+                  f"{b['n']} clips)")
     for reason, n in m["skipped_reasons"].items():
         print(f"skipped {n}: {reason}")
     if a.json:
@@ -111,7 +120,25 @@ def _cmd_predict(a: argparse.Namespace) -> int:
 
     pred = Predictor(a.model, threshold=a.threshold)
     results, errors = [], []
-    for src, res in pred.predict_many(a.files, progress=len(a.files) > 3 and not a.json):
+    profile_for = None
+    if a.profile and a.adapt:
+        raise SERError("give --profile (one enrolled speaker) or --adapt (one profile per folder), not both")
+    if a.profile:
+        from .adapt import SpeakerProfile
+
+        enrolled = SpeakerProfile.load(a.profile)
+        pred.new_profile()  # raises if the model cannot adapt
+        enrolled.check(pred.prior)
+        profile_for = lambda _src: enrolled  # noqa: E731  (updated as the files arrive, in order)
+    elif a.adapt:
+        per_folder: dict[str, object] = {}
+
+        def profile_for(src: str):
+            folder = str(Path(src).resolve().parent)
+            if folder not in per_folder:
+                per_folder[folder] = pred.new_profile(Path(folder).name)
+            return per_folder[folder]
+    for src, res in pred.predict_many(a.files, progress=len(a.files) > 3 and not a.json, profile_for=profile_for):
         if isinstance(res, SERError):
             errors.append(f"error: {src}: {res}")
         else:
@@ -124,7 +151,10 @@ def _cmd_predict(a: argparse.Namespace) -> int:
     else:
         for r in results:
             flag = "  (uncertain)" if r.uncertain else ""
-            print(f"{r.source}: {r.label} {100 * r.confidence:.1f}%{flag}  [{r.duration:.2f} s]")
+            adapted = f"  adapted to {r.profile_clips:g} earlier clip(s)" if r.adapted else ""
+            print(f"{r.source}: {r.label} {100 * r.confidence:.1f}%{flag}  [{r.duration:.2f} s]{adapted}")
+            for w in r.warnings:
+                print(f"  warning: {w}")
             print("  " + "  ".join(f"{k} {100 * v:.1f}%" for k, v in sorted(r.probabilities.items(),
                                                                            key=lambda kv: -kv[1])))
             if r.timeline:
@@ -133,9 +163,11 @@ def _cmd_predict(a: argparse.Namespace) -> int:
                 for s in r.timeline:
                     print(f"    {s.start:8.2f}-{s.end:8.2f} s  {s.label:<10} {100 * s.confidence:5.1f}%")
     if a.csv:
-        rows = [["file", "label", "confidence", "uncertain", "duration_s", *pred.labels]]
+        rows = [["file", "label", "confidence", "uncertain", "duration_s", *pred.labels, "reliability", "adapted",
+                 "warnings"]]
         rows += [[r.source, r.label, f"{r.confidence:.4f}", r.uncertain, r.duration,
-                  *(f"{r.probabilities[k]:.4f}" for k in pred.labels)] for r in results]
+                  *(f"{r.probabilities[k]:.4f}" for k in pred.labels), f"{r.reliability:.2f}", r.adapted,
+                  "; ".join(r.warnings)] for r in results]
         import io
 
         buf = io.StringIO()
@@ -146,6 +178,26 @@ def _cmd_predict(a: argparse.Namespace) -> int:
         if len(a.files) > 1:  # a single file's own error line says it all
             print(f"error: {failures} of {len(a.files)} file(s) could not be analysed", file=sys.stderr)
         return 2
+    return 0
+
+
+def _cmd_enrol(a: argparse.Namespace) -> int:
+    from .predict import Predictor
+
+    pred = Predictor(a.model)
+    profile = pred.new_profile(a.name)
+    bad = 0
+    for src in a.files:
+        try:
+            pred.predict_file(src, profile=profile)
+        except SERError as exc:
+            bad += 1
+            print(f"error: {exc}", file=sys.stderr)
+    if profile.n <= 0:
+        raise SERError("no usable speech in the enrolment clips: nothing written")
+    profile.save(a.out)
+    print(f"profile written to {a.out}: {profile.clips} clip(s), {profile.seconds:.1f} s of speech"
+          + (f" ({bad} file(s) skipped)" if bad else ""))
     return 0
 
 
@@ -173,8 +225,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="linear (default, the shipped model) or mlp on utterance functionals; "
                         "bilstm/tdnn on frame sequences; cnn/crnn on log-mel")
     t.add_argument("--out", required=True, help="bundle folder to write (replaced atomically)")
-    t.add_argument("--epochs", type=int, help="epochs (a maximum when validating; default 300 for linear, else 60)")
-    t.add_argument("--batch-size", type=int, help="default 64 for linear, else 32")
+    t.add_argument("--epochs", type=int, help="epochs (a maximum when validating; default 200 for linear, else 60)")
+    t.add_argument("--batch-size", type=int, help="default 256 for linear, else 32")
     t.add_argument("--patience", type=int, help="early-stopping patience in epochs (default 25 linear, else 12)")
     t.add_argument("--l2", type=float, help="L2 weight penalty (default 0.02 for linear, else 1e-4)")
     t.add_argument("--lr", type=float, default=1e-3)
@@ -191,7 +243,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="validation speakers to draw when not given, for early stopping (default 0 for linear: "
                         "all epochs run and those speakers train; else 2)")
     t.add_argument("--augment", type=int, default=2, help="augmented copies per training clip")
-    t.add_argument("--augment-strength", type=float, default=1.0)
+    t.add_argument("--augment-strength", type=float, default=1.0, help="scale of pitch/tempo/noise augmentation")
+    t.add_argument("--no-channels", action="store_true",
+                   help="augmented copies without simulated recording channels (room, noise, babble, codec, AGC)")
+    t.add_argument("--no-adapt", action="store_true",
+                   help="no speaker-adaptation prior (linear/mlp only; default: trained for both modes)")
+    t.add_argument("--adapt-tau", type=float, default=5.0,
+                   help="shrinkage of a speaker profile, in clips (half weight after this many)")
     t.add_argument("--labels", help="comma-separated emotions to keep (default: all in the data)")
     t.add_argument("--window", type=float, default=3.0, help="model window in seconds")
     t.add_argument("--no-utterance-norm", action="store_true")
@@ -208,7 +266,14 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--json", help="write the metrics as JSON here")
     e.add_argument("--include-seen-speakers", action="store_true",
                    help="also score speakers the model trained on (inflated; off by default)")
-    e.add_argument("--quiet", action="store_true")
+    e.add_argument("--adapt", choices=["running", "enrol"],
+                   help="speaker adaptation protocol: running (each clip with statistics of the speaker's earlier "
+                        "clips only) or enrol (statistics of the neutral/calm clips, which are not scored)")
+    e.add_argument("--order", choices=["random", "blocked"], default="random",
+                   help="with --adapt running: clip order per speaker (blocked = grouped by emotion, the "
+                        "sustained-mood case)")
+    e.add_argument("--seed", type=int, default=0, help="seed of the clip order")
+    e.add_argument("--quiet", action="store_true", help="no progress bar")
     e.set_defaults(func=_cmd_evaluate)
 
     pr = sub.add_parser("predict", help="predict the emotion of audio files")
@@ -217,7 +282,18 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--json", action="store_true", help="print results as JSON")
     pr.add_argument("--csv", help="write a results table as CSV here")
     pr.add_argument("--threshold", type=float, help="confidence under which a result is 'uncertain'")
+    pr.add_argument("--profile", help="speaker profile JSON from `ser enrol`: adapt every file to that speaker")
+    pr.add_argument("--adapt", action="store_true",
+                    help="adapt to the speaker as the files arrive: one running profile per folder (each file "
+                         "predicted with the statistics of the earlier files of its folder)")
     pr.set_defaults(func=_cmd_predict)
+
+    en = sub.add_parser("enrol", help="make a speaker profile from clips of one speaker (for predict --profile)")
+    en.add_argument("files", nargs="+", help="clips of one speaker (free speech; 20 s or more is best)")
+    en.add_argument("--out", required=True, help="profile JSON to write (replaced atomically)")
+    en.add_argument("--model", default=None, help="bundle folder (default models/default)")
+    en.add_argument("--name", default="", help="a name stored in the profile")
+    en.set_defaults(func=_cmd_enrol)
     return p
 
 

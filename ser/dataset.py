@@ -90,20 +90,33 @@ def speaker_split(
 
 
 def kfold_splits(manifest: pd.DataFrame, *, k: int, seed: int = 0, n_val: int = 2) -> list[Split]:
-    """K folds over the primary corpus's speakers (gender-interleaved); each fold's validation
-    speakers come from the next fold's group. Speakers of other corpora always train."""
-    prim = manifest[manifest["corpus"] == primary_corpus(manifest)][["speaker", "gender"]].drop_duplicates()
-    order = _balanced_order(prim, seed)
-    if k < 2 or k > len(order) // 2:
-        raise TrainingError(f"--folds must be between 2 and {len(order) // 2} for {len(order)} speakers")
-    groups = [order[i::k] for i in range(k)]
+    """K folds over speakers, each corpus's speakers spread over the folds (gender-interleaved), so
+    every fold tests new speakers of every corpus that has at least ``k`` of them; speakers of smaller
+    corpora always train. Each fold's validation speakers come from the next fold's group."""
+    groups = speaker_groups(manifest, k=k, seed=seed)
+    prim = primary_corpus(manifest)
+    n_prim = manifest.loc[manifest["corpus"] == prim, "speaker"].nunique()
+    if k < 2 or k > n_prim // 2:
+        raise TrainingError(f"--folds must be between 2 and {n_prim // 2} for {n_prim} speakers")
+    by_fold = [sorted(s for s, g in groups.items() if g == f) for f in range(k)]
     splits = []
     for f in range(k):
-        test = groups[f]
-        val = groups[(f + 1) % k][:n_val]
+        test = by_fold[f]
+        val = by_fold[(f + 1) % k][:n_val]
         train = sorted(set(manifest["speaker"]) - set(test) - set(val))
         splits.append(Split(tuple(sorted(train)), tuple(sorted(val)), tuple(sorted(test))))
     return splits
+
+
+def speaker_groups(manifest: pd.DataFrame, *, k: int, seed: int = 0) -> dict[str, int]:
+    """Speaker → fold group ``0..k-1`` (-1: a corpus with fewer than ``k`` speakers, always trained on)."""
+    out: dict[str, int] = {}
+    for corpus in sorted(set(manifest["corpus"])):
+        spk = manifest[manifest["corpus"] == corpus][["speaker", "gender"]].drop_duplicates()
+        order = _balanced_order(spk, seed)
+        for i, s in enumerate(order):
+            out[s] = i % k if len(order) >= k else -1
+    return out
 
 
 # -- augmentation (audiomentations) --------------------------------------------------------------
@@ -124,14 +137,21 @@ def _augmenter(strength: float):
     )
 
 
-def augment(y: np.ndarray, *, sr: int, seed: int, strength: float = 1.0) -> np.ndarray:
-    """One augmented copy of ``y [shape=(n,)]`` (noise at an SNR, pitch shift, time stretch, gain);
-    deterministic for a given ``seed``."""
+def augment(y: np.ndarray, *, sr: int, seed: int, strength: float = 1.0, channel_seed: int | None = None,
+            others: Sequence[np.ndarray] | None = None) -> np.ndarray:
+    """One augmented copy of ``y [shape=(n,)]``: voice (pitch shift, time stretch, noise, gain) and,
+    with ``channel_seed``, a recording channel (room, noise or babble of ``others``, band limit,
+    AGC, low-bitrate codec: :func:`ser.channels.random_channel`). Deterministic for given seeds."""
     import random
 
     random.seed(seed)
     np.random.seed(seed % (2**32))
     out = _augmenter(strength)(samples=y, sample_rate=sr)
+    if channel_seed is not None:
+        from .channels import random_channel
+
+        out, _ = random_channel(out.astype(np.float32), sr=sr, rng=np.random.default_rng(channel_seed),
+                                others=list(others) if others else None)
     peak = float(np.abs(out).max()) if out.size else 0.0
     return (out / peak * 0.99 if peak > 1.0 else out).astype(np.float32)
 
@@ -145,10 +165,18 @@ class Job:
     aug: int  # 0 = original; k >= 1 = k-th augmented copy
     seed: int
     strength: float
+    channel: str = ""  # the recording session (speaker + copy): one channel chain per session; "" = none
+    babble: tuple[str, ...] = ()  # clips of other speakers (same fold group) to mix as babble
 
 
 def _tag(job: Job) -> str:
-    return f"aug{job.aug}-s{job.seed}-x{job.strength:g}" if job.aug else ""
+    if not job.aug:
+        return ""
+    tag = f"aug{job.aug}-s{job.seed}-x{job.strength:g}"
+    if job.channel:
+        key = "|".join((job.channel, *job.babble))
+        tag += "-ch" + hashlib.sha1(key.encode()).hexdigest()[:10]
+    return tag
 
 
 def _work(job: Job, cfg: FeatureConfig, cache_root: str | None, use_cache: bool,
@@ -159,7 +187,11 @@ def _work(job: Job, cfg: FeatureConfig, cache_root: str | None, use_cache: bool,
     y = audio.load(job.path, sr=cfg.sample_rate)
     if job.aug:
         seed = int(hashlib.sha1(f"{content}-{job.aug}-{job.seed}".encode()).hexdigest()[:8], 16)
-        y = augment(y, sr=cfg.sample_rate, seed=seed, strength=job.strength)
+        channel_seed = None
+        if job.channel:  # the chain is the session's; the noise differs per clip
+            channel_seed = int(hashlib.sha1(f"{job.channel}-{job.aug}-{job.seed}".encode()).hexdigest()[:8], 16)
+        others = [audio.load(p, sr=cfg.sample_rate) for p in job.babble]
+        y = augment(y, sr=cfg.sample_rate, seed=seed, strength=job.strength, channel_seed=channel_seed, others=others)
     frames, _ = clip_windows(y, cfg)
     cache.put(content, cfg, _tag(job), frames)
     return frames

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
-from .errors import CorpusError
+from .errors import CorpusError, SERError
 
 
 def clip_metrics(
@@ -44,6 +44,41 @@ def clip_metrics(
         out["per_speaker"] = {
             str(sp): float((y_true[spk == sp] == y_pred[spk == sp]).mean()) for sp in sorted(set(spk.tolist()))
         }
+    return out
+
+
+#: Bins of "clips of this speaker heard before" for the adaptation reports.
+EARLIER_BINS = ((0, 0), (1, 2), (3, 7), (8, 15), (16, 10_000))
+
+
+def adaptation_summary(y_true: Sequence[int], adapted: np.ndarray, plain: np.ndarray, before: np.ndarray,
+                       labels: Sequence[str], *, corpora: Sequence[str] | None = None,
+                       protocol: str = "") -> dict[str, Any]:
+    """Adapted vs unadapted metrics of one running or enrolment protocol.
+
+    ``adapted``/``plain`` ``[shape=(n, k)]`` clip probabilities with and without the speaker profile;
+    ``before [shape=(n,)]``: clips of the speaker the profile held when each clip was predicted.
+    Adds UAR by earlier-clip bin (the number that shows whether adaptation ever hurts) and per corpus.
+    """
+    y_true = np.asarray(y_true, dtype=int)
+    before = np.asarray(before, dtype=float)
+    m = clip_metrics(y_true, adapted, labels)
+    u = clip_metrics(y_true, plain, labels)
+    out: dict[str, Any] = {"protocol": protocol, **m, "unadapted_uar": u["uar"], "unadapted_accuracy": u["accuracy"],
+                           "by_earlier_clips": []}
+    for lo, hi in EARLIER_BINS:
+        sel = (before >= lo) & (before <= hi)
+        if sel.any():
+            a, b = clip_metrics(y_true[sel], adapted[sel], labels), clip_metrics(y_true[sel], plain[sel], labels)
+            out["by_earlier_clips"].append({"clips": f"{lo}-{hi}" if hi < 10_000 else f"{lo}+", "n": int(sel.sum()),
+                                            "uar": a["uar"], "unadapted_uar": b["uar"], "delta": a["uar"] - b["uar"]})
+    if corpora is not None:
+        corp = np.asarray(corpora)
+        out["per_corpus"] = {
+            c: {"uar": clip_metrics(y_true[corp == c], adapted[corp == c], labels)["uar"],
+                "unadapted_uar": clip_metrics(y_true[corp == c], plain[corp == c], labels)["uar"],
+                "n": int((corp == c).sum())}
+            for c in sorted(set(corp.tolist()))}
     return out
 
 
@@ -101,16 +136,27 @@ def evaluate_folder(
     *,
     include_seen_speakers: bool = False,
     progress: bool = True,
+    adapt: str | None = None,
+    order: str = "random",
+    seed: int = 0,
 ) -> dict[str, Any]:
-    """Evaluate a predictor's bundle on corpus folders (auto-detected by file names).
+    """Evaluate a predictor's bundle on corpus folders (file-name codes or a ``manifest.csv``).
 
     Clips whose emotion the model does not know are left out and counted; so are clips of
     speakers the model was trained or validated on, unless ``include_seen_speakers``.
-    Returns the ``ser evaluate --json`` contract: uar, accuracy, n, skipped, per_class, confusion,
-    labels (+ per_speaker, skipped_reasons).
+    ``adapt``: ``None`` (each clip alone), ``"running"`` (per speaker, clips in ``order`` —
+    ``random`` or ``blocked`` by emotion, seeded — each predicted with a profile of that speaker's
+    *earlier* clips only, every clip scored) or ``"enrol"`` (profile from the speaker's neutral and
+    calm clips, which are then not scored). Returns the ``ser evaluate --json`` contract: uar,
+    accuracy, n, skipped, per_class, confusion, labels (+ per_speaker, skipped_reasons, adaptation).
     """
+    from .adapt import session_order
     from .corpora import scan
 
+    if adapt not in (None, "running", "enrol"):
+        raise ValueError(f"unknown adaptation protocol {adapt!r}: use running or enrol")
+    if adapt and not predictor.adaptive:
+        predictor.new_profile()  # raises the clear "cannot adapt" error
     result = scan(list(data))
     man = result.manifest
     labels = list(predictor.labels)
@@ -131,21 +177,77 @@ def evaluate_folder(
                "figures are in metrics.json), or pass --include-seen-speakers for an inflated figure"
                if reasons.get("speaker seen in training") else "")
         )
-    probs, y_true, speakers, failed = [], [], [], 0
-    paths = man["path"].tolist()
-    for (_src, res), emo, spk in zip(predictor.predict_many(paths, progress=progress), man["emotion"], man["speaker"],
-                                    strict=True):
+    man = man.reset_index(drop=True)
+    rows: list[tuple[int, Any, float]] = []  # (manifest row, Prediction or error, clips before)
+    if adapt is None:
+        for i, (_src, res) in enumerate(predictor.predict_many(man["path"].tolist(), progress=progress)):
+            rows.append((i, res, 0.0))
+    else:
+        rng = np.random.default_rng(seed)
+        speakers_ = sorted(set(man["speaker"]))
+        bar = None
+        if progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=len(man), desc=f"predicting ({adapt})", unit="file")
+        enrolled = 0
+        for spk in speakers_:
+            idx = np.flatnonzero(man["speaker"].to_numpy() == spk)
+            emos = man["emotion"].to_numpy()[idx]
+            profile = predictor.new_profile(spk)
+            if adapt == "enrol":
+                enrol = idx[np.isin(emos, ["neutral", "calm"])]
+                for i in enrol:
+                    try:
+                        predictor.predict_file(man["path"][i], profile=profile)
+                    except SERError:
+                        pass
+                enrolled += len(enrol)
+                idx = idx[~np.isin(emos, ["neutral", "calm"])]
+                if bar is not None:
+                    bar.update(len(enrol))
+            else:
+                idx = idx[session_order(emos, order=order, rng=rng)]
+            for i in idx:
+                before = profile.n
+                try:
+                    res = predictor.predict_file(man["path"][i], profile=profile, update_profile=adapt == "running")
+                except SERError as exc:
+                    res = exc
+                rows.append((int(i), res, before))
+                if bar is not None:
+                    bar.update()
+        if bar is not None:
+            bar.close()
+        if adapt == "enrol":
+            reasons["enrolment clip (neutral/calm), not scored"] = enrolled
+    probs, plain, y_true, speakers, before, corp, failed = [], [], [], [], [], [], 0
+    for i, res, n_before in rows:
         if isinstance(res, Exception):
             failed += 1
             continue
         probs.append([res.probabilities[lab] for lab in labels])
-        y_true.append(labels.index(emo))
-        speakers.append(spk)
+        plain.append([(res.unadapted or res.probabilities)[lab] for lab in labels])
+        y_true.append(labels.index(man["emotion"][i]))
+        speakers.append(man["speaker"][i])
+        corp.append(man["corpus"][i])
+        before.append(n_before)
     reasons["failed to load"] = failed
     if not probs:
-        raise CorpusError(f"none of the {len(paths)} clips could be evaluated")
+        raise CorpusError(f"none of the {len(man)} clips could be evaluated")
     m = clip_metrics(y_true, np.asarray(probs), labels, speakers=speakers)
     m["skipped"] = int(sum(reasons.values()))
     m["skipped_reasons"] = {k: v for k, v in reasons.items() if v}
     m["include_seen_speakers"] = include_seen_speakers
+    if adapt is not None:
+        summary = adaptation_summary(y_true, np.asarray(probs), np.asarray(plain), np.asarray(before), labels,
+                                     corpora=corp)
+        m["adaptation"] = {
+            "protocol": adapt, "order": order if adapt == "running" else None, "seed": seed,
+            "unadapted_uar": summary["unadapted_uar"], "unadapted_accuracy": summary["unadapted_accuracy"],
+            "by_earlier_clips": summary["by_earlier_clips"], "per_corpus": summary.get("per_corpus", {}),
+            "description": ("each clip predicted with statistics of its speaker's earlier clips only (the first "
+                            "with the prior); every clip scored" if adapt == "running" else
+                            "statistics from each speaker's neutral and calm clips, which are not scored"),
+        }
     return m

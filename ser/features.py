@@ -26,7 +26,9 @@ import scipy.fft
 from .audio import SAMPLE_RATE
 
 #: Feature blocks, in the order they are stacked.
-BLOCKS = ("mfcc", "delta", "delta2", "chroma", "contrast", "mel", "energy")
+BLOCKS = ("mfcc", "delta", "delta2", "chroma", "contrast", "mel", "energy", "level")
+#: Blocks of the default config: every block (``level`` only means something with ``level_db`` set).
+DEFAULT_BLOCKS = BLOCKS
 #: Utterance functionals (per frame feature) that ``stats`` can compute, in stacking order.
 FUNCTIONALS = ("mean", "std", "p1", "p10", "p25", "p50", "p75", "p90", "p99", "range", "iqr", "skew",
                "kurtosis", "delta_mean", "delta_std", "slope")
@@ -54,6 +56,7 @@ class FeatureConfig:
     trim_db: float | None = 30.0  # trim leading/trailing silence quieter than peak - trim_db
     utterance_norm: bool = True  # per-utterance mean/variance normalisation of sequences
     functionals: tuple[str, ...] = FUNCTIONALS  # utterance statistics for stats models (mlp, linear)
+    level_db: float | None = -20.0  # loud frames scaled to this level before analysis (None: raw level)
 
     def __post_init__(self) -> None:
         unknown = set(self.blocks) - set(BLOCKS)
@@ -65,6 +68,8 @@ class FeatureConfig:
         object.__setattr__(self, "functionals", tuple(f for f in FUNCTIONALS if f in self.functionals))
         if {"delta", "delta2"} & set(self.blocks) and "mfcc" not in self.blocks:
             raise ValueError("delta blocks need the mfcc block")
+        if "level" in self.blocks and self.level_db is None:
+            raise ValueError("the level block records the level removed by level_db: set level_db")
         object.__setattr__(self, "blocks", tuple(b for b in BLOCKS if b in self.blocks))
 
     # -- sizes ---------------------------------------------------------------------------------
@@ -78,6 +83,7 @@ class FeatureConfig:
             "contrast": _CONTRAST_BANDS + 1,
             "mel": self.n_mels,
             "energy": 1,
+            "level": 1,
         }
         return {b: sizes[b] for b in self.blocks}
 
@@ -94,6 +100,13 @@ class FeatureConfig:
                 return slice(start, start + size)
             start += size
         raise KeyError(f"block {block!r} is not in this config ({self.blocks})")
+
+    @property
+    def n_stats(self) -> int:
+        """Length of a window's stats vector: functionals of every frame feature but ``level``, whose
+        single value (the window's input level in dBFS) is appended once."""
+        level = "level" in self.blocks
+        return len(self.functionals) * (self.n_features - level) + level
 
     @property
     def window_frames(self) -> int:
@@ -114,15 +127,15 @@ class FeatureConfig:
         if unknown:
             raise ValueError(f"unknown feature settings {sorted(unknown)}")
         d = dict(d)
-        if "blocks" in d:
-            d["blocks"] = tuple(d["blocks"])
+        d["blocks"] = tuple(d.get("blocks", BLOCKS[:-1]))  # the level block came with level_db
         d["functionals"] = tuple(d.get("functionals", BASIC_FUNCTIONALS))
+        d.setdefault("level_db", None)  # bundles written before level normalisation analysed the raw level
         return cls(**d)
 
     def digest(self) -> str:
         """Short hash of the settings that change cached frame features (all but utterance_norm)."""
         keys = ("sample_rate", "n_fft", "win_length", "hop_length", "n_mels", "n_mfcc", "fmin", "fmax",
-                "blocks", "trim_db", "window_s", "hop_s")
+                "blocks", "trim_db", "window_s", "hop_s", "level_db")
         payload = json.dumps({k: self.to_dict()[k] for k in keys}, sort_keys=True)
         return hashlib.sha1(payload.encode()).hexdigest()[:12]
 
@@ -161,6 +174,38 @@ def trim(y: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
     return y[start:end]
 
 
+#: Frame length (samples at 16 kHz: 20 ms) and percentile of frame power that define a clip's level.
+_LEVEL_FRAME = 320
+_LEVEL_PERCENTILE = 95.0
+
+
+def level(y: np.ndarray) -> float:
+    """Speech level of ``y [shape=(n,)]`` in dBFS: the 95th percentile of 20 ms frame power.
+
+    A percentile of the loud frames (not the whole-clip RMS) so that pauses and the length of
+    silence around the speech do not move it; scaling ``y`` by g moves it by exactly 20 log10 g.
+    """
+    n = y.size // _LEVEL_FRAME * _LEVEL_FRAME
+    x = (y[:n] if n else y).astype(np.float64)
+    power = (x.reshape(-1, _LEVEL_FRAME) ** 2).mean(axis=1) if n else np.array([np.mean(x**2)])
+    return float(10.0 * np.log10(max(np.percentile(power, _LEVEL_PERCENTILE), 1e-20)))
+
+
+def normalise_level(y: np.ndarray, target_db: float | None) -> np.ndarray:
+    """``y`` scaled so that :func:`level` is ``target_db`` (no-op for ``None`` or digital silence).
+
+    This makes every feature independent of input gain by construction: a microphone's AGC, a
+    louder voice or a hotter corpus (EMO-DB is recorded ~17 dB above RAVDESS) change nothing
+    that the model sees, apart from clipping and the noise floor. Returns float32.
+    """
+    if target_db is None or y.size == 0:
+        return y
+    current = level(y)
+    if current <= -190.0:
+        return y
+    return (y * np.float32(10.0 ** ((target_db - current) / 20.0))).astype(np.float32, copy=False)
+
+
 def spectrogram(y: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
     """Magnitude STFT ``[shape=(1 + n_fft/2, t)]`` float32."""
     return np.abs(
@@ -176,6 +221,8 @@ def extract(y: np.ndarray, cfg: FeatureConfig, *, trimmed: bool = False) -> np.n
     """
     if not trimmed:
         y = trim(y, cfg)
+    input_level = level(y) if cfg.level_db is not None else 0.0
+    y = normalise_level(y, cfg.level_db)
     S = spectrogram(y, cfg)
     P = S**2
     mel_fb, chroma_fb = _filters(cfg.sample_rate, cfg.n_fft, cfg.n_mels, cfg.fmin, cfg.fmax)
@@ -204,6 +251,8 @@ def extract(y: np.ndarray, cfg: FeatureConfig, *, trimmed: bool = False) -> np.n
             out.append(logmel)
         elif block == "energy":
             out.append(10.0 * np.log10(np.maximum(P.mean(axis=0, keepdims=True), 1e-10)))
+        elif block == "level":  # the level normalise_level removed: only speaker adaptation may use it
+            out.append(np.full((1, S.shape[1]), input_level, dtype=np.float32))
     return np.ascontiguousarray(np.concatenate(out, axis=0).T, dtype=np.float32)
 
 
@@ -260,7 +309,8 @@ def normalise(frames: np.ndarray) -> np.ndarray:
 
 def input_shape(cfg: FeatureConfig, kind: str) -> tuple[int, ...]:
     """Shape (no batch axis) of the ``model_input`` batch of ``kind`` under ``cfg``."""
-    shapes = {"stats": (len(cfg.functionals) * cfg.n_features,), "sequence": (cfg.window_frames, cfg.n_features),
+    level = "level" in cfg.blocks
+    shapes = {"stats": (cfg.n_stats,), "sequence": (cfg.window_frames, cfg.n_features - level),
               "logmel": (cfg.window_frames, cfg.n_mels)}
     if kind not in shapes:
         raise ValueError(f"unknown input_kind {kind!r}; known: {', '.join(shapes)}")
@@ -270,15 +320,20 @@ def input_shape(cfg: FeatureConfig, kind: str) -> tuple[int, ...]:
 def model_input(frames_list: list[np.ndarray], cfg: FeatureConfig, kind: str) -> np.ndarray:
     """Stack per-window frame features into a model batch.
 
-    ``kind``: ``"stats"`` → ``[shape=(n, len(cfg.functionals) * d)]``; ``"sequence"`` → ``[shape=(n, T, d)]``;
+    ``kind``: ``"stats"`` → ``[shape=(n, cfg.n_stats)]`` (functionals, then the input level when the
+    ``level`` block is on); ``"sequence"`` → ``[shape=(n, T, d)]`` (every block but ``level``);
     ``"logmel"`` → ``[shape=(n, T, n_mels)]``. Sequences are cropped (centre) or zero-padded to
     T = ``cfg.window_frames``; zero frames are masked by recurrent models.
     """
+    level = "level" in cfg.blocks
     if kind == "stats":
+        if level:
+            return np.stack([np.append(stats(f[:, :-1], cfg.functionals), f[0, -1] if len(f) else 0.0)
+                             for f in frames_list]).astype(np.float32)
         return np.stack([stats(f, cfg.functionals) for f in frames_list])
     T = cfg.window_frames
     if kind == "sequence":
-        cols, d = slice(None), cfg.n_features
+        cols, d = slice(0, cfg.n_features - level), cfg.n_features - level
     elif kind == "logmel":
         cols, d = cfg.block_slice("mel"), cfg.n_mels
     else:

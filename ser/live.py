@@ -385,7 +385,9 @@ class LiveResult:
     ``level_dbfs``: RMS of the newest ``step_s`` of audio (what a level meter shows);
     ``gate``: the :class:`GateResult` of the window; ``latency_s``: analysis time (s): gate, features
     and model (gate only when quiet);
-    ``window_s``: seconds of audio analysed.
+    ``window_s``: seconds of audio analysed; ``plain_probabilities``: the unadapted answer (equal to
+    ``probabilities`` when adaptation is off); ``adapted``: ``probabilities`` used the speaker profile;
+    ``profile_s``: seconds of this voice the profile had heard before this window.
     """
 
     index: int
@@ -400,6 +402,9 @@ class LiveResult:
     gate: GateResult
     latency_s: float
     window_s: float
+    plain_probabilities: dict[str, float] = field(default_factory=dict)
+    adapted: bool = False
+    profile_s: float = 0.0
 
     @property
     def timestamp(self) -> str:
@@ -500,6 +505,7 @@ class LiveAnalyzer:
         self._resampler = StreamResampler(self.sr)
         self._push_lock = threading.Lock()
         self._state_lock = threading.Lock()
+        self._profile_lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -512,6 +518,10 @@ class LiveAnalyzer:
         self._c = _Counters()
         #: Seconds the warm-up inference took (``None`` until it ran).
         self.warmup_s: float | None = None
+        #: Adapt to the voice as the session runs (when the model can); the profile keeps learning
+        #: while this is off, so switching compares the two answers on the same speech.
+        self.adapt = bool(predictor.adaptive)
+        self.profile = predictor.new_profile("live") if predictor.adaptive else None
 
     # -- media side ----------------------------------------------------------------------------
     def push(self, frame: Any, *, sr: int | None = None, channels: int = 1) -> int:
@@ -633,7 +643,17 @@ class LiveAnalyzer:
             return LiveResult(0, round(t, 3), time.time(), None, 0.0, {}, False, True, level, g,
                               time.perf_counter() - t0, y.size / self.sr)
         frames, _ = clip_windows(y, self.predictor.features)
-        probs = np.asarray(self.predictor.predict_frames(frames), dtype=np.float64).mean(axis=0)
+        profile_s = self.profile.seconds if self.profile is not None else 0.0
+        if self.profile is not None:  # each step adds step_s of new speech: that share of a window
+            with self._profile_lock:
+                adapted, plain = self.predictor.window_probs(
+                    frames, profile=self.profile, weight=self.step_s / self.predictor.features.window_s,
+                    seconds=self.step_s, return_plain=True)
+        else:
+            adapted = plain = self.predictor.window_probs(frames)
+        use_adapted = self.adapt and self.profile is not None and profile_s > 0
+        probs = np.asarray(adapted if use_adapted else plain, dtype=np.float64).mean(axis=0)
+        plain_mean = np.asarray(plain, dtype=np.float64).mean(axis=0)
         latency = time.perf_counter() - t0
         top = int(probs.argmax())
         return LiveResult(
@@ -649,7 +669,21 @@ class LiveAnalyzer:
             gate=g,
             latency_s=latency,
             window_s=y.size / self.sr,
+            plain_probabilities={lab: float(p) for lab, p in zip(self.labels, plain_mean, strict=True)},
+            adapted=use_adapted,
+            profile_s=round(profile_s, 2),
         )
+
+    def reset_profile(self) -> None:
+        """Forget the voice heard so far (a new speaker takes the microphone)."""
+        if self.profile is not None:
+            with self._profile_lock:
+                self.profile.reset()
+
+    @property
+    def profile_seconds(self) -> float:
+        """Seconds of speech the speaker profile has heard (0 when the model cannot adapt)."""
+        return self.profile.seconds if self.profile is not None else 0.0
 
     # -- readers -------------------------------------------------------------------------------
     def latest(self) -> LiveResult | None:

@@ -7,15 +7,17 @@ per-window predictions plus an overall result (the mean of the window probabilit
 
 from __future__ import annotations
 
+import dataclasses
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from . import audio
+from . import audio, quality
+from .adapt import SpeakerProfile
 from .bundle import ModelBundle, load_bundle
 from .errors import AudioError, SERError
 from .features import clip_windows, extract, model_input, segment_bounds
@@ -47,6 +49,11 @@ class Prediction:
     duration: float
     timeline: tuple[Segment, ...] = field(default_factory=tuple)
     source: str = ""
+    warnings: tuple[str, ...] = ()  # input quality problems (narrowband, clipped, noisy, truncated)
+    reliability: float = 1.0  # 1 = clean input; lower values have already softened the probabilities
+    adapted: bool = False  # predicted with a speaker profile
+    profile_clips: float = 0.0  # clips' worth of this speaker's earlier speech the profile held
+    unadapted: dict[str, float] | None = None  # with a profile: the probabilities without it
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -96,22 +103,67 @@ class Predictor:
         self.sample_rate = self.features.sample_rate
         self.threshold = self.bundle.config.threshold if threshold is None else float(threshold)
         self._model = self.bundle.model
-        self._infer = _inference_fn(self._model)
+        self._graph = _inference_fn(self._model)
         self._lock = threading.Lock()
         self._kind = self.bundle.config.input_kind
+        self.prior = self.bundle.adaptation if self._kind == "stats" else None
 
-    # -- core ----------------------------------------------------------------------------------
-    def predict_frames(self, frames: list[np.ndarray]) -> np.ndarray:
-        """Calibrated probabilities ``[shape=(n, k)]`` for windows' frame features."""
+    # -- core: the one path from frame features to probabilities --------------------------------
+    @property
+    def adaptive(self) -> bool:
+        """Whether this bundle can adapt to a speaker (it carries an adaptation prior)."""
+        return self.prior is not None
+
+    def new_profile(self, name: str = "") -> SpeakerProfile:
+        """An empty speaker profile for this model (raises if the bundle cannot adapt)."""
+        self._need_prior()
+        return SpeakerProfile(name=name, digest=self.prior.digest)
+
+    def _need_prior(self) -> None:
+        if self.prior is None:
+            raise SERError(f"model bundle {self.bundle.name} cannot adapt to a speaker (no adaptation prior: "
+                           "retrain it with this version of ser, as models/default was)")
+
+    def _infer(self, x: np.ndarray) -> np.ndarray:
         out = []
-        for i in range(0, len(frames), _BATCH):
-            x = model_input(frames[i : i + _BATCH], self.features, self._kind)
+        for i in range(0, len(x), _BATCH):
             with self._lock:  # one inference at a time per model: Keras models are not re-entrant
-                p = np.asarray(self._infer(x), dtype=np.float64)
-            out.append(p)
+                out.append(np.asarray(self._graph(x[i : i + _BATCH]), dtype=np.float64))
         return apply_temperature(np.concatenate(out), self.bundle.config.temperature)
 
-    def _result(self, probs: np.ndarray, spans: list[tuple[float, float]], duration: float, source: str) -> Prediction:
+    def window_probs(self, frames: list[np.ndarray], *, profile: SpeakerProfile | None = None, update: bool = True,
+                     weight: float = 1.0, seconds: float = 0.0, return_plain: bool = False):
+        """Calibrated probabilities ``[shape=(n, k)]`` for windows' frame features (``[shape=(t_i, d)]`` each).
+
+        Every input path (file, bytes, stream, live window, batch, warm-up) ends here. With a
+        ``profile`` the windows are normalised by the speaker's *earlier* speech, then (``update``)
+        added to the profile as ``weight`` clips and ``seconds`` of speech. ``return_plain``: return
+        ``(adapted, unadapted)`` probabilities.
+        """
+        x = model_input(frames, self.features, self._kind)
+        if self.prior is None:
+            if profile is not None:
+                self._need_prior()
+            probs = self._infer(x)
+            return (probs, probs) if return_plain else probs
+        probs = self._infer(self.prior.normalise(x, profile))
+        plain = probs
+        if profile is not None and (update or return_plain) and profile.n > 0:
+            plain = self._infer(self.prior.normalise(x, None))
+        if profile is not None and update:
+            profile.update(self.prior.contribution(x, plain), weight=weight, seconds=seconds)
+        return (probs, plain) if return_plain else probs
+
+    def predict_frames(self, frames: list[np.ndarray]) -> np.ndarray:
+        """Unadapted calibrated probabilities ``[shape=(n, k)]`` (see :meth:`window_probs`)."""
+        return self.window_probs(frames)
+
+    def _result(self, probs: np.ndarray, spans: list[tuple[float, float]], duration: float, source: str, *,
+                q: quality.Quality | None = None, profile: SpeakerProfile | None = None,
+                n_before: float = 0.0) -> Prediction:
+        reliability = q.reliability if q is not None else 1.0
+        if reliability < 1.0:  # narrowband/clipped/noisy input: confidences say so
+            probs = quality.temper(probs, reliability)
         overall = probs.mean(axis=0)
         timeline: tuple[Segment, ...] = ()
         if len(spans) > 1:
@@ -124,30 +176,53 @@ class Predictor:
             label=self.labels[top],
             confidence=float(overall[top]),
             probabilities=self._as_dict(overall),
-            uncertain=bool(overall[top] < self.threshold),
+            uncertain=bool(overall[top] < self.threshold or reliability < 1.0),
             duration=round(duration, 3),
             timeline=timeline,
             source=source,
+            warnings=q.warnings if q is not None else (),
+            reliability=round(float(reliability), 3),
+            adapted=profile is not None and n_before > 0,
+            profile_clips=round(float(n_before), 3),
         )
 
     def _as_dict(self, p: np.ndarray) -> dict[str, float]:
         return {lab: float(v) for lab, v in zip(self.labels, p, strict=True)}
 
     # -- public --------------------------------------------------------------------------------
-    def predict(self, y: np.ndarray, *, sr: int | None = None, source: str = "") -> Prediction:
+    def predict(self, y: np.ndarray, *, sr: int | None = None, source: str = "",
+                profile: SpeakerProfile | None = None, update_profile: bool = True, source_sr: int | None = None,
+                warnings: tuple[str, ...] = ()) -> Prediction:
         """Predict one signal ``y [shape=(n,) or (n, channels)]`` at ``sr`` Hz (default: model rate).
 
+        ``profile``: adapt to the speaker's earlier speech, then (``update_profile``) add this clip to it.
+        ``source_sr``: the file's own rate (an 8 kHz file is narrowband whatever it was resampled to).
         Raises :class:`AudioError` for NaN/inf samples, clips under 0.25 s, or digital silence.
         """
         sr = self.sample_rate if sr is None else int(sr)
-        y = audio.check_signal(y, sr=sr, min_duration=0.0, allow_silence=True)
         if sr != self.sample_rate:
+            y = audio.check_signal(y, sr=sr, min_duration=0.0, allow_silence=True)
             y = audio.resample(y, sr_in=sr, sr_out=self.sample_rate)
         y = audio.check_signal(y, sr=self.sample_rate)
+        q = quality.assess(y, sr=self.sample_rate, source_sr=source_sr or sr)
+        if warnings:
+            q = dataclasses.replace(q, warnings=tuple(warnings) + q.warnings)
         frames, spans = clip_windows(y, self.features)
-        return self._result(self.predict_frames(frames), spans, y.size / self.sample_rate, source)
+        n_before = profile.n if profile is not None else 0.0
+        speech_s = spans[-1][1] - spans[0][0] if spans else 0.0
+        probs, plain = self.window_probs(frames, profile=profile, update=update_profile, return_plain=True,
+                                         weight=_clip_weight(speech_s, self.features.window_s), seconds=speech_s)
+        result = self._result(probs, spans, y.size / self.sample_rate, source, q=q, profile=profile,
+                              n_before=n_before)
+        if profile is not None:
+            p = plain.mean(axis=0)
+            if q.reliability < 1.0:
+                p = quality.temper(p, q.reliability)
+            result = dataclasses.replace(result, unadapted=self._as_dict(p))
+        return result
 
-    def predict_file(self, source: str | Path | bytes, *, name: str = "") -> Prediction:
+    def predict_file(self, source: str | Path | bytes, *, name: str = "",
+                     profile: SpeakerProfile | None = None, update_profile: bool = True) -> Prediction:
         """Predict an audio file (path or encoded bytes of wav/flac/ogg/mp3/webm/m4a).
 
         Files longer than ``STREAM_ABOVE_S`` are decoded and predicted window by window, so memory
@@ -162,15 +237,20 @@ class Predictor:
             except Exception:
                 long_file = False
             if long_file:
-                return self._predict_stream(audio.iter_blocks(source, sr=self.sample_rate), label)
+                return self._predict_stream(audio.iter_blocks(source, sr=self.sample_rate), label, profile=profile)
         y = audio.load(source, sr=self.sample_rate)
-        return self.predict(y, source=label)
+        info = audio.info(source)
+        return self.predict(y, source=label, profile=profile, update_profile=update_profile,
+                            source_sr=info.get("samplerate"),
+                            warnings=tuple(info.get("warnings", ())))
 
-    def _predict_stream(self, blocks: Iterable[np.ndarray], source: str) -> Prediction:
+    def _predict_stream(self, blocks: Iterable[np.ndarray], source: str, *,
+                        profile: SpeakerProfile | None = None) -> Prediction:
         cfg = self.features
         win = int(round(cfg.window_s * cfg.sample_rate))
         hop = int(round(cfg.hop_s * cfg.sample_rate))
         probs, spans, pending, pending_spans = [], [], [], []
+        n_before = profile.n if profile is not None else 0.0
         n_total = 0
         peak = 0.0
         for start, y_win in _stream_windows(blocks, win, hop):
@@ -183,20 +263,32 @@ class Predictor:
             pending.append(extract(y_win, cfg, trimmed=True))
             pending_spans.append((start / cfg.sample_rate, (start + y_win.size) / cfg.sample_rate))
             if len(pending) == _BATCH:
-                probs.append(self.predict_frames(pending))
+                probs.append(self._stream_batch(pending, profile))
                 spans += pending_spans
                 pending, pending_spans = [], []
         if pending:
-            probs.append(self.predict_frames(pending))
+            probs.append(self._stream_batch(pending, profile))
             spans += pending_spans
         if not probs:
             if n_total == 0:
                 raise AudioError(f"the audio holds no samples: {source}")
             raise AudioError("the recording is silent (peak below -60 dBFS): there is no speech to analyse")
-        return self._result(np.concatenate(probs), spans, n_total / cfg.sample_rate, source)
+        return self._result(np.concatenate(probs), spans, n_total / cfg.sample_rate, source, profile=profile,
+                            n_before=n_before)
 
-    def predict_many(self, sources: Iterable[str | Path], *, progress: bool = False) -> Iterator[tuple[str, Prediction | SERError]]:
-        """Yield ``(source, Prediction or the SERError it raised)`` for each file; never stops on a bad one."""
+    def _stream_batch(self, frames: list[np.ndarray], profile: SpeakerProfile | None) -> np.ndarray:
+        """A batch of a long file's windows: each hop of new audio counts as its share of a clip."""
+        cfg = self.features
+        return self.window_probs(frames, profile=profile, weight=len(frames) * cfg.hop_s / cfg.window_s,
+                                 seconds=len(frames) * cfg.hop_s)
+
+    def predict_many(self, sources: Iterable[str | Path], *, progress: bool = False,
+                     profile_for: Callable[[str], SpeakerProfile | None] | None = None,
+                     ) -> Iterator[tuple[str, Prediction | SERError]]:
+        """Yield ``(source, Prediction or the SERError it raised)`` for each file; never stops on a bad one.
+
+        ``profile_for(source)``: the speaker profile to adapt each file with (and update), or None.
+        """
         items = list(sources)
         if progress:
             from tqdm.auto import tqdm
@@ -204,9 +296,14 @@ class Predictor:
             items = tqdm(items, desc="predicting", unit="file")
         for src in items:
             try:
-                yield str(src), self.predict_file(src)
+                yield str(src), self.predict_file(src, profile=profile_for(str(src)) if profile_for else None)
             except SERError as exc:
                 yield str(src), exc
+
+
+def _clip_weight(speech_s: float, window_s: float) -> float:
+    """How many clips' worth a recording of ``speech_s`` seconds adds to a profile (a clip ≈ one window)."""
+    return float(min(4.0, max(1.0, speech_s / window_s)))
 
 
 def _stream_windows(blocks: Iterable[np.ndarray], win: int, hop: int) -> Iterator[tuple[int, np.ndarray]]:

@@ -24,9 +24,10 @@ import numpy as np
 import pandas as pd
 
 from . import dataset
+from .adapt import AdaptationPrior, fit_prior, session_order, session_probs, speaker_normalised
 from .bundle import BundleConfig, write_bundle
 from .errors import TrainingError
-from .evaluate import clip_metrics, expected_calibration_error, fit_temperature
+from .evaluate import adaptation_summary, clip_metrics, expected_calibration_error, fit_temperature
 from .features import FeatureConfig, model_input
 from .labels import EMOTIONS
 from .models import MODEL_INPUTS, ModelConfig
@@ -66,6 +67,10 @@ class TrainConfig:
     n_val_speakers: int = 2
     augment: int = 2  # augmented copies per training clip
     augment_strength: float = 1.0
+    channels: bool = True  # augmented copies also pass a random recording channel (ser.channels)
+    adapt: bool = True  # stats models: fit a speaker-adaptation prior, train unadapted + adapted halves
+    adapt_tau: float = 5.0  # shrinkage of speaker statistics (clips)
+    adapt_ratio: float = 1.0  # inputs that move with emotion more than between speakers adapt slower
     labels: tuple[str, ...] = ()
     seed: int = 0
     cache_dir: str | None = None
@@ -104,12 +109,15 @@ def _expand(frames: list[list[np.ndarray]], y: np.ndarray) -> tuple[list[np.ndar
     return flat, np.asarray(ys), np.asarray(owner)
 
 
-def _clip_probs(model, frames: list[list[np.ndarray]], cfg: FeatureConfig, kind: str) -> np.ndarray:
-    """Clip probabilities ``[shape=(n_clips, k)]``: the mean over each clip's windows."""
+def _clip_probs(model, frames: list[list[np.ndarray]], cfg: FeatureConfig, kind: str,
+                prior: AdaptationPrior | None = None) -> np.ndarray:
+    """Unadapted clip probabilities ``[shape=(n_clips, k)]``: the mean over each clip's windows."""
     if not frames:
         return np.zeros((0, int(model.output_shape[-1])))
     flat, _, owner = _expand(frames, np.zeros(len(frames)))
     x = model_input(flat, cfg, kind)
+    if prior is not None:
+        x = prior.normalise(x, None)
     p = model.predict(x, batch_size=128, verbose=0)
     out = np.zeros((len(frames), p.shape[1]))
     np.add.at(out, owner, p)
@@ -127,7 +135,7 @@ def _fit_one(
     tag: str,
     watch: _Data | None = None,
 ):
-    """Train one model; returns (model, history dict, seconds).
+    """Train one model; returns (model, history dict, seconds, adaptation prior or None).
 
     With validation clips, training stops early on validation loss (best weights restored); without
     (``n_val_speakers=0``), it runs all ``tc.epochs`` and the learning rate follows the training loss.
@@ -146,13 +154,22 @@ def _fit_one(
     for copy in train_aug:
         all_frames += copy
         all_y.append(y_tr)
-    flat, ys, _ = _expand(all_frames, np.concatenate(all_y))
+    flat, ys, owner = _expand(all_frames, np.concatenate(all_y))
     x_tr = model_input(flat, cfg, kind)
     k = len(labels)
+    prior = None
+    if _adapts(tc):  # one model for both modes: every window unadapted and normalised by its session
+        spk = train.manifest["speaker"].to_numpy()
+        sessions = np.concatenate([np.char.add(spk.astype(str), f"#{c}") for c in range(len(all_y))])[owner]
+        prior = fit_prior(x_tr, ys, sessions, labels, tau=tc.adapt_tau, level_index=cfg.n_stats - 1,
+                          digest=cfg.digest(), ratio_scale=tc.adapt_ratio)
+        x_tr = np.concatenate([prior.normalise(x_tr, None), speaker_normalised(x_tr, sessions, prior)])
+        ys = np.concatenate([ys, ys])
 
     def batch(d: _Data) -> tuple[np.ndarray, np.ndarray]:
         flat_d, ys_d, _ = _expand(d.frames, d.manifest["emotion"].map(lab_idx).to_numpy())
-        return model_input(flat_d, cfg, kind), keras.utils.to_categorical(ys_d, k)
+        x = model_input(flat_d, cfg, kind)
+        return (prior.normalise(x, None) if prior is not None else x), keras.utils.to_categorical(ys_d, k)
 
     early = bool(len(val.frames))
     shown = val if early else watch
@@ -191,7 +208,11 @@ def _fit_one(
     finally:
         IN_FIT.clear()
     history = {key: [float(v) for v in vals] for key, vals in hist.history.items()}
-    return model, history, time.time() - t0
+    return model, history, time.time() - t0, prior
+
+
+def _adapts(tc: TrainConfig) -> bool:
+    return bool(tc.adapt and MODEL_INPUTS[tc.model.model_type] == "stats" and "level" in tc.features.blocks)
 
 
 class _FeatureStore:
@@ -202,6 +223,7 @@ class _FeatureStore:
         self._orig: dict[str, list[np.ndarray]] = {}
         self._aug: dict[tuple[str, int], list[np.ndarray]] = {}
         self.seconds = 0.0
+        self.groups: dict[str, int] = {}  # speaker → fold group (babble stays within a group)
 
     def originals(self, man: pd.DataFrame) -> _Data:
         need = [p for p in man["path"] if p not in self._orig]
@@ -215,12 +237,29 @@ class _FeatureStore:
             self.seconds += time.time() - t0
         return _Data(man, [self._orig[p] for p in man["path"]])
 
+    def _babble(self, paths: np.ndarray, speakers: np.ndarray, groups: np.ndarray, path: str, speaker: str,
+                copy: int) -> tuple[str, ...]:
+        """Up to 6 clips of other speakers of the same fold group (so K-fold test voices never leak
+        into training babble), chosen deterministically per clip and copy."""
+        group = self.groups.get(speaker, 0)
+        pool = paths[(speakers != speaker) & (groups == group)]
+        if not pool.size:
+            return ()
+        rng = np.random.default_rng(int(dataset.hashlib.sha1(f"{path}-{copy}".encode()).hexdigest()[:8], 16))
+        return tuple(sorted(rng.choice(pool, size=min(6, len(pool)), replace=False).tolist()))
+
     def augmented(self, man: pd.DataFrame) -> list[list[list[np.ndarray]]]:
         copies = range(1, self.tc.augment + 1)
         need = [(p, c) for c in copies for p in man["path"] if (p, c) not in self._aug]
         if need:
             t0 = time.time()
-            jobs = [dataset.Job(p, c, self.tc.seed, self.tc.augment_strength) for p, c in need]
+            spk = dict(zip(man["path"], man["speaker"], strict=True))
+            arrays = (man["path"].to_numpy(), man["speaker"].to_numpy(),
+                      man["speaker"].map(lambda s: self.groups.get(s, 0)).to_numpy())
+            jobs = [dataset.Job(p, c, self.tc.seed, self.tc.augment_strength,
+                                channel=spk[p] if self.tc.channels else "",
+                                babble=self._babble(*arrays, p, spk[p], c) if self.tc.channels else ())
+                    for p, c in need]
             for key, fr in zip(need, dataset.extract_all(jobs, self.tc.features, cache_dir=self.tc.cache_dir,
                                                          use_cache=self.tc.use_cache, workers=self.tc.workers,
                                                          desc="augmented features"), strict=True):
@@ -234,18 +273,47 @@ def _run_split(tc, labels, man, split, store, *, seed, tag):
     tr, va, te = sel(split.train), sel(split.val), sel(split.test)
     train, val, test = store.originals(tr), store.originals(va), store.originals(te)
     aug = store.augmented(tr) if tc.augment else []
-    model, history, secs = _fit_one(tc, labels, train, aug, val, seed=seed, tag=tag, watch=test)
+    model, history, secs, prior = _fit_one(tc, labels, train, aug, val, seed=seed, tag=tag, watch=test)
     kind = MODEL_INPUTS[tc.model.model_type]
     lab_idx = {lab: i for i, lab in enumerate(labels)}
     out = {
-        "val_probs": _clip_probs(model, val.frames, tc.features, kind),
+        "prior": prior,
+        "val_probs": _clip_probs(model, val.frames, tc.features, kind, prior),
         "val_y": va["emotion"].map(lab_idx).to_numpy(),
-        "test_probs": _clip_probs(model, test.frames, tc.features, kind),
+        "adapted": _adapted_runs(model, test, tc, prior, lab_idx, seed) if prior is not None and len(te) else {},
+        "test_probs": _clip_probs(model, test.frames, tc.features, kind, prior),
         "test_y": te["emotion"].map(lab_idx).to_numpy(),
         "test_speakers": te["speaker"].tolist(),
+        "test_corpora": te["corpus"].tolist(),
         "test_paths": te["path"].tolist(),
     }
     return model, history, secs, out
+
+
+def _adapted_runs(model, test: _Data, tc: TrainConfig, prior: AdaptationPrior, lab_idx: dict[str, int],
+                  seed: int) -> dict[str, dict[str, np.ndarray]]:
+    """The running protocol on a fold's test speakers, in random and in blocked (sustained-mood) order:
+    each clip predicted with statistics of its speaker's earlier clips only."""
+    def infer(x: np.ndarray) -> np.ndarray:  # one small batch per clip: no model.predict overhead
+        return np.asarray(model.predict_on_batch(x))
+
+    man = test.manifest
+    y = man["emotion"].map(lab_idx).to_numpy()
+    out: dict[str, dict[str, np.ndarray]] = {}
+    for order in ("random", "blocked"):
+        rng = np.random.default_rng(seed)
+        rows = {"index": [], "adapted": [], "plain": [], "before": []}
+        for spk in sorted(set(man["speaker"])):
+            idx = np.flatnonzero(man["speaker"].to_numpy() == spk)
+            idx = idx[session_order(y[idx], order=order, rng=rng)]
+            clips = [model_input(test.frames[i], tc.features, "stats") for i in idx]
+            a, p, b = session_probs(clips, infer, prior)
+            rows["index"].append(idx)
+            rows["adapted"].append(a)
+            rows["plain"].append(p)
+            rows["before"].append(b)
+        out[order] = {key: np.concatenate(v) for key, v in rows.items()}
+    return out
 
 
 def _calibrate(val_y, val_p, test_y, test_p) -> tuple[float, dict[str, Any]]:
@@ -347,12 +415,18 @@ def train(tc: TrainConfig) -> Path:
         raise TrainingError("--test-speakers/--val-speakers cannot be combined with --folds: the folds choose "
                             "the speakers (use --n-val for validation speakers per fold)")
     store = _FeatureStore(tc)
+    # babble comes from other speakers of the same group; the groups of a 5-fold split unless --folds says
+    # otherwise, so a held-out-split run reuses the K-fold run's cached augmented copies
+    store.groups = dataset.speaker_groups(man, k=tc.folds or 5, seed=tc.seed)
+    prior = None
     metrics: dict[str, Any] = {}
     history: dict[str, Any] = {}
     fold_models = []
     if tc.folds:
         splits = dataset.kfold_splits(man, k=tc.folds, seed=tc.seed, n_val=tc.n_val_speakers)
         per_fold, oof_p, oof_y, oof_fold, oof_spk, fold_hist = [], [], [], [], [], []
+        runs: dict[str, list[dict[str, Any]]] = {"random": [], "blocked": []}
+        oof_corp: list[list[str]] = []
         for f, split in enumerate(splits):
             model, hist, secs, out = _run_split(tc, labels, man, split, store, seed=tc.seed + f,
                                                 tag=f"fold {f + 1}/{tc.folds}")
@@ -365,8 +439,13 @@ def train(tc: TrainConfig) -> Path:
             oof_p.append(out["test_probs"])
             oof_y.append(out["test_y"])
             oof_fold.append(np.full(len(out["test_y"]), f))
+            oof_corp.append(out["test_corpora"])
             oof_spk += out["test_speakers"]
             fold_hist.append(hist)
+            for order, r in out["adapted"].items():
+                ix = r["index"]
+                runs[order].append({"y": out["test_y"][ix], "adapted": r["adapted"], "plain": r["plain"],
+                                    "before": r["before"], "corpus": [out["test_corpora"][i] for i in ix]})
             if tc.ensemble:
                 fold_models.append(model)
         uars = np.array([p["uar"] for p in per_fold])
@@ -383,16 +462,33 @@ def train(tc: TrainConfig) -> Path:
         temperature, metrics["calibration"] = calibrate_out_of_fold(all_y, all_p, np.concatenate(oof_fold))
         metrics["test"] = {**pooled, "protocol": f"{tc.folds}-fold by speaker, out-of-fold: each clip predicted by "
                            "the fold model that never heard its speaker"}
+        oof_corpus = np.concatenate([np.asarray(o) for o in oof_corp])
+        metrics["per_corpus"] = {c: clip_metrics(all_y[oof_corpus == c], all_p[oof_corpus == c], labels)
+                                 for c in sorted(set(oof_corpus.tolist()))}
+        for c, m in metrics["per_corpus"].items():
+            print(f"  {c}: UAR {m['uar']:.3f} ({m['n']} clips)", file=sys.stderr)
+        if runs["random"]:
+            metrics["adaptation"] = {order: adaptation_summary(
+                np.concatenate([r["y"] for r in rs]), np.concatenate([r["adapted"] for r in rs]),
+                np.concatenate([r["plain"] for r in rs]), np.concatenate([r["before"] for r in rs]), labels,
+                corpora=[c for r in rs for c in r["corpus"]], protocol=f"running, {order} order, out-of-fold")
+                for order, rs in runs.items()}
+            for order, a in metrics["adaptation"].items():
+                print(f"  adapted ({order}): UAR {a['uar']:.3f} vs unadapted {a['unadapted_uar']:.3f}; by earlier "
+                      "clips " + ", ".join(f"{b['clips']}: {b['delta']:+.3f}" for b in a["by_earlier_clips"]),
+                      file=sys.stderr)
         if tc.ensemble:
             from .models import ensemble
 
             model = ensemble(fold_models)
+            prior = None  # the fold models' priors differ: an ensemble does not adapt
             history = fold_hist[0] | {"folds": fold_hist}
             split_d = {"train": sorted(set(man["speaker"])), "val": [], "test": []}
         else:
             # the shipped model: every speaker trains (but validation speakers, if early stopping is on)
             split = dataset.speaker_split(man, n_test=0, n_val=tc.n_val_speakers, seed=tc.seed)
             model, history, secs, out = _run_split(tc, labels, man, split, store, seed=tc.seed, tag="final")
+            prior = out["prior"]
             history = history | {"folds": fold_hist}
             split_d = split.to_dict()
         split_d["cross_validated"] = sorted(set(oof_spk))
@@ -402,6 +498,12 @@ def train(tc: TrainConfig) -> Path:
         split = dataset.speaker_split(man, test=tc.test_speakers or None, val=tc.val_speakers or None,
                                       n_test=tc.n_test_speakers, n_val=tc.n_val_speakers, seed=tc.seed)
         model, history, secs, out = _run_split(tc, labels, man, split, store, seed=tc.seed, tag="final")
+        prior = out["prior"]
+        if out["adapted"]:
+            metrics["adaptation"] = {order: adaptation_summary(
+                out["test_y"][r["index"]], r["adapted"], r["plain"], r["before"], labels,
+                corpora=[out["test_corpora"][i] for i in r["index"]], protocol=f"running, {order} order, held-out")
+                for order, r in out["adapted"].items()}
         temperature, calib = _calibrate(out["val_y"], out["val_probs"], out["test_y"], out["test_probs"])
         if len(out["test_y"]):
             metrics["test"] = clip_metrics(out["test_y"], out["test_probs"], labels, speakers=out["test_speakers"])
@@ -434,7 +536,8 @@ def train(tc: TrainConfig) -> Path:
     from .card import model_card
 
     card = model_card(cfg, metrics, eda)
-    path = write_bundle(tc.out, model=model, config=cfg, history=history, metrics=metrics, eda=eda, card=card)
+    path = write_bundle(tc.out, model=model, config=cfg, history=history, metrics=metrics, eda=eda, card=card,
+                        adaptation=prior)
     print(f"wrote model bundle {path} in {time.time() - t_start:.0f} s", file=sys.stderr)
     return path
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,8 @@ from .bundle import DEFAULT_MODEL_DIR, MODELS_DIR, ModelBundle, list_bundles, lo
 from .errors import SERError
 
 if TYPE_CHECKING:
+    from .adapt import SpeakerProfile
+    from .live import LiveAnalyzer, LiveResult
     from .predict import Prediction, Predictor
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -383,22 +386,40 @@ class Analysis:
     prediction: Any = None
     error: str | None = None
     figures: dict | None = None
+    earlier: tuple[int, float] | None = None  # the voice profile before this clip: (clips, seconds)
 
 
-def analyse(predictor, key: tuple, name: str, data: bytes, mime: str, *, state_key: str = "analysis") -> Analysis:
+def analyse(predictor, key: tuple, name: str, data: bytes, mime: str, *, state_key: str = "analysis",
+            profile: SpeakerProfile | None = None) -> Analysis:
     """Predict ``data`` (encoded audio) once per input identity ``key``; the latest result lives in
-    ``st.session_state[state_key]``, so a new input always replaces the old result."""
+    ``st.session_state[state_key]``, so a new input always replaces the old result.
+
+    ``profile``: the session's voice profile (see :func:`voice_profile`): the clip is predicted adapted
+    to the speech the profile heard before, then added to it, once per input (an input analysed again,
+    e.g. after the profile toggle went off and on, does not count twice).
+    """
+    cache_key = key + (profile is not None,)
     cur = st.session_state.get(state_key)
-    if isinstance(cur, Analysis) and cur.key == key:
+    if isinstance(cur, Analysis) and cur.key == cache_key:
         return cur
     st.session_state.pop(state_key, None)  # never show a stale result while the new one is computed
-    from .audio import load
+    from .audio import info, load
 
-    res = Analysis(key=key, name=name, audio=data, mime=mime, sr=predictor.sample_rate)
+    res = Analysis(key=cache_key, name=name, audio=data, mime=mime, sr=predictor.sample_rate)
     with st.spinner(f"Analysing {name}…"):
         try:
             res.y = load(data, sr=predictor.sample_rate)
-            res.prediction = predictor.predict(res.y, source=name)
+            sr = info(data).get("samplerate")
+            if profile is None:
+                res.prediction = predictor.predict(res.y, source=name, source_sr=sr)
+            else:
+                with profile_lock():  # no st call inside: a rerun cannot stop it half-way
+                    update = not _profile_has(key)
+                    res.earlier = (int(profile.clips), float(profile.seconds))
+                    res.prediction = predictor.predict(res.y, source=name, profile=profile, update_profile=update,
+                                                       source_sr=sr)
+                    if update:
+                        _profile_inputs()[key] = None
         except SERError as err:
             res.error = str(err)
     st.session_state[state_key] = res
@@ -410,9 +431,16 @@ def prediction_json(prediction: Prediction) -> str:
     return json.dumps(prediction.to_dict(), indent=2)
 
 
-def show_prediction(prediction: Prediction, *, threshold: float) -> None:
-    """Top emotion with confidence (or the "uncertain" state) next to the probability bar chart."""
+def show_prediction(prediction: Prediction, *, threshold: float, earlier: tuple[int, float] | None = None) -> None:
+    """Top emotion with confidence (or the "uncertain" state) next to the probability bar chart.
+
+    Input-quality warnings (narrowband, clipped, very noisy) are shown under the result; a result adapted
+    to a voice profile says how many earlier clips it drew on and what the general model said.
+    ``earlier``: ``(clips, seconds)`` the profile held before this clip (default: the prediction's
+    ``profile_clips``, in clips' worth of speech).
+    """
     left, right = st.columns([2, 3], vertical_alignment="center")
+    unadapted = prediction.unadapted if prediction.unadapted else None
     with left:
         icon = viz.EMOTION_ICONS.get(prediction.label, "record_voice_over")
         color = viz.EMOTION_MD_COLORS.get(prediction.label, "gray")
@@ -420,14 +448,65 @@ def show_prediction(prediction: Prediction, *, threshold: float) -> None:
             st.caption("Predicted emotion")
             st.markdown(f"## :{color}[:material/{icon}:] {prediction.label.capitalize()}")
             st.markdown(f"**{prediction.confidence:.0%}** confidence · clip of {prediction.duration:.1f} s")
+            note = adaptation_note(prediction, earlier=earlier)
+            if note:
+                st.caption(note)
         if prediction.uncertain:
-            st.warning(
-                f"Uncertain: the top probability ({prediction.confidence:.0%}) is below the model's threshold "
-                f"({threshold:.0%}). Treat **{prediction.label}** as a weak guess.", icon=":material/help:")
+            if prediction.confidence < threshold:
+                st.warning(
+                    f"Uncertain: the top probability ({prediction.confidence:.0%}) is below the model's threshold "
+                    f"({threshold:.0%}). Treat **{prediction.label}** as a weak guess.", icon=":material/help:")
+            else:
+                st.warning(f"Uncertain: the input's quality makes **{prediction.label}** a weak guess (see below).",
+                           icon=":material/help:")
+        for text in quality_warnings(prediction):
+            st.warning(text, icon=":material/warning:")
     with right:
-        chart(viz.probability_bars(prediction.probabilities, threshold=threshold))
+        chart(viz.probability_bars(prediction.probabilities, threshold=threshold,
+                                   compare=unadapted if prediction.adapted else None))
         st.caption("Probability of each emotion for the whole clip (calibrated; they sum to 100%). "
-                   "The dashed line is the confidence threshold.")
+                   "The dashed line is the confidence threshold."
+                   + (" Hollow diamonds: the same clip without your voice profile." if prediction.adapted else ""))
+
+
+def quality_warnings(prediction: Prediction) -> list[str]:
+    """One line per input-quality warning of ``prediction`` (empty for clean input)."""
+    lowered = getattr(prediction, "reliability", 1.0) < 1.0
+    suffix = f" — confidences lowered (reliability {prediction.reliability:.0%})" if lowered else ""
+    return [f"Input quality: {w}{suffix}" for w in getattr(prediction, "warnings", ())]
+
+
+def top_label(probabilities: dict[str, float] | None) -> tuple[str, float] | None:
+    """``(label, probability)`` of the most likely class (``None`` for no probabilities)."""
+    if not probabilities:
+        return None
+    lab = max(probabilities, key=probabilities.get)
+    return lab, float(probabilities[lab])
+
+
+def clips_text(n: float, seconds: float | None = None) -> str:
+    """``"1 earlier clip"``, ``"3 earlier clips (41 s)"``, ``"2.5 earlier clips"`` (clips' worth of speech)."""
+    n = float(n)
+    num = f"{n:.0f}" if abs(n - round(n)) < 0.05 else f"{n:.1f}"
+    return f"{num} earlier clip{'' if num == '1' else 's'}" + (f" ({seconds:.0f} s)" if seconds else "")
+
+
+def adaptation_note(prediction: Prediction, *, earlier: tuple[int, float] | None = None) -> str:
+    """A short line on how the voice profile shaped ``prediction`` (``""`` when no profile was used).
+
+    ``earlier``: ``(clips, seconds)`` the profile held before the clip (default: ``profile_clips``)."""
+    if prediction.unadapted is None and not prediction.adapted:
+        return ""
+    if not prediction.adapted:
+        return ("Your voice profile was still empty, so the general model answered; this clip now starts "
+                "the profile.")
+    top = top_label(prediction.unadapted)
+    held = clips_text(*earlier) if earlier else clips_text(prediction.profile_clips)
+    text = f":material/record_voice_over: Adapted to {held} of your voice."
+    if top is not None:
+        same = " (the same)" if top[0] == prediction.label else ""
+        text += f" Without the profile: **{top[0]}** {top[1]:.0%}{same}."
+    return text
 
 
 def show_clip_views(y: np.ndarray, sr: int, *, figures: dict | None = None, spectrum: bool = False,
@@ -456,26 +535,258 @@ def show_clip_views(y: np.ndarray, sr: int, *, figures: dict | None = None, spec
     return figs
 
 
-def batch_rows(predictor, files: Sequence[tuple[str, bytes]], progress=None) -> pd.DataFrame:
+def batch_rows(predictor, files: Sequence[tuple[str, bytes]], progress=None, *,
+               one_speaker: bool = False) -> pd.DataFrame:
     """Predict each ``(name, encoded bytes)``; one row per file with label, confidence, per-class
-    probabilities and an ``error`` column (bad files never stop the batch). ``progress(i, n, name)`` is
-    called after each file."""
+    probabilities, ``adapted``, input-quality ``warnings`` and an ``error`` column (bad files never stop
+    the batch). ``progress(i, n, name)`` is called after each file.
+
+    ``one_speaker``: the files are one speaker's, in this order: one running voice profile goes through
+    the batch, each file adapted to the files before it (the first one is not), and an
+    ``unadapted_label`` column gives the general model's answer. Needs a model that can adapt.
+    """
+    profile = predictor.new_profile("batch") if one_speaker else None
     rows = []
     n = len(files)
     for i, (name, data) in enumerate(files):
         row: dict[str, Any] = {"file": name}
         try:
-            p = predictor.predict_file(data, name=name)
+            p = predictor.predict_file(data, name=name, profile=profile)
             row.update({"label": p.label, "confidence": p.confidence, "uncertain": p.uncertain,
+                        "adapted": bool(p.adapted), "warnings": "; ".join(p.warnings),
                         "duration_s": p.duration, **{f"p_{k}": v for k, v in p.probabilities.items()},
                         "error": ""})
+            if one_speaker:
+                top = top_label(p.unadapted) if p.unadapted else (p.label, p.confidence)
+                row["unadapted_label"] = top[0] if top else None
         except SERError as err:
-            row.update({"label": None, "confidence": None, "uncertain": None, "duration_s": None, "error": str(err)})
+            row.update({"label": None, "confidence": None, "uncertain": None, "adapted": None, "warnings": "",
+                        "duration_s": None, "error": str(err)})
         rows.append(row)
         if progress is not None:
             progress(i + 1, n, name)
-    cols = ["file", "label", "confidence", "error", "uncertain", "duration_s"] + [f"p_{k}" for k in predictor.labels]
+    cols = ["file", "label", "confidence", "error", "uncertain", "adapted", "warnings"]
+    cols += ["unadapted_label"] if one_speaker else []
+    cols += ["duration_s"] + [f"p_{k}" for k in predictor.labels]
     return pd.DataFrame(rows).reindex(columns=cols)
+
+
+# -- speaker adaptation --------------------------------------------------------------------------
+
+#: Session-state key of the Analyze page's voice profile (a :class:`~ser.adapt.SpeakerProfile`).
+PROFILE_KEY = "voice_profile"
+#: Session-state key of the inputs already added to it: ``{input key: error message or None}``.
+PROFILE_INPUTS_KEY = "voice_profile_inputs"
+#: Session-state key of the Live page's voice profile (kept across START/STOP).
+LIVE_PROFILE_KEY = "live_voice_profile"
+#: Seconds of speech a calibration should have.
+CALIBRATION_S = 20.0
+NO_ADAPT_HINT = (
+    "This model cannot adapt to a voice: its bundle has no adaptation prior (retrain it with this version "
+    "of ser). Predictions come from the general model."
+)
+
+
+def can_adapt(predictor) -> bool:
+    """Whether ``predictor``'s bundle carries an adaptation prior."""
+    return bool(getattr(predictor, "adaptive", False))
+
+
+def voice_profile(predictor, *, key: str = PROFILE_KEY) -> SpeakerProfile | None:
+    """This session's voice profile for ``predictor`` (created empty on first use), or ``None`` when the
+    model cannot adapt. A stored profile the model cannot use (other features) is replaced by an empty one."""
+    if not can_adapt(predictor):
+        return None
+    profile = st.session_state.get(key)
+    if profile is not None:
+        try:
+            profile.check(predictor.prior)
+        except SERError:
+            profile = None
+    if profile is None:
+        profile = predictor.new_profile("you")
+        st.session_state[key] = profile
+        if key == PROFILE_KEY:
+            st.session_state.pop(PROFILE_INPUTS_KEY, None)
+    return profile
+
+
+_LOCK_GUARD = threading.Lock()
+
+
+def profile_lock() -> threading.Lock:
+    """This session's lock around voice-profile updates.
+
+    Streamlit's fast reruns can start a new run of the page while the previous one is still inside a
+    prediction, so two runs could add the same clip to the profile; whoever adds a clip holds this lock
+    from "is it new?" to "mark it heard" (with no Streamlit call in between).
+    """
+    with _LOCK_GUARD:
+        lock = st.session_state.get("_voice_profile_lock")
+        if lock is None:
+            lock = st.session_state["_voice_profile_lock"] = threading.Lock()
+        return lock
+
+
+def _profile_inputs() -> dict:
+    return st.session_state.setdefault(PROFILE_INPUTS_KEY, {})
+
+
+def _profile_has(key: tuple) -> bool:
+    return key in st.session_state.get(PROFILE_INPUTS_KEY, {})
+
+
+def calibrate(predictor, key: tuple, name: str, data: bytes) -> str | None:
+    """Add a calibration clip (encoded audio) to the session's voice profile, once per input ``key``.
+
+    Returns the error message of that input (``None`` when it was added), also on later reruns.
+    """
+    profile = voice_profile(predictor)
+    if profile is None:
+        return NO_ADAPT_HINT
+    seen = _profile_inputs()
+    if key not in seen:
+        with st.spinner(f"Learning your voice from {name}…"), profile_lock():
+            if key not in seen:  # another run of the page may have learnt it while we waited
+                try:
+                    predictor.predict_file(data, name=name, profile=profile, update_profile=True)
+                    seen[key] = None
+                except SERError as err:
+                    seen[key] = str(err)
+    return seen[key]
+
+
+def voice_profile_section(predictor) -> SpeakerProfile | None:
+    """The Analyze page's "Calibrate to my voice" section: a status line and an expander to record or upload
+    about ``CALIBRATION_S`` s of free speech, a "Use my voice profile" toggle, a reset and a JSON download.
+
+    Returns the profile later clips are predicted with (and added to), or ``None`` when the model cannot
+    adapt or the toggle is off.
+    """
+    adaptive = can_adapt(predictor)
+    profile = voice_profile(predictor) if adaptive else None
+    use = False
+    status = st.empty()  # the profile's state, filled in once this run's calibration clips are in
+    label = "Calibrate to my voice" + ("" if profile is not None else " (not available with this model)")
+    with st.expander(f":material/record_voice_over: {label}"):
+        if profile is None:
+            st.caption(NO_ADAPT_HINT)
+            return None
+        st.caption(f"Voices and microphones differ. Give the model about {CALIBRATION_S:.0f} s of your ordinary, "
+                   "free speech (say anything) and later clips are judged against *your* normal voice instead of "
+                   "the studio voices it was trained on. Each clip analysed with the profile on refines it. It "
+                   "lives in this browser session only.")
+        c1, c2 = st.columns(2)
+        rec = c1.audio_input(f"Record about {CALIBRATION_S:.0f} s of free speech", key="calibrate_record")
+        up = c2.file_uploader("…or upload a clip of your voice", type=AUDIO_TYPES, key="calibrate_upload")
+        for clip, kind in ((rec, "record"), (up, "upload")):
+            if clip is not None:
+                err = calibrate(predictor, ("calibrate", kind, clip.file_id), clip.name or "recording.wav",
+                                clip.getvalue())
+                if err:
+                    show_error(SERError(err), "Calibrate with a few seconds of clear speech.")
+        if profile.n > 0:
+            st.success(f"Voice profile: {profile_status(profile)}.", icon=":material/check_circle:")
+            if profile.seconds < CALIBRATION_S / 2:
+                st.caption(f"A little more speech (about {CALIBRATION_S:.0f} s in all) makes it steadier.")
+        else:
+            st.caption("Not calibrated yet: record or upload a clip above (or just analyse your own clips with the "
+                       "profile on: each one teaches it your voice).")
+        t1, t2, t3 = st.columns([2, 1, 1], vertical_alignment="center")
+        use = t1.toggle("Use my voice profile", value=True, key="analyze_use_profile",
+                        help="On: your clips are predicted relative to your voice and added to the profile. "
+                             "Off: the general model answers and the profile is left as it is.")
+        t2.button("Reset voice profile", key="analyze_profile_reset", on_click=reset_voice_profile,
+                  icon=":material/restart_alt:", disabled=profile.n <= 0)
+        t3.download_button("Profile (JSON)", profile.to_json(), file_name="voice_profile.json",
+                           mime="application/json", on_click="ignore", icon=":material/download:",
+                           disabled=profile.n <= 0)
+    state = profile_status(profile)
+    status.caption(f":material/record_voice_over: Voice profile: {state[0].upper() + state[1:]}"
+                   + (" · used for your clips" if use else " · off (general model)"))
+    return profile if use else None
+
+
+def reset_voice_profile(key: str = PROFILE_KEY) -> None:
+    """Forget the session's voice profile (a button callback); the next new clip starts a new one."""
+    profile = st.session_state.get(key)
+    analyzer = st.session_state.get("live_analyzer") if key == LIVE_PROFILE_KEY else None
+    if analyzer is not None and getattr(analyzer, "profile", None) is profile:
+        analyzer.reset_profile()  # under the analyzer's lock: its worker may be adding a window
+    elif profile is not None:
+        with profile_lock():
+            profile.reset()
+    # the inputs already heard stay marked: a clip still in a widget is not learned again
+
+
+def profile_status(profile: SpeakerProfile | None) -> str:
+    """``"calibrated on 21 s of your voice (2 clips)"``, or ``"not calibrated"`` for an empty/no profile."""
+    if profile is None or profile.n <= 0:
+        return "not calibrated"
+    return f"calibrated on {profile.seconds:.0f} s of your voice ({profile.clips} clip{'s' * (profile.clips != 1)})"
+
+
+def one_speaker_toggle(predictor) -> bool:
+    """The Batch page's "These files are one speaker" toggle (disabled, with the reason, when the model
+    cannot adapt); returns whether it is on."""
+    adaptive = predictor is not None and can_adapt(predictor)
+    on = st.toggle("These files are one speaker", value=False, key="batch_one_speaker", disabled=not adaptive,
+                   help="One voice profile runs through the batch in upload order: each file is predicted "
+                        "relative to the speaker's voice in the files before it.")
+    if predictor is not None and not adaptive:
+        st.caption(NO_ADAPT_HINT)
+    return bool(on and adaptive)
+
+
+def live_analyzer(predictor, **kwargs) -> LiveAnalyzer:
+    """A new :class:`~ser.live.LiveAnalyzer` that learns into this session's live voice profile, so the
+    adaptation carries over from one stream (START … STOP) to the next."""
+    from .live import LiveAnalyzer
+
+    analyzer = LiveAnalyzer(predictor, **kwargs)
+    profile = voice_profile(predictor, key=LIVE_PROFILE_KEY)
+    if profile is not None:
+        analyzer.profile = profile
+    return analyzer
+
+
+def claim_live_run() -> object:
+    """Mark this script run as the one that streams the Live page's audio; returns its token.
+
+    Streamlit's fast reruns start a new run (a toggle or button used mid-stream) while the old one is
+    still in its loop: the old run must then leave the analyzer running for the new one.
+    """
+    token = object()
+    st.session_state["_live_run"] = token
+    return token
+
+
+def owns_live_run(token: object) -> bool:
+    """Whether the run holding ``token`` is still the newest streaming run (see :func:`claim_live_run`)."""
+    return st.session_state.get("_live_run") is token
+
+
+def live_adaptation_text(adaptive: bool, adapt: bool, seconds: float) -> str:
+    """The Live page's adaptation state line, e.g. ``"Adapted to 12 s of your voice"``."""
+    if not adaptive:
+        return ":material/person_off: " + NO_ADAPT_HINT
+    if not adapt:
+        return (f":material/person_off: Adaptation off: the general model answers (the voice profile keeps "
+                f"listening: {seconds:.0f} s of your voice so far).")
+    if seconds <= 0:
+        return ":material/record_voice_over: Not adapted yet: the model learns your voice as you speak."
+    return f":material/record_voice_over: Adapted to {seconds:.0f} s of your voice."
+
+
+def live_comparison_text(result: LiveResult | None) -> str:
+    """Both top labels of an adapted live result (``""`` when it was not adapted or quiet)."""
+    if result is None or result.quiet or not result.adapted:
+        return ""
+    plain = top_label(result.plain_probabilities)
+    if plain is None:
+        return ""
+    return (f"Adapted to your voice: **{result.label}** {result.confidence:.0%} · "
+            f"general model: **{plain[0]}** {plain[1]:.0%}")
 
 
 def frame_csv(df: pd.DataFrame) -> bytes:
@@ -486,14 +797,23 @@ def frame_csv(df: pd.DataFrame) -> bytes:
 
 __all__ = [
     "AUDIO_TYPES",
+    "CALIBRATION_S",
+    "LIVE_PROFILE_KEY",
+    "NO_ADAPT_HINT",
+    "PROFILE_KEY",
     "Analysis",
     "analyse",
     "available_bundles",
     "batch_rows",
     "bundle_label",
     "bundles_table",
+    "adaptation_note",
     "cached_scan",
+    "calibrate",
+    "can_adapt",
+    "clips_text",
     "chart",
+    "claim_live_run",
     "clip_label",
     "corpus_manifest",
     "current_bundle",
@@ -507,12 +827,23 @@ __all__ = [
     "get_predictor",
     "headline",
     "in_folder",
+    "live_adaptation_text",
+    "live_analyzer",
+    "live_comparison_text",
     "load_clip",
     "model_selector",
+    "one_speaker_toggle",
+    "owns_live_run",
     "prediction_json",
+    "profile_status",
+    "quality_warnings",
+    "reset_voice_profile",
     "selected_bundle_dir",
     "show_clip_views",
     "show_error",
     "show_prediction",
     "source_folders",
+    "top_label",
+    "voice_profile",
+    "voice_profile_section",
 ]

@@ -159,7 +159,7 @@ def _mel_ticks(hz: np.ndarray, n: int = 6) -> dict[str, list]:
 
 
 def _display_config(sr: int) -> FeatureConfig:
-    return FeatureConfig(sample_rate=int(sr), fmax=min(8000.0, sr / 2.0), blocks=("mfcc", "chroma", "mel"))
+    return FeatureConfig(sample_rate=int(sr), fmax=min(8000.0, sr / 2.0), blocks=("mfcc", "chroma", "mel"), level_db=None)
 
 
 def stft_db(y: np.ndarray, sr: int, *, max_frames: int = 800) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -320,10 +320,13 @@ def clip_figures(y: np.ndarray, sr: int, *, max_frames: int = 800) -> dict[str, 
 
 
 def probability_bars(probabilities: Mapping[str, float], *, threshold: float | None = None,
-                     title: str | None = None) -> go.Figure:
+                     title: str | None = None, compare: Mapping[str, float] | None = None,
+                     compare_name: str = "without your voice profile") -> go.Figure:
     """Horizontal bars of class probabilities (0–1), sorted, the top class in its emotion colour.
 
     ``threshold`` (0–1) is drawn as a dashed line: a top probability under it means "uncertain".
+    ``compare``: other probabilities of the same classes (e.g. the unadapted ones), drawn as hollow
+    markers over the bars and named ``compare_name`` in the legend.
     """
     items = sorted(probabilities.items(), key=lambda kv: kv[1])  # ascending: top bar drawn last = on top
     labels = [k for k, _ in items]
@@ -335,13 +338,24 @@ def probability_bars(probabilities: Mapping[str, float], *, threshold: float | N
         text=[f"{v:.0%}" for v in values], textposition="outside", cliponaxis=False,
         hovertemplate="%{y}: %{x:.1%}<extra></extra>",
     ))
+    if compare:
+        fig.data[0].name = "this result"
+        fig.add_trace(go.Scatter(
+            x=[float(compare.get(k, 0.0)) for k in labels], y=labels, mode="markers", name=compare_name,
+            marker=dict(symbol="diamond-open", size=11, color="#334155", line=dict(width=2)),
+            hovertemplate="%{y}: %{x:.1%} " + compare_name + "<extra></extra>",
+        ))
     if threshold is not None:
         fig.add_vline(x=threshold, line_dash="dash", line_color="#64748b",
                       annotation_text="uncertain below", annotation_position="top",
                       annotation_font_size=11, annotation_font_color="#64748b")
     fig.update_xaxes(range=[0, 1.12], tickformat=".0%", title_text="probability")
     fig.update_yaxes(ticksuffix="  ")
-    return _layout(fig, title=title, height=max(220, 34 * len(labels) + 70), bargap=0.25)
+    fig = _layout(fig, title=title, height=max(220, 34 * len(labels) + 70), bargap=0.25)
+    if compare:
+        fig.update_layout(showlegend=True, height=fig.layout.height + 40, margin_b=50,
+                          legend=dict(orientation="h", yanchor="top", y=-0.2, x=0))
+    return fig
 
 
 def _window_bounds(timeline: Sequence[Any]) -> list[float]:

@@ -6,6 +6,10 @@ Reusable by every e2e module:
   and ``SER_DATA_DIR`` = ``../shared/data`` (or an empty folder when absent); killed at the end.
 * ``e2e_model_dir`` (session): ``$SER_E2E_MODEL_DIR``, else the shipped ``models/default`` when complete,
   else a tiny untrained bundle.
+* ``adaptive_server`` / ``adaptive_model_dir`` (session): an app whose model can adapt to a speaker: the
+  server above when its model can, else a second server with a tiny untrained adaptive (mlp) bundle.
+  ``serve(model_dir, data_dir, log_dir)`` is the context manager that runs a server; ``adaptive_nav`` is
+  ``app_nav`` for that app.
 * ``fake_mic_wav`` (session): a 16-bit 48 kHz mono WAV of ~8 s of real RAVDESS speech (angry, actor 1).
 * ``browser_factory``: ``launch(fake_audio=None) -> playwright Browser``; with ``fake_audio`` Chromium's
   fake microphone plays that WAV (and grants the permission). Browsers are closed afterwards.
@@ -109,13 +113,13 @@ def e2e_data_dir(tmp_path_factory) -> Path:
     return DATA if DATA.is_dir() else tmp_path_factory.mktemp("no-data")
 
 
-@pytest.fixture(scope="session")
-def streamlit_server(e2e_model_dir, e2e_data_dir, tmp_path_factory) -> Iterator[str]:
-    """Start ``streamlit run app.py`` on a free port; yield its base URL; stop it afterwards."""
+@contextlib.contextmanager
+def serve(model_dir: Path, data_dir: Path, log_dir: Path) -> Iterator[str]:
+    """Run ``streamlit run app.py`` with ``SER_MODEL_DIR=model_dir`` on a free port; yield its base URL."""
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
-    log_path = tmp_path_factory.mktemp("streamlit") / "server.log"
-    env = {**os.environ, "SER_MODEL_DIR": str(e2e_model_dir), "SER_DATA_DIR": str(e2e_data_dir),
+    log_path = log_dir / "server.log"
+    env = {**os.environ, "SER_MODEL_DIR": str(model_dir), "SER_DATA_DIR": str(data_dir),
            "PYTHONUNBUFFERED": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
     cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
            "--server.port", str(port), "--server.address", "127.0.0.1", "--server.fileWatcherType", "none",
@@ -142,6 +146,46 @@ def streamlit_server(e2e_model_dir, e2e_data_dir, tmp_path_factory) -> Iterator[
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def streamlit_server(e2e_model_dir, e2e_data_dir, tmp_path_factory) -> Iterator[str]:
+    """Start ``streamlit run app.py`` on a free port; yield its base URL; stop it afterwards."""
+    with serve(e2e_model_dir, e2e_data_dir, tmp_path_factory.mktemp("streamlit")) as url:
+        yield url
+
+
+def can_adapt(model_dir: Path) -> bool:
+    """Whether a bundle folder can adapt to a speaker (a stats model with an adaptation prior)."""
+    import json
+
+    try:
+        kind = json.loads((model_dir / "config.json").read_text()).get("input_kind")
+    except (OSError, ValueError):
+        return False
+    return kind == "stats" and (model_dir / "adaptation.json").is_file()
+
+
+@pytest.fixture(scope="session")
+def adaptive_model_dir(e2e_model_dir, tmp_path_factory) -> Path:
+    """A bundle that can adapt to a speaker: ``e2e_model_dir`` when it can, else a tiny untrained mlp bundle
+    (``ser.testing.make_tiny_bundle`` writes an adaptation prior)."""
+    if can_adapt(e2e_model_dir):
+        return e2e_model_dir
+    from ser.testing import make_tiny_bundle
+
+    return make_tiny_bundle(tmp_path_factory.mktemp("e2e-adaptive") / "tiny-adaptive", model_type="mlp")
+
+
+@pytest.fixture(scope="session")
+def adaptive_server(request, adaptive_model_dir, e2e_model_dir, e2e_data_dir, tmp_path_factory) -> Iterator[str]:
+    """Base URL of an app serving ``adaptive_model_dir``: the session's server when its model can adapt,
+    else a second server of its own."""
+    if adaptive_model_dir == e2e_model_dir:
+        yield request.getfixturevalue("streamlit_server")
+        return
+    with serve(adaptive_model_dir, e2e_data_dir, tmp_path_factory.mktemp("streamlit-adaptive")) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
@@ -238,6 +282,12 @@ class AppNav:
 def app_nav(streamlit_server) -> AppNav:
     """:class:`AppNav` for the session's server."""
     return AppNav(streamlit_server)
+
+
+@pytest.fixture
+def adaptive_nav(adaptive_server) -> AppNav:
+    """:class:`AppNav` for the app whose model can adapt (see ``adaptive_server``)."""
+    return AppNav(adaptive_server)
 
 
 @pytest.fixture

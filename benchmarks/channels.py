@@ -1,0 +1,121 @@
+#!/usr/bin/env python
+"""Channel robustness: held-out speakers under the conditions a browser microphone delivers.
+
+    python benchmarks/channels.py --model DIR [--data DIR ...] [--conditions clean laptop ...]
+                                  [--limit N] [--json OUT]
+
+``--model`` must be a bundle with held-out test speakers (the shipped model heard every speaker in
+../shared, so it has none). Make one with the shipped recipe and a held-out split, e.g.::
+
+    ser train --data ../shared/data/ravdess ../shared/data/emodb --out /tmp/heldout \\
+        --test-speakers ravdess_05,ravdess_10,ravdess_14,ravdess_19,emodb_03,emodb_13
+
+For every condition of :data:`ser.channels.CONDITIONS` each test clip is degraded (seeded; babble is
+mixed from *other test speakers'* clips, never training voices), then predicted twice: unadapted
+(each clip alone) and with ``--adapt running`` (per speaker, clips in seeded random order, each
+predicted with a profile of that speaker's earlier clips only — the same degraded channel, as a
+session through one microphone would be). Prints UAR per corpus as a Markdown table and writes JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+
+from ser import audio, channels  # noqa: E402
+from ser.adapt import session_order  # noqa: E402
+from ser.corpora import scan  # noqa: E402
+from ser.evaluate import clip_metrics  # noqa: E402
+from ser.predict import Predictor  # noqa: E402
+
+
+def run(model: str, data: list[str], conditions: list[str], limit: int, seed: int) -> dict:
+    pred = Predictor(model)
+    test = set(pred.bundle.config.split.get("test", []))
+    if not test:
+        raise SystemExit(f"error: {model} has no held-out test speakers; train one with --test-speakers (see --help)")
+    man = scan(data).manifest
+    man = man[man["speaker"].isin(test) & man["emotion"].isin(pred.labels)].reset_index(drop=True)
+    if limit:
+        man = man.groupby("speaker", group_keys=False).apply(lambda g: g.sample(min(len(g), limit), random_state=0))
+        man = man.reset_index(drop=True)
+    if man.empty:
+        raise SystemExit(f"error: none of the test speakers {sorted(test)} has clips in {data}")
+    print(f"{len(man)} clips of {man['speaker'].nunique()} held-out speakers; conditions: {', '.join(conditions)}",
+          file=sys.stderr)
+    clean = [audio.load(p, sr=pred.sample_rate) for p in man["path"]]
+    labels = list(pred.labels)
+    y = np.array([labels.index(e) for e in man["emotion"]])
+    out: dict = {"model": str(model), "n": len(man), "speakers": sorted(set(man["speaker"])), "conditions": {}}
+    for cond in conditions:
+        t0 = time.time()
+        probs_u = np.zeros((len(man), len(labels)))
+        probs_a = np.zeros_like(probs_u)
+        rng = np.random.default_rng(seed)
+        for spk in sorted(set(man["speaker"])):
+            idx = np.flatnonzero(man["speaker"].to_numpy() == spk)
+            others = [clean[j] for j in np.flatnonzero(man["speaker"].to_numpy() != spk)[:40]]
+            idx = idx[session_order(y[idx], order="random", rng=rng)]
+            profile = pred.new_profile(spk) if pred.adaptive else None
+            for i in idx:
+                yi = channels.apply(cond, clean[i], sr=pred.sample_rate, seed=seed + int(i), others=others)
+                r = pred.predict(yi, profile=profile)
+                probs_a[i] = [r.probabilities[k] for k in labels]
+                probs_u[i] = [(r.unadapted or r.probabilities)[k] for k in labels]
+        row = {}
+        for corpus in sorted(set(man["corpus"])):
+            m = man["corpus"].to_numpy() == corpus
+            u, a = clip_metrics(y[m], probs_u[m], labels), clip_metrics(y[m], probs_a[m], labels)
+            top = np.bincount(probs_u[m].argmax(axis=1), minlength=len(labels))
+            row[corpus] = {"uar": u["uar"], "adapted_uar": a["uar"] if pred.adaptive else None, "n": int(m.sum()),
+                           "most_predicted": labels[int(top.argmax())], "most_predicted_share": float(top.max() / m.sum())}
+        out["conditions"][cond] = row
+        print(f"  {cond:<10} " + "  ".join(f"{c} {r['uar']:.3f}/{(r['adapted_uar'] or 0):.3f}" for c, r in row.items())
+              + f"  ({time.time() - t0:.0f} s)", file=sys.stderr)
+    return out
+
+
+def table(res: dict) -> str:
+    corpora = sorted({c for row in res["conditions"].values() for c in row})
+    head = "| condition | " + " | ".join(f"{c} unadapted | {c} adapted" for c in corpora) + " |"
+    lines = [head, "|" + "---|" * (1 + 2 * len(corpora))]
+    for cond, row in res["conditions"].items():
+        cells = []
+        for c in corpora:
+            r = row.get(c)
+            cells += [f"{r['uar']:.3f}" if r else "", f"{r['adapted_uar']:.3f}" if r and r["adapted_uar"] is not None
+                      else ""]
+        lines.append(f"| {cond} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", required=True, help="bundle with held-out test speakers")
+    ap.add_argument("--data", nargs="+", default=[str(ROOT.parent / "shared" / "data" / "ravdess"),
+                                                  str(ROOT.parent / "shared" / "data" / "emodb")])
+    ap.add_argument("--conditions", nargs="+", default=list(channels.CONDITIONS), choices=list(channels.CONDITIONS))
+    ap.add_argument("--limit", type=int, default=0, help="at most N clips per speaker (0: all)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--json", default=str(ROOT / "benchmarks" / "channels.json"))
+    a = ap.parse_args()
+    res = run(a.model, a.data, a.conditions, a.limit, a.seed)
+    print(table(res))
+    tmp = Path(a.json).with_suffix(".tmp")
+    tmp.write_text(json.dumps(res, indent=2) + "\n")
+    tmp.replace(a.json)
+    print(f"written to {a.json}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

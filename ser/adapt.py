@@ -1,0 +1,304 @@
+"""Speaker adaptation: hear the person, not the studio.
+
+A :class:`SpeakerProfile` holds running statistics of the model's input (the stats vector of
+:func:`ser.features.model_input`, ``[shape=(d,)]``) over one speaker's speech. The bundle's
+:class:`AdaptationPrior` turns a profile into a normalised model input:
+
+    x' = x - w(n) * (m - mu0),   w(n) = n / (n + tau)
+
+``m`` is the profile's mean, ``mu0`` the mean of the training speakers, ``n`` how much speech the
+profile has seen (in clips of about one model window), so with few clips the statistics are shrunk
+towards the training prior. Two safeguards make the adaptation safe when a speaker stays in one
+mood (a stretch of anger) rather than mixing emotions:
+
+* **emotion-compensated updates**: each clip enters the profile as ``x - sum_c p_c * delta_c``,
+  where ``p`` is the *unadapted* prediction and ``delta_c`` the average offset of emotion ``c``
+  from a training speaker's own mean, so a run of angry clips does not teach the profile that
+  this speaker's normal voice is angry;
+* **shrinkage** ``tau`` (clips), so that one or two clips move the input only a little.
+
+The input level (the ``level`` column, the dBFS that level normalisation removed) is only ever used
+relative to the speaker: without a profile it is set to the prior, so unadapted predictions do not
+depend on the input gain. One model serves both modes: training sees every clip unadapted and
+normalised by its own speaker's statistics.
+
+A profile is used for *later* clips: :meth:`ser.predict.Predictor.predict` predicts with the
+statistics of the speaker's earlier clips and only then adds the clip (the running protocol of
+``ser evaluate --adapt running``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import BundleError, SERError
+
+#: File of a bundle that holds the adaptation prior.
+PRIOR_FILE = "adaptation.json"
+#: Default shrinkage: clips of speech before the profile's mean gets half weight.
+DEFAULT_TAU = 5.0
+PROFILE_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class AdaptationPrior:
+    """What a bundle knows about speakers in general (fitted on its training speakers).
+
+    ``mean`` ``[shape=(d,)]``: mean model input over training speakers' means; ``offsets``
+    ``[shape=(k, d)]``: per emotion, the mean offset of its clips from their speaker's own mean;
+    ``tau``: shrinkage in clips; ``level_index``: column of the input level (or -1).
+    """
+
+    mean: np.ndarray
+    offsets: np.ndarray
+    labels: tuple[str, ...]
+    tau: float = DEFAULT_TAU
+    level_index: int = -1
+    digest: str = ""
+    emotion_ratio: np.ndarray | None = None  # [shape=(d,)] emotion / speaker variance of each input
+    ratio_scale: float = 1.0
+
+    @property
+    def dim(self) -> int:
+        return int(self.mean.size)
+
+    def weight(self, n: float) -> np.ndarray | float:
+        """How far a profile of ``n`` clips moves each input: ``n / (n + tau * (1 + s * r_d))``.
+
+        ``r_d`` is how much input ``d`` moves with emotion relative to how much it differs between
+        speakers: inputs that mostly carry emotion are adapted slowly, inputs that mostly carry the
+        voice or the channel quickly. Returns ``[shape=(d,)]`` (a float without ``emotion_ratio``).
+        """
+        if n <= 0:
+            return 0.0
+        if self.emotion_ratio is None:
+            return float(n / (n + self.tau))
+        return n / (n + self.tau * (1.0 + self.ratio_scale * self.emotion_ratio))
+
+    def normalise(self, x: np.ndarray, profile: SpeakerProfile | None) -> np.ndarray:
+        """Model input ``x [shape=(n, d)]`` normalised by ``profile`` (None: unadapted)."""
+        x = np.array(x, dtype=np.float32, copy=True)
+        if profile is not None and profile.n > 0:
+            profile.check(self)
+            w = self.weight(profile.n)
+            m = profile.mean
+            i = self.level_index
+            raw_level = x[:, i].copy() if i >= 0 else None
+            x -= (w * (m - self.mean)).astype(np.float32)
+            if i >= 0:  # the level counts only relative to this speaker's, so the input gain cancels
+                w_level = w[i] if isinstance(w, np.ndarray) else w
+                x[:, i] = self.mean[i] + w_level * (raw_level - m[i])
+        elif self.level_index >= 0:
+            x[:, self.level_index] = self.mean[self.level_index]
+        return x
+
+    def contribution(self, x: np.ndarray, probs: np.ndarray) -> np.ndarray:
+        """What one clip adds to a profile: its mean input ``[shape=(d,)]`` less the expected emotion
+        offset under the unadapted probabilities ``probs [shape=(n, k)]`` of its windows."""
+        return np.asarray(x, np.float64).mean(axis=0) - np.asarray(probs, np.float64).mean(axis=0) @ self.offsets
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"format": 1, "tau": self.tau, "level_index": self.level_index, "labels": list(self.labels),
+                "digest": self.digest, "ratio_scale": self.ratio_scale,
+                "mean": [float(v) for v in self.mean.astype(np.float32)],
+                "emotion_ratio": None if self.emotion_ratio is None else [float(v) for v in
+                                                                          self.emotion_ratio.astype(np.float32)],
+                "offsets": [[float(v) for v in row] for row in self.offsets.astype(np.float32)]}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> AdaptationPrior:
+        return cls(mean=np.asarray(d["mean"], dtype=np.float64), offsets=np.asarray(d["offsets"], dtype=np.float64),
+                   labels=tuple(d["labels"]), tau=float(d.get("tau", DEFAULT_TAU)),
+                   level_index=int(d.get("level_index", -1)), digest=str(d.get("digest", "")),
+                   emotion_ratio=None if d.get("emotion_ratio") is None else np.asarray(d["emotion_ratio"], np.float64),
+                   ratio_scale=float(d.get("ratio_scale", 1.0)))
+
+    @classmethod
+    def load(cls, path: str | Path) -> AdaptationPrior:
+        try:
+            return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise BundleError(f"cannot read the adaptation prior {path}: {exc}") from None
+
+
+def fit_prior(x: np.ndarray, y: np.ndarray, speakers: np.ndarray, labels: tuple[str, ...], *,
+              tau: float = DEFAULT_TAU, level_index: int = -1, digest: str = "",
+              ratio_scale: float = 1.0) -> AdaptationPrior:
+    """Fit the prior on training clips: ``x [shape=(n, d)]`` clip inputs, ``y [shape=(n,)]`` label
+    indices, ``speakers [shape=(n,)]`` speaker ids (one speaker = one voice in one channel)."""
+    x = np.asarray(x, np.float64)
+    speakers = np.asarray(speakers)
+    y = np.asarray(y)
+    spk_means = {s: x[speakers == s].mean(axis=0) for s in np.unique(speakers)}
+    mean = np.mean(list(spk_means.values()), axis=0)
+    dev = x - np.stack([spk_means[s] for s in speakers])
+    offsets = np.zeros((len(labels), x.shape[1]))
+    for c in range(len(labels)):
+        if (y == c).any():
+            offsets[c] = dev[y == c].mean(axis=0)
+    between = np.var(np.stack(list(spk_means.values())), axis=0)
+    present = [c for c in range(len(labels)) if (y == c).any()]
+    ratio = np.var(offsets[present], axis=0) / np.maximum(between, 1e-12)
+    return AdaptationPrior(mean=mean, offsets=offsets, labels=tuple(labels), tau=float(tau),
+                           level_index=level_index, digest=digest, emotion_ratio=np.minimum(ratio, 1e3),
+                           ratio_scale=float(ratio_scale))
+
+
+def speaker_normalised(x: np.ndarray, speakers: np.ndarray, prior: AdaptationPrior) -> np.ndarray:
+    """Training inputs ``[shape=(n, d)]`` normalised as a profile of each speaker's whole set of
+    clips would normalise them (the adapted half of training)."""
+    out = np.array(x, dtype=np.float32, copy=True)
+    speakers = np.asarray(speakers)
+    for s in np.unique(speakers):
+        m = speakers == s
+        profile = SpeakerProfile(n=float(m.sum()), total=x[m].astype(np.float64).sum(axis=0), digest=prior.digest)
+        out[m] = prior.normalise(x[m], profile)
+    return out
+
+
+@dataclass
+class SpeakerProfile:
+    """Running statistics of one speaker's model inputs. JSON-serialisable; updated online.
+
+    ``n``: clips seen (a live window counts as the share of a clip it adds); ``total``
+    ``[shape=(d,)]``: sum of the clips' emotion-compensated mean inputs; ``seconds``: speech heard.
+    """
+
+    n: float = 0.0
+    total: np.ndarray | None = None
+    seconds: float = 0.0
+    name: str = ""
+    digest: str = ""
+    clips: int = 0
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def mean(self) -> np.ndarray:
+        if self.total is None or self.n <= 0:
+            raise SERError("the speaker profile is empty")
+        return self.total / self.n
+
+    def check(self, prior: AdaptationPrior) -> None:
+        """Raise if this profile was made with features another bundle's prior cannot use."""
+        if self.total is not None and self.total.size != prior.dim:
+            raise SERError(f"this speaker profile has {self.total.size} features, the model's adaptation "
+                           f"expects {prior.dim}: enrol again with this model")
+        if self.digest and prior.digest and self.digest != prior.digest:
+            raise SERError("this speaker profile was made with other feature settings: enrol again with this model")
+
+    def update(self, contribution: np.ndarray, *, weight: float = 1.0, seconds: float = 0.0) -> None:
+        """Add one clip's contribution ``[shape=(d,)]`` (see :meth:`AdaptationPrior.contribution`)."""
+        c = np.asarray(contribution, np.float64)
+        self.total = c * weight if self.total is None else self.total + c * weight
+        self.n += float(weight)
+        self.seconds += float(seconds)
+        self.clips += 1
+
+    def reset(self) -> None:
+        self.n, self.total, self.seconds, self.clips = 0.0, None, 0.0, 0
+
+    def copy(self) -> SpeakerProfile:
+        return SpeakerProfile(self.n, None if self.total is None else self.total.copy(), self.seconds, self.name,
+                              self.digest, self.clips, dict(self.meta))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"format": PROFILE_FORMAT, "name": self.name, "n": self.n, "clips": self.clips,
+                "seconds": round(self.seconds, 3), "digest": self.digest, "meta": self.meta,
+                "total": None if self.total is None else [float(v) for v in self.total]}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> SpeakerProfile:
+        if not isinstance(d, dict) or d.get("format") != PROFILE_FORMAT or "n" not in d:
+            raise SERError("not a ser speaker profile (expected the JSON written by `ser enrol`)")
+        total = d.get("total")
+        return cls(n=float(d["n"]), total=None if total is None else np.asarray(total, dtype=np.float64),
+                   seconds=float(d.get("seconds", 0.0)), name=str(d.get("name", "")), digest=str(d.get("digest", "")),
+                   clips=int(d.get("clips", 0)), meta=dict(d.get("meta", {})))
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict())
+
+    @classmethod
+    def from_json(cls, text: str) -> SpeakerProfile:
+        try:
+            return cls.from_dict(json.loads(text))
+        except json.JSONDecodeError as exc:
+            raise SERError(f"the speaker profile is not valid JSON: {exc}") from None
+
+    def save(self, path: str | Path) -> Path:
+        """Write atomically (temp file + rename)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(self.to_json())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> SpeakerProfile:
+        p = Path(path)
+        if not p.is_file():
+            raise SERError(f"speaker profile not found: {p}")
+        return cls.from_json(p.read_text(encoding="utf-8"))
+
+
+
+
+
+def session_order(emotions: np.ndarray, *, order: str, rng: np.random.Generator) -> np.ndarray:
+    """Indices ``[shape=(n,)]`` of one speaker's clips in session order.
+
+    ``random``: a seeded shuffle. ``blocked``: grouped by emotion, the emotions in a seeded random
+    order (a stretch of anger, then of sadness...: the sustained-mood case that running statistics
+    must survive).
+    """
+    emotions = np.asarray(emotions)
+    idx = np.arange(emotions.size)
+    if order == "random":
+        return rng.permutation(idx)
+    if order == "blocked":
+        groups = [rng.permutation(idx[emotions == e]) for e in rng.permutation(np.unique(emotions))]
+        return np.concatenate(groups) if groups else idx
+    raise ValueError(f"unknown order {order!r}: use random or blocked")
+
+
+def session_probs(clips: list[np.ndarray], infer, prior: AdaptationPrior, *,
+                  weights: list[float] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Run one speaker's clips in order through the running protocol.
+
+    ``clips``: model inputs ``[shape=(w_i, d)]`` per clip (its windows); ``infer(x) -> [shape=(w, k)]``.
+    Each clip is predicted with a profile of the *earlier* clips only, then added to it. Returns
+    ``(adapted [shape=(n, k)], unadapted [shape=(n, k)], clips_before [shape=(n,)])``.
+    """
+    profile = SpeakerProfile(digest=prior.digest)
+    adapted, plain, before = [], [], []
+    for i, x in enumerate(clips):
+        p_plain = infer(prior.normalise(x, None))
+        p_adapt = infer(prior.normalise(x, profile)) if profile.n > 0 else p_plain
+        before.append(profile.n)
+        profile.update(prior.contribution(x, p_plain), weight=weights[i] if weights else 1.0)
+        adapted.append(p_adapt.mean(axis=0))
+        plain.append(p_plain.mean(axis=0))
+    return np.asarray(adapted), np.asarray(plain), np.asarray(before)
+
+
+def enrolled_profile(clips: list[np.ndarray], infer, prior: AdaptationPrior) -> SpeakerProfile:
+    """A profile from enrolment clips (model inputs ``[shape=(w_i, d)]`` per clip)."""
+    profile = SpeakerProfile(digest=prior.digest)
+    for x in clips:
+        profile.update(prior.contribution(x, infer(prior.normalise(x, None))))
+    return profile
+__all__ = ["DEFAULT_TAU", "PRIOR_FILE", "AdaptationPrior", "SpeakerProfile", "enrolled_profile", "fit_prior",
+           "session_order", "session_probs", "speaker_normalised"]
