@@ -215,12 +215,19 @@ class SpeakerProfile:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> SpeakerProfile:
+        bad = SERError("not a ser speaker profile (expected the JSON written by `ser enrol`)")
         if not isinstance(d, dict) or d.get("format") != PROFILE_FORMAT or "n" not in d:
-            raise SERError("not a ser speaker profile (expected the JSON written by `ser enrol`)")
-        total = d.get("total")
-        return cls(n=float(d["n"]), total=None if total is None else np.asarray(total, dtype=np.float64),
-                   seconds=float(d.get("seconds", 0.0)), name=str(d.get("name", "")), digest=str(d.get("digest", "")),
-                   clips=int(d.get("clips", 0)), meta=dict(d.get("meta", {})))
+            raise bad
+        try:
+            total = d.get("total")
+            total = None if total is None else np.asarray(total, dtype=np.float64)
+            if total is not None and (total.ndim != 1 or not np.isfinite(total).all()):
+                raise ValueError("total")
+            return cls(n=float(d["n"]), total=total, seconds=float(d.get("seconds", 0.0)),
+                       name=str(d.get("name", "")), digest=str(d.get("digest", "")), clips=int(d.get("clips", 0)),
+                       meta=dict(d.get("meta", {})))
+        except (ValueError, TypeError):
+            raise bad from None
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict())

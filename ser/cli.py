@@ -134,7 +134,7 @@ def _cmd_predict(a: argparse.Namespace) -> int:
         per_folder: dict[str, object] = {}
 
         def profile_for(src: str):
-            folder = str(Path(src).resolve().parent)
+            folder = str(Path(src).parent.resolve())
             if folder not in per_folder:
                 per_folder[folder] = pred.new_profile(Path(folder).name)
             return per_folder[folder]

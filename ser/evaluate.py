@@ -66,8 +66,10 @@ def adaptation_summary(y_true: Sequence[int], adapted: np.ndarray, plain: np.nda
     u = clip_metrics(y_true, plain, labels)
     out: dict[str, Any] = {"protocol": protocol, **m, "unadapted_uar": u["uar"], "unadapted_accuracy": u["accuracy"],
                            "by_earlier_clips": []}
-    for lo, hi in EARLIER_BINS:
-        sel = (before >= lo) & (before <= hi)
+    prev = -np.inf
+    for lo, hi in EARLIER_BINS:  # a long clip counts for more than one clip: bins cover every value
+        sel = (before > prev) & (before <= hi)
+        prev = hi
         if sel.any():
             a, b = clip_metrics(y_true[sel], adapted[sel], labels), clip_metrics(y_true[sel], plain[sel], labels)
             out["by_earlier_clips"].append({"clips": f"{lo}-{hi}" if hi < 10_000 else f"{lo}+", "n": int(sel.sum()),

@@ -237,7 +237,8 @@ class Predictor:
             except Exception:
                 long_file = False
             if long_file:
-                return self._predict_stream(audio.iter_blocks(source, sr=self.sample_rate), label, profile=profile)
+                return self._predict_stream(audio.iter_blocks(source, sr=self.sample_rate), label, profile=profile,
+                                            update_profile=update_profile)
         y = audio.load(source, sr=self.sample_rate)
         info = audio.info(source)
         return self.predict(y, source=label, profile=profile, update_profile=update_profile,
@@ -245,11 +246,11 @@ class Predictor:
                             warnings=tuple(info.get("warnings", ())))
 
     def _predict_stream(self, blocks: Iterable[np.ndarray], source: str, *,
-                        profile: SpeakerProfile | None = None) -> Prediction:
+                        profile: SpeakerProfile | None = None, update_profile: bool = True) -> Prediction:
         cfg = self.features
         win = int(round(cfg.window_s * cfg.sample_rate))
         hop = int(round(cfg.hop_s * cfg.sample_rate))
-        probs, spans, pending, pending_spans = [], [], [], []
+        probs, plains, spans, pending, pending_spans = [], [], [], [], []
         n_before = profile.n if profile is not None else 0.0
         n_total = 0
         peak = 0.0
@@ -263,24 +264,31 @@ class Predictor:
             pending.append(extract(y_win, cfg, trimmed=True))
             pending_spans.append((start / cfg.sample_rate, (start + y_win.size) / cfg.sample_rate))
             if len(pending) == _BATCH:
-                probs.append(self._stream_batch(pending, profile))
+                self._stream_batch(pending, profile, probs, plains, update_profile)
                 spans += pending_spans
                 pending, pending_spans = [], []
         if pending:
-            probs.append(self._stream_batch(pending, profile))
+            self._stream_batch(pending, profile, probs, plains, update_profile)
             spans += pending_spans
         if not probs:
             if n_total == 0:
                 raise AudioError(f"the audio holds no samples: {source}")
             raise AudioError("the recording is silent (peak below -60 dBFS): there is no speech to analyse")
-        return self._result(np.concatenate(probs), spans, n_total / cfg.sample_rate, source, profile=profile,
-                            n_before=n_before)
+        result = self._result(np.concatenate(probs), spans, n_total / cfg.sample_rate, source, profile=profile,
+                              n_before=n_before)
+        if profile is not None:
+            result = dataclasses.replace(result, unadapted=self._as_dict(np.concatenate(plains).mean(axis=0)))
+        return result
 
-    def _stream_batch(self, frames: list[np.ndarray], profile: SpeakerProfile | None) -> np.ndarray:
+    def _stream_batch(self, frames: list[np.ndarray], profile: SpeakerProfile | None, probs: list, plains: list,
+                      update: bool = True) -> None:
         """A batch of a long file's windows: each hop of new audio counts as its share of a clip."""
         cfg = self.features
-        return self.window_probs(frames, profile=profile, weight=len(frames) * cfg.hop_s / cfg.window_s,
-                                 seconds=len(frames) * cfg.hop_s)
+        p, plain = self.window_probs(frames, profile=profile, update=update,
+                                     weight=len(frames) * cfg.hop_s / cfg.window_s,
+                                     seconds=len(frames) * cfg.hop_s, return_plain=True)
+        probs.append(p)
+        plains.append(plain)
 
     def predict_many(self, sources: Iterable[str | Path], *, progress: bool = False,
                      profile_for: Callable[[str], SpeakerProfile | None] | None = None,

@@ -30,6 +30,27 @@ def test_config_roundtrip_and_validation():
         F.FeatureConfig(blocks=("mfcc", "wavelets"))
     with pytest.raises(ValueError):
         F.FeatureConfig.from_dict({"n_mfcc": 13, "bogus": 1})
+    with pytest.raises(ValueError, match="level_db"):
+        F.FeatureConfig(level_db=None)  # the level block records what level_db removed
+
+
+def test_old_config_has_no_level_normalisation():
+    """A bundle written before level normalisation: raw level, no level block, stats of every feature."""
+    new = F.FeatureConfig()
+    old = {k: v for k, v in new.to_dict().items() if k != "level_db"}
+    old["blocks"] = [b for b in old["blocks"] if b != "level"]
+    cfg = F.FeatureConfig.from_dict(old)
+    assert cfg.level_db is None and "level" not in cfg.blocks
+    assert cfg.n_stats == len(cfg.functionals) * cfg.n_features == F.input_shape(cfg, "stats")[0]
+    assert cfg.digest() != new.digest()
+    minimal = F.FeatureConfig.from_dict({"n_mfcc": 20})  # the oldest bundles: four functionals, no level
+    assert minimal.level_db is None and "level" not in minimal.blocks and minimal.functionals == F.BASIC_FUNCTIONALS
+    y = speechlike(2.0)
+    quiet, loud = F.extract(0.05 * y, cfg), F.extract(0.5 * y, cfg)  # the raw level reaches the features ...
+    assert abs(float(np.mean(loud[:, cfg.block_slice("energy")] - quiet[:, cfg.block_slice("energy")])) - 20) < 0.5
+    quiet, loud = F.extract(0.05 * y, new), F.extract(0.5 * y, new)  # ... the new config removes it
+    assert np.allclose(quiet[:, new.block_slice("energy")], loud[:, new.block_slice("energy")], atol=1e-3)
+    assert float(np.mean(loud[:, new.block_slice("level")] - quiet[:, new.block_slice("level")])) == pytest.approx(20, abs=0.01)
 
 
 def test_trim_removes_silence():
@@ -45,9 +66,16 @@ def test_windows_and_model_inputs():
     assert len(frames) == 1
     frames, spans = F.clip_windows(speechlike(10.0), cfg)
     assert len(frames) == 8 and spans[0][0] == 0.0 and spans[-1][1] == pytest.approx(10.0, abs=0.01)
-    for kind, shape in [("stats", (8, len(cfg.functionals) * cfg.n_features)), ("sequence", (8, cfg.window_frames, cfg.n_features)),
+    # stats: functionals of every frame feature but the level, then the window's input level once;
+    # sequences leave the level out
+    assert "level" in cfg.blocks and cfg.n_stats == len(cfg.functionals) * (cfg.n_features - 1) + 1
+    for kind, shape in [("stats", (8, cfg.n_stats)), ("sequence", (8, cfg.window_frames, cfg.n_features - 1)),
                         ("logmel", (8, cfg.window_frames, cfg.n_mels))]:
         assert F.model_input(frames, cfg, kind).shape == shape
+        assert F.input_shape(cfg, kind) == shape[1:]
+    x = F.model_input(frames, cfg, "stats")
+    assert np.allclose(x[:, -1], [f[0, -1] for f in frames]) and np.all(x[:, -1] < 0)  # the level in dBFS
+    assert np.array_equal(x[0, :-1], F.stats(frames[0][:, :-1], cfg.functionals))
     short = F.model_input([frames[0][:50]], cfg, "sequence")
     assert np.all(short[0, 50:] == 0) and np.any(short[0, :50] != 0)
 

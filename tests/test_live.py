@@ -69,11 +69,21 @@ class SpyPredictor:
         self.sample_rate = predictor.sample_rate
         self.threshold = predictor.threshold
 
-    def predict_frames(self, frames):
+    @property
+    def adaptive(self) -> bool:
+        return self._p.adaptive
+
+    def new_profile(self, name: str = ""):
+        return self._p.new_profile(name)
+
+    def window_probs(self, frames, **kwargs):  # the one inference path (adapted or not)
         self.threads.append(threading.get_ident())
         if self.delay_s:
             time.sleep(self.delay_s)
-        return self._p.predict_frames(frames)
+        return self._p.window_probs(frames, **kwargs)
+
+    def predict_frames(self, frames):
+        return self.window_probs(frames)
 
 
 @pytest.fixture(scope="module")
@@ -285,6 +295,9 @@ def test_live_analyzer_on_real_speech_frames_at_real_time_pace(predictor):
         assert r.label in predictor.labels and 0 < r.confidence <= 1
         assert abs(sum(r.probabilities.values()) - 1) < 1e-3
         assert r.window_s <= 2.5 + 1e-6 and r.gate.level_dbfs > -45
+    # The tiny bundle can adapt: the first spoken window is unadapted, later ones use the voice heard so far.
+    assert analyzer.profile_seconds > 0 and not spoken[0].adapted and spoken[0].profile_s == 0
+    assert spoken[-1].adapted and spoken[-1].profile_s > 0
     # Inference ran on the analyzer's own thread, never on the thread that pushed frames.
     assert spy.threads and not (set(spy.threads) & pusher_ids)
     assert analyzer.worker_threads.isdisjoint(pusher_ids)

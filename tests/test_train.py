@@ -60,55 +60,137 @@ def test_out_of_fold_temperature_is_cross_validated():
     assert c["ece_after"] < c["ece_before"] / 2
 
 
+def test_kfold_spreads_every_corpus_over_the_folds():
+    """Every corpus with at least k speakers has test speakers in every fold; smaller corpora always train."""
+    rows = []
+    for corpus, n in (("ravdess", 20), ("emodb", 8), ("savee", 3)):
+        for i in range(n):
+            spk = f"{corpus}_{i:02d}"
+            rows += [{"path": f"/x/{spk}_{j}.wav", "corpus": corpus, "speaker": spk,
+                      "gender": "male" if i % 2 else "female", "emotion": "sad"} for j in range(2)]
+    man = pd.DataFrame(rows)
+    groups = dataset.speaker_groups(man, k=5, seed=0)
+    assert {g for s, g in groups.items() if s.startswith("savee")} == {-1}
+    for corpus, n in (("ravdess", 20), ("emodb", 8)):
+        sizes = np.bincount([g for s, g in groups.items() if s.startswith(corpus)], minlength=5)
+        assert sizes.sum() == n and sizes.max() - sizes.min() <= 1  # as even as the count allows
+    folds = dataset.kfold_splits(man, k=5, seed=0, n_val=2)
+    assert len(folds) == 5
+    tested = [s for f in folds for s in f.test]
+    assert sorted(tested) == sorted(s for s in groups if not s.startswith("savee"))  # each exactly once
+    for f in folds:
+        assert {s.split("_")[0] for s in f.test} == {"ravdess", "emodb"}
+        assert {f"savee_{i:02d}" for i in range(3)} <= set(f.train)
+        assert not set(f.val) & set(f.test) and len(f.val) == 2
+        assert set(f.train) | set(f.val) | set(f.test) == set(man["speaker"])
+        genders = man.drop_duplicates("speaker").set_index("speaker")["gender"]
+        ravdess_test = [s for s in f.test if s.startswith("ravdess")]
+        assert set(genders[ravdess_test]) == {"male", "female"}  # gender-interleaved within the corpus
+    assert dataset.kfold_splits(man, k=5, seed=1) != folds  # seeded
+    with pytest.raises(TrainingError, match="--folds must be between 2 and 10"):
+        dataset.kfold_splits(man, k=11)
+
+
+def _subset(tmp_path, actors=(1, 2, 3, 4)):
+    """Neutral, sad and angry clips of statement 01 (10 per actor), symlinked: quick to train on."""
+    sub = tmp_path / "ravdess"
+    for a in actors:
+        d = sub / f"Actor_{a:02d}"
+        d.mkdir(parents=True)
+        for f in sorted((RAVDESS / d.name).glob("*.flac")):
+            code = f.stem.split("-")
+            if code[2] in ("01", "04", "05") and code[4] == "01":
+                (d / f.name).symlink_to(f)
+    return sub
+
+
 @pytest.mark.slow
 @requires_data
-def test_ser_train_small_subset_end_to_end(tmp_path):
-    sub = tmp_path / "ravdess"
-    for actor in ("Actor_01", "Actor_02", "Actor_03", "Actor_04"):
-        d = sub / actor
-        d.mkdir(parents=True)
-        for f in sorted((RAVDESS / actor).glob("*.flac")):
-            if f.name.split("-")[2] in ("01", "04", "05"):  # neutral, sad, angry: keeps it quick
-                (d / f.name).symlink_to(f)
+def test_ser_train_small_subset_end_to_end(tmp_path, capsys):
+    from ser import Predictor
+    from ser.features import FeatureConfig
+
+    sub = _subset(tmp_path)
+    per_actor = len(list((sub / "Actor_04").iterdir()))
+    assert per_actor == 10
     out = tmp_path / "bundle"
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    cache = str(tmp_path / "cache")
     cmd = [sys.executable, "-m", "ser", "train", "--data", str(sub), "--model-type", "tdnn", "--out", str(out),
            "--epochs", "2", "--augment", "1", "--test-speakers", "ravdess_04", "--val-speakers", "ravdess_03",
-           "--cache-dir", str(tmp_path / "cache"), "--width", "8"]
+           "--cache-dir", cache, "--width", "8", "--workers", "1"]
     r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["labels"] == ["neutral", "sad", "angry"]
     assert cfg["split"]["test"] == ["ravdess_04"] and "ravdess_04" not in cfg["split"]["train"]
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["test"]["n"] == 20 and set(metrics["test"]["per_speaker"]) == {"ravdess_04"}
+    assert metrics["test"]["n"] == per_actor and set(metrics["test"]["per_speaker"]) == {"ravdess_04"}
     assert len(json.loads((out / "history.json").read_text())["loss"]) == 2
     eda = json.loads((out / "eda.json").read_text())
     assert set(eda["per_emotion"]) == {"neutral", "sad", "angry"} and len(eda["per_emotion"]["sad"]["mel"]) == 64
     assert "non-commercial" in (out / "MODEL_CARD.md").read_text().lower()
-    from ser import Predictor
-
+    assert not (out / "adaptation.json").exists() and "adaptation" not in metrics  # a sequence model: no prior
     pred = Predictor(out)
     res = pred.predict_file(next((sub / "Actor_04").iterdir()))
-    assert res.label in cfg["labels"]
-    # the second run (the shipped model type, K-fold) reads features from the cache
-    cmd2 = [sys.executable, "-m", "ser", "train", "--data", str(sub), "--out", str(out), "--epochs", "3",
-            "--augment", "1", "--cache-dir", str(tmp_path / "cache"), "--folds", "2"]
-    r2 = subprocess.run([*cmd2, "--val-speakers", "ravdess_03"], capture_output=True, text=True, env=env, timeout=600)
-    assert r2.returncode == 2 and "cannot be combined with --folds" in r2.stderr
-    r2 = subprocess.run(cmd2, capture_output=True, text=True, env=env, timeout=600)
-    assert r2.returncode == 0, r2.stderr[-2000:]
+    assert res.label in cfg["labels"] and not pred.adaptive
+    # the second run (the shipped model type, K-fold, CLI defaults; in-process: TensorFlow is loaded already)
+    # reads the originals' features from the cache
+    from ser.cli import main
+
+    args = ["train", "--data", str(sub), "--out", str(out), "--epochs", "3", "--augment", "1", "--cache-dir", cache,
+            "--folds", "2", "--workers", "1"]
+    assert main([*args, "--val-speakers", "ravdess_03"]) == 2
+    assert "cannot be combined with --folds" in capsys.readouterr().err
+    assert main(args) == 0
+    assert "wrote model bundle" in capsys.readouterr().err
     metrics = json.loads((out / "metrics.json").read_text())
     folds = metrics["folds"]
+    n_all = 4 * per_actor
     assert folds["k"] == 2 and [len(f["test_speakers"]) for f in folds["per_fold"]] == [2, 2]
     assert all(f["val_speakers"] == [] and f["epochs"] == 3 for f in folds["per_fold"])  # linear: no early stop
-    assert metrics["test"]["n"] == 80 and "out-of-fold" in metrics["test"]["protocol"]
+    assert metrics["test"]["n"] == n_all and "out-of-fold" in metrics["test"]["protocol"]
     assert metrics["calibration"]["fitted_on"].startswith("out-of-fold") and len(metrics["calibration"]["fold_temperatures"]) == 2
     cfg2 = json.loads((out / "config.json").read_text())
     assert cfg2["model_type"] == "linear" and cfg2["temperature"] == metrics["calibration"]["temperature"]
+    training = cfg2["training"]  # the linear defaults of the CLI: large batches, no validation speakers
+    assert training["batch_size"] == 256 and training["n_val_speakers"] == 0 and training["epochs"] == 3
+    assert training["adapt"] and training["channels"] and training["augment"] == 1
     speakers = [f"ravdess_0{i}" for i in range(1, 5)]
     assert cfg2["split"]["train"] == speakers and cfg2["split"]["test"] == [] and cfg2["split"]["cross_validated"] == speakers
     hist = json.loads((out / "history.json").read_text())
     assert len(hist["loss"]) == 3 and "val_loss" not in hist  # the shipped model: every speaker trains
     assert all(len(h["val_loss"]) == 3 for h in hist["folds"])  # each fold's unseen speakers, watched only
-    assert Predictor(out).predict_file(next((sub / "Actor_04").iterdir())).label in cfg["labels"]
+    # speaker adaptation: a prior in the bundle, and the running protocol on the out-of-fold speakers
+    fcfg = FeatureConfig()
+    prior = json.loads((out / "adaptation.json").read_text())
+    assert len(prior["mean"]) == fcfg.n_stats and prior["level_index"] == fcfg.n_stats - 1
+    assert prior["labels"] == cfg2["labels"] and prior["digest"] == fcfg.digest()
+    assert set(metrics["adaptation"]) == {"random", "blocked"}
+    for order, a in metrics["adaptation"].items():
+        assert order in a["protocol"] and "out-of-fold" in a["protocol"] and a["n"] == n_all
+        assert a["unadapted_uar"] == pytest.approx(metrics["test"]["uar"])  # the same out-of-fold predictions
+        bins = a["by_earlier_clips"]
+        assert bins[0]["clips"] == "0-0" and bins[0]["n"] == 4 and bins[0]["delta"] == 0.0  # first clips: unadapted
+        assert sum(b["n"] for b in bins) == n_all
+    pred = Predictor(out)
+    assert pred.adaptive
+    profile = pred.new_profile("actor 4")
+    for f in sorted((sub / "Actor_04").iterdir())[:3]:
+        res = pred.predict_file(f, profile=profile)
+        assert res.label in cfg["labels"]
+    assert res.adapted and profile.clips == 3
+    # without adaptation (in-process; originals from the cache, no augmentation): no prior in the bundle
+    from ser.errors import SERError
+    from ser.train import TrainConfig, train
+
+    plain = tmp_path / "plain"
+    train(TrainConfig(data=(str(sub),), out=str(plain), epochs=2, batch_size=256, n_val_speakers=0,
+                      test_speakers=("ravdess_04",), augment=0, adapt=False, cache_dir=cache, workers=1, verbose=0))
+    assert (plain / "model.keras").exists() and not (plain / "adaptation.json").exists()
+    metrics = json.loads((plain / "metrics.json").read_text())
+    assert "adaptation" not in metrics and metrics["test"]["n"] == per_actor
+    pred = Predictor(plain)
+    assert not pred.adaptive and pred.predict_file(next((sub / "Actor_04").iterdir())).label in cfg["labels"]
+    with pytest.raises(SERError, match="cannot adapt"):
+        pred.new_profile()

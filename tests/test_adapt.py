@@ -1,0 +1,454 @@
+"""Speaker adaptation and level invariance (:mod:`ser.adapt`, ``FeatureConfig.level_db``).
+
+* speaker profiles: JSON round trip, atomic save/load, clear errors for bad files and foreign features;
+* level invariance by construction: ±20 dB of input gain changes no model input but the level column,
+  and no unadapted probability by more than 0.02;
+* the running protocol only ever uses a speaker's *earlier* clips; the blocked (sustained-mood) order;
+* the enrolment protocol of ``ser evaluate --adapt enrol`` and the ``ser enrol`` / ``ser predict
+  --profile|--adapt`` commands (in-process, with the tiny bundle);
+* input quality: a narrowband version of a real clip, and an 8 kHz file, are flagged and tempered.
+
+Real clips come from ../shared/data (tests skip without it). Besides the session's ``tiny_bundle`` (random
+weights, standardised on random numbers: its probabilities are mostly saturated), the module builds a
+``real_bundle``: the same random model, standardised and with its adaptation prior fitted on real RAVDESS
+clips of four actors, so that its probabilities are not saturated and respond to the inputs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import soxr
+from scipy.signal import butter, sosfiltfilt
+from support import RAVDESS, SHIPPED, requires_data, speechlike
+
+from ser import Predictor
+from ser.adapt import PRIOR_FILE, SpeakerProfile, enrolled_profile, session_order, session_probs
+from ser.audio import load
+from ser.cli import main
+from ser.errors import SERError
+from ser.features import FeatureConfig, clip_windows, model_input
+from ser.quality import NARROWBAND_RELIABILITY, assess, temper
+
+SR = 16_000
+#: Actors whose clips fit the real bundle's standardisation and prior (never used as test speakers).
+PRIOR_ACTORS = (5, 6, 7, 8)
+
+
+def _clips(actor: int, *, emotions: tuple[str, ...] = (), statement: str = "01", repetition: str = "01") -> list[Path]:
+    """RAVDESS clips of one actor (file-name codes: emotion is field 3, statement 5, repetition 6)."""
+    out = []
+    for f in sorted((RAVDESS / f"Actor_{actor:02d}").glob("*.flac")):
+        code = f.stem.split("-")
+        if code[4] == statement and code[5] == repetition and (not emotions or code[2] in emotions):
+            out.append(f)
+    return out
+
+
+def _folder(root: Path, actors: tuple[int, ...], **kw) -> Path:
+    """A corpus folder of symlinks to real RAVDESS clips (``root/Actor_XX/*.flac``); no audio is copied."""
+    for a in actors:
+        d = root / f"Actor_{a:02d}"
+        d.mkdir(parents=True)
+        for f in _clips(a, **kw):
+            (d / f.name).symlink_to(f)
+    return root
+
+
+def _inputs(y: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
+    """Stats model inputs ``[shape=(windows, cfg.n_stats)]`` of a 16 kHz signal."""
+    return model_input(clip_windows(y, cfg)[0], cfg, "stats")
+
+
+def _gains(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """A real clip at -20 dB and +20 dB around a base level whose +20 dB version peaks at 0.9 (no clipping)."""
+    y = load(path, sr=SR)
+    base = y * (0.09 / float(np.abs(y).max()))
+    return (base * 0.1).astype(np.float32), (base * 10.0).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def real_bundle(tmp_path_factory) -> Path:
+    if not RAVDESS.is_dir():
+        pytest.skip("../shared/data is not present")
+    from ser.testing import make_tiny_bundle
+
+    cfg = FeatureConfig()
+    xs, speakers = [], []
+    for a in PRIOR_ACTORS:
+        for f in _clips(a):
+            xs.append(_inputs(load(f, sr=SR), cfg).mean(axis=0))
+            speakers.append(a)
+    return make_tiny_bundle(tmp_path_factory.mktemp("bundles") / "real", inputs=np.stack(xs),
+                            speakers=np.asarray(speakers))
+
+
+# -- speaker profiles --------------------------------------------------------------------------------
+
+
+def _profile(d: int = 5, digest: str = "abc123def456") -> SpeakerProfile:
+    p = SpeakerProfile(name="Ana", digest=digest, meta={"source": "test"})
+    rng = np.random.default_rng(0)
+    for _ in range(3):
+        p.update(rng.normal(size=d), weight=0.5, seconds=1.25)
+    return p
+
+
+def _same(a: SpeakerProfile, b: SpeakerProfile) -> None:
+    assert (a.n, a.seconds, a.name, a.digest, a.clips, a.meta) == (b.n, b.seconds, b.name, b.digest, b.clips, b.meta)
+    assert np.array_equal(a.total, b.total)
+
+
+def test_profile_json_round_trip_and_atomic_save(tmp_path, monkeypatch):
+    p = _profile()
+    assert p.n == 1.5 and p.clips == 3 and p.seconds == 3.75
+    _same(SpeakerProfile.from_json(p.to_json()), p)
+    _same(SpeakerProfile.from_json(SpeakerProfile().to_json()), SpeakerProfile())  # empty: total None
+    path = p.save(tmp_path / "sub" / "ana.json")
+    assert [f.name for f in path.parent.iterdir()] == ["ana.json"]  # no temp file left behind
+    _same(SpeakerProfile.load(path), p)
+    assert json.loads(path.read_text())["format"] == 1
+    # a failed save leaves the previous profile as it was, and no temp file
+    q = _profile()
+    q.update(np.ones(5))
+
+    def fail(*_a, **_k):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", fail)
+    with pytest.raises(OSError, match="disk full"):
+        q.save(path)
+    monkeypatch.undo()
+    assert [f.name for f in path.parent.iterdir()] == ["ana.json"]
+    _same(SpeakerProfile.load(path), p)
+    q.save(path)  # replaced in place
+    _same(SpeakerProfile.load(path), q)
+
+
+@pytest.mark.parametrize(("text", "pattern"), [
+    ('{"format": 1, "n": ', "not valid JSON"),
+    ("[1, 2, 3]", "not a ser speaker profile"),
+    ('{"format": 99, "n": 1, "total": [0.0]}', "not a ser speaker profile"),
+    ('{"name": "no format"}', "not a ser speaker profile"),
+    ('{"labels": ["neutral"], "uar": 0.5}', "not a ser speaker profile"),  # some other JSON file
+    # the right format, values of the wrong type: still a clear SERError (``ser predict --profile`` prints
+    # one line), never a ValueError/TypeError traceback
+    ('{"format": 1, "n": "many"}', "speaker profile"),
+    ('{"format": 1, "n": 1, "total": "abc"}', "speaker profile"),
+    ('{"format": 1, "n": 1, "total": [[1, 2], [3]]}', "speaker profile"),
+    ('{"format": 1, "n": 1, "total": [0.5], "meta": 5}', "speaker profile"),
+])
+def test_bad_profile_file_is_a_clear_error(tmp_path, text, pattern):
+    f = tmp_path / "p.json"
+    f.write_text(text)
+    with pytest.raises(SERError, match=pattern):
+        SpeakerProfile.load(f)
+    with pytest.raises(SERError, match="not found"):
+        SpeakerProfile.load(tmp_path / "missing.json")
+
+
+def test_profile_of_other_features_is_refused(tiny_bundle):
+    pred = Predictor(tiny_bundle)
+    assert pred.adaptive
+    y = speechlike(2.0)
+    good = pred.new_profile("me")
+    pred.predict(y, profile=good)
+    assert good.n > 0 and good.digest == pred.features.digest() == pred.prior.digest
+    other = good.copy()
+    other.digest = FeatureConfig(n_mfcc=13).digest()
+    with pytest.raises(SERError, match="other feature settings"):
+        pred.predict(y, profile=other)
+    short = SpeakerProfile(digest=good.digest)
+    short.update(np.zeros(10))
+    with pytest.raises(SERError, match="10 features"):
+        pred.predict(y, profile=short)
+    assert other.n == good.n and short.n == 1  # a refused profile is not updated
+
+
+# -- level invariance --------------------------------------------------------------------------------
+
+
+@requires_data
+def test_features_do_not_depend_on_input_gain():
+    cfg = FeatureConfig()
+    lo, hi = _gains(_clips(1, emotions=("05",))[0])
+    assert float(np.abs(hi).max()) < 1.0 and float(np.abs(lo).max()) > 1e-3
+    x_lo, x_hi = _inputs(lo, cfg), _inputs(hi, cfg)
+    assert x_lo.shape == x_hi.shape == (1, cfg.n_stats)
+    assert x_hi[0, -1] - x_lo[0, -1] == pytest.approx(40.0, abs=0.01)  # the level column holds the gain ...
+    np.testing.assert_allclose(x_lo[:, :-1], x_hi[:, :-1], rtol=1e-4, atol=2e-3)  # ... and nothing else does
+    # without level normalisation (the old bundles) the same clips give very different inputs
+    raw = FeatureConfig(level_db=None, blocks=tuple(b for b in cfg.blocks if b != "level"))
+    assert np.abs(_inputs(lo, raw) - _inputs(hi, raw)).max() > 10.0
+
+
+def _level_bundles(tiny_bundle: Path, real_bundle: Path) -> list[Path]:
+    out = [tiny_bundle, real_bundle]
+    if (SHIPPED / PRIOR_FILE).exists():  # the shipped model, once retrained with level normalisation
+        out.append(SHIPPED)
+    return out
+
+
+@requires_data
+def test_unadapted_probabilities_do_not_depend_on_input_gain(tiny_bundle, real_bundle):
+    clips = [_clips(a, emotions=(e,))[0] for a, e in ((1, "05"), (2, "04"), (19, "03"))]
+    for bundle in _level_bundles(tiny_bundle, real_bundle):
+        pred = Predictor(bundle)
+        assert "level" in pred.features.blocks and pred.adaptive
+        for clip in clips:
+            lo, hi = _gains(clip)
+            p_lo, p_hi = pred.predict(lo), pred.predict(hi)
+            assert not p_lo.warnings and not p_hi.warnings
+            diff = max(abs(p_lo.probabilities[k] - p_hi.probabilities[k]) for k in pred.labels)
+            assert diff <= 0.02, (bundle.name, clip.name, diff)
+            assert p_lo.label == p_hi.label
+
+
+@requires_data
+def test_real_bundle_is_not_saturated(real_bundle):
+    """The guard for the tests above and below: the real bundle's outputs move with its inputs."""
+    pred = Predictor(real_bundle)
+    probs = np.array([list(pred.predict_file(f).probabilities.values()) for f in _clips(1)[:6]])
+    assert probs.max() < 0.99 and np.ptp(probs, axis=0).max() > 0.02
+
+
+# -- running protocol ----------------------------------------------------------------------------------
+
+
+@requires_data
+def test_running_protocol_uses_only_earlier_clips(real_bundle):
+    pred = Predictor(real_bundle)
+    cfg = pred.features
+
+    def infer(x: np.ndarray) -> np.ndarray:
+        return np.asarray(pred.bundle.model(x, training=False), dtype=np.float64)
+
+    clips = [_inputs(load(f, sr=SR), cfg) for f in _clips(1)]
+    others = [_inputs(load(f, sr=SR), cfg) for f in _clips(2)[:5]]
+    adapted, plain, before = session_probs(clips, infer, pred.prior)
+    assert len(adapted) == len(clips) == 15 and list(before) == list(range(15))
+    np.testing.assert_allclose(adapted[0], plain[0], atol=1e-7)  # the first clip: the unadapted prediction
+    assert np.abs(adapted[3:] - plain[3:]).max() > 1e-3  # adaptation does move later predictions
+    for i in (0, 4, 9):
+        a_cut, _, _ = session_probs(clips[: i + 1], infer, pred.prior)  # later clips removed
+        a_swap, _, _ = session_probs(clips[: i + 1] + others, infer, pred.prior)  # ... or replaced
+        np.testing.assert_allclose(a_cut, adapted[: i + 1], atol=1e-6)
+        np.testing.assert_allclose(a_swap[: i + 1], adapted[: i + 1], atol=1e-6)
+        # clip i is predicted with a profile of clips 0..i-1 exactly: not of itself, nor of any later clip
+        if i:
+            profile = enrolled_profile(clips[:i], infer, pred.prior)
+            expected = infer(pred.prior.normalise(clips[i], profile)).mean(axis=0)
+            np.testing.assert_allclose(adapted[i], expected, atol=1e-6)
+
+
+@requires_data
+def test_predictor_profile_predicts_with_earlier_clips_then_adds_the_clip(real_bundle):
+    pred = Predictor(real_bundle)
+    ys = [load(f, sr=SR) for f in _clips(3)[:6]]
+    profile = pred.new_profile("actor 3")
+    for i, y in enumerate(ys):
+        snapshot = profile.copy()
+        r = pred.predict(y, profile=profile)
+        alone = pred.predict(y)
+        assert r.profile_clips == pytest.approx(snapshot.n, abs=1e-3) and r.adapted == (i > 0)
+        assert profile.clips == i + 1 and profile.n > snapshot.n
+        assert r.unadapted == pytest.approx(alone.probabilities, abs=1e-6)
+        again = pred.predict(y, profile=snapshot, update_profile=False)  # same earlier clips, no update
+        assert again.probabilities == pytest.approx(r.probabilities, abs=1e-6) and snapshot.clips == i
+        if i == 0:
+            assert r.probabilities == pytest.approx(alone.probabilities, abs=1e-6)
+    assert max(abs(r.probabilities[k] - r.unadapted[k]) for k in pred.labels) > 1e-3
+
+
+@requires_data
+def test_evaluate_running_first_clips_are_unadapted(tmp_path, real_bundle):
+    from ser.evaluate import evaluate_folder
+
+    data = _folder(tmp_path / "ravdess", (1, 2))
+    pred = Predictor(real_bundle)
+    runs = {order: evaluate_folder(pred, [data], progress=False, adapt="running", order=order, seed=3)
+            for order in ("random", "blocked")}
+    for order, m in runs.items():
+        ad = m["adaptation"]
+        assert m["n"] == 30 and ad["protocol"] == "running" and ad["order"] == order and ad["seed"] == 3
+        first = ad["by_earlier_clips"][0]
+        assert first["clips"] == "0-0" and first["n"] == 2  # one first clip per speaker ...
+        assert first["delta"] == 0.0 and first["uar"] == first["unadapted_uar"]  # ... predicted unadapted
+        # every scored clip is in one bin, whatever its profile held (a clip counts as 1 to 4 clips' worth)
+        assert sum(b["n"] for b in ad["by_earlier_clips"]) == 30, ad["by_earlier_clips"]
+    # the same clips, scored unadapted, whatever the order
+    assert runs["random"]["adaptation"]["unadapted_uar"] == runs["blocked"]["adaptation"]["unadapted_uar"]
+
+
+def test_session_order_blocked_and_random():
+    emotions = np.array(["sad", "angry", "neutral", "sad", "angry", "happy", "sad", "neutral", "angry", "happy"] * 3)
+
+    def order(kind: str, seed: int) -> np.ndarray:
+        return session_order(emotions, order=kind, rng=np.random.default_rng(seed))
+
+    for seed in range(5):
+        idx = order("blocked", seed)
+        assert sorted(idx) == list(range(emotions.size))
+        runs = [e for i, e in enumerate(emotions[idx]) if i == 0 or e != emotions[idx][i - 1]]
+        assert sorted(runs) == sorted(set(emotions))  # each emotion in one contiguous block
+        rnd = order("random", seed)
+        assert sorted(rnd) == list(range(emotions.size))  # a permutation
+    assert np.array_equal(order("blocked", 7), order("blocked", 7))
+    assert np.array_equal(order("random", 7), order("random", 7))
+    assert not np.array_equal(order("blocked", 7), order("blocked", 8))
+    assert not np.array_equal(order("random", 7), order("random", 8))
+    assert len({tuple(dict.fromkeys(emotions[order("blocked", s)])) for s in range(10)}) > 1  # block order too
+    rnd = order("random", 0)
+    assert len([e for i, e in enumerate(emotions[rnd]) if i == 0 or e != emotions[rnd][i - 1]]) > 4  # not blocked
+    with pytest.raises(ValueError, match="unknown order"):
+        session_order(emotions, order="sorted", rng=np.random.default_rng(0))
+
+
+# -- enrolment protocol and the command line ---------------------------------------------------------
+
+
+@requires_data
+def test_evaluate_enrol_scores_no_neutral_or_calm_clip(tmp_path, tiny_bundle, capsys):
+    data = _folder(tmp_path / "ravdess", (1, 2))
+    n_enrol = sum(len(_clips(a, emotions=("01", "02"))) for a in (1, 2))
+    n_all = sum(len(_clips(a)) for a in (1, 2))
+    assert n_enrol == 6 and n_all == 30
+    out = tmp_path / "m.json"
+    rc = main(["evaluate", "--model", str(tiny_bundle), "--data", str(data), "--adapt", "enrol", "--json", str(out),
+               "--quiet"])
+    text = capsys.readouterr().out
+    assert rc == 0
+    m = json.loads(out.read_text())
+    assert {"uar", "accuracy", "n", "skipped", "per_class", "confusion", "labels", "adaptation"} <= set(m)
+    assert m["n"] == n_all - n_enrol
+    assert m["skipped_reasons"] == {"enrolment clip (neutral/calm), not scored": n_enrol}
+    assert m["skipped"] == n_enrol
+    assert m["per_class"]["neutral"]["support"] == m["per_class"]["calm"]["support"] == 0
+    assert sum(map(sum, m["confusion"])) == m["n"] and len(m["confusion"]) == len(m["labels"])
+    ad = m["adaptation"]
+    assert ad["protocol"] == "enrol" and ad["order"] is None and "unadapted_uar" in ad
+    assert ad["by_earlier_clips"] and all(b["clips"] != "0-0" for b in ad["by_earlier_clips"])  # all enrolled
+    assert "adapted (enrol)" in text and f"skipped {n_enrol}: enrolment clip" in text
+
+
+@requires_data
+def test_cli_enrol_then_predict_with_the_profile(tmp_path, tiny_bundle, capsys):
+    enrol = _clips(1, emotions=("01", "02"))
+    out = tmp_path / "profiles" / "actor1.json"
+    rc = main(["enrol", *map(str, enrol), "--out", str(out), "--model", str(tiny_bundle), "--name", "actor 1"])
+    assert rc == 0 and f"profile written to {out}" in capsys.readouterr().out
+    assert [f.name for f in out.parent.iterdir()] == ["actor1.json"]
+    profile = SpeakerProfile.load(out)
+    assert profile.clips == len(enrol) == 3 and profile.n >= 3 and profile.name == "actor 1" and profile.seconds > 0
+    assert profile.digest == FeatureConfig().digest()
+    clip = _clips(1, emotions=("05",))[0]
+    rc = main(["predict", str(clip), "--model", str(tiny_bundle), "--profile", str(out)])
+    text = capsys.readouterr().out
+    assert rc == 0 and f"adapted to {round(profile.n, 3):g} earlier clip(s)" in text
+    rc = main(["predict", str(clip), "--model", str(tiny_bundle), "--profile", str(out), "--json"])
+    (res,) = json.loads(capsys.readouterr().out)
+    assert rc == 0 and res["adapted"] and res["profile_clips"] == pytest.approx(profile.n, abs=1e-3)
+    assert set(res["unadapted"]) == set(res["probabilities"])
+    assert SpeakerProfile.load(out).clips == 3  # predicting does not rewrite the enrolled profile
+    # a profile made with other feature settings: one error line, exit 2
+    other = SpeakerProfile.from_json(out.read_text())
+    other.digest = FeatureConfig(n_mfcc=13).digest()
+    other.save(tmp_path / "other.json")
+    rc = main(["predict", str(clip), "--model", str(tiny_bundle), "--profile", str(tmp_path / "other.json")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and err[0].startswith("error:") and "enrol again" in err[0]
+
+
+@requires_data
+def test_cli_predict_adapt_keeps_one_profile_per_folder(tmp_path, tiny_bundle, capsys):
+    data = _folder(tmp_path / "ravdess", (1, 2))
+    a = sorted((data / "Actor_01").iterdir())[:2]
+    b = sorted((data / "Actor_02").iterdir())[:2]
+    pred = Predictor(tiny_bundle)
+    weight = {}
+    for f in (a[0], b[0]):
+        p = pred.new_profile()
+        pred.predict_file(f, profile=p)
+        weight[f] = p.n
+    assert weight[a[0]] != pytest.approx(weight[a[0]] + weight[b[0]])
+    rc = main(["predict", *map(str, (a[0], b[0], a[1], b[1])), "--model", str(tiny_bundle), "--adapt", "--json"])
+    res = json.loads(capsys.readouterr().out)
+    assert rc == 0 and [Path(r["source"]).name for r in res] == [f.name for f in (a[0], b[0], a[1], b[1])]
+    assert [r["adapted"] for r in res] == [False, False, True, True]
+    assert res[0]["profile_clips"] == res[1]["profile_clips"] == 0.0
+    assert res[2]["profile_clips"] == pytest.approx(weight[a[0]], abs=1e-3)  # only its own folder's clip
+    assert res[3]["profile_clips"] == pytest.approx(weight[b[0]], abs=1e-3)
+    rc = main(["predict", str(a[1]), "--model", str(tiny_bundle), "--adapt"])
+    assert rc == 0 and "adapted" not in capsys.readouterr().out  # the first clip of its folder
+
+
+def test_cli_profile_and_adapt_together_is_an_error(tmp_path, tiny_bundle, capsys):
+    wav = tmp_path / "x.wav"
+    sf.write(wav, speechlike(2.0), SR)
+    profile = Predictor(tiny_bundle).new_profile()
+    profile.update(np.zeros(FeatureConfig().n_stats))
+    profile.save(tmp_path / "p.json")
+    rc = main(["predict", str(wav), "--model", str(tiny_bundle), "--profile", str(tmp_path / "p.json"), "--adapt"])
+    captured = capsys.readouterr()
+    err = captured.err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and err[0].startswith("error:") and "--profile" in err[0]
+    assert not captured.out
+
+
+def test_cli_enrol_with_only_bad_files_writes_nothing(tmp_path, tiny_bundle, capsys):
+    bad = [tmp_path / "empty.wav", tmp_path / "text.wav", tmp_path / "silence.wav"]
+    bad[0].write_bytes(b"")
+    bad[1].write_text("not audio\n" * 40)
+    sf.write(bad[2], np.zeros(2 * SR, np.float32), SR)
+    out = tmp_path / "out" / "p.json"
+    rc = main(["enrol", *map(str, bad), "--out", str(out), "--model", str(tiny_bundle)])
+    captured = capsys.readouterr()
+    err = captured.err.strip().splitlines()
+    assert rc == 2 and not out.exists() and not list(tmp_path.rglob("*.tmp"))
+    assert len(err) == len(bad) + 1 and all(ln.startswith("error:") for ln in err)
+    assert "nothing written" in err[-1] and "Traceback" not in captured.err
+
+
+# -- input quality -------------------------------------------------------------------------------------
+
+
+@requires_data
+def test_narrowband_clip_is_flagged_and_tempered(real_bundle):
+    pred = Predictor(real_bundle)
+    k = len(pred.labels)
+    for clip in (_clips(1, emotions=("05",))[0], _clips(2, emotions=("03",))[0]):
+        y = load(clip, sr=SR)
+        clean = pred.predict(y)
+        assert not clean.warnings and clean.reliability == 1.0
+        nb = sosfiltfilt(butter(8, 3400, btype="low", fs=SR, output="sos"), y).astype(np.float32)
+        r = pred.predict(nb)
+        assert any(w.startswith("narrowband") for w in r.warnings) and r.reliability < 1.0 and r.uncertain
+        raw = pred.window_probs(clip_windows(nb, pred.features)[0]).mean(axis=0)  # the model, untempered
+        q = assess(nb, sr=SR)
+        assert r.reliability == pytest.approx(q.reliability, abs=1e-3)
+        assert list(r.probabilities.values()) == pytest.approx(list(temper(raw, q.reliability)), abs=1e-6)
+        assert r.confidence < raw.max() and r.label == pred.labels[int(raw.argmax())]
+        # however sure the model is of a narrowband clip, the confidence is capped
+        assert r.confidence <= q.reliability + (1 - q.reliability) / k + 1e-9
+        if clean.confidence > NARROWBAND_RELIABILITY + (1 - NARROWBAND_RELIABILITY) / k:
+            assert r.confidence < clean.confidence
+
+
+@requires_data
+def test_8khz_file_is_narrowband_by_its_rate(tmp_path, real_bundle):
+    pred = Predictor(real_bundle)
+    clip = _clips(1, emotions=("05",))[0]
+    y = load(clip, sr=SR)
+    wav = tmp_path / "phone.wav"
+    sf.write(wav, soxr.resample(y, SR, 8000), 8000, subtype="PCM_16")
+    r = pred.predict_file(wav)
+    assert any("8 kHz source" in w for w in r.warnings)
+    assert r.reliability == pytest.approx(NARROWBAND_RELIABILITY, abs=1e-3) and r.uncertain
+    assert r.duration == pytest.approx(y.size / SR, abs=0.01)
+    clean = pred.predict_file(clip)
+    assert not clean.warnings and clean.reliability == 1.0
