@@ -47,7 +47,7 @@ def run(model: str, data: list[str], conditions: list[str], limit: int, seed: in
     man = scan(data).manifest
     man = man[man["speaker"].isin(test) & man["emotion"].isin(pred.labels)].reset_index(drop=True)
     if limit:
-        man = man.groupby("speaker", group_keys=False).apply(lambda g: g.sample(min(len(g), limit), random_state=0))
+        man = man.sample(frac=1.0, random_state=0).groupby("speaker").head(limit).sort_values("path")
         man = man.reset_index(drop=True)
     if man.empty:
         raise SystemExit(f"error: none of the test speakers {sorted(test)} has clips in {data}")

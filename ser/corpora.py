@@ -345,6 +345,17 @@ def _duration(path: str) -> float:
     return float(duration)
 
 
+def _probe(path: str, with_duration: bool, skipped: list[tuple[str, str]]) -> float | None:
+    """A clip's duration (NaN when not asked for), or None after noting why it cannot be read."""
+    if not with_duration:
+        return math.nan
+    try:
+        return _duration(path)
+    except ValueError as err:
+        skipped.append((path, str(err)))
+        return None
+
+
 def _walk_audio(root: Path) -> Iterable[tuple[Path, bool]]:
     """``(path, False)`` for each audio file under ``root`` (recursively), skipping hidden entries and
     ``__MACOSX``; ``(folder, True)`` for a folder holding a ``manifest.csv``, which is not descended into."""
@@ -426,13 +437,9 @@ def _manifest_rows(
         if not speaker.startswith(f"{corpus}_"):  # already namespaced: a manifest ser wrote
             speaker = f"{corpus}_{speaker}"
         gender = cell.get("gender", "")
-        duration = math.nan
-        if with_duration:
-            try:
-                duration = _duration(path)
-            except ValueError as err:
-                skipped.append((path, str(err)))
-                continue
+        duration = _probe(path, with_duration, skipped)
+        if duration is None:
+            continue
         rows.append({
             "path": path,
             "corpus": corpus,
@@ -511,13 +518,9 @@ def scan(roots: str | Path | Sequence[str | Path], *, with_duration: bool = True
             except _Rejected as err:
                 skipped.append((path, str(err)))
                 continue
-            duration = math.nan
-            if with_duration:
-                try:
-                    duration = _duration(path)
-                except ValueError as err:
-                    skipped.append((path, str(err)))
-                    continue
+            duration = _probe(path, with_duration, skipped)
+            if duration is None:
+                continue
             rows.append({"path": path, **row, "duration": duration})
         if n_found[i] == 0:
             exts = " ".join(sorted(AUDIO_EXTENSIONS))

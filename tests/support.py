@@ -42,3 +42,22 @@ def speechlike(seconds: float = 2.0, sr: int = 16_000, f0: float = 140.0, seed: 
     env = 0.5 * (1 + np.sin(2 * np.pi * 3 * t)) ** 2
     y = 0.2 * y * env + 0.005 * rng.standard_normal(t.size)
     return y.astype(np.float32)
+
+
+def wav_bytes(y: np.ndarray, sr: int = 16_000) -> bytes:
+    """``y [shape=(n,)]`` as the bytes of a 16-bit WAV file (what an upload holds)."""
+    import io
+
+    import soundfile as sf
+
+    buf = io.BytesIO()
+    sf.write(buf, y, sr, format="WAV", subtype="PCM_16")
+    return buf.getvalue()
+
+
+def app_texts(at) -> str:
+    """Every text an ``AppTest`` run shows: markdown, captions, titles, info/warning/error/success boxes."""
+    parts = [m.value for m in at.markdown] + [c.value for c in at.caption] + [t.value for t in at.title]
+    parts += [x.value for x in at.info] + [x.value for x in at.warning] + [x.value for x in at.error]
+    parts += [x.value for x in at.success]
+    return "\n".join(str(p) for p in parts)

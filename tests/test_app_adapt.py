@@ -9,7 +9,6 @@ or "playing" a generated voice as real ``av.AudioFrame`` objects) drives the pag
 
 from __future__ import annotations
 
-import io
 import queue
 import shutil
 import time
@@ -18,9 +17,10 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-import soundfile as sf
 from streamlit.testing.v1 import AppTest
 from support import RAVDESS, ROOT, requires_data, speechlike
+from support import app_texts as _texts
+from support import wav_bytes as _wav
 
 from ser import ui, viz
 from ser.adapt import PRIOR_FILE
@@ -29,17 +29,6 @@ APP = str(ROOT / "app.py")
 TIMEOUT = 90
 
 
-def _wav(y: np.ndarray, sr: int = 16_000) -> bytes:
-    buf = io.BytesIO()
-    sf.write(buf, y, sr, format="WAV", subtype="PCM_16")
-    return buf.getvalue()
-
-
-def _texts(at: AppTest) -> str:
-    parts = [m.value for m in at.markdown] + [c.value for c in at.caption] + [t.value for t in at.title]
-    parts += [x.value for x in at.info] + [x.value for x in at.warning] + [x.value for x in at.error]
-    parts += [x.value for x in at.success]
-    return "\n".join(str(p) for p in parts)
 
 
 def _clean(at: AppTest) -> None:

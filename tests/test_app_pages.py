@@ -7,16 +7,16 @@ sections and the explorer's no-corpus fallback. The shipped bundle is used too w
 
 from __future__ import annotations
 
-import io
 import json
 import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
-import soundfile as sf
 from streamlit.testing.v1 import AppTest
 from support import EMODB, RAVDESS, ROOT, SHIPPED, requires_data, speechlike
+from support import app_texts as _texts
+from support import wav_bytes as _wav
 
 from ser import ui
 
@@ -25,16 +25,6 @@ PAGES = ["pages/home.py", "pages/analyze.py", "pages/explorer.py", "pages/report
 TIMEOUT = 90
 
 
-def _wav(y: np.ndarray, sr: int = 16_000) -> bytes:
-    buf = io.BytesIO()
-    sf.write(buf, y, sr, format="WAV", subtype="PCM_16")
-    return buf.getvalue()
-
-
-def _texts(at: AppTest) -> str:
-    parts = [m.value for m in at.markdown] + [c.value for c in at.caption] + [t.value for t in at.title]
-    parts += [x.value for x in at.info] + [x.value for x in at.warning] + [x.value for x in at.error]
-    return "\n".join(str(p) for p in parts)
 
 
 def _clean(at: AppTest) -> None:
