@@ -281,9 +281,24 @@ def session_order(emotions: np.ndarray, *, order: str, rng: np.random.Generator)
     raise ValueError(f"unknown order {order!r}: use random or blocked")
 
 
+def step(x: np.ndarray, infer, prior: AdaptationPrior, profile: SpeakerProfile | None, *, update: bool = True,
+         weight: float = 1.0, seconds: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """One clip through the running protocol: the one place adaptation happens.
+
+    ``x [shape=(w, d)]``: the clip's window inputs; ``infer(x) -> [shape=(w, k)]``. Predicts with the
+    profile of the *earlier* speech, then (``update``) adds the clip as ``weight`` clips and ``seconds``.
+    Returns ``(adapted, unadapted)`` window probabilities (the same array without a profile).
+    """
+    probs = infer(prior.normalise(x, profile))
+    plain = probs if profile is None or profile.n <= 0 else infer(prior.normalise(x, None))
+    if profile is not None and update:
+        profile.update(prior.contribution(x, plain), weight=weight, seconds=seconds)
+    return probs, plain
+
+
 def session_probs(clips: list[np.ndarray], infer, prior: AdaptationPrior, *,
                   weights: list[float] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Run one speaker's clips in order through the running protocol.
+    """Run one speaker's clips in order through the running protocol (:func:`step`).
 
     ``clips``: model inputs ``[shape=(w_i, d)]`` per clip (its windows); ``infer(x) -> [shape=(w, k)]``.
     Each clip is predicted with a profile of the *earlier* clips only, then added to it. Returns
@@ -292,12 +307,10 @@ def session_probs(clips: list[np.ndarray], infer, prior: AdaptationPrior, *,
     profile = SpeakerProfile(digest=prior.digest)
     adapted, plain, before = [], [], []
     for i, x in enumerate(clips):
-        p_plain = infer(prior.normalise(x, None))
-        p_adapt = infer(prior.normalise(x, profile)) if profile.n > 0 else p_plain
         before.append(profile.n)
-        profile.update(prior.contribution(x, p_plain), weight=weights[i] if weights else 1.0)
-        adapted.append(p_adapt.mean(axis=0))
-        plain.append(p_plain.mean(axis=0))
+        a, p = step(x, infer, prior, profile, weight=weights[i] if weights else 1.0)
+        adapted.append(a.mean(axis=0))
+        plain.append(p.mean(axis=0))
     return np.asarray(adapted), np.asarray(plain), np.asarray(before)
 
 
@@ -307,5 +320,7 @@ def enrolled_profile(clips: list[np.ndarray], infer, prior: AdaptationPrior) -> 
     for x in clips:
         profile.update(prior.contribution(x, infer(prior.normalise(x, None))))
     return profile
+
+
 __all__ = ["DEFAULT_TAU", "PRIOR_FILE", "AdaptationPrior", "SpeakerProfile", "enrolled_profile", "fit_prior",
-           "session_order", "session_probs", "speaker_normalised"]
+           "session_order", "session_probs", "speaker_normalised", "step"]

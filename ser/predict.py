@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from . import audio, quality
+from . import adapt, audio, quality
 from .adapt import SpeakerProfile
 from .bundle import ModelBundle, load_bundle
 from .errors import AudioError, SERError
@@ -146,12 +146,7 @@ class Predictor:
                 self._need_prior()
             probs = self._infer(x)
             return (probs, probs) if return_plain else probs
-        probs = self._infer(self.prior.normalise(x, profile))
-        plain = probs
-        if profile is not None and (update or return_plain) and profile.n > 0:
-            plain = self._infer(self.prior.normalise(x, None))
-        if profile is not None and update:
-            profile.update(self.prior.contribution(x, plain), weight=weight, seconds=seconds)
+        probs, plain = adapt.step(x, self._infer, self.prior, profile, update=update, weight=weight, seconds=seconds)
         return (probs, plain) if return_plain else probs
 
     def predict_frames(self, frames: list[np.ndarray]) -> np.ndarray:
