@@ -17,7 +17,7 @@ import pytest
 pytestmark = pytest.mark.e2e
 
 #: Seconds from pressing START to the first prediction and a later update (connection + model warm-up).
-LIVE_TIMEOUT_S = 60
+LIVE_TIMEOUT_S = 150  # a real clock: generous, the machine may be busy (CI shares it)
 WEBRTC_IFRAME = 'iframe[title*="streamlit_webrtc"]'
 UPDATE_RE = re.compile(r"Update #(\d+) at (\d\d:\d\d:\d\d\.\d)")
 LABEL_RE = re.compile(r"Emotion: (\w+)")
