@@ -15,7 +15,11 @@ mood (a stretch of anger) rather than mixing emotions:
   where ``p`` is the *unadapted* prediction and ``delta_c`` the average offset of emotion ``c``
   from a training speaker's own mean, so a run of angry clips does not teach the profile that
   this speaker's normal voice is angry;
-* **shrinkage** ``tau`` (clips), so that one or two clips move the input only a little.
+* **shrinkage** ``tau`` (clips), so that one or two clips move the input only a little;
+* **a mood guard** ``mood`` (kappa): the profile also sums the unadapted posteriors of its clips; while
+  their mean ``q`` sits on few emotions (a stretch of one mood rather than a mix), the profile counts as
+  ``n_eff = n * exp(-kappa * KL(q || uniform))`` clips, so statistics of one mood barely move the input.
+  Enrolment profiles (deliberate calibration: ``ser enrol``, "calibrate to my voice") skip the guard.
 
 The input level (the ``level`` column, the dBFS that level normalisation removed) is only ever used
 relative to the speaker: without a profile it is set to the prior, so unadapted predictions do not
@@ -29,6 +33,7 @@ statistics of the speaker's earlier clips and only then adds the clip (the runni
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import tempfile
@@ -42,8 +47,12 @@ from .errors import BundleError, SERError
 
 #: File of a bundle that holds the adaptation prior.
 PRIOR_FILE = "adaptation.json"
-#: Default shrinkage: clips of speech before the profile's mean gets half weight.
-DEFAULT_TAU = 5.0
+#: Default shrinkage at inference: clips of speech before the profile's mean gets half weight.
+DEFAULT_TAU = 1.0
+#: Default mood guard (kappa): a profile whose clips all sound like one emotion counts for fewer clips.
+DEFAULT_MOOD = 8.0
+#: Default shrinkage of training speakers' statistics (the adapted half of training).
+DEFAULT_TRAIN_TAU = 12.0
 PROFILE_FORMAT = 1
 
 
@@ -64,6 +73,7 @@ class AdaptationPrior:
     digest: str = ""
     emotion_ratio: np.ndarray | None = None  # [shape=(d,)] emotion / speaker variance of each input
     ratio_scale: float = 1.0
+    mood: float = 0.0  # kappa of the mood guard (0: off, as in bundles made before it)
 
     @property
     def dim(self) -> int:
@@ -82,12 +92,23 @@ class AdaptationPrior:
             return float(n / (n + self.tau))
         return n / (n + self.tau * (1.0 + self.ratio_scale * self.emotion_ratio))
 
+    def effective_n(self, profile: SpeakerProfile) -> float:
+        """Clips' worth of evidence the profile counts for: ``n``, shrunk by the mood guard while the
+        mean unadapted posterior of its clips sits on few emotions (not for enrolment profiles)."""
+        n = float(profile.n)
+        if n <= 0 or self.mood <= 0 or profile.enrolled or profile.posterior is None:
+            return max(n, 0.0)
+        q = np.clip(profile.posterior / max(profile.posterior.sum(), 1e-12), 1e-9, 1.0)
+        kl = float(np.sum(q * np.log(q * q.size)))
+        return n * float(np.exp(-self.mood * max(kl, 0.0)))
+
     def normalise(self, x: np.ndarray, profile: SpeakerProfile | None) -> np.ndarray:
         """Model input ``x [shape=(n, d)]`` normalised by ``profile`` (None: unadapted)."""
         x = np.array(x, dtype=np.float32, copy=True)
-        if profile is not None and profile.n > 0:
+        n_eff = self.effective_n(profile) if profile is not None and profile.n > 0 else 0.0
+        if profile is not None and n_eff > 1e-6:
             profile.check(self)
-            w = self.weight(profile.n)
+            w = self.weight(n_eff)
             m = profile.mean
             i = self.level_index
             raw_level = x[:, i].copy() if i >= 0 else None
@@ -106,7 +127,7 @@ class AdaptationPrior:
 
     def to_dict(self) -> dict[str, Any]:
         return {"format": 1, "tau": self.tau, "level_index": self.level_index, "labels": list(self.labels),
-                "digest": self.digest, "ratio_scale": self.ratio_scale,
+                "digest": self.digest, "ratio_scale": self.ratio_scale, "mood": self.mood,
                 "mean": [float(v) for v in self.mean.astype(np.float32)],
                 "emotion_ratio": None if self.emotion_ratio is None else [float(v) for v in
                                                                           self.emotion_ratio.astype(np.float32)],
@@ -118,7 +139,7 @@ class AdaptationPrior:
                    labels=tuple(d["labels"]), tau=float(d.get("tau", DEFAULT_TAU)),
                    level_index=int(d.get("level_index", -1)), digest=str(d.get("digest", "")),
                    emotion_ratio=None if d.get("emotion_ratio") is None else np.asarray(d["emotion_ratio"], np.float64),
-                   ratio_scale=float(d.get("ratio_scale", 1.0)))
+                   ratio_scale=float(d.get("ratio_scale", 1.0)), mood=float(d.get("mood", 0.0)))
 
     @classmethod
     def load(cls, path: str | Path) -> AdaptationPrior:
@@ -130,7 +151,7 @@ class AdaptationPrior:
 
 def fit_prior(x: np.ndarray, y: np.ndarray, speakers: np.ndarray, labels: tuple[str, ...], *,
               tau: float = DEFAULT_TAU, level_index: int = -1, digest: str = "",
-              ratio_scale: float = 1.0) -> AdaptationPrior:
+              ratio_scale: float = 1.0, mood: float = 0.0) -> AdaptationPrior:
     """Fit the prior on training clips: ``x [shape=(n, d)]`` clip inputs, ``y [shape=(n,)]`` label
     indices, ``speakers [shape=(n,)]`` speaker ids (one speaker = one voice in one channel)."""
     x = np.asarray(x, np.float64)
@@ -148,12 +169,16 @@ def fit_prior(x: np.ndarray, y: np.ndarray, speakers: np.ndarray, labels: tuple[
     ratio = np.var(offsets[present], axis=0) / np.maximum(between, 1e-12)
     return AdaptationPrior(mean=mean, offsets=offsets, labels=tuple(labels), tau=float(tau),
                            level_index=level_index, digest=digest, emotion_ratio=np.minimum(ratio, 1e3),
-                           ratio_scale=float(ratio_scale))
+                           ratio_scale=float(ratio_scale), mood=float(mood))
 
 
-def speaker_normalised(x: np.ndarray, speakers: np.ndarray, prior: AdaptationPrior) -> np.ndarray:
+def speaker_normalised(x: np.ndarray, speakers: np.ndarray, prior: AdaptationPrior, *,
+                       tau: float | None = None) -> np.ndarray:
     """Training inputs ``[shape=(n, d)]`` normalised as a profile of each speaker's whole set of
-    clips would normalise them (the adapted half of training)."""
+    clips would normalise them (the adapted half of training); ``tau``: the shrinkage to use (default the
+    prior's; training may shrink more than inference, so the model also learns partly adapted inputs)."""
+    if tau is not None:
+        prior = dataclasses.replace(prior, tau=float(tau), mood=0.0)
     out = np.array(x, dtype=np.float32, copy=True)
     speakers = np.asarray(speakers)
     for s in np.unique(speakers):
@@ -168,7 +193,9 @@ class SpeakerProfile:
     """Running statistics of one speaker's model inputs. JSON-serialisable; updated online.
 
     ``n``: clips seen (a live window counts as the share of a clip it adds); ``total``
-    ``[shape=(d,)]``: sum of the clips' emotion-compensated mean inputs; ``seconds``: speech heard.
+    ``[shape=(d,)]``: sum of the clips' emotion-compensated mean inputs; ``seconds``: speech heard;
+    ``posterior`` ``[shape=(k,)]``: sum of the clips' unadapted probabilities (for the mood guard);
+    ``enrolled``: made by deliberate calibration (the mood guard does not apply).
     """
 
     n: float = 0.0
@@ -178,6 +205,8 @@ class SpeakerProfile:
     digest: str = ""
     clips: int = 0
     meta: dict[str, Any] = field(default_factory=dict)
+    posterior: np.ndarray | None = None
+    enrolled: bool = False
 
     @property
     def mean(self) -> np.ndarray:
@@ -193,24 +222,31 @@ class SpeakerProfile:
         if self.digest and prior.digest and self.digest != prior.digest:
             raise SERError("this speaker profile was made with other feature settings: enrol again with this model")
 
-    def update(self, contribution: np.ndarray, *, weight: float = 1.0, seconds: float = 0.0) -> None:
-        """Add one clip's contribution ``[shape=(d,)]`` (see :meth:`AdaptationPrior.contribution`)."""
+    def update(self, contribution: np.ndarray, *, weight: float = 1.0, seconds: float = 0.0,
+               probs: np.ndarray | None = None) -> None:
+        """Add one clip's contribution ``[shape=(d,)]`` (see :meth:`AdaptationPrior.contribution`) and its
+        unadapted probabilities ``probs [shape=(k,)]`` (mean over its windows), as ``weight`` clips."""
         c = np.asarray(contribution, np.float64)
         self.total = c * weight if self.total is None else self.total + c * weight
+        if probs is not None:
+            q = np.asarray(probs, np.float64) * weight
+            self.posterior = q if self.posterior is None or self.posterior.size != q.size else self.posterior + q
         self.n += float(weight)
         self.seconds += float(seconds)
         self.clips += 1
 
     def reset(self) -> None:
-        self.n, self.total, self.seconds, self.clips = 0.0, None, 0.0, 0
+        self.n, self.total, self.seconds, self.clips, self.posterior = 0.0, None, 0.0, 0, None
 
     def copy(self) -> SpeakerProfile:
-        return SpeakerProfile(self.n, None if self.total is None else self.total.copy(), self.seconds, self.name,
-                              self.digest, self.clips, dict(self.meta))
+        return dataclasses.replace(self, total=None if self.total is None else self.total.copy(), meta=dict(self.meta),
+                                   posterior=None if self.posterior is None else self.posterior.copy())
 
     def to_dict(self) -> dict[str, Any]:
         return {"format": PROFILE_FORMAT, "name": self.name, "n": self.n, "clips": self.clips,
                 "seconds": round(self.seconds, 3), "digest": self.digest, "meta": self.meta,
+                "enrolled": self.enrolled,
+                "posterior": None if self.posterior is None else [float(v) for v in self.posterior],
                 "total": None if self.total is None else [float(v) for v in self.total]}
 
     @classmethod
@@ -223,9 +259,13 @@ class SpeakerProfile:
             total = None if total is None else np.asarray(total, dtype=np.float64)
             if total is not None and (total.ndim != 1 or not np.isfinite(total).all()):
                 raise ValueError("total")
+            post = d.get("posterior")
+            post = None if post is None else np.asarray(post, dtype=np.float64)
+            if post is not None and (post.ndim != 1 or not np.isfinite(post).all() or (post < 0).any()):
+                raise ValueError("posterior")
             return cls(n=float(d["n"]), total=total, seconds=float(d.get("seconds", 0.0)),
                        name=str(d.get("name", "")), digest=str(d.get("digest", "")), clips=int(d.get("clips", 0)),
-                       meta=dict(d.get("meta", {})))
+                       meta=dict(d.get("meta", {})), posterior=post, enrolled=bool(d.get("enrolled", False)))
         except (ValueError, TypeError):
             raise bad from None
 
@@ -292,7 +332,7 @@ def step(x: np.ndarray, infer, prior: AdaptationPrior, profile: SpeakerProfile |
     probs = infer(prior.normalise(x, profile))
     plain = probs if profile is None or profile.n <= 0 else infer(prior.normalise(x, None))
     if profile is not None and update:
-        profile.update(prior.contribution(x, plain), weight=weight, seconds=seconds)
+        profile.update(prior.contribution(x, plain), weight=weight, seconds=seconds, probs=plain.mean(axis=0))
     return probs, plain
 
 
@@ -316,11 +356,12 @@ def session_probs(clips: list[np.ndarray], infer, prior: AdaptationPrior, *,
 
 def enrolled_profile(clips: list[np.ndarray], infer, prior: AdaptationPrior) -> SpeakerProfile:
     """A profile from enrolment clips (model inputs ``[shape=(w_i, d)]`` per clip)."""
-    profile = SpeakerProfile(digest=prior.digest)
+    profile = SpeakerProfile(digest=prior.digest, enrolled=True)
     for x in clips:
-        profile.update(prior.contribution(x, infer(prior.normalise(x, None))))
+        plain = infer(prior.normalise(x, None))
+        profile.update(prior.contribution(x, plain), probs=plain.mean(axis=0))
     return profile
 
 
-__all__ = ["DEFAULT_TAU", "PRIOR_FILE", "AdaptationPrior", "SpeakerProfile", "enrolled_profile", "fit_prior",
+__all__ = ["DEFAULT_MOOD", "DEFAULT_TAU", "DEFAULT_TRAIN_TAU", "PRIOR_FILE", "AdaptationPrior", "SpeakerProfile", "enrolled_profile", "fit_prior",
            "session_order", "session_probs", "speaker_normalised", "step"]

@@ -24,7 +24,16 @@ import numpy as np
 import pandas as pd
 
 from . import dataset
-from .adapt import AdaptationPrior, fit_prior, session_order, session_probs, speaker_normalised
+from .adapt import (
+    DEFAULT_MOOD,
+    DEFAULT_TAU,
+    DEFAULT_TRAIN_TAU,
+    AdaptationPrior,
+    fit_prior,
+    session_order,
+    session_probs,
+    speaker_normalised,
+)
 from .bundle import BundleConfig, write_bundle
 from .errors import TrainingError
 from .evaluate import adaptation_summary, clip_metrics, expected_calibration_error, fit_temperature
@@ -69,8 +78,10 @@ class TrainConfig:
     augment_strength: float = 1.0
     channels: bool = True  # augmented copies also pass a random recording channel (ser.channels)
     adapt: bool = True  # stats models: fit a speaker-adaptation prior, train unadapted + adapted halves
-    adapt_tau: float = 5.0  # shrinkage of speaker statistics (clips)
+    adapt_tau: float = DEFAULT_TAU  # shrinkage of a speaker profile at inference (clips)
     adapt_ratio: float = 1.0  # inputs that move with emotion more than between speakers adapt slower
+    adapt_mood: float = DEFAULT_MOOD  # mood guard: a profile of one mood counts for fewer clips (ser.adapt)
+    adapt_train_tau: float = DEFAULT_TRAIN_TAU  # shrinkage of the training speakers' statistics (adapted half of training)
     labels: tuple[str, ...] = ()
     seed: int = 0
     cache_dir: str | None = None
@@ -162,8 +173,9 @@ def _fit_one(
         spk = train.manifest["speaker"].to_numpy()
         sessions = np.concatenate([np.char.add(spk.astype(str), f"#{c}") for c in range(len(all_y))])[owner]
         prior = fit_prior(x_tr, ys, sessions, labels, tau=tc.adapt_tau, level_index=cfg.n_stats - 1,
-                          digest=cfg.digest(), ratio_scale=tc.adapt_ratio)
-        x_tr = np.concatenate([prior.normalise(x_tr, None), speaker_normalised(x_tr, sessions, prior)])
+                          digest=cfg.digest(), ratio_scale=tc.adapt_ratio, mood=tc.adapt_mood)
+        x_tr = np.concatenate([prior.normalise(x_tr, None),
+                               speaker_normalised(x_tr, sessions, prior, tau=tc.adapt_train_tau)])
         ys = np.concatenate([ys, ys])
 
     def batch(d: _Data) -> tuple[np.ndarray, np.ndarray]:

@@ -452,3 +452,63 @@ def test_8khz_file_is_narrowband_by_its_rate(tmp_path, real_bundle):
     assert r.duration == pytest.approx(y.size / SR, abs=0.01)
     clean = pred.predict_file(clip)
     assert not clean.warnings and clean.reliability == 1.0
+
+
+# -- the mood guard ------------------------------------------------------------------------------------------
+def _toy_prior(mood: float):
+    """A 3-emotion prior in 4 dimensions; emotion offsets along the first axis only."""
+    from ser.adapt import AdaptationPrior
+
+    offsets = np.zeros((3, 4))
+    offsets[:, 0] = (-1.0, 0.0, 1.0)
+    return AdaptationPrior(mean=np.zeros(4), offsets=offsets, labels=("a", "b", "c"), tau=1.0, mood=mood)
+
+
+def _profile_of(posteriors: list[list[float]], *, enrolled: bool = False) -> SpeakerProfile:
+    p = SpeakerProfile(enrolled=enrolled)
+    for q in posteriors:
+        p.update(np.full(4, 2.0), probs=np.asarray(q))
+    return p
+
+
+def test_mood_guard_shrinks_a_profile_of_one_mood_only():
+    prior = _toy_prior(mood=8.0)
+    one_mood = _profile_of([[0.9, 0.05, 0.05]] * 6)
+    mixed = _profile_of([[0.9, 0.05, 0.05], [0.05, 0.9, 0.05], [0.05, 0.05, 0.9]] * 2)
+    assert prior.effective_n(mixed) == pytest.approx(6.0)  # a mix of emotions: every clip counts
+    assert prior.effective_n(one_mood) < 0.01 * 6  # one emotion all along: the statistics barely count
+    x = np.full((1, 4), 5.0)
+    shifted = prior.normalise(x, mixed) - x
+    assert np.allclose(shifted, -(6 / 7) * 2.0, atol=1e-5)  # w(6) = 6 / (6 + tau) of the mean offset
+    assert np.abs(prior.normalise(x, one_mood) - x).max() < 0.05
+    # enrolment (deliberate calibration) and a prior without the guard trust the profile fully
+    assert prior.effective_n(_profile_of([[0.9, 0.05, 0.05]] * 6, enrolled=True)) == 6.0
+    assert _toy_prior(mood=0.0).effective_n(one_mood) == 6.0
+
+
+def test_mood_guard_state_survives_json_and_old_files(tmp_path):
+    p = _profile_of([[0.2, 0.3, 0.5]] * 3, enrolled=True)
+    back = SpeakerProfile.load(p.save(tmp_path / "p.json"))
+    assert back.enrolled and np.allclose(back.posterior, [0.6, 0.9, 1.5])
+    old = json.loads(p.to_json())
+    del old["posterior"], old["enrolled"]  # a profile written before the guard existed
+    legacy = SpeakerProfile.from_dict(old)
+    assert legacy.posterior is None and not legacy.enrolled
+    assert _toy_prior(mood=8.0).effective_n(legacy) == 3.0
+    bad = json.loads(p.to_json()) | {"posterior": [0.1, -1.0, 0.2]}
+    with pytest.raises(SERError, match="not a ser speaker profile"):
+        SpeakerProfile.from_dict(bad)
+    from ser.adapt import AdaptationPrior
+
+    d = _toy_prior(mood=8.0).to_dict()
+    assert AdaptationPrior.from_dict(d).mood == 8.0
+    assert AdaptationPrior.from_dict({k: v for k, v in d.items() if k != "mood"}).mood == 0.0  # older bundles
+
+
+def test_running_protocol_records_unadapted_posteriors(real_bundle):
+    pred = Predictor(real_bundle)
+    profile = pred.new_profile()
+    for f in _clips(1, emotions=("01", "05"))[:2]:
+        pred.predict_file(f, profile=profile)
+    assert profile.posterior is not None and profile.posterior.shape == (len(pred.labels),)
+    assert profile.posterior.sum() == pytest.approx(profile.n, rel=1e-6)  # one probability vector per clip
