@@ -2,7 +2,9 @@
 
 A bundle is a folder::
 
-    model.keras      the Keras 3 model (loaded with safe_mode=True)
+    model.keras      the Keras 3 model (loaded with safe_mode=True): training, ``ser export``
+    model.onnx       the same model for ONNX Runtime, what prediction runs (see :mod:`ser.export`);
+                     a bundle without it (or whose model.onnx came from another model.keras) uses Keras
     config.json      feature config, model config, labels, corpora, speakers per split, versions
     history.json     Keras training history (per-epoch loss/accuracy, train and validation)
     metrics.json     held-out metrics: uar, accuracy, per_class, confusion, per_speaker, folds, calibration
@@ -21,13 +23,14 @@ import os
 import shutil
 import tempfile
 import threading
-from dataclasses import dataclass, field
+import warnings
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from .adapt import PRIOR_FILE, AdaptationPrior
-from .corpora import languages
 from .errors import BundleError
+from .export import ONNX_FILE, SOURCE_KEY, file_sha1
 from .features import FeatureConfig, input_shape
 
 FORMAT_VERSION = 1
@@ -114,7 +117,7 @@ def _read_json(path: Path, default: Any = None) -> Any:
 
 
 class ModelBundle:
-    """A loaded bundle. JSON parts are read at construction; the Keras model on first use."""
+    """A loaded bundle. JSON parts are read at construction; the models on first use."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -136,6 +139,7 @@ class ModelBundle:
         card = self.path / CARD_FILE
         self.card: str = card.read_text(encoding="utf-8") if card.exists() else ""
         self._model = None
+        self._onnx = None  # the ONNX Runtime session once loaded; False: no usable model.onnx
         self._lock = threading.Lock()
         prior = self.path / PRIOR_FILE
         self.adaptation: AdaptationPrior | None = AdaptationPrior.load(prior) if prior.exists() else None
@@ -159,6 +163,49 @@ class ModelBundle:
             if self._model is None:
                 self._model = self._load_model()
             return self._model
+
+    @property
+    def onnx(self):
+        """The ONNX Runtime session of ``model.onnx``, loaded once and checked against config.json; None
+        when the bundle has no model.onnx or its model.onnx was exported from another model.keras."""
+        with self._lock:
+            if self._onnx is None:
+                self._onnx = self._load_onnx() or False
+            return self._onnx or None
+
+    def _load_onnx(self):
+        path = self.path / ONNX_FILE
+        if not path.exists():
+            return None
+        from .export import session
+
+        threads = 1 if self.config.input_kind == "stats" else 2  # a matrix-vector product vs convolutions
+        try:
+            sess = session(path, threads=threads)
+        except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph/... types
+            raise BundleError(f"cannot load {path}: {exc}") from None
+        source = sess.get_modelmeta().custom_metadata_map.get(SOURCE_KEY)
+        if source != file_sha1(self.path / MODEL_FILE):  # model.keras was replaced after the export
+            warnings.warn(f"{path} was not exported from this bundle's model.keras: using Keras instead "
+                          f"(run `ser export {self.path}` to refresh it)", stacklevel=3)
+            return None
+        inputs, outputs = sess.get_inputs(), sess.get_outputs()
+        if len(inputs) != 1 or len(outputs) != 1 or inputs[0].type != "tensor(float)":
+            raise BundleError(f"{path} must have one float32 input and one output")
+        n_out = outputs[0].shape[-1]
+        if n_out != len(self.labels):
+            raise BundleError(
+                f"model bundle {self.path} is inconsistent: the model has {n_out} outputs but config.json "
+                f"lists {len(self.labels)} labels"
+            )
+        expected = _input_shape(self.config)
+        got = tuple(d if isinstance(d, int) else None for d in inputs[0].shape[1:])
+        if len(got) != len(expected) or any(g is not None and g != e for g, e in zip(got, expected, strict=False)):
+            raise BundleError(
+                f"model bundle {self.path} is inconsistent: the model takes inputs of shape {got} but the "
+                f"feature settings in config.json give {expected}"
+            )
+        return sess
 
     def _load_model(self):
         import keras
@@ -185,6 +232,8 @@ class ModelBundle:
 
     def summary(self) -> dict[str, Any]:
         """Headline facts for the app/CLI: name, labels, corpora, held-out figures, licence."""
+        from .corpora import languages  # pandas: not on the prediction path
+
         test = self.metrics.get("test", {})
         return {
             "name": self.name,
@@ -239,16 +288,29 @@ def write_bundle(
     eda: dict[str, Any],
     card: str,
     adaptation: AdaptationPrior | None = None,
+    onnx: bool = True,
 ) -> Path:
     """Write a complete bundle to ``dest`` atomically (temp folder + rename); returns ``dest``.
 
-    An existing bundle at ``dest`` is replaced only once the new one is complete.
+    An existing bundle at ``dest`` is replaced only once the new one is complete. ``onnx``: also export
+    ``model.onnx`` for prediction (see :mod:`ser.export`); a model that cannot be exported keeps the
+    Keras path, and config.json says why under ``onnx_export_error``.
     """
     dest = Path(dest).resolve()
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.tmp-", dir=dest.parent))
     try:
         model.save(tmp / MODEL_FILE)
+        if onnx:
+            from .export import export_model
+
+            extra = {k: v for k, v in config.extra.items() if k != "onnx_export_error"}
+            try:
+                export_model(model, tmp / ONNX_FILE, source_sha1=file_sha1(tmp / MODEL_FILE))
+            except BundleError as err:
+                warnings.warn(f"{dest.name}: no model.onnx, prediction will use Keras: {err}", stacklevel=2)
+                extra["onnx_export_error"] = str(err)
+            config = replace(config, extra=extra)
         _dump_json(tmp / CONFIG_FILE, config.to_dict())
         _dump_json(tmp / HISTORY_FILE, history)
         _dump_json(tmp / METRICS_FILE, metrics)

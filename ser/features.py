@@ -19,10 +19,10 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import librosa
 import numpy as np
 import scipy.fft
 
+from . import dsp
 from .audio import SAMPLE_RATE
 
 #: Feature blocks, in the order they are stacked.
@@ -140,11 +140,23 @@ class FeatureConfig:
         return hashlib.sha1(payload.encode()).hexdigest()[:12]
 
 
-@functools.lru_cache(maxsize=8)
 def _filters(sr: int, n_fft: int, n_mels: int, fmin: float, fmax: float) -> tuple[np.ndarray, np.ndarray]:
-    mel = librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax).astype(np.float32)
-    chroma = librosa.filters.chroma(sr=sr, n_fft=n_fft).astype(np.float32)
-    return mel, chroma
+    """Mel ``[shape=(n_mels, 1 + n_fft // 2)]`` and chroma ``[shape=(12, 1 + n_fft // 2)]`` filter banks."""
+    return (dsp.mel_filters(sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax),
+            dsp.chroma_filters(sr=sr, n_fft=n_fft))
+
+
+@functools.cache
+def single_thread_blas() -> None:
+    """Run numpy's BLAS on one thread in this process (once; process-wide).
+
+    The feature matrices are tiny (64 x 257 by 257 x 300): a multi-threaded OpenBLAS spends far more
+    waking and spinning its threads than multiplying, 10-200x more on a busy two-core machine.
+    Results are the same (each output element is one thread's dot product either way).
+    """
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1, user_api="blas")
 
 
 def trim_bounds(y: np.ndarray, cfg: FeatureConfig) -> tuple[int, int]:
@@ -200,17 +212,19 @@ def normalise_level(y: np.ndarray, target_db: float | None) -> np.ndarray:
     """
     if target_db is None or y.size == 0:
         return y
-    current = level(y)
+    return _scaled(y, target_db, level(y))
+
+
+def _scaled(y: np.ndarray, target_db: float, current: float) -> np.ndarray:
+    """``y`` scaled from ``current`` dBFS (its :func:`level`) to ``target_db``; float32."""
     if current <= -190.0:
         return y
     return (y * np.float32(10.0 ** ((target_db - current) / 20.0))).astype(np.float32, copy=False)
 
 
 def spectrogram(y: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
-    """Magnitude STFT ``[shape=(1 + n_fft/2, t)]`` float32."""
-    return np.abs(
-        librosa.stft(y, n_fft=cfg.n_fft, hop_length=cfg.hop_length, win_length=cfg.win_length, center=True)
-    ).astype(np.float32)
+    """Magnitude STFT ``[shape=(1 + n_fft/2, t)]`` float32 (centred frames, periodic Hann window)."""
+    return dsp.stft_magnitude(y, n_fft=cfg.n_fft, hop_length=cfg.hop_length, win_length=cfg.win_length)
 
 
 def extract(y: np.ndarray, cfg: FeatureConfig, *, trimmed: bool = False) -> np.ndarray:
@@ -219,10 +233,12 @@ def extract(y: np.ndarray, cfg: FeatureConfig, *, trimmed: bool = False) -> np.n
     Parameters: ``y`` ``np.ndarray [shape=(n,)]`` float32; ``trimmed`` says silence was already trimmed.
     Returns ``np.ndarray [shape=(t, cfg.n_features)]`` float32, blocks stacked in ``cfg.blocks`` order.
     """
+    single_thread_blas()
     if not trimmed:
         y = trim(y, cfg)
     input_level = level(y) if cfg.level_db is not None else 0.0
-    y = normalise_level(y, cfg.level_db)
+    if cfg.level_db is not None and y.size:
+        y = _scaled(y, cfg.level_db, input_level)  # normalise_level without measuring the level twice
     S = spectrogram(y, cfg)
     P = S**2
     mel_fb, chroma_fb = _filters(cfg.sample_rate, cfg.n_fft, cfg.n_mels, cfg.fmin, cfg.fmax)
@@ -235,18 +251,15 @@ def extract(y: np.ndarray, cfg: FeatureConfig, *, trimmed: bool = False) -> np.n
             mfcc = scipy.fft.dct(logmel, type=2, axis=0, norm="ortho")[: cfg.n_mfcc]
             out.append(mfcc)
         elif block == "delta":
-            out.append(librosa.feature.delta(mfcc, order=1, width=9, mode="nearest"))
+            out.append(dsp.delta(mfcc, order=1, width=9))
         elif block == "delta2":
-            out.append(librosa.feature.delta(mfcc, order=2, width=9, mode="nearest"))
+            out.append(dsp.delta(mfcc, order=2, width=9))
         elif block == "chroma":
             c = chroma_fb @ P
             out.append(c / np.maximum(c.max(axis=0, keepdims=True), 1e-10))
         elif block == "contrast":
-            out.append(
-                librosa.feature.spectral_contrast(
-                    S=S, sr=cfg.sample_rate, n_fft=cfg.n_fft, fmin=_CONTRAST_FMIN, n_bands=_CONTRAST_BANDS
-                )
-            )
+            out.append(dsp.spectral_contrast(S, sr=cfg.sample_rate, n_fft=cfg.n_fft, fmin=_CONTRAST_FMIN,
+                                             n_bands=_CONTRAST_BANDS))
         elif block == "mel":
             out.append(logmel)
         elif block == "energy":
@@ -272,6 +285,27 @@ def segment_bounds(n_samples: int, cfg: FeatureConfig) -> list[tuple[int, int]]:
     return [(s, s + win) for s in starts]
 
 
+_PERCENTILES = (1, 10, 25, 50, 75, 90, 99)
+
+
+def _percentiles(f: np.ndarray, qs: tuple[int, ...]) -> np.ndarray:
+    """``np.percentile(f, qs, axis=0)`` (method "linear", the same numbers) for ``f [shape=(t, d)]`` float64
+    → ``[shape=(len(qs), d)]``: one sort per column instead of numpy's partition per call, 8x faster."""
+    s = np.sort(f, axis=0)
+    n = len(s)
+    if n == 0 or np.isnan(s[-1]).any():  # numpy's own NaN and empty-input rules
+        return np.percentile(f, qs, axis=0)
+    virtual = (n - 1) * (np.asarray(qs, dtype=np.float64) / 100)
+    lo = np.floor(virtual)
+    gamma = (virtual - lo)[:, None]
+    lo = lo.astype(np.intp)
+    a, b = s[lo], s[np.minimum(lo + 1, n - 1)]
+    diff = b - a
+    out = a + diff * gamma  # numpy's _lerp: from the nearer end
+    np.subtract(b, diff * (1 - gamma), out=out, where=gamma >= 0.5)
+    return out
+
+
 def stats(frames: np.ndarray, functionals: tuple[str, ...] = FUNCTIONALS) -> np.ndarray:
     """Utterance functionals of ``[shape=(t, d)]`` frames → ``[shape=(len(functionals) * d,)]`` float32.
 
@@ -281,8 +315,9 @@ def stats(frames: np.ndarray, functionals: tuple[str, ...] = FUNCTIONALS) -> np.
     f = np.asarray(frames, dtype=np.float64)
     mu = f.mean(axis=0)
     sd = f.std(axis=0)
-    pct = dict(zip((1, 10, 25, 50, 75, 90, 99), np.percentile(f, [1, 10, 25, 50, 75, 90, 99], axis=0), strict=True))
+    pct = dict(zip(_PERCENTILES, _percentiles(f, _PERCENTILES), strict=True))
     z = (f - mu) / np.maximum(sd, 1e-8)
+    z2 = z * z  # products, not z**3 / z**4: numpy's power() calls libm pow per element, 40x slower
     d = np.diff(f, axis=0) if len(f) > 1 else np.zeros_like(f)
     t = np.linspace(-1.0, 1.0, len(f))[:, None]
     out = {
@@ -290,8 +325,8 @@ def stats(frames: np.ndarray, functionals: tuple[str, ...] = FUNCTIONALS) -> np.
         "std": sd,
         "range": pct[99] - pct[1],
         "iqr": pct[75] - pct[25],
-        "skew": (z**3).mean(axis=0),
-        "kurtosis": (z**4).mean(axis=0) - 3.0,
+        "skew": (z2 * z).mean(axis=0),
+        "kurtosis": (z2 * z2).mean(axis=0) - 3.0,
         "delta_mean": np.abs(d).mean(axis=0),
         "delta_std": d.std(axis=0),
         "slope": (t * (f - mu)).sum(axis=0) / max(float((t**2).sum()), 1e-8),

@@ -71,13 +71,19 @@ def apply_temperature(probs: np.ndarray, temperature: float) -> np.ndarray:
     return p / p.sum(axis=-1, keepdims=True)
 
 
-def _inference_fn(model):
-    """``x [shape=(n, ...)] -> probabilities [shape=(n, k)]`` for ``model`` (inference mode).
+def _inference_fn(bundle: ModelBundle) -> tuple[Callable[[np.ndarray], np.ndarray], str]:
+    """``(fn, backend)``: ``fn(x [shape=(n, ...)]) -> probabilities [shape=(n, k)]`` for ``bundle``'s model.
 
-    On the TensorFlow backend this is one traced graph for any batch size (fixed input signature, so it
-    never retraces): an eager ``model(x)`` call spends 5-25 ms per batch in Python layer dispatch, which
-    is most of a short clip's prediction time. Other backends call the model eagerly.
+    ``"onnx"``: ONNX Runtime on the bundle's ``model.onnx`` (no TensorFlow import; thread-safe).
+    ``"keras"`` (a bundle without a current model.onnx): on the TensorFlow backend one traced graph
+    for any batch size (fixed input signature, so it never retraces), as an eager ``model(x)`` call
+    spends 5-25 ms per batch in Python layer dispatch; other backends call the model eagerly.
     """
+    sess = bundle.onnx
+    if sess is not None:
+        name = sess.get_inputs()[0].name
+        return (lambda x: sess.run(None, {name: np.ascontiguousarray(x, dtype=np.float32)})[0]), "onnx"
+    model = bundle.model
     import keras
 
     if keras.backend.backend() == "tensorflow":
@@ -85,8 +91,8 @@ def _inference_fn(model):
 
         spec = tf.TensorSpec([None, *model.input_shape[1:]], tf.float32)
         graph = tf.function(lambda x: model(x, training=False), input_signature=[spec])
-        return lambda x: graph(x).numpy()
-    return lambda x: model(x, training=False)
+        return (lambda x: graph(x).numpy()), "keras"
+    return (lambda x: model(x, training=False)), "keras"
 
 
 class Predictor:
@@ -102,8 +108,7 @@ class Predictor:
         self.features = self.bundle.features
         self.sample_rate = self.features.sample_rate
         self.threshold = self.bundle.config.threshold if threshold is None else float(threshold)
-        self._model = self.bundle.model
-        self._graph = _inference_fn(self._model)
+        self._graph, self.backend = _inference_fn(self.bundle)  # backend: "onnx" or "keras"
         self._lock = threading.Lock()
         self._kind = self.bundle.config.input_kind
         self.prior = self.bundle.adaptation if self._kind == "stats" else None
@@ -127,7 +132,7 @@ class Predictor:
     def _infer(self, x: np.ndarray) -> np.ndarray:
         out = []
         for i in range(0, len(x), _BATCH):
-            with self._lock:  # one inference at a time per model: Keras models are not re-entrant
+            with self._lock:  # one inference at a time per model (Keras models are not re-entrant)
                 out.append(np.asarray(self._graph(x[i : i + _BATCH]), dtype=np.float64))
         return apply_temperature(np.concatenate(out), self.bundle.config.temperature)
 
@@ -232,8 +237,10 @@ class Predictor:
             except Exception:
                 long_file = False
             if long_file:
-                return self._predict_stream(audio.iter_blocks(source, sr=self.sample_rate), label, profile=profile,
-                                            update_profile=update_profile)
+                result = self._predict_stream(audio.iter_blocks(source, sr=self.sample_rate), label, profile=profile,
+                                              update_profile=update_profile)
+                cut = tuple(audio.info(source).get("warnings", ()))  # e.g. a long recording cut short
+                return dataclasses.replace(result, warnings=cut + result.warnings) if cut else result
         y = audio.load(source, sr=self.sample_rate)
         info = audio.info(source)
         return self.predict(y, source=label, profile=profile, update_profile=update_profile,
@@ -287,21 +294,98 @@ class Predictor:
 
     def predict_many(self, sources: Iterable[str | Path], *, progress: bool = False,
                      profile_for: Callable[[str], SpeakerProfile | None] | None = None,
-                     ) -> Iterator[tuple[str, Prediction | SERError]]:
-        """Yield ``(source, Prediction or the SERError it raised)`` for each file; never stops on a bad one.
+                     workers: int | None = None) -> Iterator[tuple[str, Prediction | SERError]]:
+        """Yield ``(source, Prediction or the SERError it raised)`` for each file, in order; never stops on a
+        bad one.
 
         ``profile_for(source)``: the speaker profile to adapt each file with (and update), or None.
+        ``workers``: processes that decode and predict files in parallel (same results, same order);
+        default: one per CPU (at most 4) for 32 or more files, without ``profile_for`` (profiles need the
+        files in order), on ONNX Runtime (Keras would load TensorFlow in every process).
         """
         items = list(sources)
+        n_proc = _batch_workers(len(items), workers) if profile_for is None and self.backend == "onnx" else 1
+        results = (_parallel(self, [str(s) for s in items], n_proc) if n_proc > 1
+                   else self._predict_each(items, profile_for))
         if progress:
             from tqdm.auto import tqdm
 
-            items = tqdm(items, desc="predicting", unit="file")
+            results = tqdm(results, total=len(items), desc="predicting", unit="file")
+        yield from results
+
+    def _predict_each(self, items: list[str | Path], profile_for: Callable[[str], SpeakerProfile | None] | None,
+                      ) -> Iterator[tuple[str, Prediction | SERError]]:
         for src in items:
             try:
                 yield str(src), self.predict_file(src, profile=profile_for(str(src)) if profile_for else None)
             except SERError as exc:
                 yield str(src), exc
+
+
+#: predict_many uses worker processes from this many files on (below, their start-up costs more).
+PARALLEL_FROM = 32
+_WORKER: Predictor | None = None
+
+
+def _batch_workers(n_files: int, workers: int | None) -> int:
+    """Processes for ``n_files``: ``workers`` if given, else one per CPU (at most 4) from PARALLEL_FROM files.
+
+    1 where processes cannot be forked safely: no ``fork`` start method, or other Python threads running
+    (a forked child would inherit their locks; a fork server or spawn would re-run the caller's main
+    script in every worker).
+    """
+    import multiprocessing as mp
+    import os
+
+    if "fork" not in mp.get_all_start_methods() or threading.active_count() > 1:
+        return 1
+    if workers is None:
+        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        workers = min(cpus, 4) if n_files >= PARALLEL_FROM else 1
+    return max(1, min(int(workers), n_files))
+
+
+def _worker_init(bundle: str, threshold: float) -> None:
+    import signal
+
+    global _WORKER
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle (it cancels the rest)
+    _WORKER = Predictor(bundle, threshold=threshold)  # its own ONNX Runtime session, not the parent's
+
+
+def _worker_predict(src: str) -> tuple[str, Prediction | SERError]:
+    try:
+        return src, _WORKER.predict_file(src)
+    except SERError as exc:
+        return src, exc
+
+
+def _parallel(pred: Predictor, sources: list[str], n_proc: int) -> Iterator[tuple[str, Prediction | SERError]]:
+    """``predict_many`` over ``n_proc`` forked processes, each with its own Predictor of the same bundle.
+
+    The workers are forked here, before the caller starts any thread (a progress bar's monitor);
+    files go out in chunks and come back in order.
+    """
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    pool = ProcessPoolExecutor(n_proc, mp_context=mp.get_context("fork"), initializer=_worker_init,
+                               initargs=(str(pred.bundle.path), pred.threshold))
+    try:
+        results = pool.map(_worker_predict, sources, chunksize=max(1, min(16, len(sources) // (4 * n_proc))))
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+
+    def drain() -> Iterator[tuple[str, Prediction | SERError]]:
+        done = False
+        try:
+            yield from results
+            done = True
+        finally:
+            pool.shutdown(wait=done, cancel_futures=not done)  # stopped early: drop the queued files
+
+    return drain()
 
 
 def _clip_weight(speech_s: float, window_s: float) -> float:
