@@ -2,12 +2,18 @@
 
 ``load`` reads wav/flac/ogg (and mp3 where libsndfile can) with soundfile, and anything else
 (webm, m4a, mp3 elsewhere) with PyAV. Resampling uses soxr, streamed block by block so that a long
-48 kHz file is never held in memory at its original rate.
+48 kHz file is never held in memory at its original rate. :func:`info` also says when a WAV is cut short
+(:func:`truncation`), and libmpg123's stderr chatter about files that are not MP3s is silenced.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
+import os
+import struct
+import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,13 +33,79 @@ SILENCE_PEAK = 1e-3
 _BLOCK_FRAMES = 1 << 18  # frames per read block (about 5 s at 48 kHz)
 
 
+def _error(reason: str, message: str | None = None) -> AudioError:
+    """An :class:`AudioError` whose ``message`` names the file and whose ``reason`` attribute does not
+    (for callers that name the file themselves: ``error: FILE: REASON``, a table's ``error`` cell)."""
+    err = AudioError(message or reason)
+    err.reason = reason
+    return err
+
+
 def _check_path(path: Path) -> None:
     if not path.exists():
-        raise AudioError(f"file not found: {path}")
+        raise _error("file not found", f"file not found: {path}")
     if path.is_dir():
-        raise AudioError(f"expected an audio file, got a folder: {path}")
+        raise _error("expected an audio file, got a folder", f"expected an audio file, got a folder: {path}")
     if path.stat().st_size == 0:
-        raise AudioError(f"file is empty (0 bytes): {path}")
+        raise _error("file is empty (0 bytes)", f"file is empty (0 bytes): {path}")
+
+
+#: Leading bytes of the containers libsndfile parses itself (no MPEG probe, so nothing written to stderr).
+_NATIVE_MAGIC = ((b"RIFF", b"WAVE"), (b"RIFX", b"WAVE"), (b"RF64", b"WAVE"), (b"FORM", b"AIFF"), (b"FORM", b"AIFC"),
+                 (b"fLaC", None), (b"OggS", None))
+_QUIET_LOCK = threading.Lock()
+_quiet_depth = 0
+_saved_stderr: int | None = None
+
+
+def _head(source: str | Path | bytes, n: int = 12) -> bytes:
+    if isinstance(source, bytes | bytearray):
+        return bytes(source[:n])
+    try:
+        with open(source, "rb") as f:
+            return f.read(n)
+    except OSError:
+        return b""
+
+
+def _may_chatter(head: bytes) -> bool:
+    """Whether libsndfile may hand these bytes to libmpg123, which writes "Note: Illegal Audio-MPEG-Header
+    ..." lines to the C-level stderr for anything that is not an MP3 (and for damaged MP3s)."""
+    return not any(head[:4] == a and (b is None or head[8:12] == b) for a, b in _NATIVE_MAGIC)
+
+
+@contextlib.contextmanager
+def _quiet_c_stderr(active: bool = True) -> Iterator[None]:
+    """Send file descriptor 2 to /dev/null while inside (C libraries' chatter; Python's own stderr is
+    flushed first). Reference-counted under a lock, so concurrent decodes in several threads nest correctly
+    and the real stderr comes back when the last one leaves; a no-op when ``active`` is false or fd 2 is closed.
+    """
+    global _quiet_depth, _saved_stderr
+    if not active:
+        yield
+        return
+    with _QUIET_LOCK:
+        if _quiet_depth == 0:
+            with contextlib.suppress(Exception):
+                sys.stderr.flush()
+            try:
+                saved = os.dup(2)
+                null = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(null, 2)
+                os.close(null)
+                _saved_stderr = saved
+            except OSError:
+                _saved_stderr = None
+        _quiet_depth += 1
+    try:
+        yield
+    finally:
+        with _QUIET_LOCK:
+            _quiet_depth -= 1
+            if _quiet_depth == 0 and _saved_stderr is not None:
+                os.dup2(_saved_stderr, 2)
+                os.close(_saved_stderr)
+                _saved_stderr = None
 
 
 def _mono(block: np.ndarray) -> np.ndarray:
@@ -43,12 +115,16 @@ def _mono(block: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(block, dtype=np.float32)
 
 
-def _iter_soundfile(source, sr_out: int) -> Iterator[np.ndarray]:
-    with sf.SoundFile(source) as f:
+def _iter_soundfile(source, sr_out: int, *, quiet: bool = False) -> Iterator[np.ndarray]:
+    with _quiet_c_stderr(quiet):
+        f = sf.SoundFile(source)
+    with f:
         sr_in = f.samplerate
+        quiet = quiet and f.format == "MPEG"  # only libmpg123 talks while decoding
         stream = None if sr_in == sr_out else soxr.ResampleStream(sr_in, sr_out, 1, dtype="float32")
         while True:
-            block = f.read(_BLOCK_FRAMES, dtype="float32", always_2d=True)
+            with _quiet_c_stderr(quiet):
+                block = f.read(_BLOCK_FRAMES, dtype="float32", always_2d=True)
             last = len(block) < _BLOCK_FRAMES
             mono = _mono(block)
             yield mono if stream is None else stream.resample_chunk(mono, last=last)
@@ -90,23 +166,27 @@ def iter_blocks(source: str | Path | bytes, *, sr: int = SAMPLE_RATE) -> Iterato
         _check_path(path)
         opener = lambda: str(path)  # noqa: E731
         name = str(path)
+    quiet = _may_chatter(_head(source))
     try:
-        sf.info(opener())
+        with _quiet_c_stderr(quiet):
+            sf.info(opener())
         use_soundfile = True
     except (sf.LibsndfileError, RuntimeError, TypeError):
         use_soundfile = False
     if use_soundfile:
         try:
-            yield from _iter_soundfile(opener(), sr)
+            yield from _iter_soundfile(opener(), sr, quiet=quiet)
             return
         except sf.LibsndfileError as exc:
-            raise AudioError(f"corrupt audio data in {name}: {exc}") from None
+            raise _error(f"corrupt audio data: {exc}", f"corrupt audio data in {name}: {exc}") from None
     try:
         yield from _iter_pyav(opener(), sr)
     except AudioError as exc:
-        raise AudioError(f"{name} is not a readable audio file (wav, flac, ogg, mp3, webm, m4a): {exc}") from None
+        reason = f"not a readable audio file (wav, flac, ogg, mp3, webm, m4a): {exc}"
+        raise _error(reason, f"{name} is {reason}") from None
     except Exception as exc:  # decoding errors deep inside FFmpeg
-        raise AudioError(f"cannot decode {name}: {getattr(exc, 'strerror', None) or exc}") from None
+        why = getattr(exc, "strerror", None) or exc
+        raise _error(f"cannot decode the audio: {why}", f"cannot decode {name}: {why}") from None
 
 
 def load(source: str | Path | bytes, *, sr: int = SAMPLE_RATE) -> np.ndarray:
@@ -117,7 +197,8 @@ def load(source: str | Path | bytes, *, sr: int = SAMPLE_RATE) -> np.ndarray:
     """
     blocks = [b for b in iter_blocks(source, sr=sr) if b.size]
     if not blocks:
-        raise AudioError(f"the audio holds no samples: {source if not isinstance(source, bytes) else 'upload'}")
+        name = source if not isinstance(source, bytes | bytearray) else "upload"
+        raise _error("the audio holds no samples", f"the audio holds no samples: {name}")
     y = blocks[0] if len(blocks) == 1 else np.concatenate(blocks)
     return check_signal(y, sr=sr, min_duration=0.0, allow_silence=True)
 
@@ -173,20 +254,72 @@ def duration(path: str | Path) -> float:
     path = Path(path)
     _check_path(path)
     try:
-        info = sf.info(str(path))
+        with _quiet_c_stderr(_may_chatter(_head(path))):
+            info = sf.info(str(path))
         return info.frames / info.samplerate
     except (sf.LibsndfileError, RuntimeError):
         return sum(b.size for b in iter_blocks(path)) / SAMPLE_RATE
 
 
-def info(source: str | Path | bytes) -> dict:
-    """Best-effort facts from a file's header: ``{"samplerate": int | None}``; never raises.
+def truncation(source: str | Path | bytes) -> tuple[float, float] | None:
+    """``(announced_s, held_s)`` for a WAV (RIFF, RIFX or RF64) whose header announces more audio than the
+    file holds (an interrupted recording or copy), else ``None``; never raises.
 
-    The original rate matters after resampling: an 8 kHz file loaded at 16 kHz is still narrowband.
+    libsndfile and FFmpeg quietly read what is there, so this walks the RIFF chunks itself. A data size of 0 or
+    0xFFFFFFFF (what streaming writers leave when the length is not known) is not a truncation.
     """
     try:
+        if isinstance(source, bytes | bytearray):
+            f, size = io.BytesIO(source), len(source)
+        else:
+            f, size = open(source, "rb"), os.path.getsize(source)  # noqa: SIM115 - closed below
+        with f:
+            head = f.read(12)
+            if len(head) < 12 or head[8:12] != b"WAVE" or head[:4] not in (b"RIFF", b"RIFX", b"RF64"):
+                return None
+            end = ">" if head[:4] == b"RIFX" else "<"
+            pos, rate, align, data64 = 12, 0, 0, None
+            for _ in range(10_000):
+                f.seek(pos)
+                chunk = f.read(8)
+                if len(chunk) < 8:
+                    return None
+                cid, n = chunk[:4], struct.unpack(end + "I", chunk[4:])[0]
+                if cid == b"fmt ":
+                    fmt = f.read(14)
+                    rate, align = struct.unpack(end + "I", fmt[4:8])[0], struct.unpack(end + "H", fmt[12:14])[0]
+                elif cid == b"ds64":
+                    data64 = struct.unpack(end + "Q", f.read(16)[8:16])[0]
+                elif cid == b"data":
+                    declared = data64 if (head[:4] == b"RF64" and n == 0xFFFFFFFF) else n
+                    if declared in (None, 0, 0xFFFFFFFF) or rate <= 0 or align <= 0:
+                        return None
+                    announced, held = declared // align, max(0, size - pos - 8) // align
+                    return (announced / rate, held / rate) if held < announced else None
+                pos += 8 + n + (n & 1)
+    except Exception:  # noqa: BLE001 - best effort: an unreadable header is load()'s business
+        return None
+    return None
+
+
+def info(source: str | Path | bytes) -> dict:
+    """Best-effort facts from a file's header, never raises: ``{"samplerate": int | None, "warnings": (str, ...)}``.
+
+    The original rate matters after resampling: an 8 kHz file loaded at 16 kHz is still narrowband. The
+    warnings say when the file is cut short (:func:`truncation`).
+    """
+    cut = truncation(source)
+    warnings = () if cut is None else (
+        f"truncated file: its header announces {cut[0]:.2f} s of audio but it holds {cut[1]:.2f} s (an interrupted "
+        f"recording or copy?); only those {cut[1]:.2f} s were analysed",)
+    return {**_samplerate(source), "warnings": warnings}
+
+
+def _samplerate(source: str | Path | bytes) -> dict:
+    try:
         src = io.BytesIO(source) if isinstance(source, bytes | bytearray) else str(source)
-        return {"samplerate": int(sf.info(src).samplerate)}
+        with _quiet_c_stderr(_may_chatter(_head(source))):
+            return {"samplerate": int(sf.info(src).samplerate)}
     except Exception:  # noqa: BLE001 - not readable by libsndfile: ask PyAV
         pass
     try:

@@ -86,3 +86,98 @@ def test_check_signal():
     assert audio.check_signal(stereo).shape == (16000,)
     pcm = (speechlike(1.0) * 32767).astype(np.int16)
     assert audio.check_signal(pcm).dtype == np.float32
+
+
+def _wav(y: np.ndarray, sr: int = 16000, subtype: str = "PCM_16") -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    sf.write(buf, y, sr, format="WAV", subtype=subtype)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize(("subtype", "channels"), [("PCM_16", 1), ("FLOAT", 2)])
+def test_truncated_wav_is_noticed(tmp_path, subtype, channels):
+    """A WAV whose header announces 3 s but which holds 1 s (a copy cut short): loaded, and flagged."""
+    y = speechlike(3.0)
+    data = _wav(np.stack([y] * channels, axis=1) if channels > 1 else y, subtype=subtype)
+    bytes_per_frame = channels * (2 if subtype == "PCM_16" else 4)
+    cut = tmp_path / "cut.wav"
+    cut.write_bytes(data[: len(data) - 2 * 16000 * bytes_per_frame])  # the last 2 s are gone
+    assert audio.truncation(cut) == pytest.approx((3.0, 1.0), abs=1e-3)
+    assert audio.truncation(cut.read_bytes()) == pytest.approx((3.0, 1.0), abs=1e-3)  # an upload
+    (warning,) = audio.info(cut)["warnings"]
+    assert "truncated" in warning and "3.00 s" in warning and "1.00 s" in warning
+    assert abs(audio.load(cut).size - 16000) <= 2
+    whole = tmp_path / "whole.wav"
+    whole.write_bytes(data)
+    assert audio.truncation(whole) is None and audio.info(whole)["warnings"] == ()
+    assert audio.info(whole)["samplerate"] == 16000
+
+
+def test_unknown_length_wav_is_not_truncated(tmp_path):
+    """Streaming writers leave the data size 0 or 0xFFFFFFFF: not a truncation."""
+    import struct
+
+    data = bytearray(_wav(speechlike(1.0)))
+    pos = data.index(b"data")
+    for size in (0, 0xFFFFFFFF):
+        struct.pack_into("<I", data, pos + 4, size)
+        assert audio.truncation(bytes(data)) is None
+    assert audio.truncation(b"not a wav at all") is None and audio.truncation(tmp_path / "missing.wav") is None
+
+
+def _png() -> bytes:
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    pixels = b"".join(b"\x00" + bytes(range(96)) * 2 for _ in range(64))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 64, 64, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(pixels)) + chunk(b"IEND", b""))
+
+
+def test_png_renamed_mp3_is_one_clear_error_and_no_decoder_chatter(tmp_path, capfd):
+    """libsndfile hands such a file to libmpg123, which writes "Note: Illegal Audio-MPEG-Header ..." to the
+    C-level stderr: that is silenced, and the error names the problem (its ``reason`` without the path)."""
+    path = tmp_path / "picture.mp3"
+    path.write_bytes(_png())
+    with pytest.raises(AudioError, match="not a readable audio file") as info:
+        audio.load(path)
+    assert str(path) in str(info.value) and str(path) not in info.value.reason
+    audio.info(path)
+    with pytest.raises(AudioError):
+        audio.duration(path)
+    err = capfd.readouterr().err
+    assert "MPEG" not in err and "Note:" not in err, err
+    import os
+    import sys
+
+    os.write(2, b"fd 2 still works\n")  # the real stderr is back
+    print("so does sys.stderr", file=sys.stderr)
+    err = capfd.readouterr().err
+    assert "fd 2 still works" in err and "so does sys.stderr" in err
+
+
+def test_quiet_stderr_nests_across_threads(capfd):
+    """Concurrent decodes (the app's sessions) nest their redirects: the real stderr comes back at the end."""
+    import os
+    import threading
+
+    barrier = threading.Barrier(4)
+
+    def decode() -> None:
+        with audio._quiet_c_stderr():
+            barrier.wait(timeout=30)
+            os.write(2, b"swallowed\n")
+
+    threads = [threading.Thread(target=decode) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    os.write(2, b"after\n")
+    err = capfd.readouterr().err
+    assert "swallowed" not in err and "after" in err

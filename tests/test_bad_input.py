@@ -103,6 +103,18 @@ def _nan_long() -> np.ndarray:
     return y
 
 
+def _png() -> bytes:
+    """A small valid PNG image (what a user might rename .mp3 by mistake)."""
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    pixels = b"".join(b"\x00" + bytes(range(96)) * 2 for _ in range(64))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 64, 64, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(pixels)) + chunk(b"IEND", b""))
+
+
 _GOOD = _wav_bytes(speechlike(3.0))  # a valid 3 s 16-bit WAV: 44-byte header + data
 
 #: row -> (file name, maker(path), SERError subclass, message regex for the Predictor, CLI needle)
@@ -126,6 +138,8 @@ FAILS = {
     "unsupported codec (format tag 0xFFFF)": ("codec_ffff.wav", lambda p: p.write_bytes(_patched(_GOOD, 20, "<H", 0xFFFF)),
                                               AudioError, r"cannot decode .*Decoder not found", "cannot decode"),
     "video-only container": ("video_only.mp4", _video_only_mp4, AudioError, r"no audio stream", "no audio stream"),
+    "PNG image renamed .mp3": ("picture.mp3", lambda p: p.write_bytes(_png()), AudioError,
+                               r"is not a readable audio file", "not a readable audio file"),
     "NaN in a float WAV": ("nan_float.wav", lambda p: p.write_bytes(_nan_float_wav()), AudioError,
                            r"NaN or infinite", "NaN or infinite"),
     "NaN in a 5-min float WAV (streamed)": ("nan_long_float.wav", lambda p: sf.write(p, _nan_long(), SR, subtype="FLOAT"),
@@ -172,10 +186,8 @@ def cli_run(rows, tiny_bundle) -> subprocess.CompletedProcess:
 @pytest.mark.parametrize("row", list(FAILS))
 def test_predictor_rejects(row, rows, predictor):
     _, _, exc, pattern, _ = FAILS[row]
-    t0 = time.perf_counter()
     with pytest.raises(exc, match=pattern):
         predictor.predict_file(rows[row])
-    assert time.perf_counter() - t0 < 20
 
 
 @pytest.mark.parametrize("row", list(FAILS))
@@ -185,8 +197,11 @@ def test_cli_rejects_with_one_line(row, rows, cli_run):
     mine = [ln for ln in cli_run.stderr.splitlines() if path in ln]
     assert len(mine) == 1, cli_run.stderr
     assert mine[0].startswith(f"error: {path}: ") and FAILS[row][4] in mine[0], mine[0]
+    assert mine[0].count(path) == 1, mine[0]  # the file is named once
     assert "Errno" not in mine[0], mine[0]  # FFmpeg's reason in words, not its error number
-    assert path not in {r["source"] for r in json.loads(cli_run.stdout)}
+    (res,) = [r for r in json.loads(cli_run.stdout) if r["file"] == path]  # every input file is a row
+    assert FAILS[row][4] in res["error"] and path not in res["error"]
+    assert res["label"] is None and res["confidence"] is None and res["duration"] is None
 
 
 @pytest.mark.parametrize("row", list(WORKS))
@@ -201,8 +216,24 @@ def test_predictor_works(row, rows, predictor):
 def test_cli_works(row, rows, cli_run, predictor):
     path = str(rows[row])
     assert not [ln for ln in cli_run.stderr.splitlines() if path in ln], cli_run.stderr
-    (res,) = [r for r in json.loads(cli_run.stdout) if r["source"] == path]
+    (res,) = [r for r in json.loads(cli_run.stdout) if r["file"] == path]
     assert res["label"] in predictor.labels and res["duration"] == pytest.approx(WORKS[row][2], abs=0.02)
+    assert res["error"] == ""
+
+
+def test_cli_no_decoder_chatter(cli_run):
+    """libmpg123's "Note: Illegal Audio-MPEG-Header ..." lines (the PNG renamed .mp3) never reach the user."""
+    assert "MPEG" not in cli_run.stderr and "Note:" not in cli_run.stderr, cli_run.stderr
+
+
+def test_truncated_wav_warns_from_both_doors(rows, predictor, cli_run):
+    """The WAV whose data is cut short (header: 3 s, file: 1.5 s) is analysed, with a warning that says so."""
+    res = predictor.predict_file(rows["data cut short (header says 3 s)"])
+    assert res.warnings and "truncated" in res.warnings[0] and "3.00 s" in res.warnings[0], res.warnings
+    (row,) = [r for r in json.loads(cli_run.stdout) if r["file"] == str(rows["data cut short (header says 3 s)"])]
+    assert "truncated" in row["warnings"]
+    whole = predictor.predict_file(rows["8 kHz telephone audio"])
+    assert not any("truncated" in w for w in whole.warnings)
 
 
 def test_cli_single_bad_file_is_one_line_exit_2(rows, tiny_bundle):
@@ -212,17 +243,15 @@ def test_cli_single_bad_file_is_one_line_exit_2(rows, tiny_bundle):
     assert line.startswith(f"error: {rows['header truncated']}: ") and "Errno" not in line
 
 
-def test_ten_minutes_of_silence_is_streamed_and_fast(rows, predictor, monkeypatch):
+def test_ten_minutes_of_silence_is_streamed(rows, predictor, monkeypatch):
     import ser.predict
 
     def no_whole_file_load(*a, **k):
         raise AssertionError("a 10-minute file must be streamed, not loaded whole")
 
     monkeypatch.setattr(ser.predict.audio, "load", no_whole_file_load)
-    t0 = time.perf_counter()
     with pytest.raises(AudioError, match="silent"):
         predictor.predict_file(rows["10 min digital silence"])
-    assert time.perf_counter() - t0 < 10
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])

@@ -43,16 +43,70 @@ def test_predict_bad_input_one_line_each_nonzero(tmp_path, tiny_bundle):
     sf.write(cases["tiny"], speechlike(0.05), 16000)
     good = tmp_path / "good.wav"
     sf.write(good, speechlike(2.0), 16000)
-    r = ser("predict", *map(str, cases.values()), str(good), "--model", str(tiny_bundle))
+    out_csv = tmp_path / "res.csv"
+    r = ser("predict", *map(str, cases.values()), str(good), "--model", str(tiny_bundle), "--csv", str(out_csv))
     assert r.returncode == 2
     assert "Traceback" not in r.stderr and "good.wav:" in r.stdout
     errors = [ln for ln in r.stderr.splitlines() if ln.startswith("error: ") and ".wav:" in ln]
     assert len(errors) == len(cases)
     for (name, path), line in zip(cases.items(), errors, strict=True):
-        assert str(path) in line, name
+        assert line.startswith(f"error: {path}: ") and line.count(str(path)) == 1, (name, line)  # named once
     messages = " ".join(errors)
     for phrase in ("not found", "empty", "silent", "too short"):
         assert phrase in messages
+    # every input file is a row of the CSV: failed ones with their reason and empty prediction cells
+    import csv
+
+    table = list(csv.DictReader(out_csv.open()))
+    assert [t["file"] for t in table] == [*map(str, cases.values()), str(good)]
+    for t, line in zip(table[:-1], errors, strict=True):
+        assert t["error"] and line.endswith(t["error"])
+        assert t["label"] == t["confidence"] == t["duration"] == t["p_neutral"] == "" and "None" not in t.values()
+    assert table[-1]["error"] == "" and table[-1]["label"] and float(table[-1]["confidence"]) > 0
+
+
+def test_json_csv_and_parquet_share_one_schema(tmp_path, tiny_bundle):
+    """--json, --csv and --out write the same columns (those of ser.results) with the same values."""
+    import pandas as pd
+
+    from ser import load_bundle, results
+
+    sf.write(tmp_path / "a.wav", speechlike(2.0), 16000)
+    (tmp_path / "bad.wav").write_text("not audio\n" * 30)
+    labels = load_bundle(tiny_bundle).labels
+    out_csv, out_pq = tmp_path / "r.csv", tmp_path / "r.parquet"
+    r = ser("predict", str(tmp_path), "--model", str(tiny_bundle), "--json", "--csv", str(out_csv),
+            "--out", str(out_pq))  # a folder stands for its audio files
+    assert r.returncode == 2, r.stderr
+    js = json.loads(r.stdout)
+    cols = results.columns(labels)
+    assert [list(x)[: len(cols)] for x in js] == [cols, cols] and {"timeline", "unadapted"} <= set(js[0])
+    csv_df, pq_df = pd.read_csv(out_csv, keep_default_na=False), pd.read_parquet(out_pq)
+    assert list(csv_df.columns) == list(pq_df.columns) == cols
+    assert list(pq_df["file"]) == [x["file"] for x in js] == [str(tmp_path / "a.wav"), str(tmp_path / "bad.wav")]
+    assert pq_df["error"].iloc[0] == "" and "not a readable audio file" in pq_df["error"].iloc[1]
+    assert pq_df["label"].iloc[0] == js[0]["label"] and pd.isna(pq_df["label"].iloc[1])
+    assert np.allclose(pq_df[[f"p_{k}" for k in labels]].iloc[0], [js[0][f"p_{k}"] for k in labels])
+    assert np.allclose(csv_df[[f"p_{k}" for k in labels]].iloc[0].astype(float), [js[0][f"p_{k}"] for k in labels])
+
+
+def test_every_cli_argument_has_help():
+    import argparse
+
+    from ser.cli import build_parser
+
+    missing = []
+
+    def walk(parser: argparse.ArgumentParser, name: str) -> None:
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for sub, p in action.choices.items():
+                    walk(p, f"{name} {sub}")
+            elif not isinstance(action, argparse._HelpAction) and not action.help:
+                missing.append(f"{name} {'/'.join(action.option_strings) or action.dest}")
+
+    walk(build_parser(), "ser")
+    assert not missing, missing
 
 
 def test_missing_bundle_is_a_clear_error(tmp_path):
