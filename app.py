@@ -19,10 +19,11 @@ import streamlit as st  # noqa: E402
 from ser import ui  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
+ASSETS = HERE / "assets"
 
 st.set_page_config(
     page_title="Speech Emotion Studio",
-    page_icon="🎙️",
+    page_icon=":material/graphic_eq:",  # a Material icon: renders without an emoji font
     layout="wide",
     initial_sidebar_state="expanded",
     menu_items={"About": "Speech Emotion Studio: recognise the emotion portrayed in a speech clip."},
@@ -41,6 +42,8 @@ pages += [
 ]
 
 page = st.navigation(pages)
+if (ASSETS / "logo.svg").exists():
+    st.logo(str(ASSETS / "logo.svg"), icon_image=str(ASSETS / "logo-icon.svg"), size="large")
 with st.sidebar:
     ui.model_selector()
 page.run()

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from ser import ui, viz
+from ser import affect, ui, viz
 from ser.errors import SERError
 
 ui.ensure_entrypoint()
@@ -29,12 +29,13 @@ if method == "upload":
     if f is not None:
         source = (("upload", f.file_id), f.name, f.getvalue(), ui.mime_for(f.name, f.type or "audio/wav"))
 elif method == "record":
+    ui.secure_context_notice("Recording")
     rec = st.audio_input("Record a few seconds of speech, then press stop", key="analyze_record")
     if rec is not None:
         source = (("record", rec.file_id), "recording.wav", rec.getvalue(), "audio/wav")
 else:
     manifest = ui.corpus_manifest()
-    if manifest is None:
+    if manifest is None:  # this message replaces "choose an input": there is nothing to choose from
         st.info("No corpus found on disk. " + ui.DOWNLOAD_HINT, icon=":material/folder_off:")
     else:
         c1, c2, c3 = st.columns(3)
@@ -52,19 +53,20 @@ else:
 
 if source is None:
     st.session_state.pop("analysis", None)  # no input, no result: never show a stale prediction
-    st.info("Choose an input above to see the prediction.", icon=":material/touch_app:")
+    if not (method == "example" and manifest is None):
+        st.info("Choose an input above to see the prediction.", icon=":material/touch_app:")
 elif predictor is not None:
     key, name, data, mime = source
     if method == "example" and profile is not None:
         profile = None  # a corpus speaker is not you: neither adapt to nor learn from their voice
         st.caption("Corpus examples are other people's voices: analysed without your voice profile.")
     res = ui.analyse(predictor, key + (ui.selected_bundle_dir(),), name, data, mime, profile=profile)
-    st.audio(data, format=mime)
-    if res.error:
-        ui.show_error(SERError(res.error), "Try another file: a few seconds of speech works best.")
+    if res.error:  # no player for a file that cannot be read (it would show an empty 0:00 player)
+        ui.show_error(SERError(f"{name}: {res.error}"), "Try another file: a few seconds of speech works best.")
     else:
         pred = res.prediction
-        ui.show_prediction(pred, threshold=predictor.threshold, earlier=res.earlier)
+        st.audio(data, format=mime)
+        ui.show_prediction(pred, threshold=predictor.threshold, earlier=res.earlier, name=name)
         st.download_button("Download the result (JSON)", ui.prediction_json(pred),
                            file_name=f"{Path(name).stem}_emotion.json", mime="application/json",
                            on_click="ignore", icon=":material/download:")
@@ -72,7 +74,15 @@ elif predictor is not None:
             st.subheader("Emotion over time")
             ui.chart(viz.emotion_timeline(res.y, res.sr, pred.timeline, labels=predictor.labels))
             st.caption(f"The clip is longer than the model's {predictor.features.window_s:g} s window, so it is "
-                       f"analysed in overlapping windows every {predictor.features.hop_s:g} s. Top: the waveform, "
-                       "shaded by each stretch's most likely emotion. Bottom: every emotion's probability over time.")
+                       f"analysed in overlapping windows every {predictor.features.hop_s:g} s. Top: runs of the "
+                       "same most likely emotion (named where the name fits; hover for every run). Middle: the "
+                       "waveform. Bottom: every emotion's probability over time.")
+        st.subheader("Arousal and valence")
+        c_affect, _ = st.columns([3, 2])
+        with c_affect:
+            trail = affect.affect_path(s.probabilities for s in pred.timeline) if pred.timeline else ()
+            ui.show_affect(pred.probabilities, trail=trail, key="analyze_affect",
+                           title="Derived from the class probabilities",
+                           caption="The faint line follows the clip's windows in time." if pred.timeline else None)
         st.subheader("What the model hears")
         res.figures = ui.show_clip_views(res.y, res.sr, figures=res.figures, key="analyze")

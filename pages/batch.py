@@ -41,21 +41,18 @@ c1.metric("Files", len(df))
 c2.metric("Analysed", len(ok))
 c3.metric("Could not be read", bad)
 
-prob_cols = {c: st.column_config.ProgressColumn(c[2:], format="percent", min_value=0.0, max_value=1.0)
-             for c in df.columns if c.startswith("p_")}
-st.dataframe(df, hide_index=True, column_config={
-    "confidence": st.column_config.ProgressColumn("confidence", format="percent", min_value=0.0, max_value=1.0),
-    "error": st.column_config.TextColumn("error", width="medium"),
-    "duration_s": st.column_config.NumberColumn("duration (s)", format="%.2f"),
-    "adapted": st.column_config.CheckboxColumn("adapted", help="predicted relative to the files before it"),
-    "warnings": st.column_config.TextColumn("warnings", width="medium", help="input quality (confidences lowered)"),
-    **prob_cols,
-})
-st.caption("One row per file: the predicted emotion, its confidence and the probability of every emotion. "
+# "" instead of "None", the full file name pinned, emotion columns wide enough for their names; the
+# speaker-adaptation columns only with "one speaker" (the CSV always has them)
+table, columns = ui.batch_display(df, one_speaker=one_speaker)
+st.dataframe(table, hide_index=True, column_config=columns)
+st.caption("One row per file (full file name, pinned on the left): the predicted emotion, its confidence and the "
+           "probability of every emotion. "
            "Files that could not be analysed say why in the error column; *warnings* flags narrowband, clipped "
-           "or very noisy input (its confidences are lowered)."
+           "or very noisy input (its confidences are lowered) and files cut short. The CSV has the columns of "
+           "`ser predict --csv`."
            + (" One speaker: each file is adapted to the voice of the files above it (the first one is not); "
-              "*unadapted_label* is the general model's answer." if one_speaker else ""))
+              "*general model* is the answer without the voice profile (`unadapted_label` in the CSV)."
+              if one_speaker else ""))
 st.download_button("Download the table (CSV)", ui.frame_csv(df), file_name="emotions.csv", mime="text/csv",
                    on_click="ignore", icon=":material/download:")
 if bad:

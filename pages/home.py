@@ -16,15 +16,15 @@ st.page_link("pages/analyze.py", label="Try it: analyze a clip", icon=":material
 
 cols = st.columns(5)
 tiles = [
-    ("pages/analyze.py", "Analyze a clip", ":material/graphic_eq:", "Upload or record speech; see the emotion, "
+    ("pages/analyze.py", "Analyze", ":material/graphic_eq:", "Upload or record speech; see the emotion, "
      "the confidence and what the model hears."),
-    ("pages/explorer.py", "Dataset explorer", ":material/library_music:", "Listen to the corpora and compare how "
-     "emotions look in spectrograms."),
-    ("pages/report.py", "Model report", ":material/insights:", "Training curves, confusion matrix and accuracy per "
-     "emotion and per speaker."),
+    ("pages/live.py", "Live", ":material/mic:", "Speak into the microphone and watch a steady emotion "
+     "headline; the model adapts to your voice as you talk."),
     ("pages/batch.py", "Batch", ":material/playlist_play:", "Analyse many files at once and download a CSV."),
-    ("pages/live.py", "Live microphone", ":material/mic:", "Speak and watch the emotion update; the model adapts "
-     "to your voice as you talk."),
+    ("pages/explorer.py", "Explorer", ":material/library_music:", "Listen to the corpora and compare how "
+     "emotions look in spectrograms."),
+    ("pages/report.py", "Report", ":material/insights:", "Training curves, confusion matrix and accuracy per "
+     "emotion and per speaker."),
 ]
 for col, (page, label, icon, text) in zip(cols, tiles, strict=True):
     with col.container(border=True, height="stretch"):
@@ -37,19 +37,10 @@ if bundle is not None:
     info = ui.headline(bundle)
     if info["untrained"]:
         st.warning("This bundle holds an untrained test model: its predictions are random.", icon=":material/science:")
-    m1, m2, m3, m4 = st.columns(4)
-    m1.metric("Held-out UAR", f"{info['uar']:.0%}" if info["uar"] is not None else "n/a",
-              help="Unweighted average recall: the mean of the per-emotion recalls, so every emotion counts "
-                   "equally. Chance level is 1 / number of emotions.")
-    m2.metric("Held-out accuracy", f"{info['accuracy']:.0%}" if info["accuracy"] is not None else "n/a")
-    m3.metric("Emotions", len(info["labels"]), help="Chance level: " + f"{1 / len(info['labels']):.0%}")
-    if info.get("folds"):
-        m4.metric(f"{bundle.metrics['folds'].get('k', 'K')}-fold UAR", f"{info['folds']['uar_mean']:.0%}",
-                  f"± {info['folds']['uar_std']:.0%} across folds", delta_color="off", delta_arrow="off",
-                  help="Mean and spread of the UAR over cross-validation folds, each tested on speakers its "
-                       "model never heard.")
-    else:
-        m4.metric("Test clips", info["n_test"] if info["n_test"] is not None else "n/a")
+    figures = ui.model_figures(bundle)  # each figure once (the shipped model's "test" is its cross-validation)
+    for col, m in zip(st.columns(len(figures)), figures, strict=True):
+        col.metric(m["label"], m["value"], m["delta"], delta_color="off", delta_arrow="off", help=m["help"],
+                   border=True)
     chips = " · ".join(ui.emotion_md(lab) for lab in info["labels"])
     st.markdown(f"**Emotions:** {chips}")
     facts = [
@@ -60,9 +51,8 @@ if bundle is not None:
         f"emotions. Results under {info['threshold']:.0%} confidence are flagged as uncertain.",
     ]
     if info.get("adapted_uar") is not None:
-        facts.append(f"**Speaker adaptation:** with a few earlier clips of the same voice, cross-validated UAR "
-                     f"{info['adapted_uar']:.0%} (unadapted {info['unadapted_uar']:.0%}); Live, Analyze and Batch "
-                     "can adapt to a voice.")
+        facts.append("**Speaker adaptation:** judged against a few earlier clips of the same voice the model does "
+                     "better (*Adapted UAR* above); Live, Analyze and Batch can adapt to a voice.")
     if info.get("licence"):
         facts.append(f"**Licence of the weights:** {info['licence']}.")
     st.markdown("\n".join(f"- {f}" for f in facts))

@@ -14,13 +14,20 @@ The pieces, from the media side to the model:
   frame (cheap: conversion and a buffer append, no inference); a worker thread of its own analyses
   the last ``window_s`` seconds every ``step_s`` seconds of received audio and keeps the latest
   :class:`LiveResult` plus a bounded history for a scrolling timeline.
+* A steady headline: :func:`smooth_probabilities` averages the window probabilities over the last
+  ~2 s and :func:`update_headline` (a small state machine) lets the shown label change only after it
+  was held ``hold_s`` seconds and the new one led (by a small margin) for ``confirm_s`` seconds; the raw
+  per-window results stay in the history for the timeline.
+* :class:`FrameTap` is the streamlit-webrtc sink callback: it hands each received frame to the
+  session's current analyzer.
 
 Units: samples are float32 in [-1, 1]; levels are dBFS (0 dBFS = full-scale RMS of 1.0); times are
 seconds. "Stream time" counts the seconds of audio received since :meth:`LiveAnalyzer.start`.
 
 No Streamlit here: the page (``pages/live.py``) only moves frames and draws. Plotly figures for the
 page are built by :func:`probability_figure` and :func:`timeline_figure` (plotly is imported
-lazily); :func:`rtc_configuration` reads the WebRTC ICE servers from ``SER_ICE_SERVERS``.
+lazily); :func:`rtc_configuration` reads the WebRTC ICE servers from ``SER_ICE_SERVERS`` and
+``SER_TURN_URL`` / ``SER_TURN_USERNAME`` / ``SER_TURN_CREDENTIAL``.
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ import os
 import threading
 import time
 import weakref
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -445,6 +453,133 @@ class LiveStats:
     last_error: str = ""
 
 
+# -- steady headline -----------------------------------------------------------------------------
+
+#: The headline's label while the smoothed windows hold no speech.
+QUIET = "quiet"
+
+
+#: Least weight (s) a non-quiet window gets in :func:`smooth_probabilities`.
+MIN_WEIGHT_S = 0.05
+
+
+def smooth_probabilities(results: Sequence[LiveResult], *, span_s: float = 2.0,
+                         by_speech: bool = True) -> dict[str, float] | None:
+    """Sliding mean of the window probabilities over the last ``span_s`` seconds of stream time.
+
+    ``results``: oldest first. A window counts when its end ``t`` lies less than ``span_s`` before the
+    newest one's (``span_s / step_s`` windows: 4 at 2 s and 0.5 s steps). With ``by_speech`` each window
+    weighs the seconds of speech it holds (``gate.active_s``, at least :data:`MIN_WEIGHT_S`): a window
+    that only grazes the end of a sentence says little, and the model's answers on such slivers are
+    erratic. Quiet windows add nothing; ``None`` when every counted window is quiet (or there are none).
+    Returns ``{label: mean probability}``, summing to 1.
+    """
+    if not results:
+        return None
+    horizon = results[-1].t - float(span_s) + 1e-9
+    kept = [r for r in results if r.t > horizon and not r.quiet and r.probabilities]
+    if not kept:
+        return None
+    labels = list(kept[-1].probabilities)
+    p = np.array([[r.probabilities.get(k, 0.0) for k in labels] for r in kept], dtype=np.float64)
+    w = np.array([max(MIN_WEIGHT_S, r.gate.active_s) if by_speech else 1.0 for r in kept], dtype=np.float64)
+    mean = (w[:, None] * p).sum(axis=0) / w.sum()
+    total = float(mean.sum())
+    return {k: float(v / total) if total > 0 else 0.0 for k, v in zip(labels, mean, strict=True)}
+
+
+def smoothed_series(results: Sequence[LiveResult], *, span_s: float = 2.0) -> list[tuple[float, dict[str, float] | None]]:
+    """``(t, smooth_probabilities(results up to t))`` for every result (oldest first): the smoothed trail."""
+    out: list[tuple[float, dict[str, float] | None]] = []
+    start = 0
+    for i, r in enumerate(results):
+        while results[start].t <= r.t - span_s:
+            start += 1
+        out.append((r.t, smooth_probabilities(results[start : i + 1], span_s=span_s)))
+    return out
+
+
+@dataclass(frozen=True)
+class Headline:
+    """The steady label shown above the live charts (see :func:`update_headline`).
+
+    ``label``: an emotion, or :data:`QUIET`; ``probabilities``: the smoothed probabilities it was last
+    judged on (the last speech ones while quiet); ``confidence``: the label's smoothed probability (0 when
+    quiet); ``uncertain``: confidence below the predictor's threshold; ``since``: stream time (s) the label
+    was adopted; ``t``: stream time of the last update; ``candidate``: the smoothed top when it differs
+    from ``label`` (``None`` otherwise), leading since ``candidate_since``; ``changes``: how often the label
+    changed.
+    """
+
+    label: str
+    probabilities: dict[str, float]
+    confidence: float
+    since: float
+    t: float
+    uncertain: bool = False
+    candidate: str | None = None
+    candidate_since: float = 0.0
+    changes: int = 0
+
+    @property
+    def quiet(self) -> bool:
+        return self.label == QUIET
+
+    @property
+    def held_s(self) -> float:
+        """Seconds of stream time the current label has been shown."""
+        return self.t - self.since
+
+
+def update_headline(
+    prev: Headline | None,
+    smoothed: Mapping[str, float] | None,
+    t: float,
+    *,
+    hold_s: float = 3.0,
+    confirm_s: float = 1.0,
+    margin: float = 0.0,
+    threshold: float | None = None,
+) -> Headline:
+    """The next headline state after a smoothed update at stream time ``t`` (s). Pure.
+
+    ``smoothed``: :func:`smooth_probabilities` (``None`` = quiet). The first update sets the label at
+    once. Later, a different top (:data:`QUIET` included) replaces the label only when the label has been
+    shown for at least ``hold_s`` seconds *and* something other than it has led the smoothed
+    probabilities for at least ``confirm_s`` seconds; the label then becomes the top at that moment. So
+    the label changes at most once per ``hold_s`` seconds, and never for a blip shorter than
+    ``confirm_s``. An emotion leads an emotion label only when its smoothed probability is higher by at
+    least ``margin`` (0-1; hysteresis: two near-equal emotions do not take turns). ``threshold`` (0-1)
+    sets ``uncertain``.
+    """
+    probs = dict(smoothed) if smoothed else {}
+    top = max(probs, key=probs.get) if probs else QUIET
+    if prev is not None and top not in (QUIET, prev.label) and prev.label in probs:
+        if probs[top] - probs[prev.label] < margin:
+            top = prev.label  # not ahead by the margin: the label still counts as leading
+
+    def state(label: str, since: float, **kw: Any) -> Headline:
+        shown = probs or ({} if label == QUIET or prev is None else prev.probabilities)
+        conf = float(shown.get(label, 0.0)) if label != QUIET else 0.0
+        unc = label != QUIET and threshold is not None and conf < threshold
+        return Headline(label=label, probabilities=shown, confidence=conf, since=since, t=float(t),
+                        uncertain=bool(unc), **kw)
+
+    if prev is None:
+        return state(top, float(t))
+    if top == prev.label:
+        return state(prev.label, prev.since, changes=prev.changes)
+    leading_since = prev.candidate_since if prev.candidate is not None else float(t)
+    if t - prev.since >= hold_s - 1e-9 and t - leading_since >= confirm_s - 1e-9:
+        return state(top, float(t), changes=prev.changes + 1)
+    return state(prev.label, prev.since, candidate=top, candidate_since=leading_since, changes=prev.changes)
+
+
+def count_changes(labels: Sequence[str]) -> int:
+    """How often consecutive items of ``labels`` differ (a headline's label changes)."""
+    return sum(1 for a, b in zip(labels[:-1], labels[1:], strict=True) if a != b)
+
+
 @dataclass
 class _Counters:
     frames: int = 0
@@ -469,7 +604,11 @@ class LiveAnalyzer:
     ``window_s``: seconds analysed per update (the newest ones); ``step_s``: seconds of new audio
     between updates; ``gate_dbfs``: active level below which a window is "quiet" (see :func:`gate`);
     ``min_s``: shortest audio analysed before the first full window; ``history_s``: how much
-    history :meth:`history` keeps.
+    history :meth:`history` keeps. The steady :meth:`headline` averages the window probabilities over
+    ``smooth_s`` seconds and changes its label at most once per ``hold_s`` seconds, for a new top that led
+    by ``margin`` for at least ``confirm_s`` seconds (see :func:`update_headline`). ``idle_stop_s``: the worker stops by
+    itself once no audio arrived for that long (a stream that ended without anyone calling :meth:`stop`);
+    ``None`` = never.
 
     Threads: :meth:`push` is called by the media side (any one thread) and only converts the frame
     and appends to a :class:`RingBuffer`; a daemon worker started by :meth:`start` wakes when
@@ -487,9 +626,16 @@ class LiveAnalyzer:
         gate_dbfs: float = -45.0,
         min_s: float = 1.0,
         history_s: float = 60.0,
+        smooth_s: float = 2.0,
+        hold_s: float = 3.0,
+        confirm_s: float = 1.0,
+        margin: float = 0.05,
+        idle_stop_s: float | None = None,
     ) -> None:
         if window_s <= 0 or step_s <= 0:
             raise ValueError("window_s and step_s must be positive")
+        if smooth_s <= 0 or hold_s < 0 or confirm_s < 0:
+            raise ValueError("smooth_s must be positive, hold_s and confirm_s not negative")
         self.predictor = predictor
         self.sr = int(predictor.sample_rate)
         self.labels: tuple[str, ...] = tuple(predictor.labels)
@@ -498,6 +644,11 @@ class LiveAnalyzer:
         self.gate_dbfs = float(gate_dbfs)
         self.min_s = min(float(min_s), self.window_s)
         self.history_s = float(history_s)
+        self.smooth_s = float(smooth_s)
+        self.hold_s = float(hold_s)
+        self.confirm_s = float(confirm_s)
+        self.margin = float(margin)
+        self.idle_stop_s = None if idle_stop_s is None else float(idle_stop_s)
         self._win = int(round(self.window_s * self.sr))
         self._step = max(1, int(round(self.step_s * self.sr)))
         self._min = max(1, int(round(self.min_s * self.sr)))
@@ -510,8 +661,13 @@ class LiveAnalyzer:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._last_push_wall = 0.0
+        self._started_wall = 0.0
         self._analysed_total = 0
         self._latest: LiveResult | None = None
+        self._headline: Headline | None = None
+        self._recent: collections.deque[LiveResult] = collections.deque(  # the windows the headline averages
+            maxlen=int(math.ceil(self.smooth_s / self.step_s)) + 1
+        )
         self._history: collections.deque[LiveResult] = collections.deque(
             maxlen=int(math.ceil(self.history_s / self.step_s)) + 1
         )
@@ -557,6 +713,7 @@ class LiveAnalyzer:
         if self._thread is not None and self._thread.is_alive():
             return self
         self._stop.clear()
+        self._started_wall = time.time()
         self._thread = threading.Thread(target=self._run, args=(warmup,), name="ser-live-analyzer", daemon=True)
         self._thread.start()
         return self
@@ -596,6 +753,8 @@ class LiveAnalyzer:
                 break
             if self._due():
                 self.step()
+            elif self.idle_stop_s is not None and self.seconds_since_audio() > self.idle_stop_s:
+                break  # the stream is gone (closed tab, lost connection): do not idle forever
 
     def step(self) -> LiveResult | None:
         """Analyse the newest window now (the worker calls this; tests may too). ``None`` if no audio."""
@@ -628,6 +787,11 @@ class LiveAnalyzer:
             result = _with_index(result, c.updates)
             self._latest = result
             self._history.append(result)
+            self._recent.append(result)
+            self._headline = update_headline(
+                self._headline, smooth_probabilities(list(self._recent), span_s=self.smooth_s), result.t,
+                hold_s=self.hold_s, confirm_s=self.confirm_s, margin=self.margin,
+                threshold=self.predictor.threshold)
         return result
 
     def analyse(self, y: np.ndarray, *, t: float = 0.0) -> LiveResult:
@@ -691,6 +855,24 @@ class LiveAnalyzer:
         with self._state_lock:
             return self._latest
 
+    def headline(self) -> Headline | None:
+        """The steady headline (smoothed, held; see :func:`update_headline`), ``None`` before the first update."""
+        with self._state_lock:
+            return self._headline
+
+    def smoothed_history(self, seconds: float | None = None) -> list[tuple[float, dict[str, float] | None]]:
+        """``(t, smoothed probabilities or None when quiet)`` of the last ``seconds`` of stream time."""
+        items = self.history()
+        series = smoothed_series(items, span_s=self.smooth_s)
+        if seconds is None or not series:
+            return series
+        return [(t, p) for t, p in series if t >= series[-1][0] - seconds]
+
+    def seconds_since_audio(self) -> float:
+        """Wall seconds since the last frame arrived (since :meth:`start` before any; ``inf`` if neither)."""
+        last = max(self._last_push_wall, self._started_wall)
+        return time.time() - last if last else math.inf
+
     def history(self, seconds: float | None = None) -> list[LiveResult]:
         """Results of the last ``seconds`` of stream time (default: all kept), oldest first."""
         with self._state_lock:
@@ -741,37 +923,106 @@ def _with_index(r: LiveResult, index: int) -> LiveResult:
     return replace(r, index=index)
 
 
+class FrameTap:
+    """The streamlit-webrtc sink callback: hands every received frame to the session's current analyzer.
+
+    ``tap(frame)`` runs on the WebRTC event loop for each ``av.AudioFrame`` (cheap: :meth:`LiveAnalyzer.push`
+    converts and buffers, the analyzer's own worker infers). :meth:`attach` names the analyzer that gets
+    the frames (the page does so on every run while the stream plays); with none attached frames are
+    counted in :attr:`dropped`. Thread-safe.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._analyzer: LiveAnalyzer | None = None
+        self.frames = 0
+        self.dropped = 0
+
+    def attach(self, analyzer: LiveAnalyzer | None) -> None:
+        with self._lock:
+            self._analyzer = analyzer
+
+    @property
+    def analyzer(self) -> LiveAnalyzer | None:
+        with self._lock:
+            return self._analyzer
+
+    def __call__(self, frame: Any) -> None:
+        with self._lock:
+            analyzer = self._analyzer
+            if analyzer is None:
+                self.dropped += 1
+                return
+            self.frames += 1
+        analyzer.push(frame)
+
+
 # -- WebRTC configuration ------------------------------------------------------------------------
 
 #: Environment variable with the STUN/TURN servers for the live page, as JSON.
 ICE_SERVERS_ENV = "SER_ICE_SERVERS"
+#: Environment variables for one TURN server (added to ``SER_ICE_SERVERS``): comma-separated URLs
+#: (``turn:turn.example.org:3478?transport=udp,turns:turn.example.org:5349``), user name, credential.
+TURN_URL_ENV = "SER_TURN_URL"
+TURN_USERNAME_ENV = "SER_TURN_USERNAME"
+TURN_CREDENTIAL_ENV = "SER_TURN_CREDENTIAL"
 
 
-def rtc_configuration(value: str | None = None) -> tuple[dict[str, Any], str]:
+def _turn_server(env: Mapping[str, str]) -> tuple[dict[str, Any] | None, str]:
+    """The TURN server of ``SER_TURN_URL`` / ``_USERNAME`` / ``_CREDENTIAL`` (``None`` if unset) and a warning."""
+    urls = [u.strip() for u in env.get(TURN_URL_ENV, "").split(",") if u.strip()]
+    if not urls:
+        return None, ""
+    bad = [u for u in urls if not u.startswith(("turn:", "turns:", "stun:"))]
+    if bad:
+        return None, f"{TURN_URL_ENV} must hold turn:, turns: or stun: URLs (got {bad[0]!r}); TURN not used"
+    server: dict[str, Any] = {"urls": urls}
+    user, cred = env.get(TURN_USERNAME_ENV, ""), env.get(TURN_CREDENTIAL_ENV, "")
+    if any(u.startswith(("turn:", "turns:")) for u in urls) and not (user and cred):
+        return None, f"{TURN_URL_ENV} is set but {TURN_USERNAME_ENV} / {TURN_CREDENTIAL_ENV} are not; TURN not used"
+    if user:
+        server["username"] = user
+    if cred:
+        server["credential"] = cred
+    return server, ""
+
+
+def rtc_configuration(value: str | None = None, *, env: Mapping[str, str] | None = None) -> tuple[dict[str, Any], str]:
     """The page's WebRTC ``rtc_configuration`` and a warning (``""`` when none).
 
     ``value`` (default: ``$SER_ICE_SERVERS``) is JSON: a list of RTCIceServer objects
     (``[{"urls": ["stun:stun.l.google.com:19302"]}, {"urls": "turn:turn.example.org:3478",
-    "username": "u", "credential": "p"}]``), one such object, or ``{"iceServers": [...]}``. Unset or
-    empty gives ``{"iceServers": []}``: no STUN/TURN, host candidates only, which connects a browser
-    on the same machine or LAN without any internet access. Invalid JSON falls back to that too,
-    with a warning.
+    "username": "u", "credential": "p"}]``), one such object, or ``{"iceServers": [...]}``. A TURN
+    server given by ``SER_TURN_URL`` (comma-separated URLs), ``SER_TURN_USERNAME`` and
+    ``SER_TURN_CREDENTIAL`` is appended. Nothing set gives ``{"iceServers": []}``: no STUN/TURN, host
+    candidates only, which connects a browser on the same machine or LAN without any internet access.
+    Invalid settings are left out, with a warning. ``env``: the environment to read (default
+    ``os.environ``).
     """
-    raw = os.environ.get(ICE_SERVERS_ENV, "") if value is None else value
-    raw = raw.strip()
-    if not raw:
-        return {"iceServers": []}, ""
-    try:
-        data = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        return {"iceServers": []}, f"{ICE_SERVERS_ENV} is not valid JSON ({exc.msg}); using no ICE servers"
-    if isinstance(data, dict):
-        data = data["iceServers"] if "iceServers" in data else [data]
-    if not isinstance(data, list) or not all(isinstance(s, dict) and "urls" in s for s in data):
-        return {"iceServers": []}, (
-            f"{ICE_SERVERS_ENV} must be a JSON list of objects with \"urls\"; using no ICE servers"
-        )
-    return {"iceServers": data}, ""
+    env = os.environ if env is None else env
+    raw = (env.get(ICE_SERVERS_ENV, "") if value is None else value).strip()
+    servers: list[dict[str, Any]] = []
+    warnings: list[str] = []
+    if raw:
+        try:
+            data = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            data = None
+            warnings.append(f"{ICE_SERVERS_ENV} is not valid JSON ({exc.msg}); its ICE servers are not used")
+        if isinstance(data, dict):
+            data = data["iceServers"] if "iceServers" in data else [data]
+        if data is not None:
+            if isinstance(data, list) and all(isinstance(s, dict) and "urls" in s for s in data):
+                servers += data
+            else:
+                warnings.append(f"{ICE_SERVERS_ENV} must be a JSON list of objects with \"urls\"; "
+                                "its ICE servers are not used")
+    turn, warning = _turn_server(env)
+    if turn is not None:
+        servers.append(turn)
+    if warning:
+        warnings.append(warning)
+    return {"iceServers": servers}, "; ".join(warnings)
 
 
 # -- figures (plotly, lazy) ----------------------------------------------------------------------
@@ -779,9 +1030,10 @@ def rtc_configuration(value: str | None = None) -> tuple[dict[str, Any], str]:
 QUIET_COLOR = "#cbd5e1"
 
 
-def probability_figure(result: LiveResult | None, labels: tuple[str, ...] | list[str]) -> Any:
-    """Horizontal bars of the current probabilities, in a fixed label order (bars do not jump
-    between updates), the top class in its emotion colour; all zero when quiet or no result yet."""
+def probability_figure(result: LiveResult | Headline | None, labels: tuple[str, ...] | list[str]) -> Any:
+    """Horizontal bars of the current probabilities of a window result or of the steady :class:`Headline`
+    (smoothed), in a fixed label order (bars do not jump between updates), its label in its emotion
+    colour; all zero when quiet or no result yet."""
     import plotly.graph_objects as go
 
     from .viz import emotion_color
@@ -835,13 +1087,17 @@ def timeline_figure(history: list[LiveResult], labels: tuple[str, ...] | list[st
 
 
 __all__ = [
+    "QUIET",
+    "FrameTap",
     "GateResult",
+    "Headline",
     "LiveAnalyzer",
     "LiveResult",
     "LiveStats",
     "RingBuffer",
     "StreamResampler",
     "convert",
+    "count_changes",
     "dbfs",
     "frame_levels",
     "frame_to_array",
@@ -849,9 +1105,12 @@ __all__ = [
     "pcm_to_mono",
     "probability_figure",
     "rtc_configuration",
+    "smooth_probabilities",
+    "smoothed_series",
     "speech_band_ratio",
     "timeline_figure",
     "to_mono",
+    "update_headline",
     "warm_up",
     "zero_crossing_rate",
 ]

@@ -58,18 +58,6 @@ EMOTION_MD_COLORS: dict[str, str] = {
     "surprised": "orange",
     "boredom": "gray",
 }
-#: A face per emotion (needs an emoji font in the browser; the app itself uses :data:`EMOTION_ICONS`).
-EMOTION_EMOJI: dict[str, str] = {
-    "neutral": "😐",
-    "calm": "😌",
-    "happy": "😄",
-    "sad": "😢",
-    "angry": "😠",
-    "fearful": "😨",
-    "disgust": "🤢",
-    "surprised": "😲",
-    "boredom": "🥱",
-}
 ACCENT = "#4f46e5"
 MUTED = "#cbd5e1"
 TRAIN_COLOR = "#4f46e5"
@@ -86,6 +74,31 @@ _FONT = {"family": "Inter, Source Sans Pro, sans-serif", "size": 13}
 def emotion_color(label: str) -> str:
     """The chart colour of an emotion (a neutral grey for unknown labels)."""
     return EMOTION_COLORS.get(label, "#64748b")
+
+
+def _rgba(hex_color: str, alpha: float) -> str:
+    """``"#rrggbb"`` → ``"rgba(r, g, b, alpha)"``."""
+    h = hex_color.lstrip("#")
+    r, g, b = (int(h[i : i + 2], 16) for i in (0, 2, 4))
+    return f"rgba({r}, {g}, {b}, {alpha:g})"
+
+
+def clock(seconds: float) -> str:
+    """``75.0`` → ``"1:15"``; ``3723`` → ``"1:02:03"`` (whole seconds)."""
+    s = int(round(max(0.0, float(seconds))))
+    h, rem = divmod(s, 3600)
+    m, sec = divmod(rem, 60)
+    return f"{h}:{m:02d}:{sec:02d}" if h else f"{m}:{sec:02d}"
+
+
+def time_ticks(end_s: float, *, max_ticks: int = 12) -> dict[str, list]:
+    """Axis settings for a time axis of ``end_s`` seconds: ticks in ``m:ss`` at a round step (5 s … 10 min),
+    at most ``max_ticks`` of them; an empty dict (plain seconds) up to 90 s."""
+    if end_s <= 90:
+        return {}
+    step = next((st for st in (5, 10, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600) if end_s / st <= max_ticks), 3600)
+    vals = [float(v) for v in np.arange(0.0, end_s + 1e-9, step)]
+    return {"tickvals": vals, "ticktext": [clock(v) for v in vals]}
 
 
 def _layout(fig: go.Figure, *, title: str | None = None, height: int = 320, **kw: Any) -> go.Figure:
@@ -185,7 +198,7 @@ def feature_maps(y: np.ndarray, sr: int, *, max_frames: int = 800) -> dict[str, 
     "times": [shape=(t,)] s, "mel_hz": [shape=(64,)] band centre frequencies}``, pooled to at most
     ``max_frames`` frames. Silence is not trimmed, so the time axis matches the waveform.
     """
-    import librosa
+    from .dsp import mel_frequencies  # librosa's numbers without librosa's 1.5-3 s import
 
     cfg = _display_config(sr)
     frames = extract(np.asarray(y, dtype=np.float32), cfg, trimmed=True).T  # (d, t)
@@ -194,7 +207,7 @@ def feature_maps(y: np.ndarray, sr: int, *, max_frames: int = 800) -> dict[str, 
     for block in ("mel", "chroma", "mfcc"):
         out[block], size = _pool_columns(frames[cfg.block_slice(block)], max_frames)
     out["times"] = np.arange(out["mel"].shape[1]) * size * cfg.hop_length / sr
-    out["mel_hz"] = librosa.mel_frequencies(n_mels=cfg.n_mels + 2, fmin=cfg.fmin, fmax=cfg.fmax)[1:-1]
+    out["mel_hz"] = mel_frequencies(cfg.n_mels + 2, fmin=cfg.fmin, fmax=cfg.fmax)[1:-1]
     return out
 
 
@@ -326,7 +339,8 @@ def probability_bars(probabilities: Mapping[str, float], *, threshold: float | N
 
     ``threshold`` (0–1) is drawn as a dashed line: a top probability under it means "uncertain".
     ``compare``: other probabilities of the same classes (e.g. the unadapted ones), drawn as hollow
-    markers over the bars and named ``compare_name`` in the legend.
+    markers over the bars and named ``compare_name`` in the legend. The percentages stand in a column
+    right of the plot, so they never collide with the bars' ends, the threshold line or the markers.
     """
     items = sorted(probabilities.items(), key=lambda kv: kv[1])  # ascending: top bar drawn last = on top
     labels = [k for k, _ in items]
@@ -335,9 +349,11 @@ def probability_bars(probabilities: Mapping[str, float], *, threshold: float | N
     colors = [emotion_color(k) if k == top else MUTED for k in labels]
     fig = go.Figure(go.Bar(
         x=values, y=labels, orientation="h", marker_color=colors,
-        text=[f"{v:.0%}" for v in values], textposition="outside", cliponaxis=False,
         hovertemplate="%{y}: %{x:.1%}<extra></extra>",
     ))
+    for lab, v in zip(labels, values, strict=True):
+        fig.add_annotation(x=1.0, xref="paper", xanchor="left", xshift=8, y=lab, yref="y", text=f"{v:.0%}",
+                           showarrow=False, font={"size": 12, "color": "#1e293b" if lab == top else "#64748b"})
     if compare:
         fig.data[0].name = "this result"
         fig.add_trace(go.Scatter(
@@ -349,9 +365,10 @@ def probability_bars(probabilities: Mapping[str, float], *, threshold: float | N
         fig.add_vline(x=threshold, line_dash="dash", line_color="#64748b",
                       annotation_text="uncertain below", annotation_position="top",
                       annotation_font_size=11, annotation_font_color="#64748b")
-    fig.update_xaxes(range=[0, 1.12], tickformat=".0%", title_text="probability")
+    fig.update_xaxes(range=[0, 1.0], tickformat=".0%", title_text="probability")
     fig.update_yaxes(ticksuffix="  ")
     fig = _layout(fig, title=title, height=max(220, 34 * len(labels) + 70), bargap=0.25)
+    fig.update_layout(margin_r=56)
     if compare:
         fig.update_layout(showlegend=True, height=fig.layout.height + 40, margin_b=50,
                           legend=dict(orientation="h", yanchor="top", y=-0.2, x=0))
@@ -366,41 +383,75 @@ def _window_bounds(timeline: Sequence[Any]) -> list[float]:
     return [timeline[0].start, *inner, timeline[-1].end]
 
 
-def _segment_regions(timeline: Sequence[Any]) -> list[tuple[float, float, str]]:
-    """Non-overlapping ``(start, end, top_label)`` regions from overlapping window segments.
+def timeline_runs(timeline: Sequence[Any]) -> list[tuple[float, float, str]]:
+    """Non-overlapping ``(start_s, end_s, label)`` runs from overlapping windows (``start``/``end``/``label``).
 
-    Each window owns the stretch around its centre (boundaries half-way between centres);
-    consecutive regions with the same label are merged.
+    Each window owns the stretch around its centre (boundaries half-way between centres); consecutive
+    windows with the same top label merge into one run.
     """
     if not timeline:
         return []
     bounds = _window_bounds(timeline)
-    regions: list[tuple[float, float, str]] = []
+    runs: list[tuple[float, float, str]] = []
     for i, seg in enumerate(timeline):
-        if regions and regions[-1][2] == seg.label:
-            regions[-1] = (regions[-1][0], bounds[i + 1], seg.label)
+        if runs and runs[-1][2] == seg.label:
+            runs[-1] = (runs[-1][0], bounds[i + 1], seg.label)
         else:
-            regions.append((bounds[i], bounds[i + 1], seg.label))
-    return regions
+            runs.append((bounds[i], bounds[i + 1], seg.label))
+    return runs
+
+
+def emotion_shares(timeline: Sequence[Any]) -> dict[str, float]:
+    """Share (0–1) of the analysed time each emotion is the top one, largest first (sums to 1).
+
+    Computed from :func:`timeline_runs`, so every window counts for the stretch it owns.
+    """
+    totals: dict[str, float] = {}
+    for x0, x1, lab in timeline_runs(timeline):
+        totals[lab] = totals.get(lab, 0.0) + max(0.0, x1 - x0)
+    whole = sum(totals.values())
+    if whole <= 0:
+        return {}
+    return dict(sorted(((k, v / whole) for k, v in totals.items()), key=lambda kv: (-kv[1], kv[0])))
+
+
+def is_mixed(shares: Mapping[str, float], *, dominant: float = 0.6, min_windows: int = 3,
+             n_windows: int | None = None) -> bool:
+    """Whether a recording is better summarised by its shares than by one label: no emotion holds
+    ``dominant`` (0–1) of the time, over at least ``min_windows`` windows (``n_windows``, when given)."""
+    if not shares or (n_windows is not None and n_windows < min_windows):
+        return False
+    return max(shares.values()) < dominant
 
 
 def emotion_timeline(y: np.ndarray, sr: int, timeline: Sequence[Any], *, labels: Sequence[str] | None = None,
                      max_points: int = 2000, title: str | None = None) -> go.Figure:
-    """Waveform and per-window emotion probabilities on one shared time axis (s).
+    """Emotion runs, waveform and per-window emotion probabilities on one shared time axis (s).
 
     ``timeline``: the :class:`ser.predict.Segment` windows of a prediction (``start``/``end`` s, ``label``,
-    ``probabilities``). Top: the waveform, shaded by each stretch's top emotion. Bottom: stacked areas of
-    every emotion's probability (they sum to 1), each window's values held over the stretch around its centre.
+    ``probabilities``). Top: a ribbon of :func:`timeline_runs` (consecutive windows with the same top
+    emotion merged), each run labelled only where its name fits at the rendered width (plotly hides the
+    rest; hover shows every run). Middle: the waveform. Bottom: stacked areas of every emotion's
+    probability (they sum to 1), each window's values held over the stretch around its centre. Past
+    90 s the time axis reads ``m:ss``.
     """
     labels = list(labels) if labels else order_emotions(timeline[0].probabilities) if timeline else []
-    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.06, row_heights=[0.42, 0.58])
+    fig = make_subplots(rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.04, row_heights=[0.1, 0.34, 0.56])
+    runs = timeline_runs(timeline)
+    for lab in order_emotions({r[2] for r in runs}):
+        mine = [r for r in runs if r[2] == lab]
+        fig.add_trace(go.Bar(
+            x=[x1 - x0 for x0, x1, _ in mine], base=[x0 for x0, _, _ in mine], y=["runs"] * len(mine),
+            orientation="h", name=lab, showlegend=False, width=0.9,
+            marker={"color": _rgba(emotion_color(lab), 0.8), "line": {"width": 1, "color": "white"}},
+            text=[lab] * len(mine), textposition="inside", insidetextanchor="middle", textangle=0,
+            textfont={"color": "#0f172a", "size": 12}, constraintext="inside",
+            customdata=[[clock(x0), clock(x1)] for x0, x1, _ in mine],
+            hovertemplate=f"{lab}: %{{customdata[0]}}–%{{customdata[1]}}<extra></extra>",
+        ), row=1, col=1)
     for tr in _envelope_traces(y, sr, max_points // 2):
-        fig.add_trace(tr, row=1, col=1)
-    for x0, x1, lab in _segment_regions(timeline):
-        fig.add_vrect(x0=x0, x1=x1, row=1, col=1, fillcolor=emotion_color(lab), opacity=0.22, line_width=0,
-                      layer="below", annotation_text=lab,
-                      annotation_position="top left", annotation_font_size=11)
-    # each window's probabilities hold over the stretch it owns (steps), so the areas line up with the shading
+        fig.add_trace(tr, row=2, col=1)
+    # each window's probabilities hold over the stretch it owns (steps), so the areas line up with the runs
     bounds = _window_bounds(timeline) if timeline else []
     xs = [x for i in range(len(timeline)) for x in (bounds[i], bounds[i + 1])]
     for lab in labels:
@@ -408,14 +459,87 @@ def emotion_timeline(y: np.ndarray, sr: int, timeline: Sequence[Any], *, labels:
             x=xs, y=[s.probabilities.get(lab, 0.0) for s in timeline for _ in (0, 1)], name=lab, mode="lines",
             stackgroup="p", line={"width": 0.5, "color": emotion_color(lab)}, fillcolor=emotion_color(lab),
             hovertemplate=f"{lab}: %{{y:.0%}}<extra></extra>",
-        ), row=2, col=1)
-    fig.update_yaxes(title_text="amplitude", row=1, col=1)
-    fig.update_yaxes(title_text="probability", range=[0, 1], tickformat=".0%", row=2, col=1)
-    fig.update_xaxes(title_text="time (s)", row=2, col=1)
+        ), row=3, col=1)
+    fig.update_yaxes(showticklabels=False, showgrid=False, fixedrange=True, row=1, col=1)
+    fig.update_yaxes(title_text="amplitude", row=2, col=1)
+    fig.update_yaxes(title_text="probability", range=[0, 1], tickformat=".0%", row=3, col=1)
     end = max(y.size / sr, timeline[-1].end if timeline else 0.0)
-    fig.update_xaxes(range=[0, end])
-    return _layout(fig, title=title, height=430, hovermode="x unified",
-                   legend={"orientation": "h", "y": -0.18, "x": 0, "traceorder": "normal"})
+    fig.update_xaxes(range=[0, end], **time_ticks(end))
+    fig.update_xaxes(title_text="time (m:ss)" if end > 90 else "time (s)", row=3, col=1)
+    return _layout(fig, title=title, height=470, hovermode="x unified", barmode="overlay",
+                   uniformtext={"minsize": 10, "mode": "hide"},
+                   legend={"orientation": "h", "y": -0.16, "x": 0, "traceorder": "normal"})
+
+
+def emotion_share_bar(shares: Mapping[str, float], *, title: str | None = None) -> go.Figure:
+    """One 100 % bar split into each emotion's share (0–1) of a recording, largest first; a segment is
+    labelled ("angry 40%") only where the text fits, every share is in the hover."""
+    fig = go.Figure()
+    for lab, v in shares.items():
+        fig.add_trace(go.Bar(
+            x=[float(v)], y=["share"], orientation="h", name=lab, marker={"color": emotion_color(lab),
+                                                                          "line": {"width": 1, "color": "white"}},
+            text=[f"{lab} {v:.0%}"], textposition="inside", insidetextanchor="middle", textangle=0,
+            textfont={"color": "#0f172a"}, hovertemplate=f"{lab}: %{{x:.0%}} of the time<extra></extra>",
+        ))
+    fig.update_xaxes(range=[0, 1], tickformat=".0%", showgrid=False)
+    fig.update_yaxes(showticklabels=False, fixedrange=True)
+    fig = _layout(fig, title=title, height=110 if not title else 140, barmode="stack", showlegend=False,
+                  uniformtext={"minsize": 10, "mode": "hide"})
+    fig.update_layout(margin={"l": 10, "r": 10, "t": 40 if title else 6, "b": 26})
+    return fig
+
+
+def circumplex(probabilities: Mapping[str, float] | None, *, trail: Sequence[tuple[float, float] | None] = (),
+               title: str | None = "Arousal and valence<br><sup>derived from the class probabilities</sup>",
+               ) -> go.Figure:
+    """Valence (x: unpleasant → pleasant) × arousal (y: calm → activated) plane, **derived from the class
+    probabilities** (:func:`ser.affect.affect_point`): each emotion at its conventional place, sized by
+    its probability; the point is their probability-weighted mean. ``trail``: earlier points (oldest first,
+    ``None`` = quiet), drawn as a faint line. ``probabilities`` ``None``/empty: the plane with no point.
+    Always three traces (classes, trail, point; the last two possibly empty), so a chart redrawn in place
+    every half second keeps each trace's styling.
+    """
+    from .affect import AFFECT_COORDS, affect_point
+
+    probs = dict(probabilities or {})
+    fig = go.Figure()
+    fig.add_shape(type="circle", x0=-1, y0=-1, x1=1, y1=1, line={"color": "#cbd5e1", "width": 1}, layer="below")
+    for x0, y0, x1, y1 in ((-1.1, 0, 1.1, 0), (0, -1.1, 0, 1.1)):
+        fig.add_shape(type="line", x0=x0, y0=y0, x1=x1, y1=y1, line={"color": "#cbd5e1", "width": 1},
+                      layer="below")
+    shown = [k for k in order_emotions(probs or AFFECT_COORDS) if k in AFFECT_COORDS]
+    fig.add_trace(go.Scatter(
+        x=[AFFECT_COORDS[k][0] for k in shown], y=[AFFECT_COORDS[k][1] for k in shown], mode="markers+text",
+        text=shown, textposition="top center", textfont={"size": 11, "color": "#475569"}, name="emotions",
+        marker={"size": [8 + 34 * float(probs.get(k, 0.0)) for k in shown],
+                "color": [emotion_color(k) for k in shown], "opacity": 0.9, "line": {"width": 0}},
+        customdata=[float(probs.get(k, 0.0)) for k in shown],
+        hovertemplate="%{text}: %{customdata:.0%}<extra></extra>", showlegend=False,
+    ))
+    pts = [p for p in trail if p is not None]
+    fig.add_trace(go.Scatter(
+        x=[p[0] for p in pts], y=[p[1] for p in pts], mode="lines+markers", name="recent",
+        line={"color": _rgba(ACCENT, 0.3), "width": 2}, marker={"size": 4, "color": _rgba(ACCENT, 0.45)},
+        hoverinfo="skip", showlegend=False,
+    ))
+    point = affect_point(probs) if probs else None
+    fig.add_trace(go.Scatter(
+        x=[point[0]] if point else [], y=[point[1]] if point else [], mode="markers", name="now",
+        marker={"size": 18, "color": ACCENT, "symbol": "circle", "line": {"width": 2, "color": "white"}},
+        hovertemplate="valence %{x:+.2f}<br>arousal %{y:+.2f}<extra></extra>", showlegend=False,
+    ))
+    # axis-end words: the x ones under the axis line (the classes' names sit above their markers)
+    for x, y, text, xanchor, yanchor in ((1.18, -0.03, "pleasant", "right", "top"),
+                                         (-1.18, -0.03, "unpleasant", "left", "top"),
+                                         (0.03, 1.12, "activated", "left", "bottom"),
+                                         (0.03, -1.12, "calm / deactivated", "left", "top")):
+        fig.add_annotation(x=x, y=y, text=text, showarrow=False, xanchor=xanchor, yanchor=yanchor,
+                           font={"size": 11, "color": "#94a3b8"})
+    fig.update_xaxes(range=[-1.2, 1.2], title_text="valence", zeroline=False, showgrid=False, tickvals=[-1, 0, 1])
+    fig.update_yaxes(range=[-1.2, 1.2], title_text="arousal", zeroline=False, showgrid=False, tickvals=[-1, 0, 1],
+                     scaleanchor="x", scaleratio=1)
+    return _layout(fig, title=title, height=400)
 
 
 def label_counts(labels: Sequence[str], *, title: str | None = None) -> go.Figure:
@@ -501,17 +625,17 @@ def per_class_metrics(per_class: Mapping[str, Mapping[str, float]], *, title: st
 
 
 def per_speaker_accuracy(per_speaker: Mapping[str, float], *, title: str | None = None) -> go.Figure:
-    """Accuracy (0–1) per held-out speaker, with the mean as a dashed line."""
+    """Accuracy (0–1) per held-out speaker, with the mean as a dashed line. The values are printed under
+    the speaker names (not over the bars), so they never sit on the mean line."""
     names = sorted(per_speaker)
     vals = [float(per_speaker[s]) for s in names]
-    fig = go.Figure(go.Bar(x=names, y=vals, marker_color=ACCENT, text=[f"{v:.0%}" for v in vals],
-                           textposition="outside", cliponaxis=False,
-                           hovertemplate="%{x}: %{y:.1%}<extra></extra>"))
+    fig = go.Figure(go.Bar(x=names, y=vals, marker_color=ACCENT, hovertemplate="%{x}: %{y:.1%}<extra></extra>"))
+    fig.update_xaxes(tickvals=names, ticktext=[f"{n}<br><b>{v:.0%}</b>" for n, v in zip(names, vals, strict=True)])
     if vals:
         mean = float(np.mean(vals))
         fig.add_hline(y=mean, line_dash="dash", line_color="#64748b", annotation_text=f"mean {mean:.0%}",
-                      annotation_position="top left")
-    fig.update_yaxes(range=[0, 1.1], tickformat=".0%", title_text="accuracy")
+                      annotation_position="top left", annotation_bgcolor="rgba(255,255,255,0.85)")
+    fig.update_yaxes(range=[0, 1.05], tickformat=".0%", title_text="accuracy")
     fig.update_xaxes(title_text="speaker")
     return _layout(fig, title=title, height=320)
 
@@ -637,11 +761,11 @@ def emotion_profiles(per_emotion: Mapping[str, Mapping[str, Sequence[float]]], f
     n = mat.shape[1] if mat.size else 0
     axis: dict[str, Any] = {}
     if feature == "mel":
-        import librosa
+        from .dsp import mel_frequencies
 
         cfg = _display_config(sr)
         x = list(range(n))
-        axis = _mel_ticks(librosa.mel_frequencies(n_mels=n + 2, fmin=cfg.fmin, fmax=cfg.fmax)[1:-1]) if n else {}
+        axis = _mel_ticks(mel_frequencies(n + 2, fmin=cfg.fmin, fmax=cfg.fmax)[1:-1]) if n else {}
     elif feature == "chroma":
         x = list(PITCH_CLASSES[:n])
     else:
@@ -708,12 +832,13 @@ def emotions_side_by_side(clips: Sequence[tuple[str, np.ndarray]], sr: int, *, k
 
 __all__ = [
     "EMOTION_COLORS",
-    "EMOTION_EMOJI",
     "EMOTION_ICONS",
     "EMOTION_MD_COLORS",
     "average_profiles",
     "calibration",
     "chroma",
+    "circumplex",
+    "clock",
     "class_balance",
     "class_counts",
     "clip_figures",
@@ -721,12 +846,15 @@ __all__ = [
     "duration_histogram",
     "emotion_color",
     "emotion_profiles",
+    "emotion_share_bar",
+    "emotion_shares",
     "emotion_timeline",
     "emotions_side_by_side",
     "envelope",
     "feature_maps",
     "fold_scores",
     "fourier_spectrum",
+    "is_mixed",
     "label_counts",
     "mel_spectrogram",
     "mfcc",
@@ -736,6 +864,8 @@ __all__ = [
     "probability_bars",
     "spectrogram",
     "stft_db",
+    "time_ticks",
+    "timeline_runs",
     "training_curves",
     "waveform",
 ]

@@ -3,20 +3,18 @@
 AppTest (no browser) runs the pages through ``app.py`` as ``tests/test_app_pages.py`` does: a tiny bundle
 with an adaptation prior (``ser.testing.make_tiny_bundle``, mlp) exercises the adaptive controls, a copy
 without ``adaptation.json`` the fallback of a model that cannot adapt (as the shipped one, until it is
-retrained). The Live page's WebRTC component cannot run under AppTest: a stand-in context (not playing,
-or "playing" a generated voice as real ``av.AudioFrame`` objects) drives the page's own loop instead.
+retrained). The Live page's WebRTC component cannot run under AppTest: a stand-in (``fake_webrtc``) plays a
+generated voice as real ``av.AudioFrame`` objects through the page's own audio sink instead.
 """
 
 from __future__ import annotations
 
-import queue
 import shutil
-import time
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from fake_webrtc import FakeWebRtc, settle, voice_frames
 from streamlit.testing.v1 import AppTest
 from support import RAVDESS, ROOT, requires_data, speechlike
 from support import app_texts as _texts
@@ -219,7 +217,7 @@ def test_batch_one_speaker_running_profile(env):
     at.file_uploader(key="batch_files").set_value(files).run()
     _clean(at)
     df = at.dataframe[0].value
-    assert {"adapted", "warnings"} <= set(df.columns) and "unadapted_label" not in df.columns
+    assert {"adapted", "warnings"} <= set(df.columns) and (df["unadapted_label"] == "").all()  # no profile: empty
     assert df["adapted"].tolist()[:2] == [False, False] and df["adapted"].iloc[3] == False  # noqa: E712
     assert "8 kHz source" in df["warnings"].iloc[3] and "8 kHz source" not in df["warnings"].iloc[0]
 
@@ -246,42 +244,28 @@ def test_batch_one_speaker_disabled_without_adaptation(env, fixed_bundle):
 # -- live ----------------------------------------------------------------------------------------
 
 
-class _FakeStream:
-    """Stands in for streamlit-webrtc's context: ``state.playing`` and an ``audio_receiver`` that hands out
-    a generated voice as 20 ms 48 kHz ``av.AudioFrame`` objects, ``per_call`` at a time, then stops."""
-
-    def __init__(self, seconds: float = 0.0, per_call: int = 25, pause_s: float = 0.1) -> None:
-        self.state = SimpleNamespace(playing=seconds > 0, signalling=False)
-        self.per_call, self.pause_s = per_call, pause_s
-        y = speechlike(seconds, sr=48_000, f0=120.0) if seconds > 0 else np.zeros(0, np.float32)
-        pcm = (np.clip(y, -1, 1) * 32767).astype(np.int16)
-        self._chunks = [pcm[i : i + 960] for i in range(0, pcm.size - 959, 960)]
-        self.audio_receiver = self if seconds > 0 else None
-
-    def get_frames(self, timeout: float = 1.0):
-        import av
-
-        if not self._chunks:
-            self.state.playing = False
-            raise queue.Empty
-        time.sleep(self.pause_s)  # about 5x real time: the analyzer's worker keeps up
-        out = []
-        for chunk in self._chunks[: self.per_call]:
-            frame = av.AudioFrame.from_ndarray(chunk.reshape(1, -1), format="s16", layout="mono")
-            frame.sample_rate = 48_000
-            out.append(frame)
-        del self._chunks[: self.per_call]
-        return out
-
-
 @pytest.fixture
-def fake_webrtc(monkeypatch):
-    """Replace ``webrtc_streamer`` (the page imports it at each run) by one returning ``holder["ctx"]``."""
+def fake_webrtc(monkeypatch) -> FakeWebRtc:
+    """Replace ``webrtc_streamer`` (the page imports it at each run) by a :class:`FakeWebRtc`."""
     import streamlit_webrtc
 
-    holder = {"ctx": _FakeStream()}
-    monkeypatch.setattr(streamlit_webrtc, "webrtc_streamer", lambda **kw: holder["ctx"])
-    return holder
+    fake = FakeWebRtc()
+    monkeypatch.setattr(streamlit_webrtc, "webrtc_streamer", fake)
+    return fake
+
+
+def _stream(at: AppTest, fake: FakeWebRtc, seconds: float) -> None:
+    """START, ``seconds`` of a generated voice through the page's audio sink, then STOP (a run each)."""
+    fake.state.playing = True
+    at.run(timeout=120)
+    _clean(at)
+    fake.play(voice_frames(speechlike(seconds, sr=48_000, f0=120.0))).wait()
+    settle(at.session_state["live_analyzer"])
+    at.run(timeout=120)  # the results fragment's next draw
+    _clean(at)
+    fake.state.playing = False
+    at.run(timeout=120)
+    _clean(at)
 
 
 def test_live_adaptation_state_reset_and_toggle(env, fake_webrtc):
@@ -290,10 +274,8 @@ def test_live_adaptation_state_reset_and_toggle(env, fake_webrtc):
     assert not at.button(key="live_reset").disabled
     assert "Not adapted yet" in _texts(at) and "Press **START**" in _texts(at)
 
-    # a stream of 8 s of voice through the page's own loop and a real LiveAnalyzer
-    fake_webrtc["ctx"] = _FakeStream(8.0)
-    at.run(timeout=120)
-    _clean(at)
+    # a stream of 8 s of voice through the page's sink and a real LiveAnalyzer, then STOP
+    _stream(at, fake_webrtc, 8.0)
     analyzer = at.session_state["live_analyzer"]
     assert not analyzer.running and analyzer.adapt
     assert analyzer.profile is at.session_state[ui.LIVE_PROFILE_KEY]  # the session's profile
@@ -301,10 +283,7 @@ def test_live_adaptation_state_reset_and_toggle(env, fake_webrtc):
     assert heard >= 2.0, analyzer.stats()
     assert any(r.adapted for r in analyzer.history()) and analyzer.history()[0].adapted is False
 
-    # STOP: the last results stay, with the adaptation state and both top labels
-    fake_webrtc["ctx"] = _FakeStream()
-    at.run()
-    _clean(at)
+    # stopped: the last results stay, with the adaptation state and both top labels
     text = _texts(at)
     assert f"Adapted to {heard:.0f} s of your voice" in text and "Stream stopped" in text
     assert "Emotion: **" in text
@@ -312,15 +291,11 @@ def test_live_adaptation_state_reset_and_toggle(env, fake_webrtc):
         assert "general model: **" in text
 
     # the next stream goes on learning into the same profile
-    fake_webrtc["ctx"] = _FakeStream(3.0)
-    at.run(timeout=120)
-    _clean(at)
+    _stream(at, fake_webrtc, 3.0)
     assert at.session_state["live_analyzer"] is not analyzer
     assert at.session_state["live_analyzer"].profile_seconds > heard
 
     # reset: the profile is empty again
-    fake_webrtc["ctx"] = _FakeStream()
-    at.run()
     at.button(key="live_reset").click().run()
     _clean(at)
     assert at.session_state[ui.LIVE_PROFILE_KEY].seconds == 0 and "Not adapted yet" in _texts(at)
@@ -329,9 +304,7 @@ def test_live_adaptation_state_reset_and_toggle(env, fake_webrtc):
     at.toggle(key="live_adapt").set_value(False).run()
     _clean(at)
     assert "Adaptation off" in _texts(at)
-    fake_webrtc["ctx"] = _FakeStream(4.0)
-    at.run(timeout=120)
-    _clean(at)
+    _stream(at, fake_webrtc, 4.0)
     a = at.session_state["live_analyzer"]
     assert not a.adapt and a.profile_seconds > 0
     assert all(not r.adapted and r.probabilities == r.plain_probabilities for r in a.history() if not r.quiet)
@@ -343,9 +316,7 @@ def test_live_model_without_adaptation(env, fixed_bundle, fake_webrtc):
     assert at.toggle(key="live_adapt").disabled and at.toggle(key="live_adapt").value is False
     assert at.button(key="live_reset").disabled
     assert "cannot adapt to a voice" in _texts(at)
-    fake_webrtc["ctx"] = _FakeStream(3.0)
-    at.run(timeout=120)
-    _clean(at)
+    _stream(at, fake_webrtc, 3.0)
     analyzer = at.session_state["live_analyzer"]
     assert analyzer.profile is None and analyzer.latest() is not None
 

@@ -170,7 +170,9 @@ def test_analyze_upload_prediction_and_replacement(env, rich_bundle):
     assert at.get("download_button")
     assert first.prediction.timeline  # 6 s > window: the timeline chart is drawn too
     assert "Emotion over time" in [s.value for s in at.subheader]
-    assert len(at.get("plotly_chart")) >= 7  # probabilities, timeline, 5 views
+    assert "Arousal and valence" in [s.value for s in at.subheader]
+    assert "derived from the class probabilities" in _texts(at).lower()
+    assert len(at.get("plotly_chart")) >= 8  # probabilities, timeline, arousal/valence, 5 views
 
     # a new input replaces the old result (keyed by the input's identity)
     at.file_uploader(key="analyze_upload").set_value(("short.wav", _wav(speechlike(2.0, f0=220)), "audio/wav")).run()
@@ -179,10 +181,13 @@ def test_analyze_upload_prediction_and_replacement(env, rich_bundle):
     assert second.name == "short.wav" and second.key != first.key
     assert not second.prediction.timeline and "Emotion over time" not in [s.value for s in at.subheader]
 
-    # a bad file: a clear error, the page keeps working
+    assert len(at.get("audio")) == 1 and "`short.wav`" in _texts(at)  # the player, the full file name
+
+    # a bad file: a clear error naming it, no empty 0:00 player above it, the page keeps working
     at.file_uploader(key="analyze_upload").set_value(("bad.wav", b"this is not audio", "audio/wav")).run()
     _clean(at)
-    assert at.error and "Predicted emotion" not in _texts(at)
+    assert at.error and "bad.wav" in at.error[0].value and "Predicted emotion" not in _texts(at)
+    assert len(at.get("audio")) == 0
 
     # no input: no stale result
     at.file_uploader(key="analyze_upload").clear().run()
@@ -202,6 +207,52 @@ def test_analyze_recording(env):
     at.audio_input(key="analyze_record").set_value(("recording.wav", _wav(np.zeros(32000)), "audio/wav")).run()
     _clean(at)
     assert at.error and "silent" in at.error[0].value
+
+
+def test_analyze_example_without_corpus_says_one_thing(env):
+    at = _start("pages/analyze.py")
+    at.radio(key="analyze_method").set_value("example").run()
+    _clean(at)
+    infos = [i.value for i in at.info]
+    assert len(infos) == 1 and "No corpus found" in infos[0]  # not also "Choose an input above"
+
+
+def test_mixed_long_recording_is_summarised_as_shares():
+    """A long clip whose windows disagree: the card gives the share of time per emotion, not one label."""
+
+    def page():
+        from ser import ui
+        from ser.predict import Prediction, Segment
+
+        labels = ["angry", "calm", "sad"]
+        tops = ["angry"] * 4 + ["calm"] * 4 + ["sad"] * 2
+        timeline = tuple(Segment(float(i), i + 3.0, t, 0.5, {k: 0.5 if k == t else 0.25 for k in labels})
+                         for i, t in enumerate(tops))
+        pred = Prediction("angry", 0.36, {"angry": 0.36, "calm": 0.34, "sad": 0.30}, True, 12.0, timeline)
+        ui.show_prediction(pred, threshold=0.5, name="03-01-05-02-01-01-01.flac")
+
+    at = AppTest.from_function(page, default_timeout=TIMEOUT).run()
+    _clean(at)
+    text = _texts(at)
+    assert "Mixed recording" in text and "Angry 42 % · Calm 33 % · Sad 25 %" in text
+    assert "`03-01-05-02-01-01-01.flac`" in text  # the full file name with the result
+    assert not at.warning  # no "uncertain" warning: the shares say it better
+    assert len(at.get("plotly_chart")) == 2  # the share bar and the probabilities
+
+
+def test_secure_context_detection_and_notice(env, monkeypatch):
+    for url, secure in (("https://demo.example.org/analyze", True), ("http://localhost:8501/live", True),
+                        ("http://127.0.0.1:8501", True), ("http://[::1]:8501/", True),
+                        ("http://app.localhost:8501", True), ("http://192.168.1.20:8501/live", False),
+                        ("http://demo.example.org:8501", False), (None, None), ("", None)):
+        assert ui.is_secure_origin(url) is secure, url
+    at = _start("pages/analyze.py")
+    at.radio(key="analyze_method").set_value("record").run()
+    assert not at.warning  # no browser URL under AppTest: nothing to warn about
+    monkeypatch.setattr(ui, "page_url", lambda: "http://192.168.1.20:8501/analyze")
+    at.run()
+    _clean(at)
+    assert at.warning and "secure" in at.warning[0].value and "https" in at.warning[0].value.lower()
 
 
 @requires_data
@@ -306,11 +357,25 @@ def test_report_and_sidebar_with_several_bundles(env, tiny_bundle, rich_bundle, 
     assert "Cross-validation" in [t.label for t in at.tabs]
 
 
+def test_home_shows_each_figure_once(env, rich_bundle):
+    env(model=rich_bundle)
+    at = _start()
+    labels = [m.label for m in at.metric]
+    assert labels[:3] == ["Held-out UAR", "Held-out accuracy", "3-fold UAR"] and labels[-1] == "Emotions"
+    assert "live" in [link.proto.page for link in at.get("page_link")]  # a tile for Live
+
+
 @pytest.mark.skipif(not (SHIPPED / "model.keras").exists(), reason="the shipped model is not trained yet")
 def test_home_and_report_on_shipped_bundle(env):
     env(model=SHIPPED)
     at = _start()
-    assert at.metric[0].label == "Held-out UAR" and at.metric[0].value.endswith("%")
+    # the shipped "test" figures are its out-of-fold cross-validation: shown once, as k-fold figures
+    labels = [m.label for m in at.metric]
+    assert labels[0] == "5-fold UAR" and "Held-out UAR" not in labels and at.metric[0].value.endswith("%")
+    values = [m.value for m in at.metric]
+    assert len(values) == len(set(values)), values  # no figure twice (58 % showed as two tiles)
+    main = " ".join(m.value for m in at.main.markdown) + " ".join(c.value for c in at.main.caption)
+    assert at.metric[0].value not in main.split()  # nor repeated in the text below the tiles
     at.switch_page("pages/report.py").run()
     _clean(at)
     assert not at.error
@@ -333,6 +398,16 @@ def test_batch_table_errors_and_csv(env):
                                                              json.loads((Path(ui.default_bundle_dir()) /
                                                                          "config.json").read_text())["labels"]]
     assert np.allclose(df.filter(like="p_").iloc[:2].sum(axis=1), 1.0)
+    from ser import results  # the schema of `ser predict --csv/--json` and the Ray Parquet output
+
+    labels = json.loads((Path(ui.default_bundle_dir()) / "config.json").read_text())["labels"]
+    assert list(df.columns) == results.columns(labels)
+    assert df[["confidence", "duration", *(f"p_{k}" for k in labels)]].iloc[2].isna().all()  # empty, not "None"
     assert [m.value for m in at.metric] == ["3", "2", "1"]
     assert at.get("download_button") and at.error
     assert len(at.get("plotly_chart")) == 1
+    # the table as shown: empty cells instead of "None", emotion columns titled by their emotion
+    shown, config = ui.batch_display(df)
+    assert shown["label"].iloc[2] == "" and "None" not in shown.astype(str).to_string()
+    assert config["file"]["pinned"] and config["p_" + shown.columns[4][2:]]["label"] == shown.columns[4][2:]
+    assert all(config[c]["width"] >= 9 * len(c[2:]) for c in shown.columns if c.startswith("p_"))

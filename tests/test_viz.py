@@ -8,7 +8,7 @@ import plotly.graph_objects as go
 import pytest
 from support import speechlike
 
-from ser import viz
+from ser import affect, viz
 from ser.labels import EMOTIONS
 from ser.predict import Segment
 
@@ -101,27 +101,113 @@ def test_probability_bars_sorted_and_highlighted():
     assert bar.marker.color[-1] == viz.EMOTION_COLORS["sad"]
     assert set(bar.marker.color[:-1]) == {viz.MUTED}
     assert any(s.x0 == 0.4 for s in fig.layout.shapes)
+    # the percentages stand in a column right of the plot (paper x >= 1), off the bars, line and markers
+    pct = [a for a in fig.layout.annotations if a.text.endswith("%")]
+    assert len(pct) == len(LABELS) and all(a.xref == "paper" and a.x >= 1.0 for a in pct)
+    assert {a.y: a.text for a in pct}["sad"] == "65%"
+    assert not bar.text  # no text on the bars themselves
 
 
-def test_emotion_timeline_shares_time_axis():
-    y = speechlike(8.0)
+def test_per_speaker_values_are_not_drawn_over_the_mean_line():
+    fig = viz.per_speaker_accuracy({"s1": 0.5, "s2": 0.55})
+    assert not fig.data[0].text and list(fig.layout.xaxis.ticktext) == ["s1<br><b>50%</b>", "s2<br><b>55%</b>"]
+
+
+def _segments(labels_per_window: list[str], hop: float = 1.0, win: float = 3.0) -> list[Segment]:
     segs = []
-    for i, start in enumerate(range(0, 6)):
+    for i, top in enumerate(labels_per_window):
         p = {lab: 0.02 for lab in LABELS}
-        top = "angry" if i < 3 else "happy"
         p[top] = 1 - 0.02 * (len(LABELS) - 1)
-        segs.append(Segment(float(start), float(start + 3), top, p[top], p))
+        segs.append(Segment(i * hop, i * hop + win, top, p[top], p))
+    return segs
+
+
+def test_emotion_timeline_runs_and_shared_time_axis():
+    y = speechlike(8.0)
+    segs = _segments(["angry"] * 3 + ["happy"] * 3)
     fig = viz.emotion_timeline(y, SR, segs, labels=LABELS)
-    assert fig.layout.xaxis.matches == "x2" or fig.layout.xaxis2.matches == "x"  # shared x
-    stacked = [tr for tr in fig.data if tr.stackgroup]
+    assert fig.layout.xaxis.matches == fig.layout.xaxis2.matches == "x3"  # one shared time axis
+    stacked = [tr for tr in fig.data if getattr(tr, "stackgroup", None)]
     assert [tr.name for tr in stacked] == list(LABELS)
     xs = list(stacked[0].x)  # steps: each window's values over the stretch it owns
     assert xs[0] == 0.0 and xs[-1] == 8.0 and xs[1] == xs[2] == 2.0 and len(xs) == 12
-    regions = viz._segment_regions(segs)
-    assert [r[2] for r in regions] == ["angry", "happy"]
-    assert regions[0][0] == 0.0 and regions[-1][1] == 8.0
-    assert regions[0][1] == pytest.approx(regions[1][0])
-    assert len(fig.layout.shapes) == 2
+    runs = viz.timeline_runs(segs)
+    assert [r[2] for r in runs] == ["angry", "happy"]
+    assert runs[0][0] == 0.0 and runs[-1][1] == 8.0 and runs[0][1] == pytest.approx(runs[1][0])
+    # the runs ribbon: one bar trace per emotion, each run one bar, labelled inside only where it fits
+    ribbon = [tr for tr in fig.data if tr.type == "bar"]
+    assert [tr.name for tr in ribbon] == ["happy", "angry"] or [tr.name for tr in ribbon] == ["angry", "happy"]
+    assert all(tr.textposition == "inside" for tr in ribbon)
+    assert fig.layout.uniformtext.mode == "hide" and fig.layout.uniformtext.minsize >= 9
+    assert not fig.layout.shapes  # no per-run shapes (thousands of them would stall a 10-minute file)
+
+
+def test_timeline_merges_windows_into_runs_and_stays_small_for_long_files():
+    # 76 s with short runs: the ribbon holds one bar per run, never one label per window
+    pattern = ["angry", "calm", "disgust", "disgust", "sad", "sad", "sad"]
+    segs = _segments([pattern[i % len(pattern)] for i in range(74)])
+    runs = viz.timeline_runs(segs)
+    assert len(runs) == 74 // 7 * 4 + 3 and all(b[0] == pytest.approx(a[1]) for a, b in zip(runs, runs[1:], strict=False))
+    assert all(a[2] != b[2] for a, b in zip(runs, runs[1:], strict=False))  # merged: neighbours differ
+    fig = viz.emotion_timeline(speechlike(76.0), SR, segs, labels=LABELS)
+    assert sum(len(tr.x) for tr in fig.data if tr.type == "bar") == len(runs)
+    assert fig.layout.xaxis.tickvals is None  # up to 90 s: plain seconds
+    # 10 minutes: m:ss ticks, bounded size
+    segs = _segments(["angry" if (i // 40) % 2 else "calm" for i in range(598)])
+    fig = viz.emotion_timeline(np.zeros(SR * 600, np.float32), SR, segs, labels=LABELS)
+    axis = fig.layout.xaxis3
+    assert list(axis.ticktext[:3]) == ["0:00", "1:00", "2:00"] and len(axis.ticktext) <= 12
+    assert _points(fig) < 2000 + 598 * 2 * len(LABELS) + 100
+
+
+def test_shares_and_mixed_recordings():
+    segs = _segments(["angry"] * 4 + ["calm"] * 3 + ["sad"] * 3, hop=1.0, win=2.0)  # 11 s, stretches 4.5/3/3.5
+    shares = viz.emotion_shares(segs)
+    assert list(shares) == ["angry", "sad", "calm"] and sum(shares.values()) == pytest.approx(1.0)
+    assert shares["angry"] == pytest.approx(4.5 / 11)
+    assert viz.is_mixed(shares, n_windows=len(segs))
+    assert not viz.is_mixed(viz.emotion_shares(_segments(["angry"] * 9 + ["sad"])), n_windows=10)
+    assert not viz.is_mixed(shares, n_windows=2)  # too few windows to call it mixed
+    assert viz.emotion_shares([]) == {} and not viz.is_mixed({})
+    bar = viz.emotion_share_bar(shares)
+    assert [tr.name for tr in bar.data] == list(shares) and bar.layout.barmode == "stack"
+    assert bar.data[0].text[0] == "angry 41%" and bar.layout.uniformtext.mode == "hide"
+    assert viz.clock(75) == "1:15" and viz.clock(3723) == "1:02:03" and viz.time_ticks(60) == {}
+
+
+def test_affect_point_is_the_probability_weighted_mean():
+    for lab, (v, a) in affect.AFFECT_COORDS.items():
+        assert -1 <= v <= 1 and -1 <= a <= 1
+        assert affect.affect_point({lab: 1.0}) == pytest.approx((v, a))
+    assert set(EMOTIONS) <= set(affect.AFFECT_COORDS)  # every emotion the package knows has a place
+    # conventional quadrants: angry/fearful unpleasant+activated, happy pleasant+activated, sad/bored deactivated
+    assert affect.quadrant(*affect.AFFECT_COORDS["angry"]) == "unpleasant, activated"
+    assert affect.quadrant(*affect.AFFECT_COORDS["happy"]) == "pleasant, activated"
+    assert affect.quadrant(*affect.AFFECT_COORDS["sad"]) == "unpleasant, deactivated"
+    assert affect.quadrant(*affect.AFFECT_COORDS["calm"]) == "pleasant, deactivated"
+    (va, aa), (vh, ah) = affect.AFFECT_COORDS["angry"], affect.AFFECT_COORDS["happy"]
+    assert affect.affect_point({"angry": 0.25, "happy": 0.75}) == pytest.approx((0.25 * va + 0.75 * vh,
+                                                                                 0.25 * aa + 0.75 * ah))
+    # unknown labels are left out and the rest renormalised; nothing known -> None
+    assert affect.affect_point({"angry": 0.5, "mystery": 0.5}) == pytest.approx((va, aa))
+    assert affect.affect_point({"mystery": 1.0}) is None and affect.affect_point({}) is None
+    assert affect.affect_path([{"angry": 1.0}, None]) == [pytest.approx((va, aa)), None]
+
+
+def test_circumplex_figure():
+    probs = {lab: 0.01 for lab in LABELS}
+    probs["angry"] = 1 - 0.01 * (len(LABELS) - 1)
+    fig = viz.circumplex(probs, trail=[(0.0, 0.0), None, (-0.3, 0.4), (-0.5, 0.7)])
+    assert "derived from the class probabilities" in fig.layout.title.text
+    emotions, trail, now = fig.data
+    assert list(emotions.text) == list(LABELS)  # every class at its place
+    sizes = dict(zip(emotions.text, emotions.marker.size, strict=True))
+    assert sizes["angry"] == max(sizes.values())  # sized by probability
+    assert len(trail.x) == 3  # quiet (None) points are left out
+    assert (now.x[0], now.y[0]) == pytest.approx(affect.affect_point(probs))
+    assert fig.layout.yaxis.scaleanchor == "x"  # a circle stays a circle
+    empty = viz.circumplex(None)  # no probabilities: the plane and the classes, an empty trail and point
+    assert len(empty.data) == 3 and not empty.data[1].x and not empty.data[2].x
 
 
 def test_confusion_matrix_counts_and_normalised():

@@ -14,6 +14,9 @@ Reusable by every e2e module:
 * ``browser_factory``: ``launch(fake_audio=None) -> playwright Browser``; with ``fake_audio`` Chromium's
   fake microphone plays that WAV (and grants the permission). Browsers are closed afterwards.
 * ``screenshot(page, name)``: saves ``artifacts/screenshots/<name>.png`` (full page).
+* ``readme_screenshot(page, name)``: only when ``$SER_SCREENSHOTS`` names a folder (``assets/screens`` for the
+  README), saves the visible viewport there as a small palette PNG (960 px wide, < 150 kB); otherwise does
+  nothing, so ordinary test runs never rewrite tracked files.
 * ``app_nav`` fixture: ``app_nav.goto(page, path)`` opens ``<server>/<path>`` and waits until the script
   run finished; ``app_nav.wait(page)`` waits for the current run (plain functions ``goto_page`` and
   ``wait_for_app`` do the same).
@@ -25,6 +28,7 @@ Without it the e2e tests are skipped, except under ``CI``, where they must run (
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import signal
 import socket
@@ -57,6 +61,11 @@ CHROMIUM_ARGS = [
 SERVER_START_TIMEOUT = 90
 #: Milliseconds to wait for a page's script run (the first one loads TensorFlow and the model).
 RUN_TIMEOUT_MS = 90_000
+#: Environment variable naming the folder for README screenshots (relative paths: to the repository).
+SCREENS_ENV = "SER_SCREENSHOTS"
+#: Width (px) and byte limit of a README screenshot.
+SCREEN_WIDTH = 960
+SCREEN_MAX_BYTES = 150_000
 
 
 def _chromium_available() -> bool:
@@ -315,3 +324,35 @@ def screenshot() -> Callable:
         return path
 
     return shoot
+
+
+def save_readme_screenshot(page, name: str) -> Path | None:
+    """The visible viewport of ``page`` → ``$SER_SCREENSHOTS/<name>.png`` (scaled to ``SCREEN_WIDTH`` px,
+    256-colour palette, written atomically); ``None`` without ``$SER_SCREENSHOTS``."""
+    target = os.environ.get(SCREENS_ENV)
+    if not target:
+        return None
+    from PIL import Image
+
+    folder = Path(target) if Path(target).is_absolute() else ROOT / target
+    folder.mkdir(parents=True, exist_ok=True)
+    page.wait_for_timeout(800)  # charts finish their transitions
+    im = Image.open(io.BytesIO(page.screenshot())).convert("RGB")
+    im = im.resize((SCREEN_WIDTH, round(im.height * SCREEN_WIDTH / im.width)), Image.Resampling.LANCZOS)
+    # octree keeps small, rare colours (a marker, an icon) close to the original; median cut merged them
+    im = im.quantize(colors=256, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE)
+    path = folder / f"{name}.png"
+    tmp = path.with_suffix(".png.tmp")
+    im.save(tmp, format="PNG", optimize=True)
+    size = tmp.stat().st_size
+    if size > SCREEN_MAX_BYTES:
+        tmp.unlink()
+        pytest.fail(f"screenshot {name} is {size} bytes (limit {SCREEN_MAX_BYTES})")
+    tmp.replace(path)
+    return path
+
+
+@pytest.fixture
+def readme_screenshot() -> Callable:
+    """:func:`save_readme_screenshot` (a no-op unless ``$SER_SCREENSHOTS`` is set)."""
+    return save_readme_screenshot
