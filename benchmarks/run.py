@@ -87,8 +87,7 @@ def pick_model(arg: str | None, tmp: Path) -> Path:
 def real_clips(data: Path, n: int, tmp: Path) -> list[Path]:
     """``n`` RAVDESS clips spread over actors (or generated speech-like clips when there is no data)."""
     files = sorted((data / "ravdess").glob("Actor_*/*.flac")) if (data / "ravdess").is_dir() else []
-    sys.path.insert(0, str(ROOT / "tests"))
-    from support import round_robin, speechlike
+    from ser.testing import round_robin, speechlike
 
     if files:
         return round_robin(files, lambda f: f.parent.name, n)  # any prefix covers many speakers
@@ -465,7 +464,7 @@ def main(argv: list[str] | None = None) -> int:
         pred = Predictor(model)
         load_s = time.perf_counter() - t_load
         if a.eager:
-            pred._infer = lambda x: pred._model(x, training=False)
+            pred._infer = lambda x: pred.bundle.model(x, training=False)
         results["meta"] = {
             "model": str(model), "model_type": pred.bundle.config.model_type, "quick": q, "eager": a.eager,
             "python": platform.python_version(), "machine": platform.machine(), "cpus": os.cpu_count(),

@@ -5,20 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from .bundle import BundleConfig
-from .corpora import languages
+from .corpus_facts import describe, languages
 
 
 def _pct(x: float | None) -> str:
     return "n/a" if x is None else f"{100 * x:.1f}%"
 
-
-_CORPUS_TEXT = {
-    "ravdess": "RAVDESS: 24 North-American actors saying two fixed English sentences",
-    "emodb": "EMO-DB: 10 German actors saying ten German sentences",
-    "tess": "TESS: two Canadian actresses saying 200 target words",
-    "cremad": "CREMA-D: 91 actors saying 12 English sentences",
-    "savee": "SAVEE: four British male speakers",
-}
 
 _MODEL_TEXT = {
     "linear": "a multinomial logistic regression (one softmax layer with L2 penalty) over standardised "
@@ -56,7 +48,7 @@ def model_card(cfg: BundleConfig, metrics: dict[str, Any], eda: dict[str, Any]) 
         f"Corpora: {', '.join(cfg.corpora)} — {eda.get('n_clips', '?')} clips, "
         f"{len(eda.get('speakers', []))} speakers, {eda.get('durations', {}).get('total_hours', 0):.2f} h.",
         "Acted emotional speech recorded in a studio. "
-        + "; ".join(_CORPUS_TEXT.get(c, c) for c in cfg.corpora) + ". "
+        + "; ".join(describe(c) for c in cfg.corpora) + ". "
         + f"Languages heard: {', '.join(languages(cfg.corpora))}. "
         + ("Each corpus lacks some of the labels (EMO-DB has no calm or surprised, RAVDESS no boredom): the model "
            "learns each emotion from the corpora that have it, and is scored per corpus on that corpus's own "

@@ -65,6 +65,7 @@ import pandas as pd
 import soundfile as sf
 
 from ser import labels
+from ser.corpus_facts import CORPUS_FACTS, languages
 from ser.errors import CorpusError
 
 __all__ = [
@@ -99,8 +100,8 @@ COLUMNS: tuple[str, ...] = (
     "duration",
 )
 
-#: Known corpora, in the order reports list them.
-CORPUS_NAMES: tuple[str, ...] = ("ravdess", "emodb", "tess", "cremad", "savee")
+#: Known corpora, in the order reports list them (:data:`ser.corpus_facts.CORPUS_FACTS`).
+CORPUS_NAMES: tuple[str, ...] = tuple(CORPUS_FACTS)
 
 #: RAVDESS statement code (5th field).
 RAVDESS_STATEMENTS: dict[str, str] = {
@@ -122,18 +123,8 @@ EMODB_TEXTS: dict[str, str] = {
     "b09": "Ich will das eben wegbringen und dann mit Karl was trinken gehen.",
     "b10": "Die wird auf dem Platz sein, wo wir sie immer hinlegen.",
 }
-_EMODB_GENDER = {
-    "03": "male",
-    "10": "male",
-    "11": "male",
-    "12": "male",
-    "15": "male",
-    "08": "female",
-    "09": "female",
-    "13": "female",
-    "14": "female",
-    "16": "female",
-}
+#: Speaker code -> gender of each corpus (:data:`ser.corpus_facts.CORPUS_FACTS`).
+_SPEAKER_GENDER = {name: facts.speakers for name, facts in CORPUS_FACTS.items()}
 
 #: CREMA-D sentence code (2nd field) -> sentence (CREMA-D README).
 CREMAD_SENTENCES: dict[str, str] = {
@@ -160,7 +151,7 @@ _TESS_EMOTIONS = {
     "surprise": "surprised",
     "surprised": "surprised",
 }
-_SAVEE_SPEAKERS = ("DC", "JE", "JK", "KL")
+_SAVEE_SPEAKERS = tuple(_SPEAKER_GENDER["savee"])
 
 _RAVDESS_RE = re.compile(r"^(\d{2})-(\d{2})-(\d{2})-(\d{2})-(\d{2})-(\d{2})-(\d{2})$")
 _EMODB_RE = re.compile(r"^(\d{2})([ab]\d{2})([A-Z])([a-z])$")
@@ -214,13 +205,12 @@ def _ravdess(m: re.Match[str]) -> dict[str, str]:
         raise _Rejected(f"RAVDESS statement code {statement} is unknown")
     if repetition not in ("01", "02"):
         raise _Rejected(f"RAVDESS repetition code {repetition} is unknown")
-    if not 1 <= int(actor) <= 24:
+    if actor not in _SPEAKER_GENDER["ravdess"]:
         raise _Rejected(f"RAVDESS actor {actor} is not 01-24")
-    gender = "male" if int(actor) % 2 else "female"
     return _row(
         "ravdess",
         actor,
-        gender,
+        _SPEAKER_GENDER["ravdess"][actor],
         labels.RAVDESS[emo],
         _RAVDESS_INTENSITY[intensity],
         RAVDESS_STATEMENTS[statement],
@@ -229,18 +219,18 @@ def _ravdess(m: re.Match[str]) -> dict[str, str]:
 
 def _emodb(m: re.Match[str]) -> dict[str, str]:
     speaker, text, emo, _version = m.groups()
-    if speaker not in _EMODB_GENDER:
+    if speaker not in _SPEAKER_GENDER["emodb"]:
         raise _Rejected(f"EMO-DB speaker {speaker} is unknown")
     if text not in EMODB_TEXTS:
         raise _Rejected(f"EMO-DB text code {text} is unknown")
     if emo not in labels.EMODB:
         raise _Rejected(f"EMO-DB emotion letter {emo} is unknown")
-    return _row("emodb", speaker, _EMODB_GENDER[speaker], labels.EMODB[emo], "unspecified", EMODB_TEXTS[text])
+    return _row("emodb", speaker, _SPEAKER_GENDER["emodb"][speaker], labels.EMODB[emo], "unspecified", EMODB_TEXTS[text])
 
 
 def _cremad(m: re.Match[str]) -> dict[str, str]:
     actor, sentence, emo, level = (g.upper() for g in m.groups())
-    if not 1001 <= int(actor) <= 1091:
+    if actor not in _SPEAKER_GENDER["cremad"]:
         raise _Rejected(f"CREMA-D actor {actor} is not 1001-1091")
     if sentence not in CREMAD_SENTENCES:
         raise _Rejected(f"CREMA-D sentence code {sentence} is unknown")
@@ -249,7 +239,7 @@ def _cremad(m: re.Match[str]) -> dict[str, str]:
     if level not in _CREMAD_LEVEL:
         raise _Rejected(f"CREMA-D level {level} is unknown")
     return _row(
-        "cremad", actor, "unknown", labels.CREMAD[emo], _CREMAD_LEVEL[level], CREMAD_SENTENCES[sentence]
+        "cremad", actor, _SPEAKER_GENDER["cremad"][actor], labels.CREMAD[emo], _CREMAD_LEVEL[level], CREMAD_SENTENCES[sentence]
     )
 
 
@@ -258,10 +248,11 @@ def _tess(m: re.Match[str]) -> dict[str, str]:
     emotion = _TESS_EMOTIONS.get(emo.lower())
     if emotion is None:
         raise _Rejected(f"TESS emotion {emo!r} is unknown")
+    speaker = _TESS_SPEAKERS[speaker.upper()]
     return _row(
         "tess",
-        _TESS_SPEAKERS[speaker.upper()],
-        "female",
+        speaker,
+        _SPEAKER_GENDER["tess"][speaker],
         emotion,
         "unspecified",
         f"Say the word {word.lower()}",
@@ -269,8 +260,8 @@ def _tess(m: re.Match[str]) -> dict[str, str]:
 
 
 def _savee(speaker: str, emo: str, number: str) -> dict[str, str]:
-    emo = emo.lower()
-    return _row("savee", speaker.upper(), "male", labels.SAVEE[emo], "unspecified", f"{emo}{number}")
+    emo, speaker = emo.lower(), speaker.upper()
+    return _row("savee", speaker, _SPEAKER_GENDER["savee"][speaker], labels.SAVEE[emo], "unspecified", f"{emo}{number}")
 
 
 def _parse(path: Path) -> dict[str, str]:
@@ -627,16 +618,6 @@ def format_summary(summary: dict[str, Any], skipped: int = 0) -> str:
     return "\n".join(lines)
 
 
-#: Language of each corpus (what the model has heard).
-LANGUAGES = {"ravdess": "English (North American)", "emodb": "German", "tess": "English (Canadian)",
-             "cremad": "English (US)", "savee": "English (British)"}
-
-
-def languages(corpora) -> list[str]:
-    """Languages of ``corpora`` (unknown corpora are named as they are), without repeats, in order."""
-    out: list[str] = []
-    for c in corpora:
-        lang = LANGUAGES.get(c, f"{c} (language not recorded)")
-        if lang not in out:
-            out.append(lang)
-    return out
+#: Language of each corpus (what the model has heard); :func:`languages` (re-exported from
+#: :mod:`ser.corpus_facts`) lists them for a set of corpora.
+LANGUAGES: dict[str, str] = {name: facts.language for name, facts in CORPUS_FACTS.items()}

@@ -35,6 +35,7 @@ from http.client import HTTPException
 from pathlib import Path, PurePosixPath
 from types import EllipsisType
 
+from ser.corpus_facts import CORPUS_FACTS, Archive, CorpusFacts
 from ser.errors import DownloadError
 
 __all__ = ["CORPORA", "MANUAL_CORPORA", "CorpusSource", "download_corpus"]
@@ -77,46 +78,19 @@ class CorpusSource:
         return None
 
 
+def _source(facts: CorpusFacts, archive: Archive) -> CorpusSource:
+    return CorpusSource(name=facts.name, url=archive.url, filename=archive.filename, size=archive.size,
+                        md5=archive.md5, sha256=archive.sha256, licence=facts.licence, citation=facts.citation,
+                        homepage=facts.homepage)
+
+
+#: Corpora with a public archive (:data:`ser.corpus_facts.CORPUS_FACTS` holds the URLs and checksums).
 CORPORA: dict[str, CorpusSource] = {
-    "ravdess": CorpusSource(
-        name="ravdess",
-        url="https://zenodo.org/records/1188976/files/Audio_Speech_Actors_01-24.zip?download=1",
-        filename="Audio_Speech_Actors_01-24.zip",
-        # Zenodo publishes an md5 per file. This value and size were not read off the Zenodo page
-        # itself but are quoted identically, as "verified on download" against the record, by several
-        # independent public projects; a mismatch is reported and the download deleted, never used.
-        size=208_468_073,
-        md5="bc696df654c87fed845eb13823edef8a",
-        sha256=None,
-        licence="CC BY-NC-SA 4.0 (non-commercial, attribution, share-alike)",
-        citation=(
-            "Livingstone SR, Russo FA (2018) The Ryerson Audio-Visual Database of Emotional Speech and Song "
-            "(RAVDESS). PLoS ONE 13(5): e0196391. https://doi.org/10.1371/journal.pone.0196391"
-        ),
-        homepage="https://zenodo.org/records/1188976",
-    ),
-    "emodb": CorpusSource(
-        name="emodb",
-        url="http://emodb.bilderbar.info/download/download.zip",
-        filename="download.zip",
-        size=None,
-        md5=None,
-        sha256=None,
-        licence="free for research use",
-        citation=(
-            "Burkhardt F, Paeschke A, Rolfes M, Sendlmeier W, Weiss B (2005) A Database of German Emotional "
-            "Speech. Proc. Interspeech 2005, 1517-1520."
-        ),
-        homepage="http://emodb.bilderbar.info/",
-    ),
+    name: _source(f, f.archive) for name, f in CORPUS_FACTS.items() if f.archive is not None
 }
 
 #: Corpora that :func:`ser.corpora.scan` reads but that must be obtained by hand.
-MANUAL_CORPORA: dict[str, str] = {
-    "tess": "https://doi.org/10.5683/SP2/E8H2MF",
-    "cremad": "https://github.com/CheyneyComputerScience/CREMA-D",
-    "savee": "http://kahlan.eps.surrey.ac.uk/savee/",
-}
+MANUAL_CORPORA: dict[str, str] = {name: f.homepage for name, f in CORPUS_FACTS.items() if f.archive is None}
 
 
 class _BadArchive(DownloadError):

@@ -1,4 +1,8 @@
-"""Metrics for speaker-independent evaluation, calibration, and ``ser evaluate`` on any corpus folder."""
+"""Metrics for speaker-independent evaluation, and ``ser evaluate`` on any corpus folder.
+
+Calibration (temperature scaling, ECE) lives in :mod:`ser.calibration`; its two functions are
+re-exported here for older imports.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,18 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
+from .calibration import expected_calibration_error, fit_temperature
 from .errors import CorpusError, SERError
+
+__all__ = [
+    "EARLIER_BINS",
+    "adaptation_summary",
+    "clip_metrics",
+    "evaluate_folder",
+    "expected_calibration_error",
+    "fit_temperature",
+    "format_report",
+]
 
 
 def clip_metrics(
@@ -82,36 +97,6 @@ def adaptation_summary(y_true: Sequence[int], adapted: np.ndarray, plain: np.nda
                 "n": int((corp == c).sum())}
             for c in sorted(set(corp.tolist()))}
     return out
-
-
-def expected_calibration_error(y_true: Sequence[int], probs: np.ndarray, *, bins: int = 10) -> float:
-    """ECE: confidence-vs-accuracy gap averaged over ``bins`` equal-width confidence bins."""
-    y_true = np.asarray(y_true)
-    conf = probs.max(axis=1)
-    correct = probs.argmax(axis=1) == y_true
-    edges = np.linspace(0, 1, bins + 1)
-    ece = 0.0
-    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
-        m = (conf > lo) & (conf <= hi)
-        if m.any():
-            ece += m.mean() * abs(correct[m].mean() - conf[m].mean())
-    return float(ece)
-
-
-def fit_temperature(y_true: Sequence[int], probs: np.ndarray) -> float:
-    """Temperature T minimising the NLL of ``softmax(log p / T)`` on held-out clips."""
-    from scipy.optimize import minimize_scalar
-
-    from .predict import apply_temperature
-
-    y_true = np.asarray(y_true)
-
-    def nll(t: float) -> float:
-        q = apply_temperature(probs, t)
-        return float(-np.log(np.clip(q[np.arange(len(y_true)), y_true], 1e-12, 1)).mean())
-
-    res = minimize_scalar(nll, bounds=(0.25, 10.0), method="bounded")
-    return float(res.x)
 
 
 def format_report(m: dict[str, Any], *, title: str = "") -> str:

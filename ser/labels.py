@@ -9,6 +9,9 @@ for corpora described by a ``manifest.csv``.
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Mapping
+
+from .corpus_facts import CORPUS_FACTS
 
 #: Unified labels, in a fixed order (RAVDESS's 8 first, then EMO-DB's extra "boredom").
 EMOTIONS: tuple[str, ...] = (
@@ -23,60 +26,17 @@ EMOTIONS: tuple[str, ...] = (
     "boredom",
 )
 
-#: RAVDESS emotion code (3rd field of ``MM-VV-EE-II-SS-RR-AA``).
-RAVDESS = {
-    "01": "neutral",
-    "02": "calm",
-    "03": "happy",
-    "04": "sad",
-    "05": "angry",
-    "06": "fearful",
-    "07": "disgust",
-    "08": "surprised",
-}
-
-#: EMO-DB emotion letter (German initial: Wut, Langeweile, Ekel, Angst, Freude, Trauer, Neutral).
-EMODB = {
-    "W": "angry",
-    "L": "boredom",
-    "E": "disgust",
-    "A": "fearful",
-    "F": "happy",
-    "T": "sad",
-    "N": "neutral",
-}
-
-#: TESS file-name suffix (``OAF_back_angry.wav``; ``ps`` = pleasant surprise).
-TESS = {
-    "angry": "angry",
-    "disgust": "disgust",
-    "fear": "fearful",
-    "happy": "happy",
-    "neutral": "neutral",
-    "ps": "surprised",
-    "sad": "sad",
-}
-
-#: CREMA-D emotion code (3rd field of ``1001_DFA_ANG_XX.wav``).
-CREMAD = {
-    "ANG": "angry",
-    "DIS": "disgust",
-    "FEA": "fearful",
-    "HAP": "happy",
-    "NEU": "neutral",
-    "SAD": "sad",
-}
-
-#: SAVEE emotion prefix of the clip name (``DC_a01.wav``, ``JE_sa01.wav``).
-SAVEE = {
-    "a": "angry",
-    "d": "disgust",
-    "f": "fearful",
-    "h": "happy",
-    "n": "neutral",
-    "sa": "sad",
-    "su": "surprised",
-}
+#: Each corpus's emotion codes -> unified label (read-only views of :data:`ser.corpus_facts.CORPUS_FACTS`).
+#: RAVDESS: 3rd field of ``MM-VV-EE-II-SS-RR-AA``.
+RAVDESS: Mapping[str, str] = CORPUS_FACTS["ravdess"].emotion_codes
+#: EMO-DB: emotion letter (German initial: Wut, Langeweile, Ekel, Angst, Freude, Trauer, Neutral).
+EMODB: Mapping[str, str] = CORPUS_FACTS["emodb"].emotion_codes
+#: TESS: file-name suffix (``OAF_back_angry.wav``; ``ps`` = pleasant surprise).
+TESS: Mapping[str, str] = CORPUS_FACTS["tess"].emotion_codes
+#: CREMA-D: 3rd field of ``1001_DFA_ANG_XX.wav``.
+CREMAD: Mapping[str, str] = CORPUS_FACTS["cremad"].emotion_codes
+#: SAVEE: emotion prefix of the clip name (``DC_a01.wav``, ``JE_sa01.wav``).
+SAVEE: Mapping[str, str] = CORPUS_FACTS["savee"].emotion_codes
 
 #: Emotion names and codes seen in other corpora and in hand-made manifests -> unified label. Keys are
 #: in the form :func:`normalise_emotion` compares (case-folded, accents removed, ``_``/``-`` as spaces).

@@ -3,12 +3,19 @@
 ==========  ===============================  ======================================================
 name        input                            architecture
 ==========  ===============================  ======================================================
-``mlp``     stats ``[shape=(n, 4d)]``        standardise → 2 dense layers (seed 002's fast baseline)
+``linear``  stats ``[shape=(n, n_stats)]``   standardise → softmax (L2-penalised logistic regression;
+                                             the default and the shipped model)
+``mlp``     stats ``[shape=(n, n_stats)]``   standardise → 2 dense layers (seed 002's fast baseline)
 ``bilstm``  sequence ``[shape=(n, T, d)]``   masking → BiLSTM(128) → BiLSTM(64) → dense (seed 003)
 ``cnn``     log-mel ``[shape=(n, T, m)]``    SpecAugment → 4 conv blocks → attention pooling → dense
 ``crnn``    log-mel ``[shape=(n, T, m)]``    SpecAugment → 3 conv blocks → BiGRU → attention pooling
 ``tdnn``    sequence ``[shape=(n, T, d)]``   SpecAugment → dilated 1-D convs (x-vector style) → mean+max pool
 ==========  ===============================  ======================================================
+
+``n_stats``: :attr:`ser.features.FeatureConfig.n_stats` utterance functionals of the frame features.
+
+Each type's training recipe (epochs, early-stopping patience, batch size, L2, validation speakers)
+is :func:`recipe_defaults`: the defaults of ``ser train`` and of :class:`ser.train.TrainConfig`.
 
 All models end in a softmax over the bundle's labels. Only layers from Keras itself and the two
 registered layers below are used, so bundles load with ``safe_mode=True``.
@@ -25,18 +32,41 @@ from keras import layers, ops
 MODEL_INPUTS = {"linear": "stats", "mlp": "stats", "bilstm": "sequence", "cnn": "logmel", "crnn": "logmel", "tdnn": "sequence"}
 MODEL_TYPES = tuple(MODEL_INPUTS)
 
+#: The model type ``ser train`` and :class:`ModelConfig` default to (the shipped model's).
+DEFAULT_MODEL_TYPE = "linear"
+
+#: Training recipe per model type (the linear model needs many cheap epochs, large batches and strong L2,
+#: and trains without validation speakers); ``"*"``: every other type. Read through :func:`recipe_defaults`.
+_RECIPES: dict[str, dict[str, int | float]] = {
+    "linear": {"epochs": 200, "patience": 25, "batch_size": 256, "l2": 0.02, "n_val": 0},
+    "*": {"epochs": 60, "patience": 12, "batch_size": 32, "l2": 1e-4, "n_val": 2},
+}
+
+
+def recipe_defaults(model_type: str) -> dict[str, int | float]:
+    """Training defaults of ``model_type``: ``epochs``, ``patience`` (epochs), ``batch_size`` (windows),
+    ``l2`` (weight penalty) and ``n_val`` (validation speakers for early stopping; 0 = all epochs run)."""
+    return dict(_RECIPES.get(model_type, _RECIPES["*"]))
+
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """Hyper-parameters of the model builders (saved in ``config.json``)."""
+    """Hyper-parameters of the model builders (saved in ``config.json``).
 
-    model_type: str = "cnn"
+    ``l2=None`` takes the model type's recipe (:func:`recipe_defaults`): 0.02 for ``linear``, else 1e-4.
+    """
+
+    model_type: str = DEFAULT_MODEL_TYPE
     dropout: float = 0.3
-    l2: float = 1e-4
+    l2: float | None = None
     learning_rate: float = 1e-3
     spec_time_mask: int = 30  # max frames masked (SpecAugment), training only
     spec_freq_mask: int = 8  # max mel bands masked, training only
     width: int = 32  # channels of the first conv block / units scale
+
+    def __post_init__(self) -> None:
+        if self.l2 is None:
+            object.__setattr__(self, "l2", float(recipe_defaults(self.model_type)["l2"]))
 
 
 @keras.saving.register_keras_serializable(package="ser")
@@ -174,7 +204,9 @@ class _FreqMean(layers.Layer):
     """Mean over the frequency axis: ``[shape=(n, T, F, C)]`` → ``[shape=(n, T, C)]``."""
 
     def call(self, x):
-        return ops.mean(x, axis=2)
+        # keepdims + squeeze: the same numbers as ops.mean(x, axis=2), but tf2onnx's transpose optimiser
+        # mis-wires the plain reduction (the ONNX export of cnn would not load)
+        return ops.squeeze(ops.mean(x, axis=2, keepdims=True), axis=2)
 
 
 def ensemble(models: list[keras.Model], *, name: str = "ser_ensemble") -> keras.Model:

@@ -1,15 +1,61 @@
-"""Helpers for tests and demos: a tiny real bundle built in seconds (random weights, not trained)."""
+"""Helpers for tests, benchmarks and demos (no test framework needed).
+
+* :func:`make_tiny_bundle`: a tiny real bundle built in seconds (random weights, not trained);
+* :func:`speechlike`, :func:`wav_bytes`: generated speech-like signals and their WAV bytes;
+* :func:`round_robin`: a prefix of items spread over groups (speakers, emotions).
+
+Only numpy is imported up front; Keras and the bundle writer only when a bundle is built.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
-from .bundle import BundleConfig, write_bundle
-from .features import FeatureConfig, input_shape
 from .labels import EMOTIONS
-from .models import MODEL_INPUTS, ModelConfig, build_model
+
+T = TypeVar("T")
+
+
+def round_robin(items: list[T], key: Callable[[T], Hashable], n: int) -> list[T]:
+    """Up to ``n`` of ``items``, taking one per ``key(item)`` group in turn (groups sorted, order kept
+    within a group), so any prefix covers many groups (speakers, emotions)."""
+    groups: dict = {}
+    for it in items:
+        groups.setdefault(key(it), []).append(it)
+    out: list[T] = []
+    while len(out) < n and any(groups.values()):
+        for k in sorted(groups):
+            if groups[k] and len(out) < n:
+                out.append(groups[k].pop(0))
+    return out
+
+
+def speechlike(seconds: float = 2.0, sr: int = 16_000, f0: float = 140.0, seed: int = 0) -> np.ndarray:
+    """A voiced, amplitude-modulated harmonic signal ``[shape=(n,)]`` float32 (not silence, not noise);
+    ``seconds`` long at ``sr`` Hz with fundamental ``f0`` Hz."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * sr)) / sr
+    f = f0 * (1 + 0.1 * np.sin(2 * np.pi * 0.7 * t))
+    phase = 2 * np.pi * np.cumsum(f) / sr
+    y = sum(np.sin(k * phase) / k for k in range(1, 8))
+    env = 0.5 * (1 + np.sin(2 * np.pi * 3 * t)) ** 2
+    y = 0.2 * y * env + 0.005 * rng.standard_normal(t.size)
+    return y.astype(np.float32)
+
+
+def wav_bytes(y: np.ndarray, sr: int = 16_000) -> bytes:
+    """``y [shape=(n,)]`` as the bytes of a 16-bit WAV file (what an upload holds)."""
+    import io
+
+    import soundfile as sf
+
+    buf = io.BytesIO()
+    sf.write(buf, y, sr, format="WAV", subtype="PCM_16")
+    return buf.getvalue()
 
 
 def make_tiny_bundle(dest: str | Path, *, model_type: str = "mlp", labels: tuple[str, ...] = EMOTIONS[:8],
@@ -21,6 +67,10 @@ def make_tiny_bundle(dest: str | Path, *, model_type: str = "mlp", labels: tuple
     prior on, so that the random model sees inputs of its own scale (its probabilities are then not
     saturated). Default: random normal "inputs" of random "speakers".
     """
+    from .bundle import BundleConfig, write_bundle
+    from .features import FeatureConfig, input_shape
+    from .models import MODEL_INPUTS, ModelConfig, build_model
+
     fcfg = FeatureConfig()
     kind = MODEL_INPUTS[model_type]
     shape = input_shape(fcfg, kind)

@@ -11,7 +11,6 @@ the K fold models.
 from __future__ import annotations
 
 import dataclasses
-import json
 import platform
 import sys
 import threading
@@ -35,21 +34,13 @@ from .adapt import (
     speaker_normalised,
 )
 from .bundle import BundleConfig, write_bundle
+from .calibration import calibrate_held_out, calibrate_out_of_fold  # the latter also imported from here
+from .corpus_facts import licence_text
 from .errors import TrainingError
-from .evaluate import adaptation_summary, clip_metrics, expected_calibration_error, fit_temperature
+from .evaluate import adaptation_summary, clip_metrics
 from .features import FeatureConfig, model_input
 from .labels import EMOTIONS
-from .models import MODEL_INPUTS, ModelConfig
-from .predict import apply_temperature
-
-LICENCES = {
-    "ravdess": "RAVDESS: CC BY-NC-SA 4.0 (non-commercial, attribution, share-alike)",
-    "emodb": "EMO-DB: free for research use",
-    "tess": "TESS: CC BY-NC-ND 4.0",
-    "cremad": "CREMA-D: Open Database License",
-    "savee": "SAVEE: free for research use",
-}
-
+from .models import MODEL_INPUTS, ModelConfig, recipe_defaults
 
 #: Set by the CLI's Ctrl-C handler while ``model.fit`` runs: training then stops at the next batch
 #: boundary. (A KeyboardInterrupt raised inside TensorFlow's C++ code can corrupt the heap.)
@@ -59,21 +50,25 @@ IN_FIT = threading.Event()
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """What ``ser train`` was asked to do (saved in ``config.json``)."""
+    """What ``ser train`` was asked to do (saved in ``config.json``).
+
+    ``epochs``, ``batch_size``, ``patience`` and ``n_val_speakers`` left ``None`` take the model type's
+    recipe (:func:`ser.models.recipe_defaults`; the default model, ``linear``: 200, 256, 25 and 0).
+    """
 
     data: tuple[str, ...]
     out: str
     model: ModelConfig = field(default_factory=ModelConfig)
     features: FeatureConfig = field(default_factory=FeatureConfig)
-    epochs: int = 60
-    batch_size: int = 32
-    patience: int = 12
+    epochs: int | None = None
+    batch_size: int | None = None
+    patience: int | None = None
     folds: int = 0
     ensemble: bool = False
     test_speakers: tuple[str, ...] = ()
     val_speakers: tuple[str, ...] = ()
     n_test_speakers: int = 4
-    n_val_speakers: int = 2
+    n_val_speakers: int | None = None
     augment: int = 2  # augmented copies per training clip
     augment_strength: float = 1.0
     channels: bool = True  # augmented copies also pass a random recording channel (ser.channels)
@@ -89,6 +84,13 @@ class TrainConfig:
     workers: int | None = None
     verbose: int = 2
     command: str = ""
+
+    def __post_init__(self) -> None:
+        recipe = recipe_defaults(self.model.model_type)
+        for name, key in (("epochs", "epochs"), ("batch_size", "batch_size"), ("patience", "patience"),
+                          ("n_val_speakers", "n_val")):
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, int(recipe[key]))
 
 
 @dataclass
@@ -328,45 +330,6 @@ def _adapted_runs(model, test: _Data, tc: TrainConfig, prior: AdaptationPrior, l
     return out
 
 
-def _calibrate(val_y, val_p, test_y, test_p) -> tuple[float, dict[str, Any]]:
-    """Temperature fitted on the validation speakers, ECE measured on the test speakers."""
-    if not len(val_y):
-        return 1.0, {}
-    t = fit_temperature(val_y, val_p)
-    return t, {
-        "temperature": t,
-        "ece_before": expected_calibration_error(test_y, test_p),
-        "ece_after": expected_calibration_error(test_y, apply_temperature(test_p, t)),
-        "fitted_on": "validation speakers",
-        "measured_on": "test speakers",
-    }
-
-
-def calibrate_out_of_fold(y: np.ndarray, probs: np.ndarray, fold: np.ndarray) -> tuple[float, dict[str, Any]]:
-    """Temperature for K-fold training, from out-of-fold clip probabilities ``[shape=(n, k)]``.
-
-    The shipped temperature is fitted on all ``n`` clips. The before/after ECE is itself
-    cross-validated: each fold's clips are rescaled by a temperature fitted on the other folds only,
-    so the "after" figure is not measured on the clips it was fitted to.
-    """
-    t = fit_temperature(y, probs)
-    rescaled = np.empty_like(probs)
-    per_fold = []
-    for f in np.unique(fold):
-        m = fold == f
-        t_f = fit_temperature(y[~m], probs[~m])
-        rescaled[m] = apply_temperature(probs[m], t_f)
-        per_fold.append(t_f)
-    return t, {
-        "temperature": t,
-        "ece_before": expected_calibration_error(y, probs),
-        "ece_after": expected_calibration_error(y, rescaled),
-        "fold_temperatures": [float(v) for v in per_fold],
-        "fitted_on": f"out-of-fold predictions of {len(per_fold)} folds ({len(y)} clips)",
-        "measured_on": "each fold, with the temperature fitted on the other folds",
-    }
-
-
 def eda_summary(store: _FeatureStore, man: pd.DataFrame, cfg: FeatureConfig) -> dict[str, Any]:
     """Training-data summary for the app (no audio): counts, durations, per-emotion feature means."""
     data = store.originals(man)
@@ -408,11 +371,56 @@ def _versions() -> dict[str, str]:
             "librosa": librosa.__version__, "numpy": np.__version__}
 
 
-def train(tc: TrainConfig) -> Path:
-    """Run training as configured and write the bundle to ``tc.out``; returns its path."""
+@dataclass
+class _Outcome:
+    """What a training protocol hands to the bundle: the shipped model and what was measured."""
+
+    model: Any  # keras.Model
+    prior: AdaptationPrior | None
+    temperature: float
+    metrics: dict[str, Any]
+    history: dict[str, Any]
+    split: dict[str, Any]
+
+
+@dataclass
+class _OutOfFold:
+    """Per-fold figures and the pooled out-of-fold predictions of a K-fold run."""
+
+    per_fold: list[dict[str, Any]] = field(default_factory=list)
+    probs: list[np.ndarray] = field(default_factory=list)  # per fold [shape=(n_f, k)]
+    y: list[np.ndarray] = field(default_factory=list)  # per fold [shape=(n_f,)]
+    fold: list[np.ndarray] = field(default_factory=list)  # per fold [shape=(n_f,)], the fold index
+    corpora: list[list[str]] = field(default_factory=list)
+    speakers: list[str] = field(default_factory=list)
+    history: list[dict[str, Any]] = field(default_factory=list)
+    runs: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: {"random": [], "blocked": []})
+
+    def add(self, f: int, k: int, split: dataset.Split, hist: dict[str, Any], secs: float, out: dict[str, Any],
+            labels: tuple[str, ...]) -> None:
+        """Record fold ``f`` (0-based) of ``k``: its test figures (printed), predictions and running protocol."""
+        m = clip_metrics(out["test_y"], out["test_probs"], labels, speakers=out["test_speakers"])
+        self.per_fold.append({"fold": f + 1, "test_speakers": list(split.test), "val_speakers": list(split.val),
+                              "uar": m["uar"], "accuracy": m["accuracy"], "n": m["n"], "epochs": len(hist["loss"]),
+                              "train_seconds": round(secs, 1)})
+        print(f"[fold {f + 1}/{k}] UAR {m['uar']:.3f} accuracy {m['accuracy']:.3f} "
+              f"on {', '.join(split.test)}", file=sys.stderr)
+        self.probs.append(out["test_probs"])
+        self.y.append(out["test_y"])
+        self.fold.append(np.full(len(out["test_y"]), f))
+        self.corpora.append(out["test_corpora"])
+        self.speakers += out["test_speakers"]
+        self.history.append(hist)
+        for order, r in out["adapted"].items():
+            ix = r["index"]
+            self.runs[order].append({"y": out["test_y"][ix], "adapted": r["adapted"], "plain": r["plain"],
+                                     "before": r["before"], "corpus": [out["test_corpora"][i] for i in ix]})
+
+
+def _scan(tc: TrainConfig) -> tuple[pd.DataFrame, tuple[str, ...]]:
+    """The manifest of ``tc.data`` restricted to the labels trained on, and those labels."""
     from .corpora import scan
 
-    t_start = time.time()
     res = scan(list(tc.data))
     man = res.manifest
     if man.empty:
@@ -426,117 +434,112 @@ def train(tc: TrainConfig) -> Path:
     if tc.folds and (tc.test_speakers or tc.val_speakers):
         raise TrainingError("--test-speakers/--val-speakers cannot be combined with --folds: the folds choose "
                             "the speakers (use --n-val for validation speakers per fold)")
-    store = _FeatureStore(tc)
-    # babble comes from other speakers of the same group; the groups of a 5-fold split unless --folds says
-    # otherwise, so a held-out-split run reuses the K-fold run's cached augmented copies
-    store.groups = dataset.speaker_groups(man, k=tc.folds or 5, seed=tc.seed)
-    prior = None
-    metrics: dict[str, Any] = {}
-    history: dict[str, Any] = {}
-    fold_models = []
-    if tc.folds:
-        splits = dataset.kfold_splits(man, k=tc.folds, seed=tc.seed, n_val=tc.n_val_speakers)
-        per_fold, oof_p, oof_y, oof_fold, oof_spk, fold_hist = [], [], [], [], [], []
-        runs: dict[str, list[dict[str, Any]]] = {"random": [], "blocked": []}
-        oof_corp: list[list[str]] = []
-        for f, split in enumerate(splits):
-            model, hist, secs, out = _run_split(tc, labels, man, split, store, seed=tc.seed + f,
-                                                tag=f"fold {f + 1}/{tc.folds}")
-            m = clip_metrics(out["test_y"], out["test_probs"], labels, speakers=out["test_speakers"])
-            per_fold.append({"fold": f + 1, "test_speakers": list(split.test), "val_speakers": list(split.val),
-                             "uar": m["uar"], "accuracy": m["accuracy"], "n": m["n"], "epochs": len(hist["loss"]),
-                             "train_seconds": round(secs, 1)})
-            print(f"[fold {f + 1}/{tc.folds}] UAR {m['uar']:.3f} accuracy {m['accuracy']:.3f} "
-                  f"on {', '.join(split.test)}", file=sys.stderr)
-            oof_p.append(out["test_probs"])
-            oof_y.append(out["test_y"])
-            oof_fold.append(np.full(len(out["test_y"]), f))
-            oof_corp.append(out["test_corpora"])
-            oof_spk += out["test_speakers"]
-            fold_hist.append(hist)
-            for order, r in out["adapted"].items():
-                ix = r["index"]
-                runs[order].append({"y": out["test_y"][ix], "adapted": r["adapted"], "plain": r["plain"],
-                                    "before": r["before"], "corpus": [out["test_corpora"][i] for i in ix]})
-            if tc.ensemble:
-                fold_models.append(model)
-        uars = np.array([p["uar"] for p in per_fold])
-        all_p, all_y = np.concatenate(oof_p), np.concatenate(oof_y)
-        pooled = clip_metrics(all_y, all_p, labels, speakers=oof_spk)
-        metrics["folds"] = {
-            "k": tc.folds,
-            "summary": {"uar_mean": float(uars.mean()), "uar_std": float(uars.std(ddof=1)),
-                        "accuracy_mean": float(np.mean([p["accuracy"] for p in per_fold])),
-                        "pooled_uar": pooled["uar"], "pooled_accuracy": pooled["accuracy"]},
-            "per_fold": per_fold,
-        }
-        print(f"K-fold UAR {uars.mean():.3f} ± {uars.std(ddof=1):.3f} (pooled {pooled['uar']:.3f})", file=sys.stderr)
-        temperature, metrics["calibration"] = calibrate_out_of_fold(all_y, all_p, np.concatenate(oof_fold))
-        metrics["test"] = {**pooled, "protocol": f"{tc.folds}-fold by speaker, out-of-fold: each clip predicted by "
-                           "the fold model that never heard its speaker"}
-        oof_corpus = np.concatenate([np.asarray(o) for o in oof_corp])
-        metrics["per_corpus"] = {c: clip_metrics(all_y[oof_corpus == c], all_p[oof_corpus == c], labels)
-                                 for c in sorted(set(oof_corpus.tolist()))}
-        for c, m in metrics["per_corpus"].items():
-            print(f"  {c}: UAR {m['uar']:.3f} ({m['n']} clips)", file=sys.stderr)
-        if runs["random"]:
-            metrics["adaptation"] = {order: adaptation_summary(
-                np.concatenate([r["y"] for r in rs]), np.concatenate([r["adapted"] for r in rs]),
-                np.concatenate([r["plain"] for r in rs]), np.concatenate([r["before"] for r in rs]), labels,
-                corpora=[c for r in rs for c in r["corpus"]], protocol=f"running, {order} order, out-of-fold")
-                for order, rs in runs.items()}
-            for order, a in metrics["adaptation"].items():
-                print(f"  adapted ({order}): UAR {a['uar']:.3f} vs unadapted {a['unadapted_uar']:.3f}; by earlier "
-                      "clips " + ", ".join(f"{b['clips']}: {b['delta']:+.3f}" for b in a["by_earlier_clips"]),
-                      file=sys.stderr)
-        if tc.ensemble:
-            from .models import ensemble
+    return man, labels
 
-            model = ensemble(fold_models)
-            prior = None  # the fold models' priors differ: an ensemble does not adapt
-            history = fold_hist[0] | {"folds": fold_hist}
-            split_d = {"train": sorted(set(man["speaker"])), "val": [], "test": []}
-        else:
-            # the shipped model: every speaker trains (but validation speakers, if early stopping is on)
-            split = dataset.speaker_split(man, n_test=0, n_val=tc.n_val_speakers, seed=tc.seed)
-            model, history, secs, out = _run_split(tc, labels, man, split, store, seed=tc.seed, tag="final")
-            prior = out["prior"]
-            history = history | {"folds": fold_hist}
-            split_d = split.to_dict()
-        split_d["cross_validated"] = sorted(set(oof_spk))
-        print(f"out-of-fold calibration: temperature {temperature:.2f}, ECE {metrics['calibration']['ece_before']:.3f}"
-              f" → {metrics['calibration']['ece_after']:.3f}", file=sys.stderr)
-    else:
-        split = dataset.speaker_split(man, test=tc.test_speakers or None, val=tc.val_speakers or None,
-                                      n_test=tc.n_test_speakers, n_val=tc.n_val_speakers, seed=tc.seed)
-        model, history, secs, out = _run_split(tc, labels, man, split, store, seed=tc.seed, tag="final")
-        prior = out["prior"]
-        if out["adapted"]:
-            metrics["adaptation"] = {order: adaptation_summary(
-                out["test_y"][r["index"]], r["adapted"], r["plain"], r["before"], labels,
-                corpora=[out["test_corpora"][i] for i in r["index"]], protocol=f"running, {order} order, held-out")
-                for order, r in out["adapted"].items()}
-        temperature, calib = _calibrate(out["val_y"], out["val_probs"], out["test_y"], out["test_probs"])
-        if len(out["test_y"]):
-            metrics["test"] = clip_metrics(out["test_y"], out["test_probs"], labels, speakers=out["test_speakers"])
-            metrics["test"]["protocol"] = "held-out speakers: " + ", ".join(split.test)
-            print(f"held-out UAR {metrics['test']['uar']:.3f} accuracy {metrics['test']['accuracy']:.3f}",
+
+def _kfold_metrics(tc: TrainConfig, labels: tuple[str, ...], oof: _OutOfFold) -> tuple[float, dict[str, Any]]:
+    """Mean ± std and pooled out-of-fold figures, the out-of-fold temperature, per-corpus and adapted
+    figures (printed); returns ``(temperature, metrics)``."""
+    metrics: dict[str, Any] = {}
+    uars = np.array([p["uar"] for p in oof.per_fold])
+    all_p, all_y = np.concatenate(oof.probs), np.concatenate(oof.y)
+    pooled = clip_metrics(all_y, all_p, labels, speakers=oof.speakers)
+    metrics["folds"] = {
+        "k": tc.folds,
+        "summary": {"uar_mean": float(uars.mean()), "uar_std": float(uars.std(ddof=1)),
+                    "accuracy_mean": float(np.mean([p["accuracy"] for p in oof.per_fold])),
+                    "pooled_uar": pooled["uar"], "pooled_accuracy": pooled["accuracy"]},
+        "per_fold": oof.per_fold,
+    }
+    print(f"K-fold UAR {uars.mean():.3f} ± {uars.std(ddof=1):.3f} (pooled {pooled['uar']:.3f})", file=sys.stderr)
+    temperature, metrics["calibration"] = calibrate_out_of_fold(all_y, all_p, np.concatenate(oof.fold))
+    metrics["test"] = {**pooled, "protocol": f"{tc.folds}-fold by speaker, out-of-fold: each clip predicted by "
+                       "the fold model that never heard its speaker"}
+    oof_corpus = np.concatenate([np.asarray(o) for o in oof.corpora])
+    metrics["per_corpus"] = {c: clip_metrics(all_y[oof_corpus == c], all_p[oof_corpus == c], labels)
+                             for c in sorted(set(oof_corpus.tolist()))}
+    for c, m in metrics["per_corpus"].items():
+        print(f"  {c}: UAR {m['uar']:.3f} ({m['n']} clips)", file=sys.stderr)
+    if oof.runs["random"]:
+        metrics["adaptation"] = {order: adaptation_summary(
+            np.concatenate([r["y"] for r in rs]), np.concatenate([r["adapted"] for r in rs]),
+            np.concatenate([r["plain"] for r in rs]), np.concatenate([r["before"] for r in rs]), labels,
+            corpora=[c for r in rs for c in r["corpus"]], protocol=f"running, {order} order, out-of-fold")
+            for order, rs in oof.runs.items()}
+        for order, a in metrics["adaptation"].items():
+            print(f"  adapted ({order}): UAR {a['uar']:.3f} vs unadapted {a['unadapted_uar']:.3f}; by earlier "
+                  "clips " + ", ".join(f"{b['clips']}: {b['delta']:+.3f}" for b in a["by_earlier_clips"]),
                   file=sys.stderr)
-        if len(out["val_y"]):
-            metrics["val"] = clip_metrics(out["val_y"], out["val_probs"], labels)
-        if calib:
-            metrics["calibration"] = calib
+    return temperature, metrics
+
+
+def _kfold(tc: TrainConfig, labels: tuple[str, ...], man: pd.DataFrame, store: _FeatureStore) -> _Outcome:
+    """K-fold by speaker: out-of-fold figures and temperature, then the shipped model: one more model on
+    every speaker (but validation speakers, when early stopping is on), or the average of the fold models."""
+    splits = dataset.kfold_splits(man, k=tc.folds, seed=tc.seed, n_val=tc.n_val_speakers)
+    oof = _OutOfFold()
+    fold_models = []
+    for f, split in enumerate(splits):
+        model, hist, secs, out = _run_split(tc, labels, man, split, store, seed=tc.seed + f,
+                                            tag=f"fold {f + 1}/{tc.folds}")
+        oof.add(f, tc.folds, split, hist, secs, out, labels)
+        if tc.ensemble:
+            fold_models.append(model)
+    temperature, metrics = _kfold_metrics(tc, labels, oof)
+    if tc.ensemble:
+        from .models import ensemble
+
+        model = ensemble(fold_models)
+        prior = None  # the fold models' priors differ: an ensemble does not adapt
+        history = oof.history[0] | {"folds": oof.history}
+        split_d: dict[str, Any] = {"train": sorted(set(man["speaker"])), "val": [], "test": []}
+    else:
+        split = dataset.speaker_split(man, n_test=0, n_val=tc.n_val_speakers, seed=tc.seed)
+        model, history, _, out = _run_split(tc, labels, man, split, store, seed=tc.seed, tag="final")
+        prior = out["prior"]
+        history = history | {"folds": oof.history}
         split_d = split.to_dict()
-    metrics["train_seconds"] = round(time.time() - t_start, 1)
-    metrics["feature_seconds"] = round(store.seconds, 1)
+    split_d["cross_validated"] = sorted(set(oof.speakers))
+    calib = metrics["calibration"]
+    print(f"out-of-fold calibration: temperature {temperature:.2f}, ECE {calib['ece_before']:.3f}"
+          f" → {calib['ece_after']:.3f}", file=sys.stderr)
+    return _Outcome(model, prior, temperature, metrics, history, split_d)
+
+
+def _held_out(tc: TrainConfig, labels: tuple[str, ...], man: pd.DataFrame, store: _FeatureStore) -> _Outcome:
+    """One model on a speaker split: figures on the held-out test speakers, temperature from the
+    validation speakers (none without them)."""
+    split = dataset.speaker_split(man, test=tc.test_speakers or None, val=tc.val_speakers or None,
+                                  n_test=tc.n_test_speakers, n_val=tc.n_val_speakers, seed=tc.seed)
+    model, history, _, out = _run_split(tc, labels, man, split, store, seed=tc.seed, tag="final")
+    metrics: dict[str, Any] = {}
+    if out["adapted"]:
+        metrics["adaptation"] = {order: adaptation_summary(
+            out["test_y"][r["index"]], r["adapted"], r["plain"], r["before"], labels,
+            corpora=[out["test_corpora"][i] for i in r["index"]], protocol=f"running, {order} order, held-out")
+            for order, r in out["adapted"].items()}
+    temperature, calib = calibrate_held_out(out["val_y"], out["val_probs"], out["test_y"], out["test_probs"])
+    if len(out["test_y"]):
+        metrics["test"] = clip_metrics(out["test_y"], out["test_probs"], labels, speakers=out["test_speakers"])
+        metrics["test"]["protocol"] = "held-out speakers: " + ", ".join(split.test)
+        print(f"held-out UAR {metrics['test']['uar']:.3f} accuracy {metrics['test']['accuracy']:.3f}",
+              file=sys.stderr)
+    if len(out["val_y"]):
+        metrics["val"] = clip_metrics(out["val_y"], out["val_probs"], labels)
+    if calib:
+        metrics["calibration"] = calib
+    return _Outcome(model, out["prior"], temperature, metrics, history, split.to_dict())
+
+
+def _bundle_config(tc: TrainConfig, labels: tuple[str, ...], man: pd.DataFrame, outcome: _Outcome) -> BundleConfig:
+    """The bundle's ``config.json``: labels, model and feature settings, split, temperature, provenance."""
     corpora = tuple(sorted(set(man["corpus"])))
-    licence = "; ".join(LICENCES.get(c, c) for c in corpora)
-    cfg = BundleConfig(
+    return BundleConfig(
         labels=labels, model_type=tc.model.model_type, input_kind=MODEL_INPUTS[tc.model.model_type],
-        features=tc.features, model=dataclasses.asdict(tc.model), corpora=corpora, split=split_d,
-        temperature=temperature, threshold=0.4,
+        features=tc.features, model=dataclasses.asdict(tc.model), corpora=corpora, split=outcome.split,
+        temperature=outcome.temperature, threshold=0.4,
         extra={
-            "licence": licence,
+            "licence": licence_text(corpora),
             "ensemble_of_folds": bool(tc.folds and tc.ensemble),
             "training": {k: v for k, v in dataclasses.asdict(tc).items() if k not in ("model", "features")},
             "train_command": tc.command,
@@ -544,15 +547,26 @@ def train(tc: TrainConfig) -> Path:
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         },
     )
-    eda = eda_summary(store, man, tc.features)
+
+
+def train(tc: TrainConfig) -> Path:
+    """Run training as configured and write the bundle to ``tc.out``; returns its path."""
     from .card import model_card
 
+    t_start = time.time()
+    man, labels = _scan(tc)
+    store = _FeatureStore(tc)
+    # babble comes from other speakers of the same group; the groups of a 5-fold split unless --folds says
+    # otherwise, so a held-out-split run reuses the K-fold run's cached augmented copies
+    store.groups = dataset.speaker_groups(man, k=tc.folds or 5, seed=tc.seed)
+    outcome = (_kfold if tc.folds else _held_out)(tc, labels, man, store)
+    metrics = outcome.metrics
+    metrics["train_seconds"] = round(time.time() - t_start, 1)
+    metrics["feature_seconds"] = round(store.seconds, 1)
+    cfg = _bundle_config(tc, labels, man, outcome)
+    eda = eda_summary(store, man, tc.features)
     card = model_card(cfg, metrics, eda)
-    path = write_bundle(tc.out, model=model, config=cfg, history=history, metrics=metrics, eda=eda, card=card,
-                        adaptation=prior)
+    path = write_bundle(tc.out, model=outcome.model, config=cfg, history=outcome.history, metrics=metrics, eda=eda,
+                        card=card, adaptation=outcome.prior)
     print(f"wrote model bundle {path} in {time.time() - t_start:.0f} s", file=sys.stderr)
     return path
-
-
-def dump_json(obj: Any) -> str:
-    return json.dumps(obj, indent=2)
