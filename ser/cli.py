@@ -1,4 +1,4 @@
-"""The ``ser`` command line: data download/list, train, evaluate, predict.
+"""The ``ser`` command line: data download/list, train, evaluate, predict, enrol, export.
 
 Every failure on bad input prints one line ``error: ...`` to stderr and exits with status 2
 (1 for unexpected errors, 130 when interrupted).
@@ -7,7 +7,6 @@ Every failure on bad input prints one line ``error: ...`` to stderr and exits wi
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import shlex
@@ -56,22 +55,15 @@ def _cmd_data_list(a: argparse.Namespace) -> int:
     return 0
 
 
-#: Per-model-type defaults of ``ser train`` (the linear model needs many cheap epochs and strong L2).
-_TRAIN_DEFAULTS = {
-    "linear": {"epochs": 200, "patience": 25, "batch_size": 256, "l2": 0.02, "n_val": 0},
-    "*": {"epochs": 60, "patience": 12, "batch_size": 32, "l2": 1e-4, "n_val": 2},
-}
-
-
 def _cmd_train(a: argparse.Namespace) -> int:
     from .features import FeatureConfig
-    from .models import ModelConfig
+    from .models import ModelConfig, recipe_defaults
     from .train import TrainConfig, train
 
     def speakers(s: str | None) -> tuple[str, ...]:
         return tuple(x.strip() for x in s.split(",") if x.strip()) if s else ()
 
-    d = _TRAIN_DEFAULTS.get(a.model_type, _TRAIN_DEFAULTS["*"])
+    d = recipe_defaults(a.model_type)  # per-model-type defaults (ser.models)
     pick = lambda value, key: d[key] if value is None else value  # noqa: E731
     fcfg = FeatureConfig(window_s=a.window, utterance_norm=not a.no_utterance_norm,
                          trim_db=None if a.no_trim else 30.0)
@@ -85,6 +77,7 @@ def _cmd_train(a: argparse.Namespace) -> int:
         n_test_speakers=a.n_test, n_val_speakers=pick(a.n_val, "n_val"), augment=a.augment, augment_strength=a.augment_strength,
         labels=speakers(a.labels), seed=a.seed, cache_dir=a.cache_dir, use_cache=not a.no_cache,
         channels=not a.no_channels, adapt=not a.no_adapt, adapt_tau=a.adapt_tau,
+        adapt_mood=a.adapt_mood, adapt_train_tau=a.adapt_train_tau,
         workers=a.workers, verbose=2 if not sys.stderr.isatty() else 1,
         command="ser " + " ".join(shlex.quote(x) for x in sys.argv[1:]),
     )
@@ -116,10 +109,17 @@ def _cmd_evaluate(a: argparse.Namespace) -> int:
 
 
 def _cmd_predict(a: argparse.Namespace) -> int:
+    if a.engine == "ray":
+        return _predict_ray(a)
+    from . import results
+    from .distributed import iter_audio_files
     from .predict import Predictor
 
+    if a.resume or a.address or a.workers:
+        raise SERError("--resume, --address and --workers are options of --engine ray")
+    files = list(iter_audio_files(a.files))  # folders and quoted globs expanded; other paths as given
     pred = Predictor(a.model, threshold=a.threshold)
-    results, errors = [], []
+    rows, results_ok, errors = [], [], []
     profile_for = None
     if a.profile and a.adapt:
         raise SERError("give --profile (one enrolled speaker) or --adapt (one profile per folder), not both")
@@ -138,18 +138,19 @@ def _cmd_predict(a: argparse.Namespace) -> int:
             if folder not in per_folder:
                 per_folder[folder] = pred.new_profile(Path(folder).name)
             return per_folder[folder]
-    for src, res in pred.predict_many(a.files, progress=len(a.files) > 3 and not a.json, profile_for=profile_for):
+    for src, res in pred.predict_many(files, progress=len(files) > 3 and not a.json, profile_for=profile_for):
+        rows.append(results.result_row(src, res, pred.labels, nested=bool(a.json)))
         if isinstance(res, SERError):
-            errors.append(f"error: {src}: {res}")
+            errors.append(f"error: {src}: {results.error_text(res)}")
         else:
-            results.append(res)
+            results_ok.append(res)
     for line in errors:  # after the progress bar has closed, one line per bad file
         print(line, file=sys.stderr)
     failures = len(errors)
     if a.json:
-        print(json.dumps([r.to_dict() for r in results], indent=2))
+        print(json.dumps(rows, indent=2))
     else:
-        for r in results:
+        for r in results_ok:
             flag = "  (uncertain)" if r.uncertain else ""
             adapted = f"  adapted to {r.profile_clips:g} earlier clip(s)" if r.adapted else ""
             print(f"{r.source}: {r.label} {100 * r.confidence:.1f}%{flag}  [{r.duration:.2f} s]{adapted}")
@@ -163,22 +164,42 @@ def _cmd_predict(a: argparse.Namespace) -> int:
                 for s in r.timeline:
                     print(f"    {s.start:8.2f}-{s.end:8.2f} s  {s.label:<10} {100 * s.confidence:5.1f}%")
     if a.csv:
-        rows = [["file", "label", "confidence", "uncertain", "duration_s", *pred.labels, "reliability", "adapted",
-                 "warnings"]]
-        rows += [[r.source, r.label, f"{r.confidence:.4f}", r.uncertain, r.duration,
-                  *(f"{r.probabilities[k]:.4f}" for k in pred.labels), f"{r.reliability:.2f}", r.adapted,
-                  "; ".join(r.warnings)] for r in results]
-        import io
-
-        buf = io.StringIO()
-        csv.writer(buf).writerows(rows)
-        _atomic_write(a.csv, buf.getvalue())
+        _atomic_write(a.csv, results.csv_text(rows, pred.labels))
         print(f"results written to {a.csv}", file=sys.stderr)
+    if a.out:
+        results.write_parquet(rows, a.out, pred.labels)
+        print(f"results written to {a.out}", file=sys.stderr)
     if failures:
-        if len(a.files) > 1:  # a single file's own error line says it all
-            print(f"error: {failures} of {len(a.files)} file(s) could not be analysed", file=sys.stderr)
+        if len(files) > 1:  # a single file's own error line says it all
+            print(f"error: {failures} of {len(files)} file(s) could not be analysed", file=sys.stderr)
         return 2
     return 0
+
+
+def _predict_ray(a: argparse.Namespace) -> int:
+    """``ser predict --engine ray``: every file a Parquet row (see ser.distributed); exit 2 if any failed."""
+    from .distributed import predict_to_parquet
+
+    if not a.out:
+        raise SERError("--engine ray writes its results to a Parquet file: give --out FILE.parquet")
+    if a.json or a.csv or a.profile or a.adapt:
+        raise SERError("--json, --csv, --profile and --adapt are options of the local engine (--engine local)")
+    try:
+        s = predict_to_parquet(a.files, a.out, model=a.model, threshold=a.threshold, address=a.address,
+                               workers=a.workers, resume=a.resume)
+    except KeyboardInterrupt:
+        print(f"interrupted: the files finished so far are kept; run the same command with --resume to "
+              f"score the rest into {a.out}", file=sys.stderr)
+        return 130
+    for f, reason in s.errors:
+        print(f"error: {f}: {reason}", file=sys.stderr)
+    if s.failed > len(s.errors):
+        print(f"error: ... and {s.failed - len(s.errors)} more (the error column of {a.out} has each reason)",
+              file=sys.stderr)
+    kept = f", {s.kept} kept from before" if s.kept else ""
+    print(f"{s.rows} rows written to {a.out}: {s.scored - s.failed} file(s) analysed, {s.failed} could not be"
+          f"{kept}", file=sys.stderr)
+    return 2 if s.failed else 0
 
 
 def _cmd_enrol(a: argparse.Namespace) -> int:
@@ -186,6 +207,7 @@ def _cmd_enrol(a: argparse.Namespace) -> int:
 
     pred = Predictor(a.model)
     profile = pred.new_profile(a.name)
+    profile.enrolled = True  # deliberate calibration: the mood guard does not apply
     bad = 0
     for src in a.files:
         try:
@@ -201,20 +223,36 @@ def _cmd_enrol(a: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_export(a: argparse.Namespace) -> int:
+    from .export import export_bundle
+
+    bundles = a.bundles or [None]
+    for b in bundles:
+        if b is None:
+            from .bundle import DEFAULT_MODEL_DIR
+
+            b = DEFAULT_MODEL_DIR
+        print(f"{export_bundle(b)} written")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from .adapt import DEFAULT_MOOD, DEFAULT_TAU, DEFAULT_TRAIN_TAU
+
     p = argparse.ArgumentParser(prog="ser", description="Speech emotion recognition: data, training, prediction.")
     sub = p.add_subparsers(dest="command", required=True)
 
     data = sub.add_parser("data", help="download or summarise emotional-speech corpora")
     dsub = data.add_subparsers(dest="data_command", required=True)
     d = dsub.add_parser("download", help="download a corpus from its public home")
-    d.add_argument("name", choices=["ravdess", "emodb"])
+    d.add_argument("name", choices=["ravdess", "emodb"], help="which corpus")
     d.add_argument("--dest", required=True, help="folder to put the corpus in (DEST/NAME)")
     d.add_argument("--url", help="download from this URL instead (a mirror)")
-    d.add_argument("--quiet", action="store_true")
+    d.add_argument("--quiet", action="store_true", help="no progress bar")
     d.set_defaults(func=_cmd_data_download)
     ls = dsub.add_parser("list", help="summarise the corpora found in folders")
-    ls.add_argument("dirs", nargs="+")
+    ls.add_argument("dirs", nargs="+", help="corpus folders (RAVDESS/EMO-DB/... layouts, or any folder with a "
+                    "manifest.csv)")
     ls.add_argument("--json", action="store_true", help="print the summary as JSON")
     ls.add_argument("--manifest", help="also write the manifest as CSV here")
     ls.set_defaults(func=_cmd_data_list)
@@ -229,8 +267,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--batch-size", type=int, help="default 256 for linear, else 32")
     t.add_argument("--patience", type=int, help="early-stopping patience in epochs (default 25 linear, else 12)")
     t.add_argument("--l2", type=float, help="L2 weight penalty (default 0.02 for linear, else 1e-4)")
-    t.add_argument("--lr", type=float, default=1e-3)
-    t.add_argument("--dropout", type=float, default=0.3)
+    t.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
+    t.add_argument("--dropout", type=float, default=0.3, help="dropout rate of the hidden layers (default 0.3)")
     t.add_argument("--width", type=int, default=32, help="channels of the first conv block")
     t.add_argument("--folds", type=int, default=0,
                    help="K-fold cross-validation by speaker: report mean ± std UAR, fit the temperature on the "
@@ -248,21 +286,29 @@ def build_parser() -> argparse.ArgumentParser:
                    help="augmented copies without simulated recording channels (room, noise, babble, codec, AGC)")
     t.add_argument("--no-adapt", action="store_true",
                    help="no speaker-adaptation prior (linear/mlp only; default: trained for both modes)")
-    t.add_argument("--adapt-tau", type=float, default=5.0,
-                   help="shrinkage of a speaker profile, in clips (half weight after this many)")
+    t.add_argument("--adapt-tau", type=float, default=DEFAULT_TAU,
+                   help="shrinkage of a speaker profile at inference, in clips (half weight after this many; "
+                        f"default {DEFAULT_TAU:g})")
+    t.add_argument("--adapt-mood", type=float, default=DEFAULT_MOOD,
+                   help="mood guard: how fast a profile whose clips all sound like one emotion loses weight "
+                        f"(0: off; default {DEFAULT_MOOD:g})")
+    t.add_argument("--adapt-train-tau", type=float, default=DEFAULT_TRAIN_TAU,
+                   help="shrinkage of each training speaker's statistics in the adapted half of training "
+                        f"(default {DEFAULT_TRAIN_TAU:g})")
     t.add_argument("--labels", help="comma-separated emotions to keep (default: all in the data)")
     t.add_argument("--window", type=float, default=3.0, help="model window in seconds")
-    t.add_argument("--no-utterance-norm", action="store_true")
+    t.add_argument("--no-utterance-norm", action="store_true",
+                   help="keep each clip's own feature means (default: normalised per utterance)")
     t.add_argument("--no-trim", action="store_true", help="keep leading/trailing silence")
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--seed", type=int, default=0, help="seed of the speaker split, augmentation and weights")
     t.add_argument("--cache-dir", help="feature cache folder (default ~/.cache/ser/features)")
-    t.add_argument("--no-cache", action="store_true")
+    t.add_argument("--no-cache", action="store_true", help="extract every feature again (no cache read or written)")
     t.add_argument("--workers", type=int, help="feature-extraction processes (default: CPU count)")
     t.set_defaults(func=_cmd_train)
 
     e = sub.add_parser("evaluate", help="evaluate a bundle on a corpus folder")
-    e.add_argument("--model", required=True)
-    e.add_argument("--data", nargs="+", required=True)
+    e.add_argument("--model", required=True, help="bundle folder to evaluate")
+    e.add_argument("--data", nargs="+", required=True, help="corpus folders (only unseen speakers are scored)")
     e.add_argument("--json", help="write the metrics as JSON here")
     e.add_argument("--include-seen-speakers", action="store_true",
                    help="also score speakers the model trained on (inflated; off by default)")
@@ -277,15 +323,29 @@ def build_parser() -> argparse.ArgumentParser:
     e.set_defaults(func=_cmd_evaluate)
 
     pr = sub.add_parser("predict", help="predict the emotion of audio files")
-    pr.add_argument("files", nargs="+")
+    pr.add_argument("files", nargs="+", metavar="FILE_DIR_OR_GLOB",
+                    help="audio files (wav, flac, ogg, mp3, webm, m4a); a folder stands for its audio files "
+                         "(recursively), a quoted glob for its matches")
     pr.add_argument("--model", default=None, help="bundle folder (default models/default)")
-    pr.add_argument("--json", action="store_true", help="print results as JSON")
-    pr.add_argument("--csv", help="write a results table as CSV here")
+    pr.add_argument("--json", action="store_true",
+                    help="print one JSON row per file (failed files too, with their error; see ser/results.py)")
+    pr.add_argument("--csv", help="write the same rows as CSV here (replaced atomically)")
     pr.add_argument("--threshold", type=float, help="confidence under which a result is 'uncertain'")
     pr.add_argument("--profile", help="speaker profile JSON from `ser enrol`: adapt every file to that speaker")
     pr.add_argument("--adapt", action="store_true",
                     help="adapt to the speaker as the files arrive: one running profile per folder (each file "
                          "predicted with the statistics of the earlier files of its folder)")
+    pr.add_argument("--out", help="write the results table as Parquet here (replaced atomically; needs pyarrow)")
+    pr.add_argument("--engine", choices=["local", "ray"], default="local",
+                    help="local: this machine, files in order (default); ray: Ray Data workers, for archives "
+                         "(needs --out and pip install 'ser[ray]')")
+    pr.add_argument("--address", help="with --engine ray: an existing Ray cluster (auto, HOST:6379 or "
+                                      "ray://HOST:10001); default: a local Ray started for the run")
+    pr.add_argument("--workers", type=int, help="with --engine ray: scoring workers, one CPU each (default: every "
+                                                "CPU of the local Ray or the cluster)")
+    pr.add_argument("--resume", action="store_true",
+                    help="with --engine ray: skip files already in --out (or finished by an interrupted run) and "
+                         "keep their rows")
     pr.set_defaults(func=_cmd_predict)
 
     en = sub.add_parser("enrol", help="make a speaker profile from clips of one speaker (for predict --profile)")
@@ -294,6 +354,10 @@ def build_parser() -> argparse.ArgumentParser:
     en.add_argument("--model", default=None, help="bundle folder (default models/default)")
     en.add_argument("--name", default="", help="a name stored in the profile")
     en.set_defaults(func=_cmd_enrol)
+
+    ex = sub.add_parser("export", help="add model.onnx (what prediction runs) to existing bundles")
+    ex.add_argument("bundles", nargs="*", help="bundle folders (default models/default); nothing else in them changes")
+    ex.set_defaults(func=_cmd_export)
     return p
 
 

@@ -13,6 +13,7 @@ Pages stay thin: they lay out widgets and call these helpers, :mod:`ser.predict`
 from __future__ import annotations
 
 import io
+import ipaddress
 import json
 import os
 import threading
@@ -20,6 +21,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import numpy as np
 import pandas as pd
@@ -31,7 +33,7 @@ from .errors import SERError
 
 if TYPE_CHECKING:
     from .adapt import SpeakerProfile
-    from .live import LiveAnalyzer, LiveResult
+    from .live import Headline, LiveAnalyzer, LiveResult
     from .predict import Prediction, Predictor
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -87,6 +89,61 @@ def emotion_md(label: str) -> str:
     icon = viz.EMOTION_ICONS.get(label, "record_voice_over")
     color = viz.EMOTION_MD_COLORS.get(label, "gray")
     return f":{color}[:material/{icon}: {label}]"
+
+
+# -- secure context (microphone access) ----------------------------------------------------------
+
+
+def is_secure_origin(url: str | None) -> bool | None:
+    """Whether a browser treats the page at ``url`` as a secure context, where it may use the microphone.
+
+    ``https:`` is; so is ``http:`` on a loopback host (``localhost``, ``*.localhost``, ``127.0.0.0/8``,
+    ``[::1]``), as browsers define "potentially trustworthy" origins. ``http://<server>:8501`` from
+    another machine is not. ``None`` when ``url`` is unknown (no browser, e.g. tests).
+    """
+    if not url:
+        return None
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme in ("https", "wss"):
+        return True
+    if scheme not in ("http", "ws"):
+        return None
+    host = (parts.hostname or "").lower().rstrip(".")
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def page_url() -> str | None:
+    """The page's URL as the browser sees it (``st.context.url``), or ``None`` outside a browser session."""
+    try:
+        return st.context.url
+    except Exception:  # no session (bare script, tests): nothing to check
+        return None
+
+
+SECURE_CONTEXT_HINT = (
+    "Browsers give the microphone only to a secure page: **https://…**, or **http://localhost** on the "
+    "machine running the app. Over plain http from another machine the recorder stays silent or asks for "
+    "no permission at all. Serve the app over HTTPS (see *Serving a demo to a room* in the README: "
+    "`streamlit run app.py --server.sslCertFile cert.pem --server.sslKeyFile key.pem`), or open it on the "
+    "server itself."
+)
+
+
+def secure_context_notice(what: str = "The microphone") -> bool:
+    """Warn (``st.warning``) when this page is not a secure context, so ``what`` cannot work; returns
+    whether the warning was shown."""
+    url = page_url()
+    if is_secure_origin(url) is not False:
+        return False
+    st.warning(f"{what} needs a secure connection, and this page is `{url}`. " + SECURE_CONTEXT_HINT,
+               icon=":material/lock_open:")
+    return True
 
 
 # -- model bundles -------------------------------------------------------------------------------
@@ -187,6 +244,49 @@ def headline(bundle: ModelBundle) -> dict[str, Any]:
     s["threshold"] = bundle.config.threshold
     s["window_s"] = bundle.features.window_s
     return s
+
+
+def model_figures(bundle: ModelBundle) -> list[dict[str, Any]]:
+    """The Home page's headline metric tiles, each figure once: ``[{"label", "value", "delta", "help"}]``.
+
+    A bundle whose "test" figures *are* its cross-validation (the shipped model: out-of-fold
+    predictions, no separate held-out split) shows the k-fold tiles only; one with a real held-out test
+    shows those first. Adapted UAR and the number of emotions follow.
+    """
+    info = headline(bundle)
+    test = bundle.metrics.get("test", {})
+    folds = info.get("folds") or {}
+    k = (bundle.metrics.get("folds") or {}).get("k", "K")
+    n = len(info["labels"])
+    out: list[dict[str, Any]] = []
+    protocol = str(test.get("protocol", "")).lower()
+    test_is_cv = bool(folds) and ("fold" in protocol or (
+        folds.get("pooled_uar") is not None and info["uar"] is not None
+        and abs(float(folds["pooled_uar"]) - float(info["uar"])) < 1e-9))
+    uar_help = ("Unweighted average recall: the mean of the per-emotion recalls, so every emotion counts equally. "
+                f"Chance level is 1 / {n} = {1 / max(n, 1):.0%}.")
+    if info["uar"] is not None and not test_is_cv:
+        out.append({"label": "Held-out UAR", "value": f"{info['uar']:.0%}", "delta": None,
+                    "help": uar_help + " Speakers the model never heard."})
+        if info["accuracy"] is not None:
+            out.append({"label": "Held-out accuracy", "value": f"{info['accuracy']:.0%}", "delta": None,
+                        "help": "Share of held-out clips predicted right."})
+    if folds:
+        out.append({"label": f"{k}-fold UAR", "value": f"{folds['uar_mean']:.0%}",
+                    "delta": f"± {folds['uar_std']:.0%} across folds",
+                    "help": uar_help + " Mean and spread over cross-validation folds, each tested on speakers "
+                                       "its model never heard."})
+        if test_is_cv and folds.get("accuracy_mean") is not None:
+            out.append({"label": f"{k}-fold accuracy", "value": f"{folds['accuracy_mean']:.0%}", "delta": None,
+                        "help": "Share of clips predicted right, mean over the folds."})
+    if info.get("adapted_uar") is not None:
+        out.append({"label": "Adapted UAR", "value": f"{info['adapted_uar']:.0%}", "delta": None,
+                    "help": "Cross-validated UAR when each clip is judged against a few earlier clips of the "
+                            "same voice (speaker adaptation)."})
+    if not out and info["n_test"] is not None:
+        out.append({"label": "Test clips", "value": str(info["n_test"]), "delta": None, "help": None})
+    out.append({"label": "Emotions", "value": str(n), "delta": None, "help": f"Chance level: {1 / max(n, 1):.0%}"})
+    return out
 
 
 def bundle_label(path: str | Path) -> str:
@@ -409,15 +509,16 @@ def analyse(predictor, key: tuple, name: str, data: bytes, mime: str, *, state_k
     with st.spinner(f"Analysing {name}…"):
         try:
             res.y = load(data, sr=predictor.sample_rate)
-            sr = info(data).get("samplerate")
+            facts = info(data)  # the original rate (narrowband check) and a cut-short file's warning
+            sr, warn = facts.get("samplerate"), tuple(facts.get("warnings", ()))
             if profile is None:
-                res.prediction = predictor.predict(res.y, source=name, source_sr=sr)
+                res.prediction = predictor.predict(res.y, source=name, source_sr=sr, warnings=warn)
             else:
                 with profile_lock():  # no st call inside: a rerun cannot stop it half-way
                     update = not _profile_has(key)
                     res.earlier = (int(profile.clips), float(profile.seconds))
                     res.prediction = predictor.predict(res.y, source=name, profile=profile, update_profile=update,
-                                                       source_sr=sr)
+                                                       source_sr=sr, warnings=warn)
                     if update:
                         _profile_inputs()[key] = None
         except SERError as err:
@@ -431,27 +532,56 @@ def prediction_json(prediction: Prediction) -> str:
     return json.dumps(prediction.to_dict(), indent=2)
 
 
-def show_prediction(prediction: Prediction, *, threshold: float, earlier: tuple[int, float] | None = None) -> None:
+def shares_text(shares: dict[str, float], *, top: int = 4, min_share: float = 0.05) -> str:
+    """``"Angry 40 % · Calm 35 % · Sad 20 % · other 5 %"``: the largest ``top`` shares of at least
+    ``min_share`` (0–1), the rest summed as "other"."""
+    items = sorted(shares.items(), key=lambda kv: -kv[1])
+    shown = [(k, v) for k, v in items[:top] if v >= min_share] or items[:1]
+    rest = 1.0 - sum(v for _, v in shown) if shares else 0.0
+    parts = [f"{k.capitalize()} {v:.0%}".replace("%", " %") for k, v in shown]
+    if rest >= 0.005:
+        parts.append(f"other {rest:.0%}".replace("%", " %"))
+    return " · ".join(parts)
+
+
+def show_prediction(prediction: Prediction, *, threshold: float, earlier: tuple[int, float] | None = None,
+                    name: str | None = None) -> None:
     """Top emotion with confidence (or the "uncertain" state) next to the probability bar chart.
 
-    Input-quality warnings (narrowband, clipped, very noisy) are shown under the result; a result adapted
-    to a voice profile says how many earlier clips it drew on and what the general model said.
-    ``earlier``: ``(clips, seconds)`` the profile held before this clip (default: the prediction's
-    ``profile_clips``, in clips' worth of speech).
+    A long clip whose windows disagree (no emotion holds 60 % of the time, :func:`ser.viz.is_mixed`) is
+    summarised as the share of time per emotion ("Angry 40 % · Calm 35 % · …", with a bar) instead of one
+    uncertain label. Input-quality warnings (narrowband, clipped, very noisy) are shown under the result;
+    a result adapted to a voice profile says how many earlier clips it drew on and what the general
+    model said. ``earlier``: ``(clips, seconds)`` the profile held before this clip (default: the
+    prediction's ``profile_clips``, in clips' worth of speech). ``name``: the input's full file name,
+    shown with the result.
     """
     left, right = st.columns([2, 3], vertical_alignment="center")
     unadapted = prediction.unadapted if prediction.unadapted else None
+    shares = viz.emotion_shares(prediction.timeline) if prediction.timeline else {}
+    mixed = viz.is_mixed(shares, n_windows=len(prediction.timeline))
     with left:
         icon = viz.EMOTION_ICONS.get(prediction.label, "record_voice_over")
         color = viz.EMOTION_MD_COLORS.get(prediction.label, "gray")
         with st.container(border=True):
-            st.caption("Predicted emotion")
-            st.markdown(f"## :{color}[:material/{icon}:] {prediction.label.capitalize()}")
-            st.markdown(f"**{prediction.confidence:.0%}** confidence · clip of {prediction.duration:.1f} s")
+            if name:
+                st.caption(f":material/audio_file: `{name}`")
+            if mixed:
+                st.caption("Mixed recording: share of the time per emotion")
+                st.markdown(f"#### :material/stacked_bar_chart: {shares_text(shares)}")
+                chart(viz.emotion_share_bar(shares), key="prediction_shares")
+                st.caption(f"Whole clip ({prediction.duration:.1f} s): {emotion_md(prediction.label)} "
+                           f"{prediction.confidence:.0%} — no single emotion holds most of the time.")
+            else:
+                st.caption("Predicted emotion")
+                st.markdown(f"## :{color}[:material/{icon}:] {prediction.label.capitalize()}")
+                st.markdown(f"**{prediction.confidence:.0%}** confidence · clip of {prediction.duration:.1f} s")
+                if shares and len(shares) > 1:
+                    st.caption("Over time: " + shares_text(shares))
             note = adaptation_note(prediction, earlier=earlier)
             if note:
                 st.caption(note)
-        if prediction.uncertain:
+        if prediction.uncertain and not mixed:
             if prediction.confidence < threshold:
                 st.warning(
                     f"Uncertain: the top probability ({prediction.confidence:.0%}) is below the model's threshold "
@@ -467,6 +597,23 @@ def show_prediction(prediction: Prediction, *, threshold: float, earlier: tuple[
         st.caption("Probability of each emotion for the whole clip (calibrated; they sum to 100%). "
                    "The dashed line is the confidence threshold."
                    + (" Hollow diamonds: the same clip without your voice profile." if prediction.adapted else ""))
+
+
+AFFECT_CAPTION = (
+    "**Derived from the class probabilities**, not measured: each emotion sits at a conventional place of "
+    "the arousal/valence circle (Russell's circumplex), sized by its probability; the dot is their "
+    "probability-weighted mean. The model was never trained on arousal or valence ratings."
+)
+
+
+def show_affect(probabilities: dict[str, float] | None, *, trail: Sequence[tuple[float, float] | None] = (),
+                key: str = "affect", caption: str | None = None, title: str | None = None) -> None:
+    """The arousal/valence view (:func:`ser.viz.circumplex`, its default title unless ``title``) with its
+    "derived from the class probabilities" caption (``caption`` is added to it)."""
+    fig = viz.circumplex(probabilities, trail=trail) if title is None else viz.circumplex(
+        probabilities, trail=trail, title=title)
+    chart(fig, key=key)
+    st.caption(AFFECT_CAPTION + (f" {caption}" if caption else ""))
 
 
 def quality_warnings(prediction: Prediction) -> list[str]:
@@ -537,38 +684,76 @@ def show_clip_views(y: np.ndarray, sr: int, *, figures: dict | None = None, spec
 
 def batch_rows(predictor, files: Sequence[tuple[str, bytes]], progress=None, *,
                one_speaker: bool = False) -> pd.DataFrame:
-    """Predict each ``(name, encoded bytes)``; one row per file with label, confidence, per-class
-    probabilities, ``adapted``, input-quality ``warnings`` and an ``error`` column (bad files never stop
-    the batch). ``progress(i, n, name)`` is called after each file.
+    """Predict each ``(name, encoded bytes)``: one row per file in the schema of :mod:`ser.results` (the
+    CLI's too): label, confidence, per-class probabilities, ``adapted``, input-quality ``warnings`` and an
+    ``error`` column (bad files never stop the batch; their prediction cells are empty). ``progress(i, n,
+    name)`` is called after each file.
 
     ``one_speaker``: the files are one speaker's, in this order: one running voice profile goes through
-    the batch, each file adapted to the files before it (the first one is not), and an
-    ``unadapted_label`` column gives the general model's answer. Needs a model that can adapt.
+    the batch, each file adapted to the files before it (the first one is not), and ``unadapted_label``
+    gives the general model's answer. Needs a model that can adapt.
     """
+    from . import results
+
     profile = predictor.new_profile("batch") if one_speaker else None
     rows = []
     n = len(files)
     for i, (name, data) in enumerate(files):
-        row: dict[str, Any] = {"file": name}
         try:
-            p = predictor.predict_file(data, name=name, profile=profile)
-            row.update({"label": p.label, "confidence": p.confidence, "uncertain": p.uncertain,
-                        "adapted": bool(p.adapted), "warnings": "; ".join(p.warnings),
-                        "duration_s": p.duration, **{f"p_{k}": v for k, v in p.probabilities.items()},
-                        "error": ""})
-            if one_speaker:
-                top = top_label(p.unadapted) if p.unadapted else (p.label, p.confidence)
-                row["unadapted_label"] = top[0] if top else None
+            rows.append(results.row(predictor.predict_file(data, name=name, profile=profile), predictor.labels,
+                                    file=name))
         except SERError as err:
-            row.update({"label": None, "confidence": None, "uncertain": None, "adapted": None, "warnings": "",
-                        "duration_s": None, "error": str(err)})
-        rows.append(row)
+            rows.append(results.error_row(name, err, predictor.labels))
         if progress is not None:
             progress(i + 1, n, name)
-    cols = ["file", "label", "confidence", "error", "uncertain", "adapted", "warnings"]
-    cols += ["unadapted_label"] if one_speaker else []
-    cols += ["duration_s"] + [f"p_{k}" for k in predictor.labels]
-    return pd.DataFrame(rows).reindex(columns=cols)
+    return results.frame(rows, predictor.labels)
+
+
+#: Text columns of a batch table that read better empty than "None".
+_TEXT_COLUMNS = ("file", "label", "error", "warnings", "unadapted_label")
+
+
+def batch_display(df: pd.DataFrame, *, one_speaker: bool = False) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """A batch table (:mod:`ser.results` rows) ready for ``st.dataframe``: ``(frame, column_config)``.
+
+    Missing text cells become ``""`` (not "None"), missing numbers stay empty; the file name is pinned and
+    wide enough for full RAVDESS names; probability columns are titled by their emotion (``p_surprised`` →
+    "surprised") and wide enough to show it. The frame keeps every column of the schema; without
+    ``one_speaker`` the speaker-adaptation ones (``profile_clips``, ``unadapted_label``) are hidden.
+    """
+    out = df.copy()
+    for c in _TEXT_COLUMNS:
+        if c in out.columns:
+            out[c] = out[c].astype(object).where(out[c].notna(), "").astype(str)
+    cfg: dict[str, Any] = {
+        "file": st.column_config.TextColumn("file", width="large", pinned=True),
+        "label": st.column_config.TextColumn("emotion", width="small"),
+        "confidence": st.column_config.ProgressColumn("confidence", format="percent", min_value=0.0, max_value=1.0,
+                                                      width="small"),
+        "error": st.column_config.TextColumn("error", width="medium"),
+        "uncertain": st.column_config.CheckboxColumn("uncertain", width="small"),
+        "duration": st.column_config.NumberColumn("duration (s)", format="%.2f", width="small"),
+        "duration_s": st.column_config.NumberColumn("duration (s)", format="%.2f", width="small"),
+        "reliability": st.column_config.NumberColumn(
+            "reliability", format="%.2f", width="small",
+            help="1 = clean input; lower values have softened the confidences"),
+        "adapted": st.column_config.CheckboxColumn("adapted", help="predicted relative to the files before it",
+                                                   width="small"),
+        "profile_clips": st.column_config.NumberColumn("earlier clips", format="%.1f", width="small",
+                                                       help="clips' worth of this speaker the profile held"),
+        "unadapted_label": st.column_config.TextColumn("general model", width="small",
+                                                       help="the answer without the voice profile"),
+        "warnings": st.column_config.TextColumn("warnings", width="medium",
+                                                help="input quality (confidences lowered)"),
+    }
+    if not one_speaker:  # these columns only mean something with "one speaker" (the CSV keeps them)
+        cfg.update({"profile_clips": None, "unadapted_label": None})
+    for c in out.columns:
+        if c.startswith("p_"):
+            cfg[c] = st.column_config.ProgressColumn(c[2:], format="percent", min_value=0.0, max_value=1.0,
+                                                     width=max(100, 9 * len(c[2:]) + 40),
+                                                     help=f"probability of {c[2:]}")
+    return out, {k: v for k, v in cfg.items() if k in out.columns}  # None = hidden
 
 
 # -- speaker adaptation --------------------------------------------------------------------------
@@ -649,6 +834,7 @@ def calibrate(predictor, key: tuple, name: str, data: bytes) -> str | None:
         with st.spinner(f"Learning your voice from {name}…"), profile_lock():
             if key not in seen:  # another run of the page may have learnt it while we waited
                 try:
+                    profile.enrolled = True  # deliberate calibration: the mood guard does not apply
                     predictor.predict_file(data, name=name, profile=profile, update_profile=True)
                     seen[key] = None
                 except SERError as err:
@@ -750,20 +936,17 @@ def live_analyzer(predictor, **kwargs) -> LiveAnalyzer:
     return analyzer
 
 
-def claim_live_run() -> object:
-    """Mark this script run as the one that streams the Live page's audio; returns its token.
-
-    Streamlit's fast reruns start a new run (a toggle or button used mid-stream) while the old one is
-    still in its loop: the old run must then leave the analyzer running for the new one.
-    """
-    token = object()
-    st.session_state["_live_run"] = token
-    return token
-
-
-def owns_live_run(token: object) -> bool:
-    """Whether the run holding ``token`` is still the newest streaming run (see :func:`claim_live_run`)."""
-    return st.session_state.get("_live_run") is token
+def live_headline_text(headline: Headline | None) -> str:
+    """The Live page's headline as markdown: Material icon and colour of the steady label, its smoothed
+    confidence and "(uncertain)"; a muted line while quiet; ``""`` before the first result."""
+    if headline is None:
+        return ""
+    if headline.quiet:
+        return "### :gray[:material/volume_off:] Quiet — no speech"
+    icon = viz.EMOTION_ICONS.get(headline.label, "record_voice_over")
+    color = viz.EMOTION_MD_COLORS.get(headline.label, "gray")
+    hedge = " (uncertain)" if headline.uncertain else ""
+    return f"### :{color}[:material/{icon}:] Emotion: **{headline.label}** — {headline.confidence:.0%}{hedge}"
 
 
 def live_adaptation_text(adaptive: bool, adapt: bool, seconds: float) -> str:
@@ -804,6 +987,7 @@ __all__ = [
     "Analysis",
     "analyse",
     "available_bundles",
+    "batch_display",
     "batch_rows",
     "bundle_label",
     "bundles_table",
@@ -813,7 +997,6 @@ __all__ = [
     "can_adapt",
     "clips_text",
     "chart",
-    "claim_live_run",
     "clip_label",
     "corpus_manifest",
     "current_bundle",
@@ -827,18 +1010,24 @@ __all__ = [
     "get_predictor",
     "headline",
     "in_folder",
+    "is_secure_origin",
     "live_adaptation_text",
     "live_analyzer",
     "live_comparison_text",
+    "live_headline_text",
     "load_clip",
+    "model_figures",
     "model_selector",
     "one_speaker_toggle",
-    "owns_live_run",
     "prediction_json",
     "profile_status",
     "quality_warnings",
+    "page_url",
     "reset_voice_profile",
+    "secure_context_notice",
     "selected_bundle_dir",
+    "shares_text",
+    "show_affect",
     "show_clip_views",
     "show_error",
     "show_prediction",

@@ -353,7 +353,7 @@ def test_cli_enrol_then_predict_with_the_profile(tmp_path, tiny_bundle, capsys):
     rc = main(["predict", str(clip), "--model", str(tiny_bundle), "--profile", str(out), "--json"])
     (res,) = json.loads(capsys.readouterr().out)
     assert rc == 0 and res["adapted"] and res["profile_clips"] == pytest.approx(profile.n, abs=1e-3)
-    assert set(res["unadapted"]) == set(res["probabilities"])
+    assert {f"p_{k}" for k in res["unadapted"]} == {k for k in res if k.startswith("p_")}
     assert SpeakerProfile.load(out).clips == 3  # predicting does not rewrite the enrolled profile
     # a profile made with other feature settings: one error line, exit 2
     other = SpeakerProfile.from_json(out.read_text())
@@ -378,7 +378,7 @@ def test_cli_predict_adapt_keeps_one_profile_per_folder(tmp_path, tiny_bundle, c
     assert weight[a[0]] != pytest.approx(weight[a[0]] + weight[b[0]])
     rc = main(["predict", *map(str, (a[0], b[0], a[1], b[1])), "--model", str(tiny_bundle), "--adapt", "--json"])
     res = json.loads(capsys.readouterr().out)
-    assert rc == 0 and [Path(r["source"]).name for r in res] == [f.name for f in (a[0], b[0], a[1], b[1])]
+    assert rc == 0 and [Path(r["file"]).name for r in res] == [f.name for f in (a[0], b[0], a[1], b[1])]
     assert [r["adapted"] for r in res] == [False, False, True, True]
     assert res[0]["profile_clips"] == res[1]["profile_clips"] == 0.0
     assert res[2]["profile_clips"] == pytest.approx(weight[a[0]], abs=1e-3)  # only its own folder's clip
