@@ -24,17 +24,14 @@ import contextlib
 import json
 import os
 import re
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+from ser.testing import streamlit_server
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -100,51 +97,14 @@ def reference_prediction(predictor, clip: Path):
 # -- server --------------------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
-def _healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-            return r.status == 200
-    except OSError:
-        return False
 
 
-@contextlib.contextmanager
-def serve(model_dir: Path, data_dir: Path, log_path: Path, *, start_timeout_s: float = 180) -> Iterator[
-        tuple[str, int]]:
-    """Run ``streamlit run app.py`` on a free localhost port; yield ``(base URL, server pid)``."""
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "SER_MODEL_DIR": str(model_dir), "SER_DATA_DIR": str(data_dir),
-           "PYTHONUNBUFFERED": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
-    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-           "--server.port", str(port), "--server.address", "127.0.0.1", "--server.fileWatcherType", "none",
-           "--browser.gatherUsageStats", "false"]
-    with open(log_path, "wb") as out:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True)
-    try:
-        deadline = time.monotonic() + start_timeout_s
-        while not _healthy(url):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"streamlit did not start (exit {proc.poll()}):\n"
-                                   f"{log_path.read_text(errors='replace')[-3000:]}")
-            time.sleep(0.3)
-        yield url, proc.pid
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)  # our own process group (start_new_session)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
+
+def serve(model_dir: Path, data_dir: Path, log_path: Path, *, start_timeout_s: float = 180):
+    """``streamlit run app.py`` on a free localhost port; a context manager yielding ``(base URL, server pid)``."""
+    return streamlit_server(model_dir, data_dir, log_path, root=ROOT, start_timeout_s=start_timeout_s)
 
 
 def _status_kb(pid: int, field: str) -> int:

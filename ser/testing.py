@@ -2,7 +2,10 @@
 
 * :func:`make_tiny_bundle`: a tiny real bundle built in seconds (random weights, not trained);
 * :func:`speechlike`, :func:`wav_bytes`: generated speech-like signals and their WAV bytes;
-* :func:`round_robin`: a prefix of items spread over groups (speakers, emotions).
+* :func:`round_robin`: a prefix of items spread over groups (speakers, emotions);
+* :func:`png_bytes`: a small valid PNG (a picture a user might rename .mp3 by mistake);
+* :func:`free_port`, :func:`server_healthy`, :func:`streamlit_server`: a real ``streamlit run app.py`` for the
+  browser tests and the load benchmark.
 
 Only numpy is imported up front; Keras and the bundle writer only when a bundle is built.
 """
@@ -110,3 +113,82 @@ def make_tiny_bundle(dest: str | Path, *, model_type: str = "mlp", labels: tuple
     card = "# Tiny test bundle\n\nRandom weights; for tests only.\n"
     return write_bundle(dest, model=model, config=cfg, history=history, metrics=metrics, eda=eda, card=card,
                         adaptation=prior)
+
+
+def png_bytes() -> bytes:
+    """A small valid 64x64 RGB PNG image."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    pixels = b"".join(b"\x00" + bytes(range(96)) * 2 for _ in range(64))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 64, 64, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(pixels)) + chunk(b"IEND", b""))
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def server_healthy(url: str) -> bool:
+    """Whether the Streamlit server at ``url`` answers its health check."""
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+            return r.status == 200
+    except OSError:
+        return False
+
+
+def streamlit_server(model_dir: Path, data_dir: Path, log_path: Path, *, root: Path,
+                     start_timeout_s: float = 180.0):
+    """Context manager: ``streamlit run app.py`` (in ``root``) with ``SER_MODEL_DIR``/``SER_DATA_DIR`` on a free
+    localhost port, output to ``log_path``; yields ``(base URL, server pid)``, stops the server's process group
+    afterwards. Raises ``RuntimeError`` (with the log's tail) when it exits or is not healthy in time."""
+    import contextlib
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    @contextlib.contextmanager
+    def run():
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        env = {**os.environ, "SER_MODEL_DIR": str(model_dir), "SER_DATA_DIR": str(data_dir),
+               "PYTHONUNBUFFERED": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
+        cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+               "--server.port", str(port), "--server.address", "127.0.0.1", "--server.fileWatcherType", "none",
+               "--browser.gatherUsageStats", "false"]
+        with open(log_path, "wb") as out:
+            proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                    start_new_session=True)
+        try:
+            deadline = time.monotonic() + start_timeout_s
+            while not server_healthy(url):
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    state = f"exited with {proc.returncode}" if proc.poll() is not None else \
+                        f"not healthy after {start_timeout_s:g} s"
+                    raise RuntimeError(f"streamlit {state}:\n{Path(log_path).read_text(errors='replace')[-4000:]}")
+                time.sleep(0.3)
+            yield url, proc.pid
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)  # our own process group (start_new_session)
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=10)
+
+    return run()

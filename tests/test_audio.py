@@ -9,6 +9,7 @@ from support import STEREO_48K, requires_data, speechlike
 
 from ser import audio
 from ser.errors import AudioError
+from ser.testing import png_bytes
 
 
 @pytest.mark.parametrize(
@@ -127,23 +128,13 @@ def test_unknown_length_wav_is_not_truncated(tmp_path):
     assert audio.truncation(b"not a wav at all") is None and audio.truncation(tmp_path / "missing.wav") is None
 
 
-def _png() -> bytes:
-    import struct
-    import zlib
-
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-
-    pixels = b"".join(b"\x00" + bytes(range(96)) * 2 for _ in range(64))
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 64, 64, 8, 2, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(pixels)) + chunk(b"IEND", b""))
 
 
 def test_png_renamed_mp3_is_one_clear_error_and_no_decoder_chatter(tmp_path, capfd):
     """libsndfile hands such a file to libmpg123, which writes "Note: Illegal Audio-MPEG-Header ..." to the
     C-level stderr: that is silenced, and the error names the problem (its ``reason`` without the path)."""
     path = tmp_path / "picture.mp3"
-    path.write_bytes(_png())
+    path.write_bytes(png_bytes())
     with pytest.raises(AudioError, match="not a readable audio file") as info:
         audio.load(path)
     assert str(path) in str(info.value) and str(path) not in info.value.reason

@@ -37,6 +37,7 @@ from ser import Predictor, load_bundle
 from ser.bundle import list_bundles
 from ser.errors import AudioError, BundleError
 from ser.features import FeatureConfig
+from ser.testing import png_bytes
 
 SR = 16_000
 _CONSOLE_SCRIPT = Path(sys.executable).with_name("ser")
@@ -103,16 +104,6 @@ def _nan_long() -> np.ndarray:
     return y
 
 
-def _png() -> bytes:
-    """A small valid PNG image (what a user might rename .mp3 by mistake)."""
-    import zlib
-
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-
-    pixels = b"".join(b"\x00" + bytes(range(96)) * 2 for _ in range(64))
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 64, 64, 8, 2, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(pixels)) + chunk(b"IEND", b""))
 
 
 _GOOD = _wav_bytes(speechlike(3.0))  # a valid 3 s 16-bit WAV: 44-byte header + data
@@ -138,7 +129,7 @@ FAILS = {
     "unsupported codec (format tag 0xFFFF)": ("codec_ffff.wav", lambda p: p.write_bytes(_patched(_GOOD, 20, "<H", 0xFFFF)),
                                               AudioError, r"cannot decode .*Decoder not found", "cannot decode"),
     "video-only container": ("video_only.mp4", _video_only_mp4, AudioError, r"no audio stream", "no audio stream"),
-    "PNG image renamed .mp3": ("picture.mp3", lambda p: p.write_bytes(_png()), AudioError,
+    "PNG image renamed .mp3": ("picture.mp3", lambda p: p.write_bytes(png_bytes()), AudioError,
                                r"is not a readable audio file", "not a readable audio file"),
     "NaN in a float WAV": ("nan_float.wav", lambda p: p.write_bytes(_nan_float_wav()), AudioError,
                            r"NaN or infinite", "NaN or infinite"),

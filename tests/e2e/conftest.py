@@ -30,17 +30,13 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+from ser.testing import streamlit_server as start_streamlit
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT.parent / "shared" / "data"
@@ -89,18 +85,8 @@ def pytest_collection_modifyitems(config, items) -> None:
             item.add_marker(skip)
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
-def _healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-            return r.status == 200
-    except OSError:
-        return False
 
 
 @pytest.fixture(scope="session")
@@ -124,37 +110,11 @@ def e2e_data_dir(tmp_path_factory) -> Path:
 
 @contextlib.contextmanager
 def serve(model_dir: Path, data_dir: Path, log_dir: Path) -> Iterator[str]:
-    """Run ``streamlit run app.py`` with ``SER_MODEL_DIR=model_dir`` on a free port; yield its base URL."""
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    log_path = log_dir / "server.log"
-    env = {**os.environ, "SER_MODEL_DIR": str(model_dir), "SER_DATA_DIR": str(data_dir),
-           "PYTHONUNBUFFERED": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
-    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-           "--server.port", str(port), "--server.address", "127.0.0.1", "--server.fileWatcherType", "none",
-           "--browser.gatherUsageStats", "false"]
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
-    try:
-        deadline = time.time() + SERVER_START_TIMEOUT
-        while not _healthy(url):
-            if proc.poll() is not None:
-                pytest.fail(f"streamlit exited with {proc.returncode}:\n{log_path.read_text(errors='replace')[-4000:]}")
-            if time.time() > deadline:
-                pytest.fail(f"streamlit not healthy after {SERVER_START_TIMEOUT} s:\n"
-                            f"{log_path.read_text(errors='replace')[-4000:]}")
-            time.sleep(0.3)
+    """Run ``streamlit run app.py`` with ``SER_MODEL_DIR=model_dir`` on a free port; yield its base URL
+    (a server that exits or never gets healthy raises with its log's tail)."""
+    with start_streamlit(model_dir, data_dir, log_dir / "server.log", root=ROOT,
+                         start_timeout_s=SERVER_START_TIMEOUT) as (url, _pid):
         yield url
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)  # our own process group (start_new_session)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
 
 
 @pytest.fixture(scope="session")
