@@ -36,7 +36,7 @@ from . import results
 from .errors import SERError
 
 #: Paths per block the listing emits (and files per ``map_batches`` call): small blocks balance the workers.
-BLOCK_ROWS = 16
+BLOCK_ROWS = 64
 #: Rows the driver gathers before committing a part file (what an interrupted run can lose at most).
 PART_ROWS = 2048
 #: Object store of the local Ray a run starts for itself: the job moves only paths and result rows.
