@@ -238,6 +238,7 @@ def _cmd_export(a: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from .adapt import DEFAULT_MOOD, DEFAULT_TAU, DEFAULT_TRAIN_TAU
+    from .corpus_facts import CORPUS_FACTS
 
     p = argparse.ArgumentParser(prog="ser", description="Speech emotion recognition: data, training, prediction.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -245,7 +246,8 @@ def build_parser() -> argparse.ArgumentParser:
     data = sub.add_parser("data", help="download or summarise emotional-speech corpora")
     dsub = data.add_subparsers(dest="data_command", required=True)
     d = dsub.add_parser("download", help="download a corpus from its public home")
-    d.add_argument("name", choices=["ravdess", "emodb"], help="which corpus")
+    d.add_argument("name", choices=[n for n, f in CORPUS_FACTS.items() if f.archive is not None],
+                   help="which corpus (those with a public archive; the others are obtained by hand)")
     d.add_argument("--dest", required=True, help="folder to put the corpus in (DEST/NAME)")
     d.add_argument("--url", help="download from this URL instead (a mirror)")
     d.add_argument("--quiet", action="store_true", help="no progress bar")

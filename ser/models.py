@@ -17,7 +17,7 @@ name        input                            architecture
 Each type's training recipe (epochs, early-stopping patience, batch size, L2, validation speakers)
 is :func:`recipe_defaults`: the defaults of ``ser train`` and of :class:`ser.train.TrainConfig`.
 
-All models end in a softmax over the bundle's labels. Only layers from Keras itself and the two
+All models end in a softmax over the bundle's labels. Only layers from Keras itself and the three
 registered layers below are used, so bundles load with ``safe_mode=True``.
 """
 
