@@ -60,7 +60,7 @@ elif predictor is not None:
     if method == "example" and profile is not None:
         profile = None  # a corpus speaker is not you: neither adapt to nor learn from their voice
         st.caption("Corpus examples are other people's voices: analysed without your voice profile.")
-    res = ui.analyse(predictor, key + (ui.selected_bundle_dir(),), name, data, mime, profile=profile)
+    res = ui.analyse(predictor, key + (ui.selected_bundle_dir(),), name, data, profile=profile)
     if res.error:  # no player for a file that cannot be read (it would show an empty 0:00 player)
         ui.show_error(SERError(f"{name}: {res.error}"), "Try another file: a few seconds of speech works best.")
     else:

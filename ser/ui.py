@@ -479,8 +479,6 @@ class Analysis:
 
     key: tuple
     name: str
-    audio: bytes
-    mime: str
     y: np.ndarray | None = None
     sr: int = 16000
     prediction: Any = None
@@ -489,7 +487,7 @@ class Analysis:
     earlier: tuple[int, float] | None = None  # the voice profile before this clip: (clips, seconds)
 
 
-def analyse(predictor, key: tuple, name: str, data: bytes, mime: str, *, state_key: str = "analysis",
+def analyse(predictor, key: tuple, name: str, data: bytes, *, state_key: str = "analysis",
             profile: SpeakerProfile | None = None) -> Analysis:
     """Predict ``data`` (encoded audio) once per input identity ``key``; the latest result lives in
     ``st.session_state[state_key]``, so a new input always replaces the old result.
@@ -505,7 +503,7 @@ def analyse(predictor, key: tuple, name: str, data: bytes, mime: str, *, state_k
     st.session_state.pop(state_key, None)  # never show a stale result while the new one is computed
     from .audio import info, load
 
-    res = Analysis(key=cache_key, name=name, audio=data, mime=mime, sr=predictor.sample_rate)
+    res = Analysis(key=cache_key, name=name, sr=predictor.sample_rate)  # the bytes are not kept in the session
     with st.spinner(f"Analysing {name}…"):
         try:
             res.y = load(data, sr=predictor.sample_rate)
