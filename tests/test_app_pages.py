@@ -411,3 +411,13 @@ def test_batch_table_errors_and_csv(env):
     assert shown["label"].iloc[2] == "" and "None" not in shown.astype(str).to_string()
     assert config["file"]["pinned"] and config["p_" + shown.columns[4][2:]]["label"] == shown.columns[4][2:]
     assert all(config[c]["width"] >= 9 * len(c[2:]) for c in shown.columns if c.startswith("p_"))
+
+
+def test_the_one_private_streamlit_api_the_app_relies_on_still_exists():
+    """``ui.ensure_entrypoint`` switches off Streamlit's legacy ``pages/`` routing through the internal
+    ``PagesManager.uses_pages_directory`` (the user's layout keeps ``pages/``); if Streamlit moves or renames it,
+    deep links would run pages without the app's navigation. Fail loudly here rather than silently there."""
+    from streamlit.runtime.pages_manager import PagesManager
+
+    assert hasattr(PagesManager, "uses_pages_directory")
+    assert PagesManager.uses_pages_directory in (None, True, False)
