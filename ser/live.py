@@ -50,7 +50,7 @@ import soxr
 from . import audio
 from .features import clip_windows
 
-if TYPE_CHECKING:  # the model stack (TensorFlow) is only needed by whoever builds the Predictor
+if TYPE_CHECKING:  # the Predictor (ONNX Runtime) is only needed by whoever builds it
     from .predict import Predictor
 
 #: Floor for levels of digital silence (dBFS).
