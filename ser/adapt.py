@@ -35,8 +35,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,6 +42,7 @@ from typing import Any
 import numpy as np
 
 from .errors import BundleError, SERError
+from .fileio import write_text_atomic
 
 #: File of a bundle that holds the adaptation prior.
 PRIOR_FILE = "adaptation.json"
@@ -281,17 +280,7 @@ class SpeakerProfile:
 
     def save(self, path: str | Path) -> Path:
         """Write atomically (temp file + rename)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(self.to_json())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return path
+        return write_text_atomic(path, self.to_json())
 
     @classmethod
     def load(cls, path: str | Path) -> SpeakerProfile:

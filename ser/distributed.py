@@ -25,7 +25,6 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import tempfile
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -34,6 +33,7 @@ from typing import Any
 
 from . import results
 from .errors import SERError
+from .fileio import atomic_path
 
 #: Paths per block the listing emits (and files per ``map_batches`` call): small blocks balance the workers.
 BLOCK_ROWS = 64
@@ -189,14 +189,8 @@ def parts_dir(out: str | Path) -> Path:
 def _write_atomic(table, path: Path) -> None:
     import pyarrow.parquet as pq
 
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         pq.write_table(table, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _sources(out: Path, *, resume: bool) -> list[Path]:
@@ -233,9 +227,7 @@ def _merge(out: Path, sources: Sequence[Path], labels: Sequence[str]) -> int:
     schema = results.arrow_schema(labels)
     seen: set[str] = set()
     n = 0
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_path(out) as tmp:
         with pq.ParquetWriter(tmp, schema) as writer:
             for src in sources:
                 pf = pq.ParquetFile(src)
@@ -250,10 +242,6 @@ def _merge(out: Path, sources: Sequence[Path], labels: Sequence[str]) -> int:
                         table = table.filter(pa.array(keep))
                     writer.write_table(table)
                     n += table.num_rows
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return n
 
 

@@ -13,17 +13,16 @@ Only training and ``ser export`` import this module (it needs TensorFlow, tf2onn
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
 import os
 import sys
-import tempfile
 import warnings
 from pathlib import Path
 
 import numpy as np
 
 from .errors import BundleError
+from .fileio import atomic_path
 
 ONNX_FILE = "model.onnx"
 #: ONNX metadata key holding the sha1 of the model.keras the file was exported from.
@@ -34,12 +33,10 @@ OPSET = 17
 
 
 def file_sha1(path: str | Path) -> str:
-    """sha1 hex digest of a file's bytes."""
-    h = hashlib.sha1()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    """sha1 hex digest of a file's bytes (:func:`ser.features.file_digest`, the feature cache's key)."""
+    from .features import file_digest
+
+    return file_digest(path)
 
 
 @contextlib.contextmanager
@@ -169,12 +166,6 @@ def export_bundle(path: str | Path) -> Path:
     _import_keras_quietly()
     model = bundle.model  # checks the Keras model against config.json
     dest = bundle.path / ONNX_FILE
-    fd, tmp = tempfile.mkstemp(dir=bundle.path, prefix=f".{ONNX_FILE}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_path(dest, mode=0o644) as tmp:  # 0644: a plain readable file like the rest of the bundle
         export_model(model, tmp, source_sha1=file_sha1(bundle.path / "model.keras"))
-        os.chmod(tmp, 0o644)  # mkstemp's 0600 → a plain readable file like the rest of the bundle
-        os.replace(tmp, dest)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
     return dest

@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import csv
 import io
-import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from .fileio import atomic_path
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -135,16 +135,8 @@ def write_parquet(rows: Sequence[dict[str, Any]], path: str | Path, labels: Sequ
     """Write the rows as one Parquet file, atomically (a temp file beside ``path``, then renamed)."""
     import pyarrow.parquet as pq
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         pq.write_table(arrow_table(rows, labels), tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 __all__ = ["HEAD", "TAIL", "arrow_schema", "arrow_table", "columns", "csv_text", "error_row", "error_text",
