@@ -53,6 +53,10 @@ def md5(data: bytes) -> str:
     return "md5:" + hashlib.md5(data).hexdigest()
 
 
+MARKER_PATH = f"ravdess/{MARKER}"
+CLIP_PATHS = [f"ravdess/Actor_01/{name}" for name in CLIP_NAMES]
+
+
 class FileServer:
     """A tiny in-memory HTTP server with optional Range support, dropped connections and errors."""
 
@@ -62,6 +66,7 @@ class FileServer:
         self.support_range = True
         self.drops = 0  # how many responses to cut off half-way
         self.status: int | None = None  # answer every request with this error status
+        self.bad_offset = 0  # how many 206 answers to send from the wrong offset (one byte early)
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -85,6 +90,9 @@ class FileServer:
                         self.send_header("Content-Length", "0")
                         self.end_headers()
                         return
+                    if server.bad_offset > 0:
+                        server.bad_offset -= 1
+                        start -= 1
                     self.send_response(206)
                     self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
                 else:
@@ -198,6 +206,46 @@ def test_dropped_connection_is_retried_and_resumed(
     assert len(scan(folder).manifest) == 3
 
 
+def test_interrupted_download_is_kept_and_resumed_by_the_next_run(
+    server: FileServer, ravdess_zip: bytes, tmp_path: Path
+) -> None:
+    """The case pooch cannot handle: a lost connection keeps the bytes so far for the next run."""
+    server.drops = 1
+    dest = tmp_path / "data"
+    with pytest.raises(DownloadError, match="failed after 1 attempt: .*run the command again to resume"):
+        download_corpus("ravdess", dest, url=server.url(), retries=0, progress=False)
+    half = len(ravdess_zip) // 2
+    part = dest / ".partial" / f"{ZIP_NAME}.part"
+    assert part.read_bytes() == ravdess_zip[:half]
+    assert leftovers(dest) == [".partial", f".partial/{ZIP_NAME}.part"]  # no corpus folder yet
+    folder = download_corpus("ravdess", dest, url=server.url(), checksum=md5(ravdess_zip), progress=False)
+    assert server.requests == [(f"/{ZIP_NAME}", None), (f"/{ZIP_NAME}", f"bytes={half}-")]
+    assert len(scan(folder).manifest) == 3
+    assert leftovers(dest) == sorted(["ravdess", MARKER_PATH, "ravdess/Actor_01"] + CLIP_PATHS)
+
+
+def test_resume_at_wrong_offset_restarts(server: FileServer, ravdess_zip: bytes, tmp_path: Path) -> None:
+    server.bad_offset = 1
+    dest = tmp_path / "data"
+    part = dest / ".partial" / f"{ZIP_NAME}.part"
+    part.parent.mkdir(parents=True)
+    cut = len(ravdess_zip) // 3
+    part.write_bytes(ravdess_zip[:cut])
+    folder = download_corpus("ravdess", dest, url=server.url(), checksum=md5(ravdess_zip), progress=False)
+    assert server.requests == [(f"/{ZIP_NAME}", f"bytes={cut}-"), (f"/{ZIP_NAME}", None)]
+    assert len(scan(folder).manifest) == 3
+
+
+def test_part_longer_than_the_file_restarts(server: FileServer, ravdess_zip: bytes, tmp_path: Path) -> None:
+    dest = tmp_path / "data"
+    part = dest / ".partial" / f"{ZIP_NAME}.part"
+    part.parent.mkdir(parents=True)
+    part.write_bytes(ravdess_zip + b"junk")  # the server answers 416 with another total size
+    folder = download_corpus("ravdess", dest, url=server.url(), checksum=md5(ravdess_zip), progress=False)
+    assert server.requests == [(f"/{ZIP_NAME}", f"bytes={len(ravdess_zip) + 4}-"), (f"/{ZIP_NAME}", None)]
+    assert len(scan(folder).manifest) == 3
+
+
 def test_part_already_complete_is_not_fetched_again(
     server: FileServer, ravdess_zip: bytes, tmp_path: Path
 ) -> None:
@@ -224,6 +272,21 @@ def test_checksum_mismatch_leaves_nothing(server: FileServer, tmp_path: Path) ->
     with pytest.raises(DownloadError, match="md5 checksum mismatch"):
         download_corpus("ravdess", dest, url=server.url(), checksum="md5:" + "0" * 32, progress=False)
     assert leftovers(dest) == []
+
+
+def test_sha256_checksum(server: FileServer, ravdess_zip: bytes, tmp_path: Path) -> None:
+    sha = hashlib.sha256(ravdess_zip).hexdigest()
+    folder = download_corpus(
+        "ravdess", tmp_path / "a", url=server.url(), checksum=f"SHA256:{sha}", progress=False
+    )
+    assert len(scan(folder).manifest) == 3
+    assert (folder / MARKER).read_text().count(f"SHA256:{sha}") == 1
+    # bare hex: 64 digits are taken as sha256, 32 as md5
+    with pytest.raises(DownloadError, match=f"sha256 checksum mismatch \\(got {sha}, expected 0{{64}}\\)"):
+        download_corpus("ravdess", tmp_path / "b", url=server.url(), checksum="0" * 64, progress=False)
+    assert leftovers(tmp_path / "b") == []
+    with pytest.raises(DownloadError, match="md5 checksum mismatch"):
+        download_corpus("ravdess", tmp_path / "c", url=server.url(), checksum="0" * 32, progress=False)
 
 
 def test_size_mismatch_leaves_nothing(server: FileServer, ravdess_zip: bytes, tmp_path: Path) -> None:
@@ -330,6 +393,11 @@ def test_progress_bar_and_messages(server: FileServer, ravdess_zip: bytes, tmp_p
     download_corpus("ravdess", tmp_path / "data", url=server.url(), checksum=md5(ravdess_zip), progress=True)
     err = capsys.readouterr().err
     assert "downloading" in err and "unpacked into" in err and "CC BY-NC-SA" in err
+
+
+def test_quiet_prints_nothing(server: FileServer, ravdess_zip: bytes, tmp_path: Path, capsys) -> None:
+    download_corpus("ravdess", tmp_path / "data", url=server.url(), checksum=md5(ravdess_zip), progress=False)
+    assert capsys.readouterr() == ("", "")
 
 
 def test_mirror_from_environment_uses_catalogue_checks(
