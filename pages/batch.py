@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from ser import ui, viz
+from ser import results, ui, viz
 
 ui.ensure_entrypoint()
 
@@ -27,8 +27,8 @@ cached = st.session_state.get("batch_result")
 if cached is None or cached[0] != key:
     st.session_state.pop("batch_result", None)
     bar = st.progress(0.0, text=f"Analysing {len(files)} files…")
-    df = ui.batch_rows(predictor, [(f.name, f.getvalue()) for f in files], one_speaker=one_speaker,
-                       progress=lambda i, n, name: bar.progress(i / n, text=f"{i}/{n} · {name}"))
+    df = results.batch_rows(predictor, [(f.name, f.getvalue()) for f in files], one_speaker=one_speaker,
+                            progress=lambda i, n, name: bar.progress(i / n, text=f"{i}/{n} · {name}"))
     bar.empty()
     st.session_state["batch_result"] = (key, df)
 else:
@@ -53,7 +53,7 @@ st.caption("One row per file (full file name, pinned on the left): the predicted
            + (" One speaker: each file is adapted to the voice of the files above it (the first one is not); "
               "*general model* is the answer without the voice profile (`unadapted_label` in the CSV)."
               if one_speaker else ""))
-st.download_button("Download the table (CSV)", ui.frame_csv(df), file_name="emotions.csv", mime="text/csv",
+st.download_button("Download the table (CSV)", results.frame_csv(df), file_name="emotions.csv", mime="text/csv",
                    on_click="ignore", icon=":material/download:")
 if bad:
     failed = df[df["error"] != ""]

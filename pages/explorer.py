@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from ser import ui, viz
+from ser import corpora, ui, viz
 from ser.errors import SERError
 
 ui.ensure_entrypoint()
@@ -65,10 +65,10 @@ if manifest is None:
     st.stop()
 
 # -- corpus on disk ------------------------------------------------------------------------------
-folders = ui.source_folders(manifest)
+folders = corpora.source_folders(manifest)
 ALL = "All corpora on disk (combined)"
 choice = st.selectbox("Corpus folder", [ALL, *folders], key="explorer_folder")
-data = manifest if choice == ALL else ui.in_folder(manifest, folders[choice])
+data = manifest if choice == ALL else corpora.in_folder(manifest, folders[choice])
 
 with st.expander("Filters", expanded=False, icon=":material/filter_list:"):
     cols = st.columns(5)

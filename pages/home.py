@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from ser import ui
+from ser import card, ui
 
 ui.ensure_entrypoint()
 
@@ -34,10 +34,10 @@ for col, (page, label, icon, text) in zip(cols, tiles, strict=True):
 st.subheader("The model")
 bundle = ui.current_bundle()
 if bundle is not None:
-    info = ui.headline(bundle)
+    info = card.headline(bundle)
     if info["untrained"]:
         st.warning("This bundle holds an untrained test model: its predictions are random.", icon=":material/science:")
-    figures = ui.model_figures(bundle)  # each figure once (the shipped model's "test" is its cross-validation)
+    figures = card.model_figures(bundle)  # each figure once (the shipped model's "test" is its cross-validation)
     for col, m in zip(st.columns(len(figures)), figures, strict=True):
         col.metric(m["label"], m["value"], m["delta"], delta_color="off", delta_arrow="off", help=m["help"],
                    border=True)

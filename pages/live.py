@@ -5,7 +5,8 @@ A thin page: the browser streams the microphone over WebRTC (streamlit-webrtc, S
 kept in the session; the analyzer analyses the newest 2.5 s every 0.5 s on its own thread and keeps a
 smoothed, held headline. The results are drawn by a fragment that reruns every ``REDRAW_S`` seconds
 while the stream plays (``st.fragment(run_every=...)``): no blocking loop, no fresh element keys. All
-the audio and model logic lives in ``ser/live.py``.
+the audio and model logic lives in ``ser/live.py`` (frames: ``ser/audio.py``, speech gate: ``ser/gate.py``),
+the figures in ``ser/viz.py``, the ICE servers in ``ser/rtc.py``.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import streamlit as st
 # streamlit_webrtc (pylibsrtp) must be imported before TensorFlow: the other order segfaults.
 from streamlit_webrtc import AudioSinkTrack, WebRtcMode, webrtc_streamer
 
-from ser import affect, live, ui
+from ser import affect, live, rtc, ui, viz
 
 WINDOW_S = 2.5  # seconds analysed per update
 STEP_S = 0.5  # seconds between updates
@@ -50,7 +51,7 @@ if predictor is None:
     st.stop()
 live.warm_up(predictor, background=True)  # once per process: the first window should not pay for it
 
-rtc_config, rtc_warning = live.rtc_configuration()
+rtc_config, rtc_warning = rtc.rtc_configuration()
 with st.expander("Connection and privacy"):
     st.markdown(
         f"""
@@ -59,9 +60,9 @@ with st.expander("Connection and privacy"):
 - Browsers only give the microphone to a secure page: `https://…`, or `http://localhost` on the server itself.
 - Network: by default no STUN/TURN servers are used (`{{"iceServers": []}}`), which works when the
   browser reaches this server directly (same machine or LAN). Behind NAT or a firewall set a TURN server
-  before starting the app: `{live.TURN_URL_ENV}=turn:turn.example.org:3478`, `{live.TURN_USERNAME_ENV}`,
-  `{live.TURN_CREDENTIAL_ENV}`; or a JSON list of ICE servers in `{live.ICE_SERVERS_ENV}`, e.g.
-  `{live.ICE_SERVERS_ENV}='[{{"urls": ["stun:stun.l.google.com:19302"]}}]'`.
+  before starting the app: `{rtc.TURN_URL_ENV}=turn:turn.example.org:3478`, `{rtc.TURN_USERNAME_ENV}`,
+  `{rtc.TURN_CREDENTIAL_ENV}`; or a JSON list of ICE servers in `{rtc.ICE_SERVERS_ENV}`, e.g.
+  `{rtc.ICE_SERVERS_ENV}='[{{"urls": ["stun:stun.l.google.com:19302"]}}]'`.
 - Configured ICE servers: `{len(rtc_config["iceServers"])}`.
 """
     )
@@ -143,14 +144,14 @@ def results(analyzer: live.LiveAnalyzer, *, playing: bool) -> None:
                 text=f"Input level {lvl:.0f} dBFS (speech needs about {analyzer.gate_dbfs:.0f} dBFS or more)")
     col_bars, col_affect = st.columns([3, 2])
     with col_bars:
-        ui.chart(live.probability_figure(h, analyzer.labels), key="live_bars")
+        ui.chart(viz.live_probability_bars(h, analyzer.labels), key="live_bars")
         st.caption(f"Probabilities averaged over the last {analyzer.smooth_s:g} s, each window weighted by the "
                    "speech it holds (the headline's evidence).")
     with col_affect:
         trail = affect.affect_path(p for _, p in analyzer.smoothed_history(TRAIL_S))
         ui.show_affect(h.probabilities if h is not None and not h.quiet else None, trail=trail, key="live_affect",
                        caption=f"The faint line: the last {TRAIL_S:g} s.")
-    ui.chart(live.timeline_figure(analyzer.history(TIMELINE_S), analyzer.labels, TIMELINE_S), key="live_timeline")
+    ui.chart(viz.live_timeline(analyzer.history(TIMELINE_S), analyzer.labels, TIMELINE_S), key="live_timeline")
     st.caption(f"Raw per-window probabilities (every {analyzer.step_s:g} s) over the last {TIMELINE_S:g} s; grey "
                "squares: quiet.")
     if s.predictions:

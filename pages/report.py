@@ -3,7 +3,8 @@
 import pandas as pd
 import streamlit as st
 
-from ser import ui, viz
+from ser import card, ui, viz
+from ser.bundle import available_bundles
 
 ui.ensure_entrypoint()
 
@@ -11,11 +12,11 @@ st.title("Model report")
 st.caption("Training history and held-out results of the selected model. All test figures come from speakers the "
            "model never heard during training.")
 
-bundles = ui.available_bundles()
+bundles = available_bundles()
 if len(bundles) > 1:
     with st.expander(f"Compare the {len(bundles)} models in models/", expanded=True, icon=":material/compare:"):
         st.dataframe(
-            ui.bundles_table(bundles), hide_index=True,
+            card.bundles_table(bundles, load=ui.get_bundle), hide_index=True,
             column_config={
                 "UAR": st.column_config.NumberColumn(format="percent"),
                 "accuracy": st.column_config.NumberColumn(format="percent"),
@@ -28,7 +29,7 @@ bundle = ui.current_bundle()
 if bundle is None:
     st.stop()
 
-info = ui.headline(bundle)
+info = card.headline(bundle)
 test = bundle.metrics.get("test", {})
 folds = bundle.metrics.get("folds") or {}
 calib = bundle.metrics.get("calibration") or {}

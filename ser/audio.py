@@ -1,9 +1,16 @@
-"""Audio I/O: one convention everywhere — mono float32 in [-1, 1] at the model's sample rate.
+"""Audio in: one convention everywhere — mono float32 in [-1, 1] at the model's sample rate.
 
-``load`` reads wav/flac/ogg (and mp3 where libsndfile can) with soundfile, and anything else
+Files: ``load`` reads wav/flac/ogg (and mp3 where libsndfile can) with soundfile, and anything else
 (webm, m4a, mp3 elsewhere) with PyAV. Resampling uses soxr, streamed block by block so that a long
 48 kHz file is never held in memory at its original rate. :func:`info` also says when a WAV is cut short
 (:func:`truncation`), and libmpg123's stderr chatter about files that are not MP3s is silenced.
+
+Buffers and streams: :func:`pcm_to_float` is the package's one integer-PCM scaling rule (int16 / 32768,
+as ``librosa.util.buf_to_float``); :func:`pcm_to_mono`, :func:`frame_to_array` and :func:`to_mono` turn
+numpy PCM or an ``av.AudioFrame`` (what WebRTC delivers: usually 20 ms of interleaved int16 stereo at
+48 kHz) into mono float32; :class:`StreamResampler` converts a stream of such frames to the model rate
+with one continuous ``soxr.ResampleStream`` (no clicks at frame boundaries), :func:`convert` a whole
+buffer at once.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import soundfile as sf
@@ -213,17 +221,18 @@ def check_signal(
     """Validate a signal and return it as contiguous mono float32 ``[shape=(n,)]``.
 
     Raises :class:`AudioError` for NaN/inf samples, fewer than ``min_duration`` seconds, or
-    (unless ``allow_silence``) digital silence. A 2-D ``(n, ch)`` array is averaged to mono.
+    (unless ``allow_silence``) digital silence. A 2-D ``(n, ch)`` array is averaged to mono; integer
+    PCM is scaled by :func:`pcm_to_float` (int16 / 32768).
     """
     y = np.asarray(y)
+    if np.issubdtype(y.dtype, np.integer):  # before the channel average, which would leave it unscaled
+        y = pcm_to_float(y)
     if y.ndim == 2:
         if y.shape[0] < y.shape[1] and y.shape[0] <= 8:  # (ch, n) layout
             y = y.T
         y = _mono(y)
     elif y.ndim != 1:
         raise AudioError(f"expected a 1-D signal or (samples, channels), got shape {y.shape}")
-    if np.issubdtype(y.dtype, np.integer):
-        y = y.astype(np.float32) / float(np.iinfo(y.dtype).max)
     y = np.ascontiguousarray(y, dtype=np.float32)
     if y.size == 0:
         raise AudioError("the audio holds no samples (0 samples)")
@@ -247,6 +256,129 @@ def resample(y: np.ndarray, *, sr_in: int, sr_out: int = SAMPLE_RATE) -> np.ndar
     if sr_in <= 0:
         raise AudioError(f"invalid sample rate: {sr_in}")
     return soxr.resample(y, sr_in, sr_out, quality="HQ").astype(np.float32, copy=False)
+
+
+# -- PCM buffers and streamed frames --------------------------------------------------------------
+
+
+def pcm_to_float(pcm: np.ndarray) -> np.ndarray:
+    """PCM of any numpy dtype → float32 in [-1, 1], same shape; the package's one integer scaling rule.
+
+    Signed integers are divided by their full-scale magnitude (int16 / 32768, int32 / 2**31): exactly the
+    numbers of ``librosa.util.buf_to_float`` (and of libsndfile and FFmpeg reading such files), which
+    ``tests/test_audio.py`` checks. librosa is not called here: importing it pulls in numba (about 2 s),
+    and this module is on the prediction path, which deliberately avoids librosa. Unsigned 8-bit PCM
+    (offset binary) is centred: ``(x - 128) / 128``. Float input is only cast.
+    """
+    pcm = np.asarray(pcm)
+    if pcm.dtype == np.uint8:
+        return (pcm.astype(np.float32) - 128.0) / 128.0
+    if np.issubdtype(pcm.dtype, np.integer):
+        return pcm.astype(np.float32) / float(-np.iinfo(pcm.dtype).min)
+    return pcm.astype(np.float32, copy=False)
+
+
+def pcm_to_mono(pcm: np.ndarray, channels: int = 1) -> np.ndarray:
+    """Interleaved or 2-D PCM → mono float32 ``[shape=(n,)]`` in [-1, 1] (channels averaged).
+
+    ``pcm`` is either 1-D interleaved ``[shape=(n * channels,)]`` (``L R L R ...``), packed
+    ``[shape=(1, n * channels)]`` (what ``av.AudioFrame.to_ndarray`` gives for packed formats such
+    as ``s16``), or ``[shape=(n, channels)]``. Integer PCM is scaled by :func:`pcm_to_float`.
+    """
+    pcm = np.asarray(pcm)
+    channels = int(channels)
+    if channels < 1:
+        raise ValueError(f"channels must be >= 1, got {channels}")
+    if pcm.ndim == 2 and pcm.shape[0] == 1 and channels > 1:  # packed (1, n * ch)
+        pcm = pcm.reshape(-1)
+    if pcm.ndim == 1:
+        if pcm.size % channels:
+            raise ValueError(f"{pcm.size} interleaved samples do not divide into {channels} channels")
+        pcm = pcm.reshape(-1, channels)
+    elif pcm.ndim != 2:
+        raise ValueError(f"expected 1-D interleaved or 2-D (n, channels) PCM, got shape {pcm.shape}")
+    return _mono(pcm_to_float(pcm))
+
+
+def frame_to_array(frame: Any) -> tuple[np.ndarray, int]:
+    """An ``av.AudioFrame`` → ``(samples [shape=(n, channels)] float32 in [-1, 1], sample_rate Hz)``.
+
+    Handles packed (``s16``: ``to_ndarray`` is ``(1, n * channels)``) and planar (``fltp``, ``s16p``:
+    ``(channels, n)``) layouts.
+    """
+    arr = frame.to_ndarray()
+    channels = len(frame.layout.channels)
+    arr = arr.T if frame.format.is_planar else arr.reshape(-1, channels)
+    return np.ascontiguousarray(pcm_to_float(arr)), int(frame.sample_rate)
+
+
+def to_mono(frame_or_pcm: Any, *, sr: int | None = None, channels: int = 1) -> tuple[np.ndarray, int]:
+    """An ``av.AudioFrame`` or numpy PCM → ``(mono float32 [shape=(n,)], sample_rate Hz)``.
+
+    For numpy input ``sr`` is required and ``channels`` says how a 1-D buffer is interleaved.
+    """
+    if isinstance(frame_or_pcm, np.ndarray):
+        if sr is None:
+            raise ValueError("sr is required for numpy PCM")
+        return pcm_to_mono(frame_or_pcm, channels), int(sr)
+    samples, rate = frame_to_array(frame_or_pcm)
+    return pcm_to_mono(samples, samples.shape[1]), rate
+
+
+def convert(frame_or_pcm: Any, *, sr: int | None = None, channels: int = 1, sr_out: int = SAMPLE_RATE) -> np.ndarray:
+    """One-shot conversion of a whole buffer to mono float32 ``[shape=(m,)]`` at ``sr_out`` Hz.
+
+    Uses :func:`resample`; right for a complete clip, wrong for a stream of short frames (each call
+    restarts the filter, leaving a click at every boundary): use :class:`StreamResampler`.
+    """
+    y, rate = to_mono(frame_or_pcm, sr=sr, channels=channels)
+    return resample(y, sr_in=rate, sr_out=sr_out)
+
+
+class StreamResampler:
+    """Frames of any rate/channel layout → one continuous mono float32 stream at ``sr_out`` Hz.
+
+    One ``soxr.ResampleStream`` (HQ) is kept across calls, so the output of consecutive frames is the
+    same signal a one-shot resample of the whole recording gives (no boundary clicks), delayed by the
+    filter's latency (about 12 ms at 48 → 16 kHz; :meth:`flush` returns the held-back tail). If the
+    input rate changes mid-stream, the old stream is flushed and a new one started. Not
+    thread-safe: one producer per instance.
+    """
+
+    def __init__(self, sr_out: int = SAMPLE_RATE, *, quality: str = "HQ") -> None:
+        self.sr_out = int(sr_out)
+        self.quality = quality
+        self.sr_in: int | None = None
+        self._stream: soxr.ResampleStream | None = None
+
+    def __call__(self, frame_or_pcm: Any, *, sr: int | None = None, channels: int = 1) -> np.ndarray:
+        """Convert one frame; returns ``[shape=(m,)]`` float32 (``m`` ≈ n · sr_out / sr_in; may be 0)."""
+        y, rate = to_mono(frame_or_pcm, sr=sr, channels=channels)
+        head = np.zeros(0, dtype=np.float32)
+        if rate != self.sr_in:
+            head = self.flush()
+            self.sr_in = rate
+            self._stream = None if rate == self.sr_out else soxr.ResampleStream(
+                rate, self.sr_out, 1, dtype="float32", quality=self.quality
+            )
+        out = y if self._stream is None else self._stream.resample_chunk(y)
+        return np.concatenate([head, out]) if head.size else np.asarray(out, dtype=np.float32)
+
+    def flush(self) -> np.ndarray:
+        """End the current stream: the samples still inside the filter, ``[shape=(m,)]`` float32."""
+        if self._stream is None:
+            return np.zeros(0, dtype=np.float32)
+        tail = self._stream.resample_chunk(np.zeros(0, dtype=np.float32), last=True)
+        self._stream.clear()
+        return np.asarray(tail, dtype=np.float32)
+
+    def reset(self) -> None:
+        """Forget the stream (drops anything held in the filter)."""
+        self.sr_in = None
+        self._stream = None
+
+
+# -- file facts ----------------------------------------------------------------------------------
 
 
 def duration(path: str | Path) -> float:

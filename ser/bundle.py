@@ -45,6 +45,8 @@ REQUIRED = (MODEL_FILE, CONFIG_FILE)
 #: Where the shipped model lives (``models/default`` next to the package).
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 DEFAULT_MODEL_DIR = MODELS_DIR / "default"
+#: Environment variable naming the bundle folder the app uses by default.
+MODEL_DIR_ENV = "SER_MODEL_DIR"
 
 
 @dataclass(frozen=True)
@@ -272,6 +274,28 @@ def list_bundles(models_dir: str | Path = MODELS_DIR) -> list[Path]:
         return []
     return sorted(p for p in root.iterdir()  # hidden: write_bundle's temp/old folders of an interrupted run
                   if p.is_dir() and not p.name.startswith(".") and all((p / f).exists() for f in REQUIRED))
+
+
+def default_bundle_dir() -> Path:
+    """The app's default bundle folder: ``$SER_MODEL_DIR`` if set, else the shipped ``models/default``."""
+    env = os.environ.get(MODEL_DIR_ENV)
+    return Path(env).expanduser() if env else DEFAULT_MODEL_DIR
+
+
+def available_bundles(models_dir: str | Path | None = None) -> list[Path]:
+    """Bundle folders to choose from: ``$SER_MODEL_DIR`` (if set and holding a config.json), then those
+    :func:`list_bundles` finds under ``models_dir`` (default :data:`MODELS_DIR`); each folder once."""
+    found: list[Path] = []
+    env = os.environ.get(MODEL_DIR_ENV)
+    candidates = ([Path(env).expanduser()] if env else []) + list_bundles(MODELS_DIR if models_dir is None else models_dir)
+    seen: set[Path] = set()
+    for p in candidates:
+        key = p.resolve()
+        if key in seen or not (p / "config.json").exists():
+            continue
+        seen.add(key)
+        found.append(p)
+    return found
 
 
 def _dump_json(path: Path, obj: Any) -> None:

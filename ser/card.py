@@ -1,11 +1,23 @@
-"""The model card (``MODEL_CARD.md``), written from a bundle's own config, metrics and EDA."""
+"""How a model bundle is described to people, from its own config, metrics and EDA.
+
+* :func:`model_card`: the model card (``MODEL_CARD.md``) written with the bundle.
+* :func:`headline` and :func:`model_figures`: the facts and metric tiles the app's Home and Report pages
+  show; :func:`bundle_label` and :func:`bundles_table`: one line per bundle for the model selector, and
+  several bundles side by side.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from .bundle import BundleConfig
+from .bundle import BundleConfig, ModelBundle, load_bundle
 from .corpus_facts import describe, languages
+from .errors import SERError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def _pct(x: float | None) -> str:
@@ -162,3 +174,110 @@ def model_card(cfg: BundleConfig, metrics: dict[str, Any], eda: dict[str, Any]) 
         "",
     ]
     return "\n".join(lines)
+
+
+# -- bundle summaries for the app ----------------------------------------------------------------
+
+
+def headline(bundle: ModelBundle) -> dict[str, Any]:
+    """Facts for the Home page and the model selector: :meth:`ModelBundle.summary` plus ``protocol`` (how the
+    test figures were obtained, text), ``untrained``, ``threshold`` (0-1) and ``window_s`` (s)."""
+    s = bundle.summary()
+    test = bundle.metrics.get("test", {})
+    split = bundle.config.split
+    if test.get("protocol"):
+        s["protocol"] = str(test["protocol"])
+    elif s["test_speakers"]:
+        s["protocol"] = "held-out speakers: " + ", ".join(s["test_speakers"])
+    elif split.get("cross_validated"):
+        s["protocol"] = f"cross-validated over {len(split['cross_validated'])} speakers"
+    else:
+        s["protocol"] = ""
+    s["untrained"] = bool(bundle.config.extra.get("untrained"))
+    s["threshold"] = bundle.config.threshold
+    s["window_s"] = bundle.features.window_s
+    return s
+
+
+def model_figures(bundle: ModelBundle) -> list[dict[str, Any]]:
+    """The Home page's headline metric tiles, each figure once: ``[{"label", "value", "delta", "help"}]``.
+
+    A bundle whose "test" figures *are* its cross-validation (the shipped model: out-of-fold
+    predictions, no separate held-out split) shows the k-fold tiles only; one with a real held-out test
+    shows those first. Adapted UAR and the number of emotions follow.
+    """
+    info = headline(bundle)
+    test = bundle.metrics.get("test", {})
+    folds = info.get("folds") or {}
+    k = (bundle.metrics.get("folds") or {}).get("k", "K")
+    n = len(info["labels"])
+    out: list[dict[str, Any]] = []
+    protocol = str(test.get("protocol", "")).lower()
+    test_is_cv = bool(folds) and ("fold" in protocol or (
+        folds.get("pooled_uar") is not None and info["uar"] is not None
+        and abs(float(folds["pooled_uar"]) - float(info["uar"])) < 1e-9))
+    uar_help = ("Unweighted average recall: the mean of the per-emotion recalls, so every emotion counts equally. "
+                f"Chance level is 1 / {n} = {1 / max(n, 1):.0%}.")
+    if info["uar"] is not None and not test_is_cv:
+        out.append({"label": "Held-out UAR", "value": f"{info['uar']:.0%}", "delta": None,
+                    "help": uar_help + " Speakers the model never heard."})
+        if info["accuracy"] is not None:
+            out.append({"label": "Held-out accuracy", "value": f"{info['accuracy']:.0%}", "delta": None,
+                        "help": "Share of held-out clips predicted right."})
+    if folds:
+        out.append({"label": f"{k}-fold UAR", "value": f"{folds['uar_mean']:.0%}",
+                    "delta": f"± {folds['uar_std']:.0%} across folds",
+                    "help": uar_help + " Mean and spread over cross-validation folds, each tested on speakers "
+                                       "its model never heard."})
+        if test_is_cv and folds.get("accuracy_mean") is not None:
+            out.append({"label": f"{k}-fold accuracy", "value": f"{folds['accuracy_mean']:.0%}", "delta": None,
+                        "help": "Share of clips predicted right, mean over the folds."})
+    if info.get("adapted_uar") is not None:
+        out.append({"label": "Adapted UAR", "value": f"{info['adapted_uar']:.0%}", "delta": None,
+                    "help": "Cross-validated UAR when each clip is judged against a few earlier clips of the "
+                            "same voice (speaker adaptation)."})
+    if not out and info["n_test"] is not None:
+        out.append({"label": "Test clips", "value": str(info["n_test"]), "delta": None, "help": None})
+    out.append({"label": "Emotions", "value": str(n), "delta": None, "help": f"Chance level: {1 / max(n, 1):.0%}"})
+    return out
+
+
+def bundle_label(path: str | Path, *, load: Callable[[str], ModelBundle] = load_bundle) -> str:
+    """``"default · cnn · 8 emotions · UAR 61%"`` (or ``"<name> (unreadable)"`` when the bundle cannot be
+    read). ``load``: how a bundle folder is opened (the app passes its cached loader)."""
+    p = Path(path)
+    try:
+        s = load(str(p)).summary()
+    except (SERError, OSError):
+        return f"{p.name} (unreadable)"
+    uar = f" · UAR {s['uar']:.0%}" if isinstance(s.get("uar"), int | float) else ""
+    return f"{p.name} · {s['model_type']} · {len(s['labels'])} emotions{uar}"
+
+
+def bundles_table(paths: Iterable[str | Path], *, load: Callable[[str], ModelBundle] = load_bundle) -> pd.DataFrame:
+    """Headline metrics of several bundles side by side: one row per bundle (``UAR``, ``accuracy`` and
+    ``k-fold UAR`` in 0-1; an ``error`` column for a bundle that cannot be read). ``load``: as in
+    :func:`bundle_label`."""
+    import pandas as pd  # not on the prediction path
+
+    rows = []
+    for p in paths:
+        try:
+            b = load(str(p))
+        except (SERError, OSError) as err:
+            rows.append({"model": Path(p).name, "error": str(err)})
+            continue
+        s = headline(b)
+        folds = s.get("folds") or {}
+        rows.append({
+            "model": s["name"],
+            "type": s["model_type"],
+            "emotions": len(s["labels"]),
+            "corpora": ", ".join(s["corpora"]),
+            "UAR": s.get("uar"),
+            "accuracy": s.get("accuracy"),
+            "test clips": s.get("n_test"),
+            "k-fold UAR": folds.get("uar_mean"),
+            "protocol": s["protocol"],
+        })
+    return pd.DataFrame(rows)

@@ -77,11 +77,16 @@ __all__ = [
     "EMODB_TEXTS",
     "MANIFEST_NAME",
     "RAVDESS_STATEMENTS",
+    "DATA_DIR_ENV",
     "ScanResult",
+    "data_dirs",
     "format_summary",
+    "in_folder",
     "languages",
     "parse_name",
     "scan",
+    "scan_folders",
+    "source_folders",
     "summarize",
 ]
 
@@ -524,6 +529,86 @@ def scan(roots: str | Path | Sequence[str | Path], *, with_duration: bool = True
         manifest = _empty_manifest()
     skipped.sort()
     return ScanResult(manifest=manifest, skipped=skipped)
+
+
+# -- corpora on disk (where the app looks, and its folder choices) ----------------------------------
+
+#: Environment variable with the folders that hold corpora (``os.pathsep``-separated).
+DATA_DIR_ENV = "SER_DATA_DIR"
+_REPO = Path(__file__).resolve().parent.parent
+
+
+def data_dirs() -> list[Path]:
+    """Folders that may hold corpora: ``$SER_DATA_DIR`` (``os.pathsep``-separated), else ``./data``,
+    else ``../shared/data`` (both beside the package's checkout) — each only if it exists."""
+    env = os.environ.get(DATA_DIR_ENV)
+    if env is not None:
+        return [Path(p).expanduser() for p in env.split(os.pathsep) if p and Path(p).expanduser().is_dir()]
+    for cand in (_REPO / "data", _REPO.parent / "shared" / "data"):
+        if cand.is_dir():
+            return [cand]
+    return []
+
+
+def scan_folders(dirs: Sequence[str | Path]) -> ScanResult:
+    """:func:`scan` of each folder on its own, combined into one result (repeated paths once).
+
+    A folder :func:`scan` refuses (missing, no audio, a broken ``manifest.csv``) is listed in
+    ``skipped`` with the reason instead of raising; the manifest is empty when no folder holds a
+    known corpus.
+    """
+    frames, skipped = [], []
+    for d in dirs:
+        try:
+            res = scan([d])
+        except CorpusError as err:
+            skipped.append((str(d), str(err)))
+            continue
+        frames.append(res.manifest)
+        skipped += res.skipped
+    if frames:
+        manifest = pd.concat(frames, ignore_index=True).drop_duplicates("path").reset_index(drop=True)
+    else:
+        manifest = pd.DataFrame({c: pd.Series([], dtype=float if c == "duration" else object) for c in COLUMNS})
+    return ScanResult(manifest=manifest, skipped=skipped)
+
+
+def source_folders(manifest: pd.DataFrame, dirs: Sequence[str | Path] | None = None) -> dict[str, str]:
+    """Corpus folders to choose from: ``{label: folder}`` (``dirs`` default: :func:`data_dirs`).
+
+    A data folder whose clips all belong to one corpus is one choice; otherwise each of its sub-folders
+    (``ravdess/``, ``emodb/`` …) is one, and clips lying directly in it are one more (folder
+    ``"<dir>/*"``, see :func:`in_folder`). Labels read ``"ravdess/ — 1200 clips"``.
+    """
+    dirs = [Path(d).resolve() for d in (dirs if dirs is not None else data_dirs())]
+    paths = manifest["path"].astype(str)
+    out: dict[str, str] = {}
+    for root in dirs:
+        prefix = str(root) + os.sep
+        mine = manifest[paths.str.startswith(prefix)]
+        if mine.empty:
+            continue
+        if mine["corpus"].nunique() == 1:
+            out[f"{root.name}/ — {len(mine)} clips"] = str(root)
+            continue
+        first = mine["path"].str.slice(len(prefix)).str.split(os.sep).str[0]
+        top_files = ~mine["path"].str.slice(len(prefix)).str.contains(os.sep, regex=False)
+        for name in sorted(set(first[~top_files])):
+            n = int((first[~top_files] == name).sum())
+            out[f"{root.name}/{name}/ — {n} clips"] = str(root / name)
+        if top_files.any():
+            out[f"{root.name}/ (top level) — {int(top_files.sum())} clips"] = str(root) + os.sep + "*"
+    return out
+
+
+def in_folder(manifest: pd.DataFrame, folder: str) -> pd.DataFrame:
+    """Rows of ``manifest`` under ``folder`` (``"<dir>/*"`` = files directly in ``dir``)."""
+    paths = manifest["path"].astype(str)
+    if folder.endswith(os.sep + "*"):
+        root = folder[:-1]
+        rest = paths.str.slice(len(root))
+        return manifest[paths.str.startswith(root) & ~rest.str.contains(os.sep, regex=False)]
+    return manifest[paths.str.startswith(folder.rstrip(os.sep) + os.sep)]
 
 
 def _ordered_counts(values: pd.Series, order: Sequence[str]) -> dict[str, int]:

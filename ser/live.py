@@ -2,41 +2,34 @@
 
 The pieces, from the media side to the model:
 
-* :func:`frame_to_array` / :func:`pcm_to_mono` turn an ``av.AudioFrame`` (what WebRTC delivers:
-  usually 20 ms of interleaved int16 stereo at 48 kHz) or a numpy buffer into float32 samples.
-* :class:`StreamResampler` converts those frames to mono float32 at the model rate (16 kHz) with one
-  continuous ``soxr.ResampleStream``, so frame boundaries leave no clicks (resampling every 20 ms
-  frame on its own would restart the filter at each boundary).
-* :class:`RingBuffer` keeps the last few seconds of 16 kHz samples; thread-safe.
-* :func:`gate` decides whether a window holds speech at all (level in dBFS plus a speech-band and
-  zero-crossing check), so silence and hiss show as "quiet" instead of a random emotion.
-* :class:`LiveAnalyzer` ties them together. The media side calls :meth:`LiveAnalyzer.push` for each
-  frame (cheap: conversion and a buffer append, no inference); a worker thread of its own analyses
-  the last ``window_s`` seconds every ``step_s`` seconds of received audio and keeps the latest
-  :class:`LiveResult` plus a bounded history for a scrolling timeline.
+* The media side calls :meth:`LiveAnalyzer.push` for each frame (an ``av.AudioFrame``, what WebRTC
+  delivers: usually 20 ms of interleaved int16 stereo at 48 kHz, or numpy PCM). It is cheap: a
+  :class:`ser.audio.StreamResampler` converts the frame to mono float32 at the model rate (16 kHz)
+  with one continuous resampling filter, and a :class:`RingBuffer` keeps the last few seconds.
+* A worker thread of the analyzer's own analyses the last ``window_s`` seconds every ``step_s``
+  seconds of received audio: :func:`ser.gate.gate` decides whether the window holds speech at all
+  (silence and hiss show as "quiet" instead of a random emotion), the model predicts the rest. It keeps
+  the latest :class:`LiveResult` plus a bounded history for a scrolling timeline.
 * A steady headline: :func:`smooth_probabilities` averages the window probabilities over the last
   ~2 s and :func:`update_headline` (a small state machine) lets the shown label change only after it
   was held ``hold_s`` seconds and the new one led (by a small margin) for ``confirm_s`` seconds; the raw
   per-window results stay in the history for the timeline.
 * :class:`FrameTap` is the streamlit-webrtc sink callback: it hands each received frame to the
-  session's current analyzer.
+  session's current analyzer; :func:`warm_up` pays the model's one-off set-up before the first window.
 
 Units: samples are float32 in [-1, 1]; levels are dBFS (0 dBFS = full-scale RMS of 1.0); times are
 seconds. "Stream time" counts the seconds of audio received since :meth:`LiveAnalyzer.start`.
 
-No Streamlit here: the page (``pages/live.py``) only moves frames and draws. Plotly figures for the
-page are built by :func:`probability_figure` and :func:`timeline_figure` (plotly is imported
-lazily); :func:`rtc_configuration` reads the WebRTC ICE servers from ``SER_ICE_SERVERS`` and
-``SER_TURN_URL`` / ``SER_TURN_USERNAME`` / ``SER_TURN_CREDENTIAL``.
+No Streamlit, plotly or librosa here: the page (``pages/live.py``) only moves frames and draws, with
+:func:`ser.viz.live_probability_bars` / :func:`ser.viz.live_timeline`; its WebRTC servers come from
+:func:`ser.rtc.rtc_configuration`.
 """
 
 from __future__ import annotations
 
 import collections
 import contextlib
-import json
 import math
-import os
 import threading
 import time
 import weakref
@@ -45,137 +38,13 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import soxr
 
-from . import audio
+from .audio import MIN_DURATION, SAMPLE_RATE, StreamResampler
 from .features import clip_windows
+from .gate import GateResult, dbfs, gate
 
 if TYPE_CHECKING:  # the Predictor (ONNX Runtime) is only needed by whoever builds it
     from .predict import Predictor
-
-#: Floor for levels of digital silence (dBFS).
-FLOOR_DBFS = -120.0
-#: Frame length (seconds) of the short-time levels the gate looks at.
-GATE_FRAME_S = 0.02
-#: Percentile of the short-time frame levels that counts as a window's "active" level.
-GATE_PERCENTILE = 95.0
-#: Speech band (Hz) for :func:`speech_band_ratio`.
-SPEECH_BAND = (80.0, 4000.0)
-
-
-# -- frames -> samples --------------------------------------------------------------------------
-
-
-def _to_float(pcm: np.ndarray) -> np.ndarray:
-    """PCM of any numpy dtype → float32 in [-1, 1] (int16 / 32768, int32 / 2**31, uint8 centred)."""
-    pcm = np.asarray(pcm)
-    if pcm.dtype == np.uint8:
-        return (pcm.astype(np.float32) - 128.0) / 128.0
-    if np.issubdtype(pcm.dtype, np.integer):
-        return pcm.astype(np.float32) / float(-np.iinfo(pcm.dtype).min)
-    return pcm.astype(np.float32, copy=False)
-
-
-def pcm_to_mono(pcm: np.ndarray, channels: int = 1) -> np.ndarray:
-    """Interleaved or 2-D PCM → mono float32 ``[shape=(n,)]`` in [-1, 1] (channels averaged).
-
-    ``pcm`` is either 1-D interleaved ``[shape=(n * channels,)]`` (``L R L R ...``), packed
-    ``[shape=(1, n * channels)]`` (what ``av.AudioFrame.to_ndarray`` gives for packed formats such
-    as ``s16``), or ``[shape=(n, channels)]``. Integer PCM is scaled to [-1, 1].
-    """
-    pcm = np.asarray(pcm)
-    channels = int(channels)
-    if channels < 1:
-        raise ValueError(f"channels must be >= 1, got {channels}")
-    if pcm.ndim == 2 and pcm.shape[0] == 1 and channels > 1:  # packed (1, n * ch)
-        pcm = pcm.reshape(-1)
-    if pcm.ndim == 1:
-        if pcm.size % channels:
-            raise ValueError(f"{pcm.size} interleaved samples do not divide into {channels} channels")
-        pcm = pcm.reshape(-1, channels)
-    elif pcm.ndim != 2:
-        raise ValueError(f"expected 1-D interleaved or 2-D (n, channels) PCM, got shape {pcm.shape}")
-    y = _to_float(pcm)
-    y = y.mean(axis=1, dtype=np.float32) if y.shape[1] > 1 else y[:, 0]
-    return np.ascontiguousarray(y, dtype=np.float32)
-
-
-def frame_to_array(frame: Any) -> tuple[np.ndarray, int]:
-    """An ``av.AudioFrame`` → ``(samples [shape=(n, channels)] float32 in [-1, 1], sample_rate Hz)``.
-
-    Handles packed (``s16``: ``to_ndarray`` is ``(1, n * channels)``) and planar (``fltp``, ``s16p``:
-    ``(channels, n)``) layouts.
-    """
-    arr = frame.to_ndarray()
-    channels = len(frame.layout.channels)
-    arr = arr.T if frame.format.is_planar else arr.reshape(-1, channels)
-    return np.ascontiguousarray(_to_float(arr)), int(frame.sample_rate)
-
-
-def to_mono(frame_or_pcm: Any, *, sr: int | None = None, channels: int = 1) -> tuple[np.ndarray, int]:
-    """An ``av.AudioFrame`` or numpy PCM → ``(mono float32 [shape=(n,)], sample_rate Hz)``.
-
-    For numpy input ``sr`` is required and ``channels`` says how a 1-D buffer is interleaved.
-    """
-    if isinstance(frame_or_pcm, np.ndarray):
-        if sr is None:
-            raise ValueError("sr is required for numpy PCM")
-        return pcm_to_mono(frame_or_pcm, channels), int(sr)
-    samples, rate = frame_to_array(frame_or_pcm)
-    return pcm_to_mono(samples, samples.shape[1]), rate
-
-
-def convert(frame_or_pcm: Any, *, sr: int | None = None, channels: int = 1, sr_out: int = audio.SAMPLE_RATE) -> np.ndarray:
-    """One-shot conversion of a whole buffer to mono float32 ``[shape=(m,)]`` at ``sr_out`` Hz.
-
-    Uses :func:`ser.audio.resample`; right for a complete clip, wrong for a stream of short frames
-    (each call restarts the filter, leaving a click at every boundary): use :class:`StreamResampler`.
-    """
-    y, rate = to_mono(frame_or_pcm, sr=sr, channels=channels)
-    return audio.resample(y, sr_in=rate, sr_out=sr_out)
-
-
-class StreamResampler:
-    """Frames of any rate/channel layout → one continuous mono float32 stream at ``sr_out`` Hz.
-
-    One ``soxr.ResampleStream`` (HQ) is kept across calls, so the output of consecutive frames is the
-    same signal a one-shot resample of the whole recording gives (no boundary clicks), delayed by the
-    filter's latency (about 12 ms at 48 → 16 kHz; :meth:`flush` returns the held-back tail). If the
-    input rate changes mid-stream, the old stream is flushed and a new one started. Not
-    thread-safe: one producer per instance.
-    """
-
-    def __init__(self, sr_out: int = audio.SAMPLE_RATE, *, quality: str = "HQ") -> None:
-        self.sr_out = int(sr_out)
-        self.quality = quality
-        self.sr_in: int | None = None
-        self._stream: soxr.ResampleStream | None = None
-
-    def __call__(self, frame_or_pcm: Any, *, sr: int | None = None, channels: int = 1) -> np.ndarray:
-        """Convert one frame; returns ``[shape=(m,)]`` float32 (``m`` ≈ n · sr_out / sr_in; may be 0)."""
-        y, rate = to_mono(frame_or_pcm, sr=sr, channels=channels)
-        head = np.zeros(0, dtype=np.float32)
-        if rate != self.sr_in:
-            head = self.flush()
-            self.sr_in = rate
-            self._stream = None if rate == self.sr_out else soxr.ResampleStream(
-                rate, self.sr_out, 1, dtype="float32", quality=self.quality
-            )
-        out = y if self._stream is None else self._stream.resample_chunk(y)
-        return np.concatenate([head, out]) if head.size else np.asarray(out, dtype=np.float32)
-
-    def flush(self) -> np.ndarray:
-        """End the current stream: the samples still inside the filter, ``[shape=(m,)]`` float32."""
-        if self._stream is None:
-            return np.zeros(0, dtype=np.float32)
-        tail = self._stream.resample_chunk(np.zeros(0, dtype=np.float32), last=True)
-        self._stream.clear()
-        return np.asarray(tail, dtype=np.float32)
-
-    def reset(self) -> None:
-        """Forget the stream (drops anything held in the filter)."""
-        self.sr_in = None
-        self._stream = None
 
 
 # -- ring buffer ---------------------------------------------------------------------------------
@@ -189,7 +58,7 @@ class RingBuffer:
     ``total / sr`` is the stream time of the newest sample.
     """
 
-    def __init__(self, seconds: float, sr: int = audio.SAMPLE_RATE) -> None:
+    def __init__(self, seconds: float, sr: int = SAMPLE_RATE) -> None:
         self.sr = int(sr)
         self.capacity = int(round(seconds * self.sr))
         if self.capacity <= 0:
@@ -248,105 +117,6 @@ class RingBuffer:
             self._buf[:] = 0.0
             self._pos = 0
             self._total = 0
-
-
-# -- gate ----------------------------------------------------------------------------------------
-
-
-def dbfs(y: np.ndarray) -> float:
-    """RMS level of ``y [shape=(n,)]`` in dBFS (``FLOOR_DBFS`` for silence or no samples)."""
-    y = np.asarray(y, dtype=np.float32)
-    if y.size == 0:
-        return FLOOR_DBFS
-    ms = float(np.mean(np.square(y, dtype=np.float64)))
-    return max(FLOOR_DBFS, 10.0 * math.log10(ms)) if ms > 0 else FLOOR_DBFS
-
-
-def frame_levels(y: np.ndarray, sr: int, frame_s: float = GATE_FRAME_S) -> np.ndarray:
-    """Short-time RMS levels ``[shape=(n // frame,)]`` in dBFS over non-overlapping frames."""
-    n = max(1, int(round(frame_s * sr)))
-    m = y.size // n
-    if m == 0:
-        return np.array([dbfs(y)])
-    ms = np.mean(np.square(y[: m * n].reshape(m, n), dtype=np.float64), axis=1)
-    return np.maximum(FLOOR_DBFS, 10.0 * np.log10(np.maximum(ms, 1e-30)))
-
-
-def speech_band_ratio(y: np.ndarray, sr: int, band: tuple[float, float] = SPEECH_BAND) -> float:
-    """Fraction of the signal's energy inside ``band`` Hz (0..1; speech mostly > 0.8, white noise at 16 kHz ≈ 0.48)."""
-    if y.size < 2:
-        return 0.0
-    power = np.abs(np.fft.rfft(y.astype(np.float64))) ** 2
-    freqs = np.fft.rfftfreq(y.size, 1.0 / sr)
-    total = float(power[1:].sum())  # ignore DC
-    if total <= 0:
-        return 0.0
-    inside = float(power[(freqs >= band[0]) & (freqs <= band[1])].sum())
-    return inside / total
-
-
-def zero_crossing_rate(y: np.ndarray) -> float:
-    """Sign changes per sample (0..1; voiced speech ≈ 0.05-0.2 at 16 kHz, white noise ≈ 0.5)."""
-    if y.size < 2:
-        return 0.0
-    s = np.signbit(y)
-    return float(np.count_nonzero(s[1:] != s[:-1])) / (y.size - 1)
-
-
-@dataclass(frozen=True)
-class GateResult:
-    """What :func:`gate` saw in one window.
-
-    ``level_dbfs``: the window's active level (``GATE_PERCENTILE`` of its 20 ms frame levels, dBFS);
-    ``active_s``: seconds of 20 ms frames at or above the threshold; ``band_ratio`` and ``zcr``:
-    :func:`speech_band_ratio` and :func:`zero_crossing_rate` of those active frames only (silence
-    between words would otherwise dominate both); ``quiet``: True when the window holds no speech to
-    analyse; ``reason``: why (``""`` when not quiet).
-    """
-
-    level_dbfs: float
-    active_s: float
-    band_ratio: float
-    zcr: float
-    quiet: bool
-    reason: str = ""
-
-
-def gate(
-    y: np.ndarray,
-    sr: int = audio.SAMPLE_RATE,
-    *,
-    threshold_dbfs: float = -45.0,
-    min_active_s: float = 0.1,
-    min_band_ratio: float = 0.5,
-    max_zcr: float = 0.4,
-) -> GateResult:
-    """Energy/VAD gate for one window ``y [shape=(n,)]`` float32 at ``sr`` Hz.
-
-    The window is cut into 20 ms frames. It is quiet when its active level (95th percentile of the
-    frame levels, so a few words in a mostly silent window still count) is below ``threshold_dbfs``
-    or fewer than ``min_active_s`` seconds of frames reach it; or when the active frames do not
-    sound like speech: less than ``min_band_ratio`` of their energy in 80-4000 Hz (hum, hiss), or a
-    mean zero-crossing rate above ``max_zcr`` (broadband noise; voiced speech is ≈ 0.05-0.25).
-    """
-    y = np.asarray(y, dtype=np.float32).reshape(-1)
-    n = max(1, int(round(GATE_FRAME_S * sr)))
-    levels = frame_levels(y, sr)
-    level = float(np.percentile(levels, GATE_PERCENTILE)) if y.size else FLOOR_DBFS
-    active = np.flatnonzero(levels >= threshold_dbfs) if y.size >= n else np.zeros(0, dtype=int)
-    active_s = active.size * n / sr
-    if level < threshold_dbfs or active_s < min_active_s:
-        return GateResult(level, active_s, 0.0, 0.0, True,
-                          f"level {level:.0f} dBFS is below the {threshold_dbfs:.0f} dBFS speech threshold")
-    frames = y[: levels.size * n].reshape(levels.size, n)[active]
-    ratio = speech_band_ratio(frames.reshape(-1), sr)
-    signs = np.signbit(frames)
-    zcr = float(np.mean(signs[:, 1:] != signs[:, :-1]))
-    if ratio < min_band_ratio:
-        return GateResult(level, active_s, ratio, zcr, True, f"not speech: only {ratio:.0%} of the energy is in the speech band")
-    if zcr > max_zcr:
-        return GateResult(level, active_s, ratio, zcr, True, f"not speech: noise-like (zero-crossing rate {zcr:.2f})")
-    return GateResult(level, active_s, ratio, zcr, False, "")
 
 
 # -- analyzer ------------------------------------------------------------------------------------
@@ -803,7 +573,7 @@ class LiveAnalyzer:
         y = np.asarray(y, dtype=np.float32).reshape(-1)
         level = dbfs(y[-self._step :])
         g = gate(y, self.sr, threshold_dbfs=self.gate_dbfs)
-        if g.quiet or y.size < int(audio.MIN_DURATION * self.sr):
+        if g.quiet or y.size < int(MIN_DURATION * self.sr):
             return LiveResult(0, round(t, 3), time.time(), None, 0.0, {}, False, True, level, g,
                               time.perf_counter() - t0, y.size / self.sr)
         frames, _ = clip_windows(y, self.predictor.features)
@@ -957,160 +727,17 @@ class FrameTap:
         analyzer.push(frame)
 
 
-# -- WebRTC configuration ------------------------------------------------------------------------
-
-#: Environment variable with the STUN/TURN servers for the live page, as JSON.
-ICE_SERVERS_ENV = "SER_ICE_SERVERS"
-#: Environment variables for one TURN server (added to ``SER_ICE_SERVERS``): comma-separated URLs
-#: (``turn:turn.example.org:3478?transport=udp,turns:turn.example.org:5349``), user name, credential.
-TURN_URL_ENV = "SER_TURN_URL"
-TURN_USERNAME_ENV = "SER_TURN_USERNAME"
-TURN_CREDENTIAL_ENV = "SER_TURN_CREDENTIAL"
-
-
-def _turn_server(env: Mapping[str, str]) -> tuple[dict[str, Any] | None, str]:
-    """The TURN server of ``SER_TURN_URL`` / ``_USERNAME`` / ``_CREDENTIAL`` (``None`` if unset) and a warning."""
-    urls = [u.strip() for u in env.get(TURN_URL_ENV, "").split(",") if u.strip()]
-    if not urls:
-        return None, ""
-    bad = [u for u in urls if not u.startswith(("turn:", "turns:", "stun:"))]
-    if bad:
-        return None, f"{TURN_URL_ENV} must hold turn:, turns: or stun: URLs (got {bad[0]!r}); TURN not used"
-    server: dict[str, Any] = {"urls": urls}
-    user, cred = env.get(TURN_USERNAME_ENV, ""), env.get(TURN_CREDENTIAL_ENV, "")
-    if any(u.startswith(("turn:", "turns:")) for u in urls) and not (user and cred):
-        return None, f"{TURN_URL_ENV} is set but {TURN_USERNAME_ENV} / {TURN_CREDENTIAL_ENV} are not; TURN not used"
-    if user:
-        server["username"] = user
-    if cred:
-        server["credential"] = cred
-    return server, ""
-
-
-def rtc_configuration(value: str | None = None, *, env: Mapping[str, str] | None = None) -> tuple[dict[str, Any], str]:
-    """The page's WebRTC ``rtc_configuration`` and a warning (``""`` when none).
-
-    ``value`` (default: ``$SER_ICE_SERVERS``) is JSON: a list of RTCIceServer objects
-    (``[{"urls": ["stun:stun.l.google.com:19302"]}, {"urls": "turn:turn.example.org:3478",
-    "username": "u", "credential": "p"}]``), one such object, or ``{"iceServers": [...]}``. A TURN
-    server given by ``SER_TURN_URL`` (comma-separated URLs), ``SER_TURN_USERNAME`` and
-    ``SER_TURN_CREDENTIAL`` is appended. Nothing set gives ``{"iceServers": []}``: no STUN/TURN, host
-    candidates only, which connects a browser on the same machine or LAN without any internet access.
-    Invalid settings are left out, with a warning. ``env``: the environment to read (default
-    ``os.environ``).
-    """
-    env = os.environ if env is None else env
-    raw = (env.get(ICE_SERVERS_ENV, "") if value is None else value).strip()
-    servers: list[dict[str, Any]] = []
-    warnings: list[str] = []
-    if raw:
-        try:
-            data = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            data = None
-            warnings.append(f"{ICE_SERVERS_ENV} is not valid JSON ({exc.msg}); its ICE servers are not used")
-        if isinstance(data, dict):
-            data = data["iceServers"] if "iceServers" in data else [data]
-        if data is not None:
-            if isinstance(data, list) and all(isinstance(s, dict) and "urls" in s for s in data):
-                servers += data
-            else:
-                warnings.append(f"{ICE_SERVERS_ENV} must be a JSON list of objects with \"urls\"; "
-                                "its ICE servers are not used")
-    turn, warning = _turn_server(env)
-    if turn is not None:
-        servers.append(turn)
-    if warning:
-        warnings.append(warning)
-    return {"iceServers": servers}, "; ".join(warnings)
-
-
-# -- figures (plotly, lazy) ----------------------------------------------------------------------
-
-QUIET_COLOR = "#cbd5e1"
-
-
-def probability_figure(result: LiveResult | Headline | None, labels: tuple[str, ...] | list[str]) -> Any:
-    """Horizontal bars of the current probabilities of a window result or of the steady :class:`Headline`
-    (smoothed), in a fixed label order (bars do not jump between updates), its label in its emotion
-    colour; all zero when quiet or no result yet."""
-    import plotly.graph_objects as go
-
-    from .viz import emotion_color
-
-    labels = list(labels)
-    empty = result is None or result.quiet
-    probs = [0.0] * len(labels) if empty else [result.probabilities.get(k, 0.0) for k in labels]
-    top = None if empty else result.label
-    colors = [emotion_color(k) if k == top else QUIET_COLOR for k in labels]
-    fig = go.Figure(go.Bar(
-        x=probs, y=labels, orientation="h", marker_color=colors, text=[f"{p:.0%}" for p in probs],
-        textposition="outside", cliponaxis=False, hovertemplate="%{y}: %{x:.1%}<extra></extra>",
-    ))
-    fig.update_layout(
-        template="plotly_white", height=60 + 30 * len(labels), margin=dict(l=10, r=30, t=10, b=10),
-        xaxis=dict(range=[0, 1.12], tickformat=".0%", title="probability"),
-        yaxis=dict(autorange="reversed"), showlegend=False, bargap=0.25,
-    )
-    return fig
-
-
-def timeline_figure(history: list[LiveResult], labels: tuple[str, ...] | list[str], span_s: float = 30.0) -> Any:
-    """Scrolling timeline: each label's probability over the last ``span_s`` s of stream time.
-
-    Quiet updates break the lines and show as grey squares on the baseline.
-    """
-    import plotly.graph_objects as go
-
-    from .viz import emotion_color
-
-    fig = go.Figure()
-    end = history[-1].t if history else 0.0
-    start = max(0.0, end - span_s)
-    items = [r for r in history if r.t >= start]
-    ts = [r.t for r in items]
-    for lab in labels:
-        ys = [None if r.quiet else r.probabilities.get(lab) for r in items]
-        fig.add_trace(go.Scatter(x=ts, y=ys, mode="lines", name=lab, connectgaps=False,
-                                 line=dict(width=2, color=emotion_color(lab))))
-    quiet_t = [r.t for r in items if r.quiet]
-    if quiet_t:
-        fig.add_trace(go.Scatter(x=quiet_t, y=[0.0] * len(quiet_t), mode="markers", name="quiet",
-                                 marker=dict(color="#94a3b8", size=7, symbol="square")))
-    fig.update_layout(
-        template="plotly_white", height=300, margin=dict(l=10, r=10, t=10, b=10),
-        xaxis=dict(range=[start, start + span_s], title="stream time (s)"),
-        yaxis=dict(range=[0, 1.02], tickformat=".0%", title=None),
-        legend=dict(orientation="h", y=-0.25),
-    )
-    return fig
-
-
 __all__ = [
     "QUIET",
     "FrameTap",
-    "GateResult",
     "Headline",
     "LiveAnalyzer",
     "LiveResult",
     "LiveStats",
     "RingBuffer",
-    "StreamResampler",
-    "convert",
     "count_changes",
-    "dbfs",
-    "frame_levels",
-    "frame_to_array",
-    "gate",
-    "pcm_to_mono",
-    "probability_figure",
-    "rtc_configuration",
     "smooth_probabilities",
     "smoothed_series",
-    "speech_band_ratio",
-    "timeline_figure",
-    "to_mono",
     "update_headline",
     "warm_up",
-    "zero_crossing_rate",
 ]

@@ -12,6 +12,9 @@ an empty CSV cell, JSON ``null``, Parquet null); a good one has ``error == ""``.
 speaker's earlier speech (0 without a profile). ``warnings`` joins the input-quality warnings with ``"; "``.
 JSON rows add two nested fields a table cannot hold: ``timeline`` (per-window results of a long clip) and
 ``unadapted`` (with a speaker profile: the probabilities without it).
+
+:func:`batch_rows` predicts a list of encoded files into such a frame (the app's Batch page), bad files
+included; :func:`blank_text` and :func:`frame_csv` prepare it for showing and downloading.
 """
 
 from __future__ import annotations
@@ -23,13 +26,16 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .errors import SERError
 from .fileio import atomic_path
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import pandas as pd
     import pyarrow as pa
 
-    from .predict import Prediction
+    from .predict import Prediction, Predictor
 
 HEAD = ("file", "label", "confidence", "uncertain")
 TAIL = ("duration", "reliability", "adapted", "profile_clips", "unadapted_label", "warnings", "error")
@@ -103,6 +109,51 @@ def frame(rows: Iterable[dict[str, Any]], labels: Sequence[str]) -> pd.DataFrame
     return pd.DataFrame(list(rows), columns=columns(labels))
 
 
+def batch_rows(predictor: Predictor, files: Sequence[tuple[str, bytes]],
+               progress: Callable[[int, int, str], object] | None = None, *,
+               one_speaker: bool = False) -> pd.DataFrame:
+    """Predict each ``(name, encoded bytes)``: one :func:`row` per file, as a :func:`frame` (bad files never
+    stop the batch: their reason is in ``error``, their prediction cells are empty). ``progress(i, n,
+    name)`` is called after each file.
+
+    ``one_speaker``: the files are one speaker's, in this order: one running voice profile goes through
+    the batch, each file adapted to the files before it (the first one is not), and ``unadapted_label``
+    gives the general model's answer. Needs a model that can adapt.
+    """
+    profile = predictor.new_profile("batch") if one_speaker else None
+    rows = []
+    n = len(files)
+    for i, (name, data) in enumerate(files):
+        try:
+            rows.append(row(predictor.predict_file(data, name=name, profile=profile), predictor.labels, file=name))
+        except SERError as err:
+            rows.append(error_row(name, err, predictor.labels))
+        if progress is not None:
+            progress(i + 1, n, name)
+    return frame(rows, predictor.labels)
+
+
+#: Text columns of a results table that read better empty than "None".
+TEXT_COLUMNS = ("file", "label", "error", "warnings", "unadapted_label")
+
+
+def blank_text(df: pd.DataFrame) -> pd.DataFrame:
+    """A copy of a results frame whose missing text cells (:data:`TEXT_COLUMNS`) are ``""`` instead of
+    ``None``/NaN (for showing it); missing numbers stay missing."""
+    out = df.copy()
+    for c in TEXT_COLUMNS:
+        if c in out.columns:
+            out[c] = out[c].astype(object).where(out[c].notna(), "").astype(str)
+    return out
+
+
+def frame_csv(df: pd.DataFrame) -> bytes:
+    """A results frame as UTF-8 CSV bytes with a header and no index (what the Batch page downloads)."""
+    buf = io.StringIO()
+    df.to_csv(buf, index=False)
+    return buf.getvalue().encode("utf-8")
+
+
 def csv_text(rows: Iterable[dict[str, Any]], labels: Sequence[str]) -> str:
     """The rows as CSV text with a header; ``None`` is an empty cell, floats keep full precision."""
     cols = columns(labels)
@@ -139,5 +190,6 @@ def write_parquet(rows: Sequence[dict[str, Any]], path: str | Path, labels: Sequ
         pq.write_table(arrow_table(rows, labels), tmp)
 
 
-__all__ = ["HEAD", "TAIL", "arrow_schema", "arrow_table", "columns", "csv_text", "error_row", "error_text",
-           "frame", "prob_column", "result_row", "row", "write_parquet"]
+__all__ = ["HEAD", "TAIL", "TEXT_COLUMNS", "arrow_schema", "arrow_table", "batch_rows", "blank_text", "columns",
+           "csv_text", "error_row", "error_text", "frame", "frame_csv", "prob_column", "result_row", "row",
+           "write_parquet"]

@@ -1,34 +1,34 @@
 """Streamlit glue shared by the app's pages: the model, the corpora on disk, errors, common widgets.
 
 Pages stay thin: they lay out widgets and call these helpers, :mod:`ser.predict` and :mod:`ser.viz`.
+Only what needs Streamlit (caches, session state, widgets) and the app's own wording live here; the
+plain logic behind it lives where its job is: bundle folders in :mod:`ser.bundle`, bundle summaries in
+:mod:`ser.card`, corpus folders in :mod:`ser.corpora`, batch tables in :mod:`ser.results`, WebRTC and
+secure-context checks in :mod:`ser.rtc`.
 
 * One :class:`~ser.predict.Predictor` per bundle folder and process (``st.cache_resource``), shared by
   every session. The bundle is ``st.session_state["bundle_dir"]`` (set by the sidebar selector in
-  ``app.py``), else ``$SER_MODEL_DIR``, else ``models/default``.
-* Corpora are looked for in ``$SER_DATA_DIR`` (``os.pathsep``-separated folders), else ``./data``, else
-  ``../shared/data`` (each only if it exists); scans are cached with ``st.cache_data``.
+  ``app.py``), else ``$SER_MODEL_DIR``, else ``models/default`` (:func:`ser.bundle.default_bundle_dir`).
+* Corpora are looked for in :func:`ser.corpora.data_dirs`; scans are cached with ``st.cache_data``.
 * Every :class:`~ser.errors.SERError` is shown as ``st.error(str(err))`` and the page keeps working.
 """
 
 from __future__ import annotations
 
-import io
-import ipaddress
+import functools
 import json
-import os
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 import numpy as np
 import pandas as pd
 import streamlit as st
 
-from . import viz
-from .bundle import DEFAULT_MODEL_DIR, MODELS_DIR, ModelBundle, list_bundles, load_bundle
+from . import card, corpora, results, rtc, viz
+from .bundle import ModelBundle, available_bundles, default_bundle_dir, load_bundle
 from .errors import SERError
 
 if TYPE_CHECKING:
@@ -36,9 +36,6 @@ if TYPE_CHECKING:
     from .live import Headline, LiveAnalyzer, LiveResult
     from .predict import Prediction, Predictor
 
-ROOT = Path(__file__).resolve().parent.parent
-ENV_MODEL_DIR = "SER_MODEL_DIR"
-ENV_DATA_DIR = "SER_DATA_DIR"
 #: Session-state key of the selected bundle folder (a str path).
 BUNDLE_KEY = "bundle_dir"
 #: File types the uploaders accept.
@@ -94,30 +91,6 @@ def emotion_md(label: str) -> str:
 # -- secure context (microphone access) ----------------------------------------------------------
 
 
-def is_secure_origin(url: str | None) -> bool | None:
-    """Whether a browser treats the page at ``url`` as a secure context, where it may use the microphone.
-
-    ``https:`` is; so is ``http:`` on a loopback host (``localhost``, ``*.localhost``, ``127.0.0.0/8``,
-    ``[::1]``), as browsers define "potentially trustworthy" origins. ``http://<server>:8501`` from
-    another machine is not. ``None`` when ``url`` is unknown (no browser, e.g. tests).
-    """
-    if not url:
-        return None
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    if scheme in ("https", "wss"):
-        return True
-    if scheme not in ("http", "ws"):
-        return None
-    host = (parts.hostname or "").lower().rstrip(".")
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def page_url() -> str | None:
     """The page's URL as the browser sees it (``st.context.url``), or ``None`` outside a browser session."""
     try:
@@ -139,7 +112,7 @@ def secure_context_notice(what: str = "The microphone") -> bool:
     """Warn (``st.warning``) when this page is not a secure context, so ``what`` cannot work; returns
     whether the warning was shown."""
     url = page_url()
-    if is_secure_origin(url) is not False:
+    if rtc.is_secure_origin(url) is not False:
         return False
     st.warning(f"{what} needs a secure connection, and this page is `{url}`. " + SECURE_CONTEXT_HINT,
                icon=":material/lock_open:")
@@ -147,27 +120,6 @@ def secure_context_notice(what: str = "The microphone") -> bool:
 
 
 # -- model bundles -------------------------------------------------------------------------------
-
-
-def default_bundle_dir() -> Path:
-    """``$SER_MODEL_DIR`` if set, else the shipped ``models/default``."""
-    env = os.environ.get(ENV_MODEL_DIR)
-    return Path(env).expanduser() if env else DEFAULT_MODEL_DIR
-
-
-def available_bundles() -> list[Path]:
-    """Bundle folders to choose from: ``$SER_MODEL_DIR`` (if set and complete) then those under ``models/``."""
-    found: list[Path] = []
-    env = os.environ.get(ENV_MODEL_DIR)
-    candidates = ([Path(env).expanduser()] if env else []) + list_bundles(MODELS_DIR)
-    seen: set[Path] = set()
-    for p in candidates:
-        key = p.resolve()
-        if key in seen or not (p / "config.json").exists():
-            continue
-        seen.add(key)
-        found.append(p)
-    return found
 
 
 def selected_bundle_dir() -> str:
@@ -227,162 +179,34 @@ def current_predictor() -> Predictor | None:
     return _guarded(get_predictor, "load the model")
 
 
-def headline(bundle: ModelBundle) -> dict[str, Any]:
-    """Facts for the Home page and the model selector: :meth:`ModelBundle.summary` plus the protocol text."""
-    s = bundle.summary()
-    test = bundle.metrics.get("test", {})
-    split = bundle.config.split
-    if test.get("protocol"):
-        s["protocol"] = str(test["protocol"])
-    elif s["test_speakers"]:
-        s["protocol"] = "held-out speakers: " + ", ".join(s["test_speakers"])
-    elif split.get("cross_validated"):
-        s["protocol"] = f"cross-validated over {len(split['cross_validated'])} speakers"
-    else:
-        s["protocol"] = ""
-    s["untrained"] = bool(bundle.config.extra.get("untrained"))
-    s["threshold"] = bundle.config.threshold
-    s["window_s"] = bundle.features.window_s
-    return s
-
-
-def model_figures(bundle: ModelBundle) -> list[dict[str, Any]]:
-    """The Home page's headline metric tiles, each figure once: ``[{"label", "value", "delta", "help"}]``.
-
-    A bundle whose "test" figures *are* its cross-validation (the shipped model: out-of-fold
-    predictions, no separate held-out split) shows the k-fold tiles only; one with a real held-out test
-    shows those first. Adapted UAR and the number of emotions follow.
-    """
-    info = headline(bundle)
-    test = bundle.metrics.get("test", {})
-    folds = info.get("folds") or {}
-    k = (bundle.metrics.get("folds") or {}).get("k", "K")
-    n = len(info["labels"])
-    out: list[dict[str, Any]] = []
-    protocol = str(test.get("protocol", "")).lower()
-    test_is_cv = bool(folds) and ("fold" in protocol or (
-        folds.get("pooled_uar") is not None and info["uar"] is not None
-        and abs(float(folds["pooled_uar"]) - float(info["uar"])) < 1e-9))
-    uar_help = ("Unweighted average recall: the mean of the per-emotion recalls, so every emotion counts equally. "
-                f"Chance level is 1 / {n} = {1 / max(n, 1):.0%}.")
-    if info["uar"] is not None and not test_is_cv:
-        out.append({"label": "Held-out UAR", "value": f"{info['uar']:.0%}", "delta": None,
-                    "help": uar_help + " Speakers the model never heard."})
-        if info["accuracy"] is not None:
-            out.append({"label": "Held-out accuracy", "value": f"{info['accuracy']:.0%}", "delta": None,
-                        "help": "Share of held-out clips predicted right."})
-    if folds:
-        out.append({"label": f"{k}-fold UAR", "value": f"{folds['uar_mean']:.0%}",
-                    "delta": f"± {folds['uar_std']:.0%} across folds",
-                    "help": uar_help + " Mean and spread over cross-validation folds, each tested on speakers "
-                                       "its model never heard."})
-        if test_is_cv and folds.get("accuracy_mean") is not None:
-            out.append({"label": f"{k}-fold accuracy", "value": f"{folds['accuracy_mean']:.0%}", "delta": None,
-                        "help": "Share of clips predicted right, mean over the folds."})
-    if info.get("adapted_uar") is not None:
-        out.append({"label": "Adapted UAR", "value": f"{info['adapted_uar']:.0%}", "delta": None,
-                    "help": "Cross-validated UAR when each clip is judged against a few earlier clips of the "
-                            "same voice (speaker adaptation)."})
-    if not out and info["n_test"] is not None:
-        out.append({"label": "Test clips", "value": str(info["n_test"]), "delta": None, "help": None})
-    out.append({"label": "Emotions", "value": str(n), "delta": None, "help": f"Chance level: {1 / max(n, 1):.0%}"})
-    return out
-
-
-def bundle_label(path: str | Path) -> str:
-    """``"default · cnn · 8 emotions · UAR 61%"`` (or just the name when the bundle cannot be read)."""
-    p = Path(path)
-    try:
-        s = get_bundle(str(p)).summary()
-    except (SERError, OSError):
-        return f"{p.name} (unreadable)"
-    uar = f" · UAR {s['uar']:.0%}" if isinstance(s.get("uar"), int | float) else ""
-    return f"{p.name} · {s['model_type']} · {len(s['labels'])} emotions{uar}"
-
-
-def bundles_table(paths: Iterable[str | Path]) -> pd.DataFrame:
-    """Headline metrics of several bundles side by side (one row per bundle)."""
-    rows = []
-    for p in paths:
-        try:
-            b = get_bundle(str(p))
-        except (SERError, OSError) as err:
-            rows.append({"model": Path(p).name, "error": str(err)})
-            continue
-        s = headline(b)
-        folds = s.get("folds") or {}
-        rows.append({
-            "model": s["name"],
-            "type": s["model_type"],
-            "emotions": len(s["labels"]),
-            "corpora": ", ".join(s["corpora"]),
-            "UAR": s.get("uar"),
-            "accuracy": s.get("accuracy"),
-            "test clips": s.get("n_test"),
-            "k-fold UAR": folds.get("uar_mean"),
-            "protocol": s["protocol"],
-        })
-    return pd.DataFrame(rows)
-
-
 def model_selector() -> None:
     """Sidebar: choose the bundle when several exist; the choice is kept in ``st.session_state``."""
     bundles = [str(p) for p in available_bundles()]
     current = st.session_state.get(BUNDLE_KEY)
+    label = functools.partial(card.bundle_label, load=get_bundle)
     if len(bundles) > 1:
         index = bundles.index(current) if current in bundles else 0
-        choice = st.sidebar.selectbox("Model", bundles, index=index, format_func=bundle_label,
+        choice = st.sidebar.selectbox("Model", bundles, index=index, format_func=label,
                                       key="_model_choice", help="Model bundles found in models/ (and SER_MODEL_DIR)")
         st.session_state[BUNDLE_KEY] = choice
     else:
         st.session_state[BUNDLE_KEY] = bundles[0] if bundles else str(default_bundle_dir())
         if bundles:
-            st.sidebar.caption(f"Model: {bundle_label(bundles[0])}")
+            st.sidebar.caption(f"Model: {label(bundles[0])}")
 
 
 # -- corpora on disk -----------------------------------------------------------------------------
 
 
-def data_dirs() -> list[Path]:
-    """Folders that may hold corpora: ``$SER_DATA_DIR`` (``os.pathsep``-separated), else ``./data``,
-    else ``../shared/data`` — each only if it exists."""
-    env = os.environ.get(ENV_DATA_DIR)
-    if env is not None:
-        return [Path(p).expanduser() for p in env.split(os.pathsep) if p and Path(p).expanduser().is_dir()]
-    for cand in (ROOT / "data", ROOT.parent / "shared" / "data"):
-        if cand.is_dir():
-            return [cand]
-    return []
-
-
 @st.cache_data(show_spinner="Looking for corpora on disk…", ttl=600, max_entries=8)
-def cached_scan(dirs: Sequence[str]):
-    """:func:`ser.corpora.scan` of each folder, combined into one result (folders without clips are left out).
-
-    Returns a :class:`ser.corpora.ScanResult`; its manifest is empty when no folder holds a known corpus.
-    """
-    from .corpora import COLUMNS, ScanResult, scan
-    from .errors import CorpusError
-
-    frames, skipped = [], []
-    for d in dirs:
-        try:
-            res = scan([d])
-        except CorpusError as err:
-            skipped.append((str(d), str(err)))
-            continue
-        frames.append(res.manifest)
-        skipped += res.skipped
-    if frames:
-        manifest = pd.concat(frames, ignore_index=True).drop_duplicates("path").reset_index(drop=True)
-    else:
-        manifest = pd.DataFrame({c: pd.Series([], dtype=float if c == "duration" else object) for c in COLUMNS})
-    return ScanResult(manifest=manifest, skipped=skipped)
+def cached_scan(dirs: Sequence[str]) -> corpora.ScanResult:
+    """:func:`ser.corpora.scan_folders` of ``dirs``, cached for ten minutes."""
+    return corpora.scan_folders(dirs)
 
 
 def corpus_manifest() -> pd.DataFrame | None:
     """The manifest of every corpus clip on disk, or ``None`` when there is none."""
-    dirs = tuple(str(d) for d in data_dirs())
+    dirs = tuple(str(d) for d in corpora.data_dirs())
     if not dirs:
         return None
     try:
@@ -391,43 +215,6 @@ def corpus_manifest() -> pd.DataFrame | None:
         show_error(err)
         return None
     return res.manifest if len(res.manifest) else None
-
-
-def source_folders(manifest: pd.DataFrame, dirs: Sequence[str | Path] | None = None) -> dict[str, str]:
-    """Corpus folders to choose from: ``{label: folder}``.
-
-    A data folder whose clips all belong to one corpus is one choice; otherwise each of its sub-folders
-    (``ravdess/``, ``emodb/`` …) is one. Labels read ``"ravdess/ — 1200 clips"``.
-    """
-    dirs = [Path(d).resolve() for d in (dirs if dirs is not None else data_dirs())]
-    paths = manifest["path"].astype(str)
-    out: dict[str, str] = {}
-    for root in dirs:
-        prefix = str(root) + os.sep
-        mine = manifest[paths.str.startswith(prefix)]
-        if mine.empty:
-            continue
-        if mine["corpus"].nunique() == 1:
-            out[f"{root.name}/ — {len(mine)} clips"] = str(root)
-            continue
-        first = mine["path"].str.slice(len(prefix)).str.split(os.sep).str[0]
-        top_files = ~mine["path"].str.slice(len(prefix)).str.contains(os.sep, regex=False)
-        for name in sorted(set(first[~top_files])):
-            n = int((first[~top_files] == name).sum())
-            out[f"{root.name}/{name}/ — {n} clips"] = str(root / name)
-        if top_files.any():
-            out[f"{root.name}/ (top level) — {int(top_files.sum())} clips"] = str(root) + os.sep + "*"
-    return out
-
-
-def in_folder(manifest: pd.DataFrame, folder: str) -> pd.DataFrame:
-    """Rows of ``manifest`` under ``folder`` (``"<dir>/*"`` = files directly in ``dir``)."""
-    paths = manifest["path"].astype(str)
-    if folder.endswith(os.sep + "*"):
-        root = folder[:-1]
-        rest = paths.str.slice(len(root))
-        return manifest[paths.str.startswith(root) & ~rest.str.contains(os.sep, regex=False)]
-    return manifest[paths.str.startswith(folder.rstrip(os.sep) + os.sep)]
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -680,37 +467,6 @@ def show_clip_views(y: np.ndarray, sr: int, *, figures: dict | None = None, spec
     return figs
 
 
-def batch_rows(predictor, files: Sequence[tuple[str, bytes]], progress=None, *,
-               one_speaker: bool = False) -> pd.DataFrame:
-    """Predict each ``(name, encoded bytes)``: one row per file in the schema of :mod:`ser.results` (the
-    CLI's too): label, confidence, per-class probabilities, ``adapted``, input-quality ``warnings`` and an
-    ``error`` column (bad files never stop the batch; their prediction cells are empty). ``progress(i, n,
-    name)`` is called after each file.
-
-    ``one_speaker``: the files are one speaker's, in this order: one running voice profile goes through
-    the batch, each file adapted to the files before it (the first one is not), and ``unadapted_label``
-    gives the general model's answer. Needs a model that can adapt.
-    """
-    from . import results
-
-    profile = predictor.new_profile("batch") if one_speaker else None
-    rows = []
-    n = len(files)
-    for i, (name, data) in enumerate(files):
-        try:
-            rows.append(results.row(predictor.predict_file(data, name=name, profile=profile), predictor.labels,
-                                    file=name))
-        except SERError as err:
-            rows.append(results.error_row(name, err, predictor.labels))
-        if progress is not None:
-            progress(i + 1, n, name)
-    return results.frame(rows, predictor.labels)
-
-
-#: Text columns of a batch table that read better empty than "None".
-_TEXT_COLUMNS = ("file", "label", "error", "warnings", "unadapted_label")
-
-
 def batch_display(df: pd.DataFrame, *, one_speaker: bool = False) -> tuple[pd.DataFrame, dict[str, Any]]:
     """A batch table (:mod:`ser.results` rows) ready for ``st.dataframe``: ``(frame, column_config)``.
 
@@ -719,10 +475,7 @@ def batch_display(df: pd.DataFrame, *, one_speaker: bool = False) -> tuple[pd.Da
     "surprised") and wide enough to show it. The frame keeps every column of the schema; without
     ``one_speaker`` the speaker-adaptation ones (``profile_clips``, ``unadapted_label``) are hidden.
     """
-    out = df.copy()
-    for c in _TEXT_COLUMNS:
-        if c in out.columns:
-            out[c] = out[c].astype(object).where(out[c].notna(), "").astype(str)
+    out = results.blank_text(df)
     cfg: dict[str, Any] = {
         "file": st.column_config.TextColumn("file", width="large", pinned=True),
         "label": st.column_config.TextColumn("emotion", width="small"),
@@ -970,12 +723,6 @@ def live_comparison_text(result: LiveResult | None) -> str:
             f"general model: **{plain[0]}** {plain[1]:.0%}")
 
 
-def frame_csv(df: pd.DataFrame) -> bytes:
-    buf = io.StringIO()
-    df.to_csv(buf, index=False)
-    return buf.getvalue().encode("utf-8")
-
-
 __all__ = [
     "AUDIO_TYPES",
     "CALIBRATION_S",
@@ -984,11 +731,7 @@ __all__ = [
     "PROFILE_KEY",
     "Analysis",
     "analyse",
-    "available_bundles",
     "batch_display",
-    "batch_rows",
-    "bundle_label",
-    "bundles_table",
     "adaptation_note",
     "cached_scan",
     "calibrate",
@@ -999,22 +742,16 @@ __all__ = [
     "corpus_manifest",
     "current_bundle",
     "current_predictor",
-    "data_dirs",
-    "default_bundle_dir",
     "emotion_averages",
     "emotion_md",
     "ensure_entrypoint",
     "get_bundle",
     "get_predictor",
-    "headline",
-    "in_folder",
-    "is_secure_origin",
     "live_adaptation_text",
     "live_analyzer",
     "live_comparison_text",
     "live_headline_text",
     "load_clip",
-    "model_figures",
     "model_selector",
     "one_speaker_toggle",
     "prediction_json",
@@ -1029,7 +766,6 @@ __all__ = [
     "show_clip_views",
     "show_error",
     "show_prediction",
-    "source_folders",
     "top_label",
     "voice_profile",
     "voice_profile_section",

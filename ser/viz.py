@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import plotly.graph_objects as go
@@ -20,6 +20,9 @@ from plotly.subplots import make_subplots
 from .features import FeatureConfig, extract
 from .features import spectrogram as _stft_mag
 from .labels import EMOTIONS
+
+if TYPE_CHECKING:
+    from .live import Headline, LiveResult
 
 #: One colour per emotion, used by every chart so that "angry" is always the same red.
 EMOTION_COLORS: dict[str, str] = {
@@ -542,6 +545,63 @@ def circumplex(probabilities: Mapping[str, float] | None, *, trail: Sequence[tup
     return _layout(fig, title=title, height=400)
 
 
+# -- live microphone -----------------------------------------------------------------------------
+
+#: Marker colour of quiet updates on :func:`live_timeline`.
+QUIET_MARKER = "#94a3b8"
+
+
+def live_probability_bars(result: LiveResult | Headline | None, labels: Sequence[str]) -> go.Figure:
+    """The Live page's bars: the current probabilities (0–1) of a window result or of the steady
+    :class:`~ser.live.Headline` (smoothed), horizontal, in the fixed order of ``labels``.
+
+    Unlike :func:`probability_bars` the order never changes, so the bars do not jump between updates
+    twice a second; the shown label's bar is in its emotion colour, the others muted. All bars are zero
+    when ``result`` is ``None`` (no result yet) or quiet.
+    """
+    labels = list(labels)
+    empty = result is None or result.quiet
+    probs = [0.0] * len(labels) if empty else [result.probabilities.get(k, 0.0) for k in labels]
+    top = None if empty else result.label
+    colors = [emotion_color(k) if k == top else MUTED for k in labels]
+    fig = go.Figure(go.Bar(
+        x=probs, y=labels, orientation="h", marker_color=colors, text=[f"{p:.0%}" for p in probs],
+        textposition="outside", cliponaxis=False, hovertemplate="%{y}: %{x:.1%}<extra></extra>",
+    ))
+    fig.update_layout(
+        template=_TEMPLATE, height=60 + 30 * len(labels), margin=dict(l=10, r=30, t=10, b=10),
+        xaxis=dict(range=[0, 1.12], tickformat=".0%", title="probability"),
+        yaxis=dict(autorange="reversed"), showlegend=False, bargap=0.25,
+    )
+    return fig
+
+
+def live_timeline(history: Sequence[LiveResult], labels: Sequence[str], span_s: float = 30.0) -> go.Figure:
+    """The Live page's scrolling timeline: each label's probability (0–1) per window result over the last
+    ``span_s`` seconds of stream time (x, s). Quiet updates break the lines and show as grey squares on
+    the baseline."""
+    fig = go.Figure()
+    end = history[-1].t if history else 0.0
+    start = max(0.0, end - span_s)
+    items = [r for r in history if r.t >= start]
+    ts = [r.t for r in items]
+    for lab in labels:
+        ys = [None if r.quiet else r.probabilities.get(lab) for r in items]
+        fig.add_trace(go.Scatter(x=ts, y=ys, mode="lines", name=lab, connectgaps=False,
+                                 line=dict(width=2, color=emotion_color(lab))))
+    quiet_t = [r.t for r in items if r.quiet]
+    if quiet_t:
+        fig.add_trace(go.Scatter(x=quiet_t, y=[0.0] * len(quiet_t), mode="markers", name="quiet",
+                                 marker=dict(color=QUIET_MARKER, size=7, symbol="square")))
+    fig.update_layout(
+        template=_TEMPLATE, height=300, margin=dict(l=10, r=10, t=10, b=10),
+        xaxis=dict(range=[start, start + span_s], title="stream time (s)"),
+        yaxis=dict(range=[0, 1.02], tickformat=".0%", title=None),
+        legend=dict(orientation="h", y=-0.25),
+    )
+    return fig
+
+
 def label_counts(labels: Sequence[str], *, title: str | None = None) -> go.Figure:
     """Bars of how many clips got each predicted emotion (batch summary)."""
     counts: dict[str, int] = {}
@@ -856,6 +916,8 @@ __all__ = [
     "fourier_spectrum",
     "is_mixed",
     "label_counts",
+    "live_probability_bars",
+    "live_timeline",
     "mel_spectrogram",
     "mfcc",
     "order_emotions",

@@ -20,7 +20,7 @@ from support import RAVDESS, ROOT, requires_data, speechlike
 from support import app_texts as _texts
 from support import wav_bytes as _wav
 
-from ser import ui, viz
+from ser import bundle, ui, viz
 from ser.adapt import PRIOR_FILE
 
 APP = str(ROOT / "app.py")
@@ -62,7 +62,7 @@ def env(monkeypatch, tiny_bundle, tmp_path):
         monkeypatch.setenv("SER_DATA_DIR", str(data))
 
     set_env()
-    monkeypatch.setattr(ui, "MODELS_DIR", tmp_path / "no-models")
+    monkeypatch.setattr(bundle, "MODELS_DIR", tmp_path / "no-models")
     return set_env
 
 
@@ -74,7 +74,8 @@ def _voice(seconds: float, seed: int = 0, sr: int = 16_000) -> bytes:
 
 
 def test_text_helpers():
-    from ser.live import GateResult, LiveResult
+    from ser.gate import GateResult
+    from ser.live import LiveResult
     from ser.predict import Prediction
 
     assert ui.clips_text(1) == "1 earlier clip" and ui.clips_text(4.0, 21.4) == "4 earlier clips (21 s)"

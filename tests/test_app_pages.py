@@ -18,7 +18,7 @@ from support import EMODB, RAVDESS, ROOT, SHIPPED, requires_data, speechlike
 from support import app_texts as _texts
 from support import wav_bytes as _wav
 
-from ser import ui
+from ser import bundle, rtc, ui
 
 APP = str(ROOT / "app.py")
 PAGES = ["pages/home.py", "pages/analyze.py", "pages/explorer.py", "pages/report.py", "pages/batch.py"]
@@ -101,7 +101,7 @@ def env(monkeypatch, tiny_bundle, tmp_path):
         monkeypatch.setenv("SER_DATA_DIR", str(data))
 
     set_env()
-    monkeypatch.setattr(ui, "MODELS_DIR", tmp_path / "no-models")  # only SER_MODEL_DIR unless a test adds some
+    monkeypatch.setattr(bundle, "MODELS_DIR", tmp_path / "no-models")  # only SER_MODEL_DIR unless a test adds some
     return set_env
 
 
@@ -245,7 +245,7 @@ def test_secure_context_detection_and_notice(env, monkeypatch):
                         ("http://127.0.0.1:8501", True), ("http://[::1]:8501/", True),
                         ("http://app.localhost:8501", True), ("http://192.168.1.20:8501/live", False),
                         ("http://demo.example.org:8501", False), (None, None), ("", None)):
-        assert ui.is_secure_origin(url) is secure, url
+        assert rtc.is_secure_origin(url) is secure, url
     at = _start("pages/analyze.py")
     at.radio(key="analyze_method").set_value("record").run()
     assert not at.warning  # no browser URL under AppTest: nothing to warn about
@@ -342,7 +342,7 @@ def test_report_and_sidebar_with_several_bundles(env, tiny_bundle, rich_bundle, 
     models.mkdir()
     (models / "a_tiny").symlink_to(tiny_bundle)
     (models / "b_rich").symlink_to(rich_bundle)
-    monkeypatch.setattr(ui, "MODELS_DIR", models)
+    monkeypatch.setattr(bundle, "MODELS_DIR", models)
     monkeypatch.delenv("SER_MODEL_DIR")
     at = _start("pages/report.py")
     table = at.dataframe[0].value
@@ -395,12 +395,12 @@ def test_batch_table_errors_and_csv(env):
     assert list(df["file"]) == ["a.wav", "b.wav", "broken.wav"]
     assert df["error"].tolist()[:2] == ["", ""] and df["error"].iloc[2]
     assert [c for c in df.columns if c.startswith("p_")] == [f"p_{lab}" for lab in
-                                                             json.loads((Path(ui.default_bundle_dir()) /
+                                                             json.loads((Path(bundle.default_bundle_dir()) /
                                                                          "config.json").read_text())["labels"]]
     assert np.allclose(df.filter(like="p_").iloc[:2].sum(axis=1), 1.0)
     from ser import results  # the schema of `ser predict --csv/--json` and the Ray Parquet output
 
-    labels = json.loads((Path(ui.default_bundle_dir()) / "config.json").read_text())["labels"]
+    labels = json.loads((Path(bundle.default_bundle_dir()) / "config.json").read_text())["labels"]
     assert list(df.columns) == results.columns(labels)
     assert df[["confidence", "duration", *(f"p_{k}" for k in labels)]].iloc[2].isna().all()  # empty, not "None"
     assert [m.value for m in at.metric] == ["3", "2", "1"]

@@ -89,6 +89,26 @@ def test_check_signal():
     assert audio.check_signal(pcm).dtype == np.float32
 
 
+def test_one_pcm_scaling_rule_as_librosa():
+    """Integer PCM → float is int16 / 32768 (int32 / 2**31) everywhere: librosa's ``buf_to_float`` numbers."""
+    librosa = pytest.importorskip("librosa")
+    i16 = np.array([32767, -32768, 16384, -1, 0, 12345], dtype=np.int16)
+    i32 = np.random.default_rng(0).integers(-(2**31), 2**31, 1000).astype(np.int32)
+    np.testing.assert_array_equal(audio.pcm_to_float(i16), librosa.util.buf_to_float(i16, n_bytes=2))
+    np.testing.assert_array_equal(audio.pcm_to_float(i32), librosa.util.buf_to_float(i32, n_bytes=4))
+    assert audio.pcm_to_float(i16).dtype == np.float32 and audio.pcm_to_float(i16.reshape(2, 3)).shape == (2, 3)
+    np.testing.assert_array_equal(audio.pcm_to_float(np.array([0, 128, 255], np.uint8)), [-1.0, 0.0, 127 / 128])
+    y = speechlike(1.0)
+    np.testing.assert_array_equal(audio.pcm_to_float(y), y)  # float input: untouched
+    # check_signal and the live path's frame conversion use the same rule (mono and stereo alike)
+    pcm = (speechlike(1.0) * 32767).astype(np.int16)
+    np.testing.assert_array_equal(audio.check_signal(pcm), pcm / np.float32(32768))
+    np.testing.assert_array_equal(audio.pcm_to_mono(pcm), audio.check_signal(pcm))
+    stereo = np.stack([pcm, pcm], axis=1)
+    np.testing.assert_array_equal(audio.check_signal(stereo), audio.check_signal(pcm))
+    np.testing.assert_array_equal(audio.pcm_to_mono(stereo, channels=2), audio.check_signal(pcm))
+
+
 def _wav(y: np.ndarray, sr: int = 16000, subtype: str = "PCM_16") -> bytes:
     import io
 

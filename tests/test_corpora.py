@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,7 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from ser import labels
+from ser import corpora, labels
 from ser.corpora import COLUMNS, ScanResult, format_summary, parse_name, scan, summarize
 from ser.errors import CorpusError, SERError
 
@@ -180,6 +181,36 @@ def test_scan_hybrid_of_several_roots(tmp_path: Path) -> None:
     assert result.manifest["speaker"].tolist() == ["ravdess_02", "emodb_09", "savee_JK"]
     # the same folder twice (or nested roots) does not duplicate clips
     assert len(scan([a, a, tmp_path]).manifest) == 3
+
+
+def test_data_dirs_scan_folders_and_folder_choices(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The app's view of the corpora on disk: which folders, one combined scan, and the folder choices."""
+    mixed = tmp_path / "mixed"
+    tone(mixed / "ravdess" / "Actor_02" / "03-01-03-02-01-01-02.wav")
+    tone(mixed / "ravdess" / "Actor_03" / "03-01-04-02-01-01-03.wav")
+    tone(mixed / "emodb" / "09b02Tb.wav")
+    tone(mixed / "10a01Wa.wav")  # a clip directly in the data folder
+    single = tone(tmp_path / "only_savee" / "JK" / "h07.wav").parent.parent
+    (tmp_path / "no_audio").mkdir()
+    monkeypatch.setenv(corpora.DATA_DIR_ENV, os.pathsep.join([str(mixed), str(single), str(tmp_path / "missing")]))
+    assert corpora.data_dirs() == [mixed, single]  # folders that do not exist are left out
+
+    res = corpora.scan_folders([mixed, single, tmp_path / "no_audio", mixed])
+    assert len(res.manifest) == 5 and list(res.manifest.columns) == list(COLUMNS)  # repeated folder: once
+    assert [Path(p).name for p, _ in res.skipped] == ["no_audio"]  # refused folders are listed, not raised
+    empty = corpora.scan_folders([tmp_path / "no_audio"]).manifest
+    assert len(empty) == 0 and list(empty.columns) == list(COLUMNS) and empty["duration"].dtype == float
+
+    folders = corpora.source_folders(res.manifest)
+    assert folders == {
+        "mixed/emodb/ — 1 clips": str(mixed.resolve() / "emodb"),
+        "mixed/ravdess/ — 2 clips": str(mixed.resolve() / "ravdess"),
+        "mixed/ (top level) — 1 clips": str(mixed.resolve()) + os.sep + "*",
+        "only_savee/ — 1 clips": str(single.resolve()),
+    }
+    sizes = {label: len(corpora.in_folder(res.manifest, folder)) for label, folder in folders.items()}
+    assert list(sizes.values()) == [1, 2, 1, 1]
+    assert corpora.in_folder(res.manifest, folders["mixed/ (top level) — 1 clips"])["speaker"].tolist() == ["emodb_10"]
 
 
 def test_scan_missing_or_empty_folder(tmp_path: Path) -> None:

@@ -1,7 +1,8 @@
 """Live microphone analysis, tested in layers (as streamlit-webrtc tests itself):
 
-1. pure functions: ring buffer, PCM/frame conversion and streaming resampling, the speech gate, ICE config,
-   the steady headline (smoothing and the hold state machine);
+1. pure functions: ring buffer, PCM/frame conversion and streaming resampling (:mod:`ser.audio`), the
+   steady headline (smoothing and the hold state machine); the speech gate and the ICE configuration have
+   their own files (``test_gate.py``, ``test_rtc.py``);
 2. stub media: real ``av.AudioFrame`` objects cut from a real RAVDESS clip (48 kHz int16 stereo, like
    WebRTC delivers) pushed into a :class:`LiveAnalyzer` with a tiny real bundle, at real-time pace and
    faster;
@@ -22,8 +23,10 @@ import numpy as np
 import pytest
 from support import RAVDESS, ROOT, requires_data, speechlike
 
-from ser import audio, live, ui
-from ser.live import QUIET, FrameTap, LiveAnalyzer, LiveResult, RingBuffer, StreamResampler
+from ser import audio, live, rtc, ui
+from ser.audio import StreamResampler
+from ser.gate import FLOOR_DBFS, GateResult
+from ser.live import QUIET, FrameTap, LiveAnalyzer, LiveResult, RingBuffer
 
 SR_WEBRTC = 48_000
 FRAME = 960  # samples per channel in a 20 ms WebRTC frame at 48 kHz
@@ -105,6 +108,19 @@ def predictor(tiny_bundle):
 # -- 1. pure functions ---------------------------------------------------------------------------
 
 
+def test_live_path_imports_no_librosa_tensorflow_plotly_or_streamlit():
+    """The live analysis (and the frame conversion and gate it uses) stays light to import."""
+    import subprocess
+    import sys
+
+    code = ("import sys, ser.live, ser.audio, ser.gate, ser.rtc; "
+            "print(sorted({m.split('.')[0] for m in sys.modules} & "
+            "{'librosa', 'numba', 'tensorflow', 'keras', 'plotly', 'streamlit'}))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "[]"
+
+
 def test_ring_buffer_wraps_around_and_keeps_the_newest_samples():
     rb = RingBuffer(1.0, sr=10)  # 10 samples
     assert rb.capacity == 10 and len(rb) == 0 and rb.latest(5).size == 0
@@ -152,14 +168,14 @@ def test_pcm_to_mono_averages_interleaved_int16_channels():
     left = np.array([32767, -32768, 16384, 0], dtype=np.int16)
     right = np.array([32767, 0, -16384, 8192], dtype=np.int16)
     inter = np.stack([left, right], axis=1).reshape(-1)
-    mono = live.pcm_to_mono(inter, channels=2)
+    mono = audio.pcm_to_mono(inter, channels=2)
     assert mono.dtype == np.float32 and mono.shape == (4,)
     np.testing.assert_allclose(mono, (left.astype(np.float64) + right) / 2 / 32768, atol=1e-6)
-    np.testing.assert_array_equal(live.pcm_to_mono(inter.reshape(1, -1), channels=2), mono)  # packed (1, n*ch)
-    np.testing.assert_array_equal(live.pcm_to_mono(np.stack([left, right], axis=1), channels=2), mono)
-    np.testing.assert_allclose(live.pcm_to_mono(left), left / 32768, atol=1e-6)
+    np.testing.assert_array_equal(audio.pcm_to_mono(inter.reshape(1, -1), channels=2), mono)  # packed (1, n*ch)
+    np.testing.assert_array_equal(audio.pcm_to_mono(np.stack([left, right], axis=1), channels=2), mono)
+    np.testing.assert_allclose(audio.pcm_to_mono(left), left / 32768, atol=1e-6)
     with pytest.raises(ValueError):
-        live.pcm_to_mono(np.zeros(5, dtype=np.int16), channels=2)
+        audio.pcm_to_mono(np.zeros(5, dtype=np.int16), channels=2)
 
 
 def test_webrtc_frames_48k_stereo_int16_become_16k_mono_float_without_clicks():
@@ -167,8 +183,8 @@ def test_webrtc_frames_48k_stereo_int16_become_16k_mono_float_without_clicks():
     t = np.arange(sr_in) / sr_in  # 1 s
     x = (0.5 * np.sin(2 * np.pi * 440.0 * t)).astype(np.float32)
     frames = stereo_int16_frames(audio.resample(x, sr_in=sr_in, sr_out=16_000))  # round trip keeps it a 440 Hz tone
-    x48 = np.concatenate([live.frame_to_array(f)[0][:, 0] for f in frames])  # what the frames really hold
-    samples, rate = live.frame_to_array(frames[0])
+    x48 = np.concatenate([audio.frame_to_array(f)[0][:, 0] for f in frames])  # what the frames really hold
+    samples, rate = audio.frame_to_array(frames[0])
     assert rate == 48_000 and samples.shape == (FRAME, 2) and samples.dtype == np.float32
     np.testing.assert_array_equal(samples[:, 0], samples[:, 1])
 
@@ -182,7 +198,7 @@ def test_webrtc_frames_48k_stereo_int16_become_16k_mono_float_without_clicks():
     whole = audio.resample(x48, sr_in=48_000, sr_out=16_000)
     assert np.max(np.abs(stream - whole)) < 1e-4
     # ... whereas resampling each 20 ms frame on its own leaves a click at every boundary.
-    per_frame = np.concatenate([live.convert(f) for f in frames])
+    per_frame = np.concatenate([audio.convert(f) for f in frames])
     assert np.max(np.abs(per_frame - whole)) > 0.05
     # The tone is still a 440 Hz tone of amplitude ~0.5.
     spec = np.abs(np.fft.rfft(stream[1000:15000] * np.hanning(14000)))
@@ -194,7 +210,7 @@ def test_planar_frames_numpy_input_and_rate_changes():
     planar = np.stack([np.full(480, 0.25, np.float32), np.full(480, -0.25, np.float32)])
     f = av.AudioFrame.from_ndarray(planar, format="fltp", layout="stereo")
     f.sample_rate = 16_000
-    samples, rate = live.frame_to_array(f)
+    samples, rate = audio.frame_to_array(f)
     assert samples.shape == (480, 2) and rate == 16_000
     assert np.allclose(samples[:, 0], 0.25) and np.allclose(samples[:, 1], -0.25)
 
@@ -207,79 +223,12 @@ def test_planar_frames_numpy_input_and_rate_changes():
     assert abs(sum(o.size for o in out) + rs.flush().size - 16_000) <= 1
 
 
-def test_levels_and_the_speech_gate():
-    sr = 16_000
-    t = np.arange(int(2.5 * sr)) / sr
-    rng = np.random.default_rng(0)
-    assert abs(live.dbfs(np.sin(2 * np.pi * 440 * t)) - (-3.01)) < 0.05
-    assert live.dbfs(np.zeros(100)) == live.FLOOR_DBFS and live.dbfs(np.zeros(0)) == live.FLOOR_DBFS
-
-    silence = live.gate(np.zeros(t.size, np.float32))
-    faint = live.gate(1e-4 * rng.standard_normal(t.size).astype(np.float32))  # -80 dBFS room tone
-    hiss = live.gate(0.05 * rng.standard_normal(t.size).astype(np.float32))  # loud, but white noise
-    hum = live.gate((0.2 * np.sin(2 * np.pi * 50 * t)).astype(np.float32))  # mains hum
-    voiced = live.gate(speechlike(2.5))
-    for g in (silence, faint):
-        assert g.quiet and "below" in g.reason
-    for g in (hiss, hum):
-        assert g.quiet and g.reason.startswith("not speech"), g
-    assert not voiced.quiet and voiced.reason == "" and voiced.level_dbfs > -45
-    # A short word in a mostly silent window still opens the gate (the active level is a percentile).
-    word = np.zeros(t.size, np.float32)
-    word[: int(0.4 * sr)] = speechlike(0.4)
-    assert not live.gate(word).quiet
-    assert live.gate(speechlike(2.5) * 10 ** (-50 / 20)).quiet  # the same voice 50 dB down is quiet
-
-
-@requires_data
-def test_gate_opens_on_real_speech():
-    for p in CLIPS:
-        g = live.gate(audio.load(p)[:40_000])
-        assert not g.quiet, (p.name, g)
-        assert g.band_ratio > 0.8 and g.zcr < 0.3
-
-
-def test_rtc_configuration_from_environment(monkeypatch):
-    monkeypatch.delenv(live.ICE_SERVERS_ENV, raising=False)
-    assert live.rtc_configuration() == ({"iceServers": []}, "")
-    stun = [{"urls": ["stun:stun.l.google.com:19302"]}]
-    monkeypatch.setenv(live.ICE_SERVERS_ENV, '[{"urls": ["stun:stun.l.google.com:19302"]}]')
-    assert live.rtc_configuration() == ({"iceServers": stun}, "")
-    turn = {"urls": "turn:turn.example.org:3478", "username": "u", "credential": "p"}
-    assert live.rtc_configuration('{"iceServers": [{"urls": "turn:turn.example.org:3478", "username": "u", '
-                                  '"credential": "p"}]}')[0] == {"iceServers": [turn]}
-    assert live.rtc_configuration('{"urls": "stun:x:3478"}')[0] == {"iceServers": [{"urls": "stun:x:3478"}]}
-    for bad in ("not json", "[1, 2]", '{"username": "u"}'):
-        cfg, warning = live.rtc_configuration(bad)
-        assert cfg == {"iceServers": []} and live.ICE_SERVERS_ENV in warning
-
-
-def test_turn_server_from_environment():
-    env = {live.TURN_URL_ENV: "turn:turn.example.org:3478?transport=udp, turns:turn.example.org:5349",
-           live.TURN_USERNAME_ENV: "demo", live.TURN_CREDENTIAL_ENV: "secret"}
-    turn = {"urls": ["turn:turn.example.org:3478?transport=udp", "turns:turn.example.org:5349"],
-            "username": "demo", "credential": "secret"}
-    assert live.rtc_configuration(env=env) == ({"iceServers": [turn]}, "")
-    # appended to the JSON list
-    env[live.ICE_SERVERS_ENV] = '[{"urls": "stun:stun.example.org:3478"}]'
-    cfg, warning = live.rtc_configuration(env=env)
-    assert cfg["iceServers"] == [{"urls": "stun:stun.example.org:3478"}, turn] and warning == ""
-    # a TURN URL without credentials, or not a TURN URL: left out, with a warning naming the variable
-    for bad in ({live.TURN_URL_ENV: "turn:x:3478"}, {live.TURN_URL_ENV: "http://x", live.TURN_USERNAME_ENV: "u",
-                                                     live.TURN_CREDENTIAL_ENV: "p"}):
-        cfg, warning = live.rtc_configuration(env=bad)
-        assert cfg == {"iceServers": []} and live.TURN_URL_ENV in warning
-    # a bad JSON list does not drop a good TURN server
-    cfg, warning = live.rtc_configuration("{not json", env={**env, live.ICE_SERVERS_ENV: ""})
-    assert cfg == {"iceServers": [turn]} and live.ICE_SERVERS_ENV in warning
-
-
 def _result(t: float, probs: dict[str, float] | None, active_s: float = 1.0) -> LiveResult:
     """A window result at stream time ``t`` (``probs`` None = quiet) holding ``active_s`` seconds of speech."""
-    gate = live.GateResult(-20.0, active_s, 0.9, 0.1, probs is None)
+    g = GateResult(-20.0, active_s, 0.9, 0.1, probs is None)
     top = max(probs, key=probs.get) if probs else None
     return LiveResult(0, t, 0.0, top, probs[top] if probs else 0.0, dict(probs or {}), False, probs is None,
-                      -20.0, gate, 0.01, 2.5)
+                      -20.0, g, 0.01, 2.5)
 
 
 def test_smooth_probabilities_is_a_sliding_mean_over_the_span():
@@ -555,7 +504,7 @@ def test_worker_stops_by_itself_when_the_audio_stops(predictor):
 def test_live_analyzer_basics(predictor):
     a = LiveAnalyzer(predictor, window_s=2.0, step_s=0.25, history_s=1.0)
     assert a.latest() is None and a.history() == [] and a.stats().predictions == 0 and a.step() is None
-    assert a.current_level() == live.FLOOR_DBFS
+    assert a.current_level() == FLOOR_DBFS
     r = a.analyse(speechlike(2.0))
     assert not r.quiet and r.label in predictor.labels and r.index == 0
     assert a.latest() is None  # analyse() is pure: it publishes nothing
@@ -592,13 +541,13 @@ def test_live_page_renders_when_not_playing(tiny_bundle, monkeypatch, webrtc_out
     from streamlit.testing.v1 import AppTest
 
     monkeypatch.setenv("SER_MODEL_DIR", str(tiny_bundle))
-    monkeypatch.delenv(live.ICE_SERVERS_ENV, raising=False)
+    monkeypatch.delenv(rtc.ICE_SERVERS_ENV, raising=False)
     at = AppTest.from_file(PAGE, default_timeout=120)
     at.run()
     assert not at.exception, at.exception
     assert at.title[0].value == "Live microphone"
     text = " ".join(m.value for m in at.markdown)
-    assert "microphone" in text and "permission" in text and live.ICE_SERVERS_ENV in text
+    assert "microphone" in text and "permission" in text and rtc.ICE_SERVERS_ENV in text
     assert any("START" in i.value for i in at.info)  # idle state: tells the user what to do
     assert not at.error and not at.warning
     assert "live_analyzer" not in at.session_state  # nothing runs until the stream plays
@@ -609,13 +558,13 @@ def test_live_page_shows_bad_ice_config_and_missing_model_without_crashing(tmp_p
     from streamlit.testing.v1 import AppTest
 
     monkeypatch.setenv("SER_MODEL_DIR", str(tiny_bundle))
-    monkeypatch.setenv(live.ICE_SERVERS_ENV, "{not json")
+    monkeypatch.setenv(rtc.ICE_SERVERS_ENV, "{not json")
     at = AppTest.from_file(PAGE, default_timeout=120)
     at.run()
     assert not at.exception
-    assert any(live.ICE_SERVERS_ENV in w.value for w in at.warning)
+    assert any(rtc.ICE_SERVERS_ENV in w.value for w in at.warning)
 
-    monkeypatch.delenv(live.ICE_SERVERS_ENV)
+    monkeypatch.delenv(rtc.ICE_SERVERS_ENV)
     monkeypatch.setenv("SER_MODEL_DIR", str(Path(tmp_path) / "no-such-bundle"))
     at = AppTest.from_file(PAGE, default_timeout=120)
     at.run()
@@ -635,8 +584,8 @@ def test_live_page_streams_through_its_audio_sink(tiny_bundle, monkeypatch, webr
     fake = FakeWebRtc()
     monkeypatch.setattr(streamlit_webrtc, "webrtc_streamer", fake)
     monkeypatch.setenv("SER_MODEL_DIR", str(tiny_bundle))
-    monkeypatch.delenv(live.ICE_SERVERS_ENV, raising=False)
-    for var in (live.TURN_URL_ENV, live.TURN_USERNAME_ENV, live.TURN_CREDENTIAL_ENV):
+    monkeypatch.delenv(rtc.ICE_SERVERS_ENV, raising=False)
+    for var in (rtc.TURN_URL_ENV, rtc.TURN_USERNAME_ENV, rtc.TURN_CREDENTIAL_ENV):
         monkeypatch.delenv(var, raising=False)
     at = AppTest.from_file(PAGE, default_timeout=120)
     at.run()

@@ -108,6 +108,45 @@ def test_probability_bars_sorted_and_highlighted():
     assert not bar.text  # no text on the bars themselves
 
 
+def _live_result(t: float, probs: dict[str, float] | None):
+    from ser.gate import GateResult
+    from ser.live import LiveResult
+
+    top = max(probs, key=probs.get) if probs else None
+    return LiveResult(0, t, 0.0, top, probs[top] if probs else 0.0, dict(probs or {}), False, probs is None,
+                      -20.0, GateResult(-20.0, 1.0, 0.9, 0.1, probs is None), 0.01, 2.5)
+
+
+def test_live_probability_bars_keep_the_label_order():
+    from ser.live import update_headline
+
+    labels = ["angry", "calm", "sad"]
+    probs = {"angry": 0.2, "calm": 0.1, "sad": 0.7}
+    for shown in (_live_result(1.0, probs), update_headline(None, probs, 1.0)):
+        bar = viz.live_probability_bars(shown, labels).data[0]
+        assert list(bar.y) == labels and list(bar.x) == [0.2, 0.1, 0.7]  # fixed order: bars never jump
+        assert list(bar.marker.color) == [viz.MUTED, viz.MUTED, viz.EMOTION_COLORS["sad"]]
+        assert list(bar.text) == ["20%", "10%", "70%"]
+    for empty in (None, _live_result(1.0, None), update_headline(None, None, 1.0)):
+        bar = viz.live_probability_bars(empty, labels).data[0]
+        assert list(bar.x) == [0.0] * 3 and set(bar.marker.color) == {viz.MUTED}
+
+
+def test_live_timeline_scrolls_and_marks_quiet_updates():
+    labels = ["angry", "sad"]
+    history = [_live_result(0.5 * i, None if i % 4 == 0 else {"angry": 0.6, "sad": 0.4}) for i in range(1, 101)]
+    fig = viz.live_timeline(history, labels, span_s=30.0)
+    lines, quiet = fig.data[:2], fig.data[2]
+    assert [tr.name for tr in lines] == labels and quiet.name == "quiet"
+    assert tuple(fig.layout.xaxis.range) == (20.0, 50.0)  # the last 30 s of stream time
+    assert min(lines[0].x) >= 20.0 and len(lines[0].x) == 61
+    assert None in lines[0].y  # quiet windows break the lines ...
+    assert set(quiet.y) == {0.0} and len(quiet.x) == 16  # ... and sit on the baseline
+    assert lines[0].line.color == viz.EMOTION_COLORS["angry"]
+    empty = viz.live_timeline([], labels)
+    assert len(empty.data) == 2 and tuple(empty.layout.xaxis.range) == (0.0, 30.0)
+
+
 def test_per_speaker_values_are_not_drawn_over_the_mean_line():
     fig = viz.per_speaker_accuracy({"s1": 0.5, "s2": 0.55})
     assert not fig.data[0].text and list(fig.layout.xaxis.ticktext) == ["s1<br><b>50%</b>", "s2<br><b>55%</b>"]
