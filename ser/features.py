@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 import tempfile
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -227,6 +228,48 @@ def spectrogram(y: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
     return dsp.stft_magnitude(y, n_fft=cfg.n_fft, hop_length=cfg.hop_length, win_length=cfg.win_length)
 
 
+# The blocks computed from one power spectrogram ``P = S**2 [shape=(1 + n_fft/2, t)]``: the only
+# implementation, shared by :func:`extract` (the model's numbers) and :func:`display_maps` (the app's views).
+
+
+def _log_mel(P: np.ndarray, mel_fb: np.ndarray) -> np.ndarray:
+    """Log-mel ``[shape=(n_mels, t)]`` in dB, floored 80 dB below its maximum."""
+    logmel = 10.0 * np.log10(np.maximum(mel_fb @ P, 1e-10))
+    return np.maximum(logmel, logmel.max() - 80.0)
+
+
+def _mfcc(logmel: np.ndarray, n_mfcc: int) -> np.ndarray:
+    """MFCCs ``[shape=(n_mfcc, t)]``: orthonormal DCT-II of the log-mel bands."""
+    return scipy.fft.dct(logmel, type=2, axis=0, norm="ortho")[:n_mfcc]
+
+
+def _chroma(P: np.ndarray, chroma_fb: np.ndarray) -> np.ndarray:
+    """Chroma ``[shape=(12, t)]``, each frame scaled to a maximum of 1."""
+    c = chroma_fb @ P
+    return c / np.maximum(c.max(axis=0, keepdims=True), 1e-10)
+
+
+def display_maps(y: np.ndarray | None, cfg: FeatureConfig, *, S: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Time-frequency maps of a signal for display, all from ONE STFT, with :func:`extract`'s numbers.
+
+    ``y [shape=(n,)]`` is analysed as given (no trimming, no level normalisation); pass its magnitude
+    STFT ``S`` (:func:`spectrogram` under ``cfg``) instead of ``y`` to reuse one. Returns float32
+    ``{"stft": S [shape=(1 + n_fft/2, t)], "mel": [shape=(n_mels, t)] dB, "chroma": [shape=(12, t)] in
+    [0, 1], "mfcc": [shape=(n_mfcc, t)]}``, the mel/chroma/mfcc blocks of ``extract(y, cfg, trimmed=True)``
+    when ``cfg.level_db`` is None.
+    """
+    single_thread_blas()
+    if S is None:
+        if y is None:
+            raise ValueError("display_maps needs a signal y or its spectrogram S")
+        S = spectrogram(np.asarray(y, dtype=np.float32), cfg)
+    P = S**2
+    mel_fb, chroma_fb = _filters(cfg.sample_rate, cfg.n_fft, cfg.n_mels, cfg.fmin, cfg.fmax)
+    logmel = _log_mel(P, mel_fb)
+    maps = {"stft": S, "mel": logmel, "chroma": _chroma(P, chroma_fb), "mfcc": _mfcc(logmel, cfg.n_mfcc)}
+    return {k: np.asarray(v, dtype=np.float32) for k, v in maps.items()}
+
+
 def extract(y: np.ndarray, cfg: FeatureConfig, *, trimmed: bool = False) -> np.ndarray:
     """Frame features of a mono signal at ``cfg.sample_rate``.
 
@@ -242,21 +285,19 @@ def extract(y: np.ndarray, cfg: FeatureConfig, *, trimmed: bool = False) -> np.n
     S = spectrogram(y, cfg)
     P = S**2
     mel_fb, chroma_fb = _filters(cfg.sample_rate, cfg.n_fft, cfg.n_mels, cfg.fmin, cfg.fmax)
-    logmel = 10.0 * np.log10(np.maximum(mel_fb @ P, 1e-10))
-    logmel = np.maximum(logmel, logmel.max() - 80.0)
+    logmel = _log_mel(P, mel_fb)
     out: list[np.ndarray] = []
     mfcc = None
     for block in cfg.blocks:
         if block == "mfcc":
-            mfcc = scipy.fft.dct(logmel, type=2, axis=0, norm="ortho")[: cfg.n_mfcc]
+            mfcc = _mfcc(logmel, cfg.n_mfcc)
             out.append(mfcc)
         elif block == "delta":
             out.append(dsp.delta(mfcc, order=1, width=9))
         elif block == "delta2":
             out.append(dsp.delta(mfcc, order=2, width=9))
         elif block == "chroma":
-            c = chroma_fb @ P
-            out.append(c / np.maximum(c.max(axis=0, keepdims=True), 1e-10))
+            out.append(_chroma(P, chroma_fb))
         elif block == "contrast":
             out.append(dsp.spectral_contrast(S, sr=cfg.sample_rate, n_fft=cfg.n_fft, fmin=_CONTRAST_FMIN,
                                              n_bands=_CONTRAST_BANDS))
@@ -267,6 +308,28 @@ def extract(y: np.ndarray, cfg: FeatureConfig, *, trimmed: bool = False) -> np.n
         elif block == "level":  # the level normalise_level removed: only speaker adaptation may use it
             out.append(np.full((1, S.shape[1]), input_level, dtype=np.float32))
     return np.ascontiguousarray(np.concatenate(out, axis=0).T, dtype=np.float32)
+
+
+#: Blocks averaged into per-emotion profiles (eda.json ``per_emotion``), those of the config only.
+PROFILE_BLOCKS = ("mel", "chroma", "mfcc", "contrast")
+
+
+def per_emotion_profiles(frames_by_emotion: Mapping[str, Sequence[np.ndarray]], cfg: FeatureConfig, *,
+                         blocks: Sequence[str] = PROFILE_BLOCKS) -> dict[str, dict[str, list[float]]]:
+    """Mean frame of each emotion's ``[shape=(t, cfg.n_features)]`` frame matrices, per block, in eda.json's format.
+
+    ``frames_by_emotion``: ``{emotion: [frames, ...]}`` (every window of every clip; each frame weighs the
+    same). Returns ``{emotion: {block: [mean of each column, rounded to 4 decimals]}}`` for the ``blocks``
+    that ``cfg`` has (e.g. ``{"mel": [64] dB, "chroma": [12], "mfcc": [20], "contrast": [7]}``), in the
+    order of ``frames_by_emotion``; emotions without frames are left out.
+    """
+    out: dict[str, dict[str, list[float]]] = {}
+    for emo, frames in frames_by_emotion.items():
+        if not any(len(f) for f in frames):
+            continue
+        means = np.concatenate(list(frames)).mean(axis=0)
+        out[emo] = {b: [round(float(v), 4) for v in means[cfg.block_slice(b)]] for b in blocks if b in cfg.blocks}
+    return out
 
 
 def segment_bounds(n_samples: int, cfg: FeatureConfig) -> list[tuple[int, int]]:

@@ -38,7 +38,7 @@ from .calibration import calibrate_held_out, calibrate_out_of_fold  # the latter
 from .corpus_facts import licence_text
 from .errors import TrainingError
 from .evaluate import adaptation_summary, clip_metrics
-from .features import FeatureConfig, model_input
+from .features import FeatureConfig, model_input, per_emotion_profiles
 from .labels import EMOTIONS
 from .models import MODEL_INPUTS, ModelConfig, recipe_defaults
 
@@ -338,15 +338,11 @@ def eda_summary(store: _FeatureStore, man: pd.DataFrame, cfg: FeatureConfig) -> 
         counts.setdefault(corpus, {})[emo] = int(n)
     dur = man["duration"].to_numpy(dtype=float)
     hist, edges = np.histogram(dur, bins=30)
-    per_emotion = {}
-    for emo in [e for e in EMOTIONS if e in set(man["emotion"])]:
-        idx = np.flatnonzero(man["emotion"].to_numpy() == emo)
-        frames = np.concatenate([w for i in idx for w in data.frames[i]])
-        means = frames.mean(axis=0)
-        per_emotion[emo] = {
-            b: [round(float(v), 4) for v in means[cfg.block_slice(b)]]
-            for b in ("mel", "chroma", "mfcc", "contrast") if b in cfg.blocks
-        }
+    emotion = man["emotion"].to_numpy()
+    present = set(emotion)
+    per_emotion = per_emotion_profiles({
+        emo: [w for i in np.flatnonzero(emotion == emo) for w in data.frames[i]] for emo in EMOTIONS if emo in present
+    }, cfg)
     return {
         "n_clips": int(len(man)),
         "corpora": sorted(set(man["corpus"])),

@@ -17,7 +17,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .features import FeatureConfig, extract
+from .features import FeatureConfig, display_maps, extract, per_emotion_profiles
 from .features import spectrogram as _stft_mag
 from .labels import EMOTIONS
 
@@ -178,13 +178,15 @@ def _display_config(sr: int) -> FeatureConfig:
     return FeatureConfig(sample_rate=int(sr), fmax=min(8000.0, sr / 2.0), blocks=("mfcc", "chroma", "mel"), level_db=None)
 
 
-def stft_db(y: np.ndarray, sr: int, *, max_frames: int = 800) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def stft_db(y: np.ndarray, sr: int, *, max_frames: int = 800,
+            S: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Linear-frequency spectrogram in dB (re. the clip's peak), pooled to at most ``max_frames`` frames.
 
+    ``S``: the clip's magnitude STFT under the display config (:func:`display_stft`), if already computed.
     Returns ``(S_db [shape=(n_fft/2 + 1, t)], freqs_hz [shape=(n_fft/2 + 1,)], times_s [shape=(t,)])``.
     """
     cfg = _display_config(sr)
-    mag = _stft_mag(np.asarray(y, dtype=np.float32), cfg)
+    mag = S if S is not None else _stft_mag(np.asarray(y, dtype=np.float32), cfg)
     power = mag.astype(np.float64) ** 2
     ref = max(float(power.max()), 1e-20)
     s_db = 10.0 * np.log10(np.maximum(power, ref * 1e-8) / ref)  # 0 dB at the peak, floor -80 dB
@@ -194,9 +196,17 @@ def stft_db(y: np.ndarray, sr: int, *, max_frames: int = 800) -> tuple[np.ndarra
     return s_db.astype(np.float32), freqs, times
 
 
-def feature_maps(y: np.ndarray, sr: int, *, max_frames: int = 800) -> dict[str, np.ndarray]:
-    """The frame features the model family uses, for display (one STFT, via :func:`ser.features.extract`).
+def display_stft(y: np.ndarray, sr: int) -> np.ndarray:
+    """Magnitude STFT ``[shape=(n_fft/2 + 1, t)]`` float32 of ``y`` under the display config: the ``S=`` that
+    lets :func:`stft_db`, :func:`feature_maps` and the figures of one clip share one STFT."""
+    return _stft_mag(np.asarray(y, dtype=np.float32), _display_config(sr))
 
+
+def feature_maps(y: np.ndarray, sr: int, *, max_frames: int = 800, S: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """The frame features the model family uses, for display (one STFT, via :func:`ser.features.display_maps`:
+    the numbers of :func:`ser.features.extract`).
+
+    ``S``: the clip's magnitude STFT (:func:`display_stft`), if already computed.
     Returns ``{"mel": [shape=(64, t)] dB, "chroma": [shape=(12, t)] in [0, 1], "mfcc": [shape=(20, t)],
     "times": [shape=(t,)] s, "mel_hz": [shape=(64,)] band centre frequencies}``, pooled to at most
     ``max_frames`` frames. Silence is not trimmed, so the time axis matches the waveform.
@@ -204,11 +214,11 @@ def feature_maps(y: np.ndarray, sr: int, *, max_frames: int = 800) -> dict[str, 
     from .dsp import mel_frequencies  # librosa's numbers without librosa's 1.5-3 s import
 
     cfg = _display_config(sr)
-    frames = extract(np.asarray(y, dtype=np.float32), cfg, trimmed=True).T  # (d, t)
+    maps = display_maps(y, cfg, S=S)
     out: dict[str, np.ndarray] = {}
     size = 1
     for block in ("mel", "chroma", "mfcc"):
-        out[block], size = _pool_columns(frames[cfg.block_slice(block)], max_frames)
+        out[block], size = _pool_columns(maps[block], max_frames)
     out["times"] = np.arange(out["mel"].shape[1]) * size * cfg.hop_length / sr
     out["mel_hz"] = mel_frequencies(cfg.n_mels + 2, fmin=cfg.fmin, fmax=cfg.fmax)[1:-1]
     return out
@@ -248,9 +258,12 @@ def _heatmap_fig(z, x, y, *, title, y_title, colorscale=MAGMA, colorbar=None, he
     return _layout(fig, title=title, height=height)
 
 
-def spectrogram(y: np.ndarray, sr: int, *, max_frames: int = 600, title: str | None = None) -> go.Figure:
-    """Linear-frequency spectrogram of ``y``: time (s) × frequency (Hz), colour = dB re. the clip peak."""
-    s_db, freqs, times = stft_db(y, sr, max_frames=max_frames)
+def spectrogram(y: np.ndarray, sr: int, *, max_frames: int = 600, title: str | None = None,
+                S: np.ndarray | None = None) -> go.Figure:
+    """Linear-frequency spectrogram of ``y``: time (s) × frequency (Hz), colour = dB re. the clip peak.
+
+    ``S``: the clip's magnitude STFT (:func:`display_stft`), if already computed."""
+    s_db, freqs, times = stft_db(y, sr, max_frames=max_frames, S=S)
     return _heatmap_fig(
         s_db, times, freqs, title=title, y_title="frequency (Hz)", zmin=-80, zmax=0,
         colorbar={"title": {"text": "dB"}},
@@ -259,9 +272,11 @@ def spectrogram(y: np.ndarray, sr: int, *, max_frames: int = 600, title: str | N
 
 
 def mel_spectrogram(y: np.ndarray, sr: int, *, max_frames: int = 800, title: str | None = None,
-                    maps: Mapping[str, np.ndarray] | None = None) -> go.Figure:
-    """Mel spectrogram (64 bands, 50 Hz–8 kHz) of ``y``: time (s) × band centre (Hz), colour = dB."""
-    m = maps or feature_maps(y, sr, max_frames=max_frames)
+                    maps: Mapping[str, np.ndarray] | None = None, S: np.ndarray | None = None) -> go.Figure:
+    """Mel spectrogram (64 bands, 50 Hz–8 kHz) of ``y``: time (s) × band centre (Hz), colour = dB.
+
+    ``maps`` (:func:`feature_maps`) or ``S`` (:func:`display_stft`): the clip's maps or STFT, if already computed."""
+    m = maps or feature_maps(y, sr, max_frames=max_frames, S=S)
     mel, hz = m["mel"], m["mel_hz"]
     fig = _heatmap_fig(
         mel, m["times"], np.arange(mel.shape[0]), title=title, y_title="mel band centre (Hz)",
@@ -273,9 +288,11 @@ def mel_spectrogram(y: np.ndarray, sr: int, *, max_frames: int = 800, title: str
 
 
 def chroma(y: np.ndarray, sr: int, *, max_frames: int = 800, title: str | None = None,
-           maps: Mapping[str, np.ndarray] | None = None) -> go.Figure:
-    """Chromagram of ``y``: time (s) × pitch class (C…B), colour = relative energy in [0, 1]."""
-    m = maps or feature_maps(y, sr, max_frames=max_frames)
+           maps: Mapping[str, np.ndarray] | None = None, S: np.ndarray | None = None) -> go.Figure:
+    """Chromagram of ``y``: time (s) × pitch class (C…B), colour = relative energy in [0, 1].
+
+    ``maps`` (:func:`feature_maps`) or ``S`` (:func:`display_stft`): the clip's maps or STFT, if already computed."""
+    m = maps or feature_maps(y, sr, max_frames=max_frames, S=S)
     return _heatmap_fig(
         m["chroma"], m["times"], list(PITCH_CLASSES), title=title, y_title="pitch class", colorscale="Viridis",
         zmin=0, zmax=1, colorbar={"title": {"text": "rel."}},
@@ -284,9 +301,11 @@ def chroma(y: np.ndarray, sr: int, *, max_frames: int = 800, title: str | None =
 
 
 def mfcc(y: np.ndarray, sr: int, *, max_frames: int = 800, title: str | None = None,
-         maps: Mapping[str, np.ndarray] | None = None) -> go.Figure:
-    """MFCCs of ``y``: time (s) × coefficient (0…19), colour = coefficient value (coefficient 0 ≈ loudness)."""
-    m = maps or feature_maps(y, sr, max_frames=max_frames)
+         maps: Mapping[str, np.ndarray] | None = None, S: np.ndarray | None = None) -> go.Figure:
+    """MFCCs of ``y``: time (s) × coefficient (0…19), colour = coefficient value (coefficient 0 ≈ loudness).
+
+    ``maps`` (:func:`feature_maps`) or ``S`` (:func:`display_stft`): the clip's maps or STFT, if already computed."""
+    m = maps or feature_maps(y, sr, max_frames=max_frames, S=S)
     c = m["mfcc"]
     lim = float(np.percentile(np.abs(c[1:]), 99)) if c.shape[0] > 1 else float(np.abs(c).max())
     return _heatmap_fig(
@@ -319,12 +338,13 @@ def fourier_spectrum(y: np.ndarray, sr: int, *, max_points: int = 2000, title: s
 
 
 def clip_figures(y: np.ndarray, sr: int, *, max_frames: int = 800) -> dict[str, go.Figure]:
-    """All single-clip views at once (one feature extraction): keys ``waveform``, ``spectrogram``,
-    ``mel``, ``chroma``, ``mfcc``, ``spectrum``."""
-    maps = feature_maps(y, sr, max_frames=max_frames)
+    """All single-clip views at once (one STFT serves the spectrogram, mel, chroma and MFCC views): keys
+    ``waveform``, ``spectrogram``, ``mel``, ``chroma``, ``mfcc``, ``spectrum``."""
+    S = display_stft(y, sr)
+    maps = feature_maps(y, sr, max_frames=max_frames, S=S)
     return {
         "waveform": waveform(y, sr),
-        "spectrogram": spectrogram(y, sr, max_frames=min(max_frames, 600)),
+        "spectrogram": spectrogram(y, sr, max_frames=min(max_frames, 600), S=S),
         "mel": mel_spectrogram(y, sr, maps=maps),
         "chroma": chroma(y, sr, maps=maps),
         "mfcc": mfcc(y, sr, maps=maps),
@@ -849,14 +869,9 @@ def average_profiles(clips_by_emotion: Mapping[str, Sequence[np.ndarray]], sr: i
     ``{emotion: {"mel": [64], "chroma": [12], "mfcc": [20]}}``.
     """
     cfg = _display_config(sr)
-    out: dict[str, dict[str, list]] = {}
-    for emo, clips in clips_by_emotion.items():
-        frames = [extract(np.asarray(y, dtype=np.float32), cfg) for y in clips if np.asarray(y).size]
-        if not frames:
-            continue
-        mean = np.concatenate(frames).mean(axis=0)
-        out[emo] = {b: [round(float(v), 4) for v in mean[cfg.block_slice(b)]] for b in ("mel", "chroma", "mfcc")}
-    return out
+    frames = {emo: [extract(np.asarray(y, dtype=np.float32), cfg) for y in clips if np.asarray(y).size]
+              for emo, clips in clips_by_emotion.items()}
+    return per_emotion_profiles(frames, cfg, blocks=("mel", "chroma", "mfcc"))
 
 
 def emotions_side_by_side(clips: Sequence[tuple[str, np.ndarray]], sr: int, *, kind: str = "mel",
@@ -909,6 +924,7 @@ __all__ = [
     "emotion_share_bar",
     "emotion_shares",
     "emotion_timeline",
+    "display_stft",
     "emotions_side_by_side",
     "envelope",
     "feature_maps",

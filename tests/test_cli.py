@@ -136,3 +136,17 @@ def test_data_list_and_evaluate(tmp_path, tiny_bundle):
 def test_evaluate_bad_folder(tmp_path, tiny_bundle):
     r = ser("evaluate", "--model", str(tiny_bundle), "--data", str(tmp_path / "nothing"))
     assert r.returncode == 2 and r.stderr.startswith("error:")
+
+
+def test_model_type_choices_match_the_models_table():
+    """``--model-type`` is written out in the CLI (importing ser.models would import Keras at start-up)."""
+    import argparse
+
+    from ser.cli import build_parser
+    from ser.models import DEFAULT_MODEL_TYPE, MODEL_INPUTS, MODEL_TYPES
+
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    opt = next(a for a in sub.choices["train"]._actions if "--model-type" in a.option_strings)
+    assert tuple(opt.choices) == MODEL_TYPES == tuple(MODEL_INPUTS)
+    assert opt.default == DEFAULT_MODEL_TYPE
+    assert all(name in opt.help for name in MODEL_TYPES)

@@ -123,3 +123,34 @@ def test_extract_all_reads_hits_in_process_and_sends_only_misses_to_workers(tmp_
     again = dataset.extract_all(jobs, cfg, cache_dir=cache, workers=2)
     assert spawned == [8]  # everything cached now: no worker process at all
     assert all(np.array_equal(a[0], b[0]) for a, b in zip(again, got, strict=True))
+
+
+@pytest.mark.parametrize("cfg", [F.FeatureConfig(blocks=("mfcc", "chroma", "mel"), level_db=None),
+                                 F.FeatureConfig(n_mfcc=13, n_mels=40, blocks=("mfcc", "chroma", "mel"), level_db=None)])
+def test_display_maps_are_extracts_blocks_from_one_stft(cfg):
+    """The app's views and the model share one implementation: same numbers, bit for bit."""
+    y = speechlike(1.5)
+    fr = F.extract(y, cfg, trimmed=True)
+    maps = F.display_maps(y, cfg)
+    assert set(maps) == {"stft", "mel", "chroma", "mfcc"}
+    assert all(m.dtype == np.float32 and m.shape[1] == fr.shape[0] for m in maps.values())
+    np.testing.assert_array_equal(maps["stft"], F.spectrogram(y, cfg))
+    for block in ("mel", "chroma", "mfcc"):
+        np.testing.assert_array_equal(maps[block], fr[:, cfg.block_slice(block)].T)
+    again = F.display_maps(None, cfg, S=maps["stft"])  # a precomputed STFT gives the same maps
+    assert all(np.array_equal(again[k], maps[k]) for k in maps)
+    with pytest.raises(ValueError):
+        F.display_maps(None, cfg)
+
+
+def test_per_emotion_profiles():
+    cfg = F.FeatureConfig(blocks=("mfcc", "contrast", "mel", "energy"), level_db=None)
+    rng = np.random.default_rng(0)
+    a, b = (rng.normal(size=(n, cfg.n_features)).astype(np.float32) for n in (5, 3))
+    prof = F.per_emotion_profiles({"sad": [a, b], "angry": [b], "calm": [], "happy": [a[:0]]}, cfg)
+    assert list(prof) == ["sad", "angry"]  # input order; emotions without frames left out
+    assert list(prof["sad"]) == ["mel", "mfcc", "contrast"]  # PROFILE_BLOCKS order, the config's blocks only
+    want = np.concatenate([a, b]).mean(axis=0)
+    assert prof["sad"]["mel"] == [round(float(v), 4) for v in want[cfg.block_slice("mel")]]
+    assert len(prof["angry"]["contrast"]) == 7
+    assert list(F.per_emotion_profiles({"sad": [a]}, cfg, blocks=("mfcc",))["sad"]) == ["mfcc"]

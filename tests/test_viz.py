@@ -336,3 +336,24 @@ def test_no_streamlit_placeholder_colours(clip):
     for fig in figs:
         text = fig.to_json().lower()
         assert not any(f'"#0000{i:02d}"' in text for i in range(1, 11))
+
+
+def test_clip_figures_share_one_stft(clip, monkeypatch):
+    """One STFT serves the spectrogram, mel, chroma and MFCC views of a clip; ``S=`` changes no number."""
+    from ser import dsp
+
+    calls = []
+    real = dsp.stft_magnitude
+    monkeypatch.setattr(dsp, "stft_magnitude", lambda *a, **k: calls.append(1) or real(*a, **k))
+    figs = viz.clip_figures(clip, SR)
+    assert len(calls) == 1
+    S = viz.display_stft(clip, SR)
+    for a, b in zip(viz.stft_db(clip, SR, S=S), viz.stft_db(clip, SR), strict=True):
+        np.testing.assert_array_equal(a, b)
+    with_s, without = viz.feature_maps(clip, SR, S=S), viz.feature_maps(clip, SR)
+    assert all(np.array_equal(with_s[k], without[k]) for k in without)
+    for name, build in (("mel", viz.mel_spectrogram), ("chroma", viz.chroma), ("mfcc", viz.mfcc)):
+        np.testing.assert_array_equal(np.asarray(figs[name].data[0].z), np.asarray(build(clip, SR).data[0].z))
+        np.testing.assert_array_equal(np.asarray(build(clip, SR, S=S).data[0].z), np.asarray(figs[name].data[0].z))
+    np.testing.assert_array_equal(np.asarray(figs["spectrogram"].data[0].z),
+                                  np.asarray(viz.spectrogram(clip, SR).data[0].z))
