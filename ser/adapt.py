@@ -18,8 +18,11 @@ mood (a stretch of anger) rather than mixing emotions:
 * **shrinkage** ``tau`` (clips), so that one or two clips move the input only a little;
 * **a mood guard** ``mood`` (kappa): the profile also sums the unadapted posteriors of its clips; while
   their mean ``q`` sits on few emotions (a stretch of one mood rather than a mix), the profile counts as
-  ``n_eff = n * exp(-kappa * KL(q || uniform))`` clips, so statistics of one mood barely move the input.
-  Enrolment profiles (deliberate calibration: ``ser enrol``, "calibrate to my voice") skip the guard.
+  ``n_eff = n * exp(-kappa * f(n) * KL(q || uniform))`` clips, so statistics of one mood barely move the
+  input. The guard fades over a long session, ``f(n) = 1 / (1 + (n / N0)^2)`` (``mood_clips`` N0): a mood
+  seldom lasts dozens of clips, whereas a new corpus, room or microphone makes the *unadapted* model hear one
+  emotion in every clip for good — exactly when adaptation matters most. Enrolment profiles (deliberate
+  calibration: ``ser enrol``, "calibrate to my voice") skip the guard.
 
 The input level (the ``level`` column, the dBFS that level normalisation removed) is only ever used
 relative to the speaker: without a profile it is set to the prior, so unadapted predictions do not
@@ -50,6 +53,9 @@ PRIOR_FILE = "adaptation.json"
 DEFAULT_TAU = 1.0
 #: Default mood guard (kappa): a profile whose clips all sound like one emotion counts for fewer clips.
 DEFAULT_MOOD = 8.0
+#: Default fade of the mood guard (N0, clips): a mood rarely lasts a whole session, a new microphone, room
+#: or corpus does; after about N0 clips the guard gives way, 1 / (1 + (n / N0)^2) of its strength.
+DEFAULT_MOOD_CLIPS = 12.0
 #: Default shrinkage of training speakers' statistics (the adapted half of training).
 DEFAULT_TRAIN_TAU = 12.0
 PROFILE_FORMAT = 1
@@ -73,6 +79,7 @@ class AdaptationPrior:
     emotion_ratio: np.ndarray | None = None  # [shape=(d,)] emotion / speaker variance of each input
     ratio_scale: float = 1.0
     mood: float = 0.0  # kappa of the mood guard (0: off, as in bundles made before it)
+    mood_clips: float = 0.0  # N0: the guard fades over a long session, 1 / (1 + (n / N0)^2) (0: never fades)
 
     @property
     def dim(self) -> int:
@@ -93,13 +100,15 @@ class AdaptationPrior:
 
     def effective_n(self, profile: SpeakerProfile) -> float:
         """Clips' worth of evidence the profile counts for: ``n``, shrunk by the mood guard while the
-        mean unadapted posterior of its clips sits on few emotions (not for enrolment profiles)."""
+        mean unadapted posterior of its clips sits on few emotions (not for enrolment profiles); the guard
+        fades once the profile holds more than about ``mood_clips`` clips."""
         n = float(profile.n)
         if n <= 0 or self.mood <= 0 or profile.enrolled or profile.posterior is None:
             return max(n, 0.0)
         q = np.clip(profile.posterior / max(profile.posterior.sum(), 1e-12), 1e-9, 1.0)
         kl = float(np.sum(q * np.log(q * q.size)))
-        return n * float(np.exp(-self.mood * max(kl, 0.0)))
+        fade = 1.0 / (1.0 + (n / self.mood_clips) ** 2) if self.mood_clips > 0 else 1.0
+        return n * float(np.exp(-self.mood * fade * max(kl, 0.0)))
 
     def normalise(self, x: np.ndarray, profile: SpeakerProfile | None) -> np.ndarray:
         """Model input ``x [shape=(n, d)]`` normalised by ``profile`` (None: unadapted)."""
@@ -127,6 +136,7 @@ class AdaptationPrior:
     def to_dict(self) -> dict[str, Any]:
         return {"format": 1, "tau": self.tau, "level_index": self.level_index, "labels": list(self.labels),
                 "digest": self.digest, "ratio_scale": self.ratio_scale, "mood": self.mood,
+                "mood_clips": self.mood_clips,
                 "mean": [float(v) for v in self.mean.astype(np.float32)],
                 "emotion_ratio": None if self.emotion_ratio is None else [float(v) for v in
                                                                           self.emotion_ratio.astype(np.float32)],
@@ -138,7 +148,8 @@ class AdaptationPrior:
                    labels=tuple(d["labels"]), tau=float(d.get("tau", DEFAULT_TAU)),
                    level_index=int(d.get("level_index", -1)), digest=str(d.get("digest", "")),
                    emotion_ratio=None if d.get("emotion_ratio") is None else np.asarray(d["emotion_ratio"], np.float64),
-                   ratio_scale=float(d.get("ratio_scale", 1.0)), mood=float(d.get("mood", 0.0)))
+                   ratio_scale=float(d.get("ratio_scale", 1.0)), mood=float(d.get("mood", 0.0)),
+                   mood_clips=float(d.get("mood_clips", 0.0)))
 
     @classmethod
     def load(cls, path: str | Path) -> AdaptationPrior:
@@ -150,7 +161,7 @@ class AdaptationPrior:
 
 def fit_prior(x: np.ndarray, y: np.ndarray, speakers: np.ndarray, labels: tuple[str, ...], *,
               tau: float = DEFAULT_TAU, level_index: int = -1, digest: str = "",
-              ratio_scale: float = 1.0, mood: float = 0.0) -> AdaptationPrior:
+              ratio_scale: float = 1.0, mood: float = 0.0, mood_clips: float = 0.0) -> AdaptationPrior:
     """Fit the prior on training clips: ``x [shape=(n, d)]`` clip inputs, ``y [shape=(n,)]`` label
     indices, ``speakers [shape=(n,)]`` speaker ids (one speaker = one voice in one channel)."""
     x = np.asarray(x, np.float64)
@@ -168,7 +179,7 @@ def fit_prior(x: np.ndarray, y: np.ndarray, speakers: np.ndarray, labels: tuple[
     ratio = np.var(offsets[present], axis=0) / np.maximum(between, 1e-12)
     return AdaptationPrior(mean=mean, offsets=offsets, labels=tuple(labels), tau=float(tau),
                            level_index=level_index, digest=digest, emotion_ratio=np.minimum(ratio, 1e3),
-                           ratio_scale=float(ratio_scale), mood=float(mood))
+                           ratio_scale=float(ratio_scale), mood=float(mood), mood_clips=float(mood_clips))
 
 
 def speaker_normalised(x: np.ndarray, speakers: np.ndarray, prior: AdaptationPrior, *,

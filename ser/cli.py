@@ -69,7 +69,7 @@ def _cmd_train(a: argparse.Namespace) -> int:
         n_test_speakers=a.n_test, n_val_speakers=pick(a.n_val, "n_val"), augment=a.augment, augment_strength=a.augment_strength,
         labels=speakers(a.labels), seed=a.seed, cache_dir=a.cache_dir, use_cache=not a.no_cache,
         channels=not a.no_channels, adapt=not a.no_adapt, adapt_tau=a.adapt_tau,
-        adapt_mood=a.adapt_mood, adapt_train_tau=a.adapt_train_tau,
+        adapt_mood=a.adapt_mood, adapt_mood_clips=a.adapt_mood_clips, adapt_train_tau=a.adapt_train_tau,
         workers=a.workers, verbose=2 if not sys.stderr.isatty() else 1,
         command="ser " + " ".join(shlex.quote(x) for x in sys.argv[1:]),
     )
@@ -229,7 +229,7 @@ def _cmd_export(a: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .adapt import DEFAULT_MOOD, DEFAULT_TAU, DEFAULT_TRAIN_TAU
+    from .adapt import DEFAULT_MOOD, DEFAULT_MOOD_CLIPS, DEFAULT_TAU, DEFAULT_TRAIN_TAU
     from .corpus_facts import CORPUS_FACTS
 
     p = argparse.ArgumentParser(prog="ser", description="Speech emotion recognition: data, training, prediction.")
@@ -280,15 +280,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help="augmented copies without simulated recording channels (room, noise, babble, codec, AGC)")
     t.add_argument("--no-adapt", action="store_true",
                    help="no speaker-adaptation prior (linear/mlp only; default: trained for both modes)")
-    t.add_argument("--adapt-tau", type=float, default=DEFAULT_TAU,
-                   help="shrinkage of a speaker profile at inference, in clips (half weight after this many; "
-                        f"default {DEFAULT_TAU:g})")
-    t.add_argument("--adapt-mood", type=float, default=DEFAULT_MOOD,
-                   help="mood guard: how fast a profile whose clips all sound like one emotion loses weight "
-                        f"(0: off; default {DEFAULT_MOOD:g})")
-    t.add_argument("--adapt-train-tau", type=float, default=DEFAULT_TRAIN_TAU,
-                   help="shrinkage of each training speaker's statistics in the adapted half of training "
-                        f"(default {DEFAULT_TRAIN_TAU:g})")
+    for flag, default, text in (
+        ("--adapt-tau", DEFAULT_TAU, "shrinkage of a speaker profile at inference, in clips (half weight after "
+                                     "this many)"),
+        ("--adapt-mood", DEFAULT_MOOD, "mood guard: how fast a profile whose clips all sound like one emotion "
+                                       "loses weight (0: off)"),
+        ("--adapt-mood-clips", DEFAULT_MOOD_CLIPS, "the mood guard fades after about this many clips of a session "
+                                                   "(a mood seldom lasts that long, a new microphone or corpus does; "
+                                                   "0: never fades)"),
+        ("--adapt-train-tau", DEFAULT_TRAIN_TAU, "shrinkage of each training speaker's statistics in the adapted "
+                                                 "half of training"),
+    ):
+        t.add_argument(flag, type=float, default=default, help=f"{text} (default {default:g})")
     t.add_argument("--labels", help="comma-separated emotions to keep (default: all in the data)")
     t.add_argument("--window", type=float, default=3.0, help="model window in seconds")
     t.add_argument("--no-utterance-norm", action="store_true",

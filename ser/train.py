@@ -25,6 +25,7 @@ import pandas as pd
 from . import dataset
 from .adapt import (
     DEFAULT_MOOD,
+    DEFAULT_MOOD_CLIPS,
     DEFAULT_TAU,
     DEFAULT_TRAIN_TAU,
     AdaptationPrior,
@@ -76,6 +77,7 @@ class TrainConfig:
     adapt_tau: float = DEFAULT_TAU  # shrinkage of a speaker profile at inference (clips)
     adapt_ratio: float = 1.0  # inputs that move with emotion more than between speakers adapt slower
     adapt_mood: float = DEFAULT_MOOD  # mood guard: a profile of one mood counts for fewer clips (ser.adapt)
+    adapt_mood_clips: float = DEFAULT_MOOD_CLIPS  # the guard fades after about this many clips of a session
     adapt_train_tau: float = DEFAULT_TRAIN_TAU  # shrinkage of the training speakers' statistics (adapted half of training)
     labels: tuple[str, ...] = ()
     seed: int = 0
@@ -175,7 +177,8 @@ def _fit_one(
         spk = train.manifest["speaker"].to_numpy()
         sessions = np.concatenate([np.char.add(spk.astype(str), f"#{c}") for c in range(len(all_y))])[owner]
         prior = fit_prior(x_tr, ys, sessions, labels, tau=tc.adapt_tau, level_index=cfg.n_stats - 1,
-                          digest=cfg.digest(), ratio_scale=tc.adapt_ratio, mood=tc.adapt_mood)
+                          digest=cfg.digest(), ratio_scale=tc.adapt_ratio, mood=tc.adapt_mood,
+                          mood_clips=tc.adapt_mood_clips)
         x_tr = np.concatenate([prior.normalise(x_tr, None),
                                speaker_normalised(x_tr, sessions, prior, tau=tc.adapt_train_tau)])
         ys = np.concatenate([ys, ys])

@@ -486,6 +486,34 @@ def test_mood_guard_shrinks_a_profile_of_one_mood_only():
     assert _toy_prior(mood=0.0).effective_n(one_mood) == 6.0
 
 
+def test_mood_guard_fades_over_a_long_session():
+    """A mood seldom lasts dozens of clips; a new corpus or microphone (every clip heard as one emotion
+    by the unadapted model) does: after about N0 clips the guard gives way, before that it holds."""
+    import dataclasses
+
+    guarded = _toy_prior(mood=8.0)
+    fading = dataclasses.replace(guarded, mood_clips=12.0)
+    short, long_ = (_profile_of([[0.9, 0.05, 0.05]] * n) for n in (4, 60))
+    assert fading.effective_n(short) < 0.05 * 4  # a stretch of one mood: still guarded
+    assert fading.effective_n(short) == pytest.approx(4 * np.exp(-8.0 * 0.9 * _kl([0.9, 0.05, 0.05])))
+    assert guarded.effective_n(long_) < 0.01 * 60  # without the fade a whole session of one class never counts
+    assert fading.effective_n(long_) > 0.5 * 60  # with it the session's statistics count again
+    n = [fading.effective_n(_profile_of([[0.9, 0.05, 0.05]] * k)) for k in range(1, 80)]
+    assert all(b >= a - 1e-9 for a, b in zip(n[20:], n[21:]))  # more clips never count for less once fading
+    mixed = _profile_of([[0.9, 0.05, 0.05], [0.05, 0.9, 0.05], [0.05, 0.05, 0.9]] * 2)
+    assert fading.effective_n(mixed) == pytest.approx(6.0)
+    d = fading.to_dict()
+    from ser.adapt import AdaptationPrior
+
+    assert AdaptationPrior.from_dict(d).mood_clips == 12.0
+    assert AdaptationPrior.from_dict({k: v for k, v in d.items() if k != "mood_clips"}).mood_clips == 0.0
+
+
+def _kl(q: list[float]) -> float:
+    q_ = np.asarray(q)
+    return float(np.sum(q_ * np.log(q_ * q_.size)))
+
+
 def test_mood_guard_state_survives_json_and_old_files(tmp_path):
     p = _profile_of([[0.2, 0.3, 0.5]] * 3, enrolled=True)
     back = SpeakerProfile.load(p.save(tmp_path / "p.json"))
