@@ -102,21 +102,25 @@ with tabs["Confusion matrix"]:
     else:
         st.info("This bundle holds no confusion matrix.")
 
-with tabs["Per emotion"]:
-    if test.get("per_class"):
-        ui.chart(viz.per_class_metrics(test["per_class"]))
-        st.caption("Precision: how often a predicted emotion is right. Recall: how many clips of an emotion are "
-                   "found. F1 balances both.")
+
+def figure_or_note(data, figure, caption: str, missing: str) -> None:
+    """The tab's figure of ``data`` with its caption, or a note that the bundle holds none."""
+    if data:
+        ui.chart(figure(data))
+        st.caption(caption)
     else:
-        st.info("This bundle holds no per-emotion metrics.")
+        st.info(missing)
+
+
+with tabs["Per emotion"]:
+    figure_or_note(test.get("per_class"), viz.per_class_metrics,
+                   "Precision: how often a predicted emotion is right. Recall: how many clips of an emotion are "
+                   "found. F1 balances both.", "This bundle holds no per-emotion metrics.")
 
 with tabs["Per speaker"]:
-    if test.get("per_speaker"):
-        ui.chart(viz.per_speaker_accuracy(test["per_speaker"]))
-        st.caption("Accuracy on each held-out speaker. A large spread means the model works better for some "
-                   "voices than others.")
-    else:
-        st.info("This bundle holds no per-speaker results.")
+    figure_or_note(test.get("per_speaker"), viz.per_speaker_accuracy,
+                   "Accuracy on each held-out speaker. A large spread means the model works better for some "
+                   "voices than others.", "This bundle holds no per-speaker results.")
 
 if "Cross-validation" in tabs:
     with tabs["Cross-validation"]:

@@ -196,56 +196,43 @@ def _row(
     }
 
 
+def _lookup(table: dict[str, str], code: str, message: str) -> str:
+    """``table[code]``, or reject the file with ``message``."""
+    if code not in table:
+        raise _Rejected(message)
+    return table[code]
+
+
 def _ravdess(m: re.Match[str]) -> dict[str, str]:
     modality, channel, emo, intensity, statement, repetition, actor = m.groups()
     if modality != "03":
         raise _Rejected(f"RAVDESS modality {modality} is not audio-only (03)")
     if channel not in ("01", "02"):
         raise _Rejected(f"RAVDESS vocal channel {channel} is not 01 (speech) or 02 (song)")
-    if emo not in labels.RAVDESS:
-        raise _Rejected(f"RAVDESS emotion code {emo} is unknown")
-    if intensity not in _RAVDESS_INTENSITY:
-        raise _Rejected(f"RAVDESS intensity code {intensity} is unknown")
-    if statement not in RAVDESS_STATEMENTS:
-        raise _Rejected(f"RAVDESS statement code {statement} is unknown")
+    emotion = _lookup(labels.RAVDESS, emo, f"RAVDESS emotion code {emo} is unknown")
+    intensity_ = _lookup(_RAVDESS_INTENSITY, intensity, f"RAVDESS intensity code {intensity} is unknown")
+    statement_ = _lookup(RAVDESS_STATEMENTS, statement, f"RAVDESS statement code {statement} is unknown")
     if repetition not in ("01", "02"):
         raise _Rejected(f"RAVDESS repetition code {repetition} is unknown")
-    if actor not in _SPEAKER_GENDER["ravdess"]:
-        raise _Rejected(f"RAVDESS actor {actor} is not 01-24")
-    return _row(
-        "ravdess",
-        actor,
-        _SPEAKER_GENDER["ravdess"][actor],
-        labels.RAVDESS[emo],
-        _RAVDESS_INTENSITY[intensity],
-        RAVDESS_STATEMENTS[statement],
-    )
+    gender = _lookup(_SPEAKER_GENDER["ravdess"], actor, f"RAVDESS actor {actor} is not 01-24")
+    return _row("ravdess", actor, gender, emotion, intensity_, statement_)
 
 
 def _emodb(m: re.Match[str]) -> dict[str, str]:
     speaker, text, emo, _version = m.groups()
-    if speaker not in _SPEAKER_GENDER["emodb"]:
-        raise _Rejected(f"EMO-DB speaker {speaker} is unknown")
-    if text not in EMODB_TEXTS:
-        raise _Rejected(f"EMO-DB text code {text} is unknown")
-    if emo not in labels.EMODB:
-        raise _Rejected(f"EMO-DB emotion letter {emo} is unknown")
-    return _row("emodb", speaker, _SPEAKER_GENDER["emodb"][speaker], labels.EMODB[emo], "unspecified", EMODB_TEXTS[text])
+    gender = _lookup(_SPEAKER_GENDER["emodb"], speaker, f"EMO-DB speaker {speaker} is unknown")
+    sentence = _lookup(EMODB_TEXTS, text, f"EMO-DB text code {text} is unknown")
+    emotion = _lookup(labels.EMODB, emo, f"EMO-DB emotion letter {emo} is unknown")
+    return _row("emodb", speaker, gender, emotion, "unspecified", sentence)
 
 
 def _cremad(m: re.Match[str]) -> dict[str, str]:
     actor, sentence, emo, level = (g.upper() for g in m.groups())
-    if actor not in _SPEAKER_GENDER["cremad"]:
-        raise _Rejected(f"CREMA-D actor {actor} is not 1001-1091")
-    if sentence not in CREMAD_SENTENCES:
-        raise _Rejected(f"CREMA-D sentence code {sentence} is unknown")
-    if emo not in labels.CREMAD:
-        raise _Rejected(f"CREMA-D emotion code {emo} is unknown")
-    if level not in _CREMAD_LEVEL:
-        raise _Rejected(f"CREMA-D level {level} is unknown")
-    return _row(
-        "cremad", actor, _SPEAKER_GENDER["cremad"][actor], labels.CREMAD[emo], _CREMAD_LEVEL[level], CREMAD_SENTENCES[sentence]
-    )
+    gender = _lookup(_SPEAKER_GENDER["cremad"], actor, f"CREMA-D actor {actor} is not 1001-1091")
+    sentence_ = _lookup(CREMAD_SENTENCES, sentence, f"CREMA-D sentence code {sentence} is unknown")
+    emotion = _lookup(labels.CREMAD, emo, f"CREMA-D emotion code {emo} is unknown")
+    intensity = _lookup(_CREMAD_LEVEL, level, f"CREMA-D level {level} is unknown")
+    return _row("cremad", actor, gender, emotion, intensity, sentence_)
 
 
 def _tess(m: re.Match[str]) -> dict[str, str]:
