@@ -499,7 +499,7 @@ def test_mood_guard_fades_over_a_long_session():
     assert guarded.effective_n(long_) < 0.01 * 60  # without the fade a whole session of one class never counts
     assert fading.effective_n(long_) > 0.5 * 60  # with it the session's statistics count again
     n = [fading.effective_n(_profile_of([[0.9, 0.05, 0.05]] * k)) for k in range(1, 80)]
-    assert all(b >= a - 1e-9 for a, b in zip(n[20:], n[21:]))  # more clips never count for less once fading
+    assert all(b >= a - 1e-9 for a, b in zip(n[20:], n[21:], strict=False))  # more clips never count for less once fading
     mixed = _profile_of([[0.9, 0.05, 0.05], [0.05, 0.9, 0.05], [0.05, 0.05, 0.9]] * 2)
     assert fading.effective_n(mixed) == pytest.approx(6.0)
     d = fading.to_dict()
