@@ -5,8 +5,8 @@ A thin page: the browser streams the microphone over WebRTC (streamlit-webrtc, S
 kept in the session; the analyzer analyses the newest 2.5 s every 0.5 s on its own thread and keeps a
 smoothed, held headline. The results are drawn by a fragment that reruns every ``REDRAW_S`` seconds
 while the stream plays (``st.fragment(run_every=...)``): no blocking loop, no fresh element keys. All
-the audio and model logic lives in ``ser/live.py`` (frames: ``ser/audio.py``, speech gate: ``ser/gate.py``),
-the figures in ``ser/viz.py``, the ICE servers in ``ser/rtc.py``.
+the audio and model logic lives in ``ser/live.py`` (frames: ``ser/audio.py``, speech gate: ``ser/vad.py``
+and ``ser/gate.py``), the figures in ``ser/viz.py``, the ICE servers in ``ser/rtc.py``.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from ser import affect, live, rtc, ui, viz
 
 WINDOW_S = 2.5  # seconds analysed per update
 STEP_S = 0.5  # seconds between updates
-GATE_DBFS = -45.0  # active level below which the input counts as quiet
+GATE_DBFS = -55.0  # active level below which the input counts as quiet (the voice detector judges the rest)
 SMOOTH_S = 2.5  # the headline averages the window probabilities over this many seconds (5 windows, by speech)
 HOLD_S = 3.0  # ... and keeps its label at least this long
 CONFIRM_S = 1.0  # ... switching only to a label that led this long

@@ -7,9 +7,11 @@ The pieces, from the media side to the model:
   :class:`ser.audio.StreamResampler` converts the frame to mono float32 at the model rate (16 kHz)
   with one continuous resampling filter, and a :class:`RingBuffer` keeps the last few seconds.
 * A worker thread of the analyzer's own analyses the last ``window_s`` seconds every ``step_s``
-  seconds of received audio: :func:`ser.gate.gate` decides whether the window holds speech at all
-  (silence and hiss show as "quiet" instead of a random emotion), the model predicts the rest. It keeps
-  the latest :class:`LiveResult` plus a bounded history for a scrolling timeline.
+  seconds of received audio: :func:`ser.vad.vad_gate` decides whether the window holds speech at all
+  (the energy gate's level check, then Silero VAD; the energy gate :func:`ser.gate.gate` alone where
+  Silero is not installed), so silence, noise, music and typing show as "quiet" instead of a random
+  emotion; the model predicts the rest. It keeps the latest :class:`LiveResult` plus a bounded history
+  for a scrolling timeline.
 * A steady headline: :func:`smooth_probabilities` averages the window probabilities over the last
   ~2 s and :func:`update_headline` (a small state machine) lets the shown label change only after it
   was held ``hold_s`` seconds and the new one led (by a small margin) for ``confirm_s`` seconds; the raw
@@ -35,13 +37,16 @@ import time
 import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, get_args
 
 import numpy as np
 
 from .audio import MIN_DURATION, SAMPLE_RATE, StreamResampler
 from .features import clip_windows
-from .gate import GateResult, dbfs, gate
+from .gate import GateResult, dbfs
+from .vad import Backend as VadBackend
+from .vad import vad_gate
+from .vad import warm_up as warm_up_vad
 
 if TYPE_CHECKING:  # the Predictor (ONNX Runtime) is only needed by whoever builds it
     from .predict import Predictor
@@ -372,7 +377,11 @@ class LiveAnalyzer:
 
     ``predictor``: a loaded :class:`ser.predict.Predictor` (thread-safe; shared with other sessions);
     ``window_s``: seconds analysed per update (the newest ones); ``step_s``: seconds of new audio
-    between updates; ``gate_dbfs``: active level below which a window is "quiet" (see :func:`gate`);
+    between updates; ``gate_dbfs``: active level (dBFS) below which a window is "quiet" (a low floor: the
+    voice detector makes the speech decision, so soft voices are not cut by level; ``benchmarks/README.md``);
+    ``vad``: the voice detector that decides whether an audible window is speech (:data:`ser.vad.Backend`:
+    ``"auto"``, Silero VAD when installed, else the energy gate; ``"silero"``; ``"energy"``; see
+    :func:`ser.vad.vad_gate`);
     ``min_s``: shortest audio analysed before the first full window; ``history_s``: how much
     history :meth:`history` keeps. The steady :meth:`headline` averages the window probabilities over
     ``smooth_s`` seconds and changes its label at most once per ``hold_s`` seconds, for a new top that led
@@ -393,7 +402,8 @@ class LiveAnalyzer:
         *,
         window_s: float = 2.5,
         step_s: float = 0.5,
-        gate_dbfs: float = -45.0,
+        gate_dbfs: float = -55.0,
+        vad: VadBackend = "auto",
         min_s: float = 1.0,
         history_s: float = 60.0,
         smooth_s: float = 2.0,
@@ -406,12 +416,15 @@ class LiveAnalyzer:
             raise ValueError("window_s and step_s must be positive")
         if smooth_s <= 0 or hold_s < 0 or confirm_s < 0:
             raise ValueError("smooth_s must be positive, hold_s and confirm_s not negative")
+        if vad not in get_args(VadBackend):
+            raise ValueError(f"unknown vad {vad!r}; known: {', '.join(get_args(VadBackend))}")
         self.predictor = predictor
         self.sr = int(predictor.sample_rate)
         self.labels: tuple[str, ...] = tuple(predictor.labels)
         self.window_s = float(window_s)
         self.step_s = float(step_s)
         self.gate_dbfs = float(gate_dbfs)
+        self.vad: VadBackend = vad
         self.min_s = min(float(min_s), self.window_s)
         self.history_s = float(history_s)
         self.smooth_s = float(smooth_s)
@@ -477,8 +490,9 @@ class LiveAnalyzer:
     def start(self, *, warmup: bool = True) -> LiveAnalyzer:
         """Start the worker thread (no-op if running). Returns ``self``.
 
-        With ``warmup`` the worker first runs :func:`warm_up` (a no-op once the predictor is warm), so
-        the model's one-off set-up cost is not paid by the first live window.
+        With ``warmup`` the worker first runs :func:`warm_up` (a no-op once the predictor is warm) and
+        loads its speech detector (:func:`ser.vad.warm_up`: Silero about 0.1 s), so these one-off
+        set-up costs are not paid by the first live window.
         """
         if self._thread is not None and self._thread.is_alive():
             return self
@@ -512,6 +526,7 @@ class LiveAnalyzer:
         if warmup:
             try:
                 self.warmup_s = self.warmup()
+                warm_up_vad(self.vad)  # this worker thread's own detector (see ser.vad.vad_gate)
             except Exception as exc:  # a broken model shows up in the stats, not as a dead thread
                 with self._state_lock:
                     self._c.errors += 1
@@ -572,7 +587,7 @@ class LiveAnalyzer:
         t0 = time.perf_counter()
         y = np.asarray(y, dtype=np.float32).reshape(-1)
         level = dbfs(y[-self._step :])
-        g = gate(y, self.sr, threshold_dbfs=self.gate_dbfs)
+        g = vad_gate(y, self.sr, threshold_dbfs=self.gate_dbfs, backend=self.vad)
         if g.quiet or y.size < int(MIN_DURATION * self.sr):
             return LiveResult(0, round(t, 3), time.time(), None, 0.0, {}, False, True, level, g,
                               time.perf_counter() - t0, y.size / self.sr)

