@@ -170,12 +170,18 @@ def test_download_unpacks_and_scan_finds_clips(
     assert len(server.requests) == 1
 
 
-def test_resume_with_range_request(server: FileServer, ravdess_zip: bytes, tmp_path: Path) -> None:
-    dest = tmp_path / "data"
+def _partial(dest: Path, data: bytes) -> Path:
+    """An earlier run's ``.part`` file holding ``data``."""
     part = dest / ".partial" / f"{ZIP_NAME}.part"
     part.parent.mkdir(parents=True)
+    part.write_bytes(data)
+    return part
+
+
+def test_resume_with_range_request(server: FileServer, ravdess_zip: bytes, tmp_path: Path) -> None:
+    dest = tmp_path / "data"
     cut = len(ravdess_zip) // 3
-    part.write_bytes(ravdess_zip[:cut])
+    part = _partial(dest, ravdess_zip[:cut])
     folder = download_corpus("ravdess", dest, url=server.url(), checksum=md5(ravdess_zip), progress=False)
     assert server.requests == [(f"/{ZIP_NAME}", f"bytes={cut}-")]
     assert len(scan(folder).manifest) == 3
@@ -185,9 +191,7 @@ def test_resume_with_range_request(server: FileServer, ravdess_zip: bytes, tmp_p
 def test_restart_when_server_ignores_range(server: FileServer, ravdess_zip: bytes, tmp_path: Path) -> None:
     server.support_range = False
     dest = tmp_path / "data"
-    part = dest / ".partial" / f"{ZIP_NAME}.part"
-    part.parent.mkdir(parents=True)
-    part.write_bytes(b"stale bytes from another attempt")  # would corrupt the file if appended to
+    _partial(dest, b"stale bytes from another attempt")  # would corrupt the file if appended to
     folder = download_corpus("ravdess", dest, url=server.url(), checksum=md5(ravdess_zip), progress=False)
     assert server.requests[0][1] == "bytes=32-"  # asked to resume, got a full 200 answer
     assert len(scan(folder).manifest) == 3
@@ -227,10 +231,8 @@ def test_interrupted_download_is_kept_and_resumed_by_the_next_run(
 def test_resume_at_wrong_offset_restarts(server: FileServer, ravdess_zip: bytes, tmp_path: Path) -> None:
     server.bad_offset = 1
     dest = tmp_path / "data"
-    part = dest / ".partial" / f"{ZIP_NAME}.part"
-    part.parent.mkdir(parents=True)
     cut = len(ravdess_zip) // 3
-    part.write_bytes(ravdess_zip[:cut])
+    _partial(dest, ravdess_zip[:cut])
     folder = download_corpus("ravdess", dest, url=server.url(), checksum=md5(ravdess_zip), progress=False)
     assert server.requests == [(f"/{ZIP_NAME}", f"bytes={cut}-"), (f"/{ZIP_NAME}", None)]
     assert len(scan(folder).manifest) == 3
@@ -238,9 +240,7 @@ def test_resume_at_wrong_offset_restarts(server: FileServer, ravdess_zip: bytes,
 
 def test_part_longer_than_the_file_restarts(server: FileServer, ravdess_zip: bytes, tmp_path: Path) -> None:
     dest = tmp_path / "data"
-    part = dest / ".partial" / f"{ZIP_NAME}.part"
-    part.parent.mkdir(parents=True)
-    part.write_bytes(ravdess_zip + b"junk")  # the server answers 416 with another total size
+    _partial(dest, ravdess_zip + b"junk")  # the server answers 416 with another total size
     folder = download_corpus("ravdess", dest, url=server.url(), checksum=md5(ravdess_zip), progress=False)
     assert server.requests == [(f"/{ZIP_NAME}", f"bytes={len(ravdess_zip) + 4}-"), (f"/{ZIP_NAME}", None)]
     assert len(scan(folder).manifest) == 3
@@ -250,9 +250,7 @@ def test_part_already_complete_is_not_fetched_again(
     server: FileServer, ravdess_zip: bytes, tmp_path: Path
 ) -> None:
     dest = tmp_path / "data"
-    part = dest / ".partial" / f"{ZIP_NAME}.part"
-    part.parent.mkdir(parents=True)
-    part.write_bytes(ravdess_zip)
+    part = _partial(dest, ravdess_zip)
     download_corpus("ravdess", dest, url=server.url(), expected_size=len(ravdess_zip), progress=False)
     assert server.requests == []
     # without a known size the server answers 416 and the part file is taken as complete
