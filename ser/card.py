@@ -139,6 +139,12 @@ def model_card(cfg: BundleConfig, metrics: dict[str, Any], eda: dict[str, Any]) 
         for order, a in adaptation.items():
             for corpus, c in (a.get("per_corpus") or {}).items():
                 lines.append(f"- {order}, {corpus}: adapted {_pct(c['uar'])} vs unadapted {_pct(c['unadapted_uar'])}.")
+        if "adapt_tau" in tr:
+            guard = (f"mood guard κ = {tr['adapt_mood']:g}" if tr.get("adapt_mood") else "no mood guard") + (
+                f", fading after about {tr['adapt_mood_clips']:g} clips of a session"
+                if tr.get("adapt_mood") and tr.get("adapt_mood_clips") else "")
+            lines.append(f"- Settings: a profile of n clips gets weight n / (n + {tr['adapt_tau']:g}) (shrinkage towards "
+                         f"the training speakers); {guard}; enrolment profiles skip the guard.")
     per_class = test.get("per_class", {})
     if per_class:
         lines += ["", "| emotion | precision | recall | F1 | clips |", "| --- | --- | --- | --- | --- |"]
