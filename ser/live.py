@@ -7,9 +7,10 @@ The pieces, from the media side to the model:
   :class:`ser.audio.StreamResampler` converts the frame to mono float32 at the model rate (16 kHz)
   with one continuous resampling filter, and a :class:`RingBuffer` keeps the last few seconds.
 * A worker thread of the analyzer's own analyses the last ``window_s`` seconds every ``step_s``
-  seconds of received audio: :func:`ser.vad.vad_gate` decides whether the window holds speech at all
-  (the energy gate's level check, then Silero VAD; the energy gate :func:`ser.gate.gate` alone where
-  Silero is not installed), so silence, noise, music and typing show as "quiet" instead of a random
+  seconds of received audio: its :class:`ser.vad.StreamingSpeechDetector` decides whether the window
+  holds speech at all (the energy gate's level check, then Silero VAD, which keeps its state across the
+  stream and scores each 32 ms frame once; the energy gate :func:`ser.gate.gate` alone where Silero is
+  not installed), so silence, noise, music and typing show as "quiet" instead of a random
   emotion; the model predicts the rest. It keeps the latest :class:`LiveResult` plus a bounded history
   for a scrolling timeline.
 * A steady headline: :func:`smooth_probabilities` averages the window probabilities over the last
@@ -35,7 +36,7 @@ import math
 import threading
 import time
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, get_args
 
@@ -44,8 +45,8 @@ import numpy as np
 from .audio import MIN_DURATION, SAMPLE_RATE, StreamResampler
 from .features import clip_windows
 from .gate import GateResult, dbfs
+from .vad import VAD_RATE, StreamingSpeechDetector, vad_gate
 from .vad import Backend as VadBackend
-from .vad import vad_gate
 from .vad import warm_up as warm_up_vad
 
 if TYPE_CHECKING:  # the Predictor (ONNX Runtime) is only needed by whoever builds it
@@ -380,8 +381,9 @@ class LiveAnalyzer:
     between updates; ``gate_dbfs``: active level (dBFS) below which a window is "quiet" (a low floor: the
     voice detector makes the speech decision, so soft voices are not cut by level; ``benchmarks/README.md``);
     ``vad``: the voice detector that decides whether an audible window is speech (:data:`ser.vad.Backend`:
-    ``"auto"``, Silero VAD when installed, else the energy gate; ``"silero"``; ``"energy"``; see
-    :func:`ser.vad.vad_gate`);
+    ``"auto"``, Silero VAD when installed, else the energy gate; ``"silero"``; ``"energy"``; the stream
+    is gated by a :class:`ser.vad.StreamingSpeechDetector` of the analyzer's own, which scores each frame
+    once, at a model rate other than 16 kHz and in :meth:`analyse` by :func:`ser.vad.vad_gate`);
     ``min_s``: shortest audio analysed before the first full window; ``history_s``: how much
     history :meth:`history` keeps. The steady :meth:`headline` averages the window probabilities over
     ``smooth_s`` seconds and changes its label at most once per ``hold_s`` seconds, for a new top that led
@@ -436,6 +438,10 @@ class LiveAnalyzer:
         self._step = max(1, int(round(self.step_s * self.sr)))
         self._min = max(1, int(round(self.min_s * self.sr)))
         self.buffer = RingBuffer(max(self.window_s, 1.0) + 1.0, self.sr)
+        #: The stream's voice detector (only :meth:`step` uses it); ``None``: :func:`ser.vad.vad_gate` per window.
+        self.speech: StreamingSpeechDetector | None = (
+            StreamingSpeechDetector(backend=vad, keep_s=self.window_s + 1.0)
+            if vad != "energy" and self.sr == VAD_RATE else None)
         self._resampler = StreamResampler(self.sr)
         self._push_lock = threading.Lock()
         self._state_lock = threading.Lock()
@@ -526,7 +532,10 @@ class LiveAnalyzer:
         if warmup:
             try:
                 self.warmup_s = self.warmup()
-                warm_up_vad(self.vad)  # this worker thread's own detector (see ser.vad.vad_gate)
+                if self.speech is not None:
+                    self.speech.backend  # noqa: B018 - loads the stream's own detector (Silero: about 0.1 s)
+                else:
+                    warm_up_vad(self.vad)  # this worker thread's own detector (see ser.vad.vad_gate)
             except Exception as exc:  # a broken model shows up in the stats, not as a dead thread
                 with self._state_lock:
                     self._c.errors += 1
@@ -543,15 +552,24 @@ class LiveAnalyzer:
 
     def step(self) -> LiveResult | None:
         """Analyse the newest window now (the worker calls this; tests may too). ``None`` if no audio."""
+        speech = self.speech
         with self._push_lock:  # the window and the arrival time of its newest sample, together
-            y, total = self.buffer.snapshot(self._win)
+            total = self.buffer.total
+            # with the streaming detector, also the samples it has not scored yet (when still buffered)
+            need = self._win if speech is None else max(self._win, speech.pending(total))
+            y, total = self.buffer.snapshot(need)
             pushed_at = self._last_push_wall
         if y.size == 0:
             return None
         skipped = max(0, (total - self._analysed_total) // self._step - 1) if self._analysed_total else 0
         self._analysed_total = total
         try:
-            result = self.analyse(y, t=total / self.sr)
+            if speech is None:
+                result = self.analyse(y, t=total / self.sr)
+            else:
+                result = self._analyse(
+                    y[-self._win :], t=total / self.sr,
+                    gate=lambda w: speech.gate(y, end=total, window=w.size, threshold_dbfs=self.gate_dbfs))
         except Exception as exc:  # keep the stream alive whatever one window does
             with self._state_lock:
                 self._c.errors += 1
@@ -582,12 +600,18 @@ class LiveAnalyzer:
     def analyse(self, y: np.ndarray, *, t: float = 0.0) -> LiveResult:
         """Gate and (if not quiet) predict one window ``y [shape=(n,)]`` float32 at the model rate.
 
-        Pure apart from the shared predictor; does not touch the history. ``index`` is 0.
+        Pure apart from the shared predictor; does not touch the history (nor the stream's voice detector:
+        the window is gated on its own by :func:`ser.vad.vad_gate`). ``index`` is 0.
         """
+        return self._analyse(y, t=t, gate=lambda w: vad_gate(w, self.sr, threshold_dbfs=self.gate_dbfs,
+                                                                backend=self.vad))
+
+    def _analyse(self, y: np.ndarray, *, t: float, gate: Callable[[np.ndarray], GateResult]) -> LiveResult:
+        """:meth:`analyse` with the window's gate ``gate(window) -> GateResult`` (timed with the rest)."""
         t0 = time.perf_counter()
         y = np.asarray(y, dtype=np.float32).reshape(-1)
         level = dbfs(y[-self._step :])
-        g = vad_gate(y, self.sr, threshold_dbfs=self.gate_dbfs, backend=self.vad)
+        g = gate(y)
         if g.quiet or y.size < int(MIN_DURATION * self.sr):
             return LiveResult(0, round(t, 3), time.time(), None, 0.0, {}, False, True, level, g,
                               time.perf_counter() - t0, y.size / self.sr)

@@ -20,12 +20,15 @@ by a lock; :func:`vad_gate` gives every calling thread a detector of its own (on
 
 Units: samples are mono float32 in [-1, 1] at ``sr`` Hz; levels dBFS; durations seconds. Silero scores
 32 ms frames (512 samples at 16 kHz; other rates are resampled to 16 kHz) from 0 to 1, one ONNX Runtime
-call per frame on one thread (about 20 ms per 2.5 s window). Its state is reset for every window, so a
-window's answer does not depend on the ones before it.
+call per frame on one thread (about 20 ms per 2.5 s window). :meth:`SpeechDetector.gate` resets its state
+for every window, so a window's answer does not depend on the ones before it. The live analyzer instead
+streams: a :class:`StreamingSpeechDetector` keeps Silero's state across the stream and scores every frame
+once (0.5 s of new audio per 0.5 s step instead of the whole 2.5 s window).
 """
 
 from __future__ import annotations
 
+import collections
 import importlib.util
 import logging
 import threading
@@ -45,6 +48,7 @@ __all__ = [
     "Backend",
     "GateResult",
     "SpeechDetector",
+    "StreamingSpeechDetector",
     "available",
     "thread_detector",
     "vad_gate",
@@ -174,16 +178,164 @@ class SpeechDetector:
         :func:`ser.gate.gate`'s result unchanged.
         """
         g = gate(y, sr, threshold_dbfs=threshold_dbfs, min_active_s=min_active_s)
-        too_faint = g.level_dbfs < threshold_dbfs or g.active_s < min_active_s  # gate()'s level test
-        if too_faint or self.backend == "energy":
+        if _too_faint(g, threshold_dbfs, min_active_s) or self.backend == "energy":
             return g
         probs = self.speech_probabilities(y, sr)
         speech_s = int(np.count_nonzero(probs >= self.threshold)) * VAD_FRAME / VAD_RATE
-        if speech_s < min_active_s - 1e-9:  # 32 ms frames: 0.1 s takes 4 of them
-            return GateResult(g.level_dbfs, speech_s, g.band_ratio, g.zcr, True,
-                              f"not speech: the voice detector heard {1e3 * speech_s:.0f} ms of speech "
-                              f"(needs {1e3 * min_active_s:.0f} ms)")
-        return GateResult(g.level_dbfs, speech_s, g.band_ratio, g.zcr, False, "")
+        return _speech_result(g, speech_s, min_active_s)
+
+    def stream_probabilities(self, x: np.ndarray, *, reset: bool = False) -> np.ndarray:
+        """Silero's scores of the next whole frames ``x [shape=(k * 512,)]`` float32 at 16 kHz, continuing
+        the model state of the previous call (reset first with ``reset``).
+
+        Returns ``[shape=(k,)]`` float32. Fed a stream in pieces of whole frames, the scores equal
+        :meth:`speech_probabilities` of the pieces joined. :meth:`speech_probabilities` resets the state,
+        so a detector that streams must not gate windows in between (:class:`StreamingSpeechDetector`
+        keeps one of its own). Raises ``ValueError`` for a part frame, ``RuntimeError`` with the energy
+        backend.
+        """
+        x = np.asarray(x, dtype=np.float32).reshape(-1)
+        if x.size % VAD_FRAME:
+            raise ValueError(f"stream_probabilities takes whole {VAD_FRAME}-sample frames, not {x.size} samples")
+        with self._lock:
+            self._load()
+            if self._model is None:
+                raise RuntimeError("Silero VAD is not available; this detector uses the energy gate")
+            if reset:
+                self._model.reset_states()
+            out = [self._model(x[i : i + VAD_FRAME], VAD_RATE) for i in range(0, x.size, VAD_FRAME)]
+        return np.asarray(out, dtype=np.float32).reshape(-1)
+
+
+def _too_faint(g: GateResult, threshold_dbfs: float, min_active_s: float) -> bool:
+    """The energy gate's level test on its result ``g``: quiet before Silero is asked."""
+    return g.level_dbfs < threshold_dbfs or g.active_s < min_active_s
+
+
+def _speech_result(g: GateResult, speech_s: float, min_active_s: float) -> GateResult:
+    """The gate's answer for an audible window (energy-gate result ``g``) where Silero heard ``speech_s`` s."""
+    if speech_s < min_active_s - 1e-9:  # 32 ms frames: 0.1 s takes 4 of them
+        return GateResult(g.level_dbfs, speech_s, g.band_ratio, g.zcr, True,
+                          f"not speech: the voice detector heard {1e3 * speech_s:.0f} ms of speech "
+                          f"(needs {1e3 * min_active_s:.0f} ms)")
+    return GateResult(g.level_dbfs, speech_s, g.band_ratio, g.zcr, False, "")
+
+
+class StreamingSpeechDetector:
+    """The live speech gate on a 16 kHz stream: Silero keeps its state and scores every frame once.
+
+    Frames are the 512-sample stretches at absolute stream positions ``0, 512, 1024, ...`` (samples since
+    the stream began). :meth:`gate` gets the newest samples of the stream and the absolute position they
+    end at; it scores the frames not scored before (a trailing part frame waits for the next call) and
+    keeps the scores of the last ``keep_s`` seconds. A window's seconds of speech are those of the scored
+    frames that lie wholly inside it. When the samples after the last scored frame are no longer at hand
+    (a gap: too many new samples, or the stream restarted: ``end`` went back) the state is reset and
+    scoring starts again at the window's first frame. Thread-safe (one lock); meant for one stream, e.g.
+    one :class:`ser.live.LiveAnalyzer`. ``backend`` / ``threshold``: as :class:`SpeechDetector` (with the
+    energy backend, or ``"auto"`` without Silero, :meth:`gate` is the energy gate).
+    """
+
+    def __init__(self, *, backend: Backend = "auto", threshold: float = VAD_THRESHOLD, keep_s: float = 5.0) -> None:
+        if keep_s <= 0:
+            raise ValueError(f"keep_s must be positive, not {keep_s}")
+        self.detector = SpeechDetector(backend=backend, threshold=threshold)  # its own model state
+        self.threshold = self.detector.threshold
+        self._scores: collections.deque[tuple[int, float]] = collections.deque(
+            maxlen=int(np.ceil(keep_s * VAD_RATE / VAD_FRAME)))
+        self._next: int | None = None  # absolute position of the first frame not scored yet
+        self._end = 0  # ``end`` of the last feed
+        self._fresh = True  # the model state is to be reset before the next frame
+        self._lock = threading.Lock()
+        #: Times the state was reset (the first feed included): for tests and statistics.
+        self.resets = 0
+
+    @property
+    def backend(self) -> Literal["silero", "energy"]:
+        """The detector that runs (loads the model if not done yet; see :attr:`SpeechDetector.backend`)."""
+        return self.detector.backend
+
+    @property
+    def position(self) -> int | None:
+        """Absolute position (samples) of the first frame not scored yet; ``None`` before the first feed."""
+        with self._lock:
+            return self._next
+
+    def pending(self, end: int) -> int:
+        """Samples the stream holds, up to absolute position ``end``, from the first unscored frame on
+        (0 before the first feed or after a restart): how far back a caller's samples should reach."""
+        with self._lock:
+            nxt = self._next
+        return 0 if nxt is None or nxt > end else end - nxt
+
+    def reset(self) -> None:
+        """Forget the stream: the next feed starts from a reset state."""
+        with self._lock:
+            self._next = None
+            self._end = 0
+            self._fresh = True
+            self._scores.clear()
+
+    def scores(self) -> list[tuple[int, float]]:
+        """``(frame start, score)`` of the kept frames, oldest first (absolute 16 kHz sample positions)."""
+        with self._lock:
+            return list(self._scores)
+
+    def feed(self, y: np.ndarray, *, end: int, start: int | None = None) -> int:
+        """Score the frames of the stream not scored yet, from ``y [shape=(n,)]`` float32 at 16 kHz: the
+        stream's samples ``end - n`` to ``end`` (absolute positions). ``start``: where to begin after a
+        gap or on the first feed (default ``end - n``; rounded up to a frame). Returns frames scored."""
+        x = np.asarray(y, dtype=np.float32).reshape(-1)
+        first = int(end) - x.size
+        with self._lock:
+            if self._next is None or end < self._end or self._next < first:  # first feed, restart or gap
+                begin = first if start is None else max(first, int(start))
+                self._next = -(-begin // VAD_FRAME) * VAD_FRAME
+                self._scores.clear()
+                self._fresh = True
+                self.resets += 1
+            n = max(0, (int(end) - self._next) // VAD_FRAME)
+            self._end = int(end)
+            if n == 0:
+                return 0
+            a = self._next - first
+            probs = self.detector.stream_probabilities(x[a : a + n * VAD_FRAME], reset=self._fresh)
+            self._fresh = False
+            self._scores.extend(zip(range(self._next, self._next + n * VAD_FRAME, VAD_FRAME),
+                                    probs.tolist(), strict=True))
+            self._next += n * VAD_FRAME
+            return n
+
+    def speech_seconds(self, start: int, end: int) -> float:
+        """Seconds of the kept frames wholly inside absolute positions ``[start, end)`` scored as speech."""
+        with self._lock:
+            k = sum(1 for a, p in self._scores if a >= start and a + VAD_FRAME <= end and p >= self.threshold)
+        return k * VAD_FRAME / VAD_RATE
+
+    def gate(
+        self,
+        y: np.ndarray,
+        *,
+        end: int,
+        window: int | None = None,
+        threshold_dbfs: float = -45.0,
+        min_active_s: float = MIN_ACTIVE_S,
+    ) -> GateResult:
+        """Gate the window of the newest ``window`` samples (default all) of ``y [shape=(n,)]`` float32 at
+        16 kHz, the stream's samples up to absolute position ``end``. ``y`` may reach further back than the
+        window (to :meth:`pending` samples) so that frames not scored yet can be scored in order.
+
+        The result is :meth:`SpeechDetector.gate`'s: the energy gate's level check first (a window too
+        faint stays quiet and Silero is neither asked nor fed), then Silero's seconds of speech in the
+        window (whole frames at multiples of 512 only, so one frame fewer than a one-shot window may count).
+        """
+        x = np.asarray(y, dtype=np.float32).reshape(-1)
+        n = x.size if window is None else max(0, min(int(window), x.size))
+        w = x[x.size - n :]
+        g = gate(w, VAD_RATE, threshold_dbfs=threshold_dbfs, min_active_s=min_active_s)
+        if _too_faint(g, threshold_dbfs, min_active_s) or self.backend == "energy":
+            return g
+        self.feed(x, end=end, start=int(end) - n)
+        return _speech_result(g, self.speech_seconds(int(end) - n, int(end)), min_active_s)
 
 
 _local = threading.local()

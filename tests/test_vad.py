@@ -184,3 +184,107 @@ def test_vad_gate_keeps_one_detector_per_thread():
         th.join(timeout=120)
     assert len(seen) == 2 and seen[0][0] is not seen[1][0] and vad.thread_detector() not in (seen[0][0], seen[1][0])
     assert all(results == expected for _, results in seen)
+
+
+# -- streaming (the live analyzer's detector) --------------------------------------------------------
+
+
+def _stream_input() -> np.ndarray:
+    """About 6 s at 16 kHz: a real clip when the corpus is here, else pink noise and a synthetic voice."""
+    clip = CLIPS[0]
+    if clip.exists():
+        y = audio.load(clip)
+    else:
+        y = np.concatenate([_noise("pink", -35.0), speechlike(2.5)])
+    return np.concatenate([y, _noise("pink", -40.0, seed=3)]).astype(np.float32)
+
+
+def test_streaming_detector_with_the_energy_backend_is_the_energy_gate():
+    s = vad.StreamingSpeechDetector(backend="energy")
+    assert s.backend == "energy"
+    for y in (np.zeros(N, np.float32), _noise("pink", -35.0), speechlike(2.5)):
+        assert s.gate(y, end=N) == gate(y)
+    assert s.position is None and s.scores() == []  # nothing scored
+    with pytest.raises(ValueError):
+        vad.StreamingSpeechDetector(keep_s=0)
+
+
+@needs_silero
+def test_streaming_scores_equal_a_one_shot_forward_in_uneven_chunks():
+    y = _stream_input()
+    s = vad.StreamingSpeechDetector(backend="silero", keep_s=60.0)
+    rng = np.random.default_rng(1)
+    end = 0
+    while end < y.size:
+        end = min(y.size, end + int(rng.integers(1, 3000)))  # part frames, several frames, single samples
+        s.feed(y[max(0, end - N) : end], end=end)  # only the newest samples, as a window would give them
+    got = s.scores()
+    m = y.size // 512
+    assert [a for a, _ in got] == [512 * i for i in range(m)] and s.position == 512 * m and s.resets == 1
+    det = vad.SpeechDetector(backend="silero")
+    assert det.backend == "silero"
+    one_shot = np.asarray(det._model.audio_forward(y[: 512 * m], 16_000), dtype=np.float32).reshape(-1)
+    np.testing.assert_allclose([p for _, p in got], one_shot, atol=1e-5)
+    np.testing.assert_allclose(det.speech_probabilities(y), one_shot, atol=1e-5)
+    # the window's speech: its whole frames only, counted from the kept scores
+    start = y.size - N
+    expected = sum(1 for a, p in got if a >= start and a + 512 <= y.size and p >= 0.5) * 0.032
+    assert s.speech_seconds(start, y.size) == pytest.approx(expected)
+    with pytest.raises(ValueError):
+        s.detector.stream_probabilities(np.zeros(100, np.float32))
+
+
+@needs_silero
+def test_streaming_detector_resets_after_a_gap_or_a_restart():
+    y = _stream_input()
+    s = vad.StreamingSpeechDetector(backend="silero")
+    det = vad.SpeechDetector(backend="silero")
+    s.feed(y[:20_000], end=20_000)
+    assert s.resets == 1 and s.position == 20_000 // 512 * 512
+    assert s.pending(28_000) == 28_000 - s.position
+    # a gap: the samples after the last scored frame are not at hand any more
+    end = 90_001
+    s.feed(y[end - N : end], end=end)
+    assert s.resets == 2
+    first = -(-(end - N) // 512) * 512  # the window's first whole frame at a multiple of 512
+    got = s.scores()
+    assert got[0][0] == first and got[-1][0] + 512 <= end
+    np.testing.assert_allclose([p for _, p in got], det.speech_probabilities(y[first : got[-1][0] + 512]), atol=1e-5)
+    # contiguous again: no reset
+    s.feed(y[end + 700 - N : end + 700], end=end + 700)
+    assert s.resets == 2
+    # the stream restarted (its position went back): reset and start over
+    s.feed(y[:10_000], end=10_000)
+    assert s.resets == 3 and s.scores()[0][0] == 0
+    np.testing.assert_allclose([p for _, p in s.scores()], det.speech_probabilities(y[:10_000]), atol=1e-5)
+    s.reset()
+    assert s.position is None and s.scores() == [] and s.pending(10_000) == 0
+
+
+@needs_silero
+def test_streaming_gate_keeps_the_level_check_and_the_results():
+    s = vad.StreamingSpeechDetector(backend="silero")
+    faint = _noise("white", -80.0)
+    g = s.gate(faint, end=N)
+    assert g == gate(faint) and g.quiet and "below" in g.reason
+    assert s.position is None  # a faint window is not fed to Silero
+    pink = _noise("pink", -35.0)
+    g = s.gate(pink, end=2 * N)
+    assert g.quiet and g.reason.startswith("not speech"), g
+    one = vad.SpeechDetector(backend="silero").gate(pink)
+    assert (g.level_dbfs, g.band_ratio, g.zcr) == (one.level_dbfs, one.band_ratio, one.zcr)
+
+
+@requires_data
+@needs_silero
+def test_streaming_gate_agrees_with_the_window_gate_on_real_speech():
+    y = np.concatenate([np.zeros(SR, np.float32)] + [audio.load(p) for p in CLIPS[:3]])
+    s, det = vad.StreamingSpeechDetector(backend="silero"), vad.SpeechDetector(backend="silero")
+    step, agree, total, speech = SR // 2, 0, 0, 0
+    for end in range(N, y.size + 1, step):
+        w = y[end - N : end]
+        g, one = s.gate(y[:end], end=end, window=N, threshold_dbfs=-60.0), det.gate(w, threshold_dbfs=-60.0)
+        agree += g.quiet == one.quiet
+        total += 1
+        speech += not g.quiet and g.active_s >= 0.3
+    assert agree >= 0.9 * total and speech >= total // 3, (agree, total, speech)
