@@ -36,18 +36,13 @@ sys.path.insert(0, str(ROOT))
 def clip_list(data: Path, n: int) -> list[str]:
     """Up to ``n`` clips under ``data/ravdess`` and ``data/emodb``, one speaker folder/file prefix in turn."""
     from ser.distributed import iter_audio_files
+    from ser.testing import round_robin
 
-    groups: dict[str, list[str]] = {}
-    for f in iter_audio_files([str(data / "ravdess"), str(data / "emodb")]):
+    def speaker(f: str) -> str:
         p = Path(f)
-        key = p.parent.name if p.parent.name.startswith("Actor_") else p.name[:2]  # EMO-DB: speaker = 2 digits
-        groups.setdefault(key, []).append(f)
-    out: list[str] = []
-    while len(out) < n and any(groups.values()):
-        for k in sorted(groups):
-            if groups[k] and len(out) < n:
-                out.append(groups[k].pop(0))
-    return out
+        return p.parent.name if p.parent.name.startswith("Actor_") else p.name[:2]  # EMO-DB: speaker = 2 digits
+
+    return round_robin(list(iter_audio_files([str(data / "ravdess"), str(data / "emodb")])), speaker, n)
 
 
 def run_local(files: list[str], model: str | None) -> float:
