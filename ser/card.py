@@ -54,7 +54,10 @@ def model_card(cfg: BundleConfig, metrics: dict[str, Any], eda: dict[str, Any]) 
         f"Model: {_MODEL_TEXT.get(cfg.model_type, cfg.model_type)}"
         + (f" ({len(fc.functionals)} functionals × {fc.n_features} frame features: {', '.join(fc.functionals)})"
            if cfg.input_kind == "stats" else "")
-        + f". Frame features every {1000 * fc.hop_length / fc.sample_rate:g} ms: {', '.join(fc.blocks)}.",
+        + f". Frame features every {1000 * fc.hop_length / fc.sample_rate:g} ms: {', '.join(fc.blocks)}."
+        + (f" The speech block is Google's pre-trained speech_embedding network (Apache-2.0; the ONNX files of "
+           f"openwakeword 0.4.0), frozen: 96 features every {10 * fc.speech_step} ms, each over 775 ms of audio."
+           if "speech" in fc.blocks else ""),
         "",
         "## Data",
         f"Corpora: {', '.join(cfg.corpora)} — {eda.get('n_clips', '?')} clips, "

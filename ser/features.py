@@ -1,7 +1,9 @@
 """Features: one frozen :class:`FeatureConfig`, saved in every model bundle.
 
 Training and prediction both call :func:`extract` with the bundle's config, so they cannot disagree.
-One STFT per clip feeds every block (MFCC + deltas, chroma, spectral contrast, log-mel, energy).
+One STFT per clip feeds every hand-made block (MFCC + deltas, chroma, spectral contrast, log-mel, energy);
+the ``speech`` block is a pre-trained network's embedding of the same level-normalised signal
+(:mod:`ser.speech`).
 
 Shapes: a clip gives frame features ``[shape=(t, d)]`` (t frames at ``hop_length``); models take
 either padded frame sequences ``[shape=(n, T, d)]`` (recurrent), padded log-mel
@@ -26,10 +28,12 @@ import scipy.fft
 from . import dsp
 from .audio import SAMPLE_RATE
 
-#: Feature blocks, in the order they are stacked.
-BLOCKS = ("mfcc", "delta", "delta2", "chroma", "contrast", "mel", "energy", "level")
+#: Feature blocks, in the order they are stacked (``level`` always last).
+BLOCKS = ("mfcc", "delta", "delta2", "chroma", "contrast", "mel", "energy", "speech", "level")
 #: Blocks of the default config: every block (``level`` only means something with ``level_db`` set).
 DEFAULT_BLOCKS = BLOCKS
+#: Blocks of bundles written before the config listed its blocks.
+_FIRST_BLOCKS = ("mfcc", "delta", "delta2", "chroma", "contrast", "mel", "energy")
 #: Utterance functionals (per frame feature) that ``stats`` can compute, in stacking order.
 FUNCTIONALS = ("mean", "std", "p1", "p10", "p25", "p50", "p75", "p90", "p99", "range", "iqr", "skew",
                "kurtosis", "delta_mean", "delta_std", "slope")
@@ -58,6 +62,7 @@ class FeatureConfig:
     utterance_norm: bool = True  # per-utterance mean/variance normalisation of sequences
     functionals: tuple[str, ...] = FUNCTIONALS  # utterance statistics for stats models (mlp, linear)
     level_db: float | None = -20.0  # loud frames scaled to this level before analysis (None: raw level)
+    speech_step: int = 16  # mel frames (10 ms) between speech_embedding outputs (the ``speech`` block)
 
     def __post_init__(self) -> None:
         unknown = set(self.blocks) - set(BLOCKS)
@@ -71,6 +76,10 @@ class FeatureConfig:
             raise ValueError("delta blocks need the mfcc block")
         if "level" in self.blocks and self.level_db is None:
             raise ValueError("the level block records the level removed by level_db: set level_db")
+        if "speech" in self.blocks and self.sample_rate != 16000:
+            raise ValueError(f"the speech block's network hears 16 kHz only, not {self.sample_rate} Hz")
+        if self.speech_step < 1:
+            raise ValueError(f"speech_step must be at least 1, got {self.speech_step}")
         object.__setattr__(self, "blocks", tuple(b for b in BLOCKS if b in self.blocks))
 
     # -- sizes ---------------------------------------------------------------------------------
@@ -84,6 +93,7 @@ class FeatureConfig:
             "contrast": _CONTRAST_BANDS + 1,
             "mel": self.n_mels,
             "energy": 1,
+            "speech": 96,
             "level": 1,
         }
         return {b: sizes[b] for b in self.blocks}
@@ -128,15 +138,17 @@ class FeatureConfig:
         if unknown:
             raise ValueError(f"unknown feature settings {sorted(unknown)}")
         d = dict(d)
-        d["blocks"] = tuple(d.get("blocks", BLOCKS[:-1]))  # the level block came with level_db
+        d["blocks"] = tuple(d.get("blocks", _FIRST_BLOCKS))  # the level block came with level_db
         d["functionals"] = tuple(d.get("functionals", BASIC_FUNCTIONALS))
         d.setdefault("level_db", None)  # bundles written before level normalisation analysed the raw level
+        d.setdefault("speech_step", cls.speech_step)  # only used with the speech block, which came with it
         return cls(**d)
 
     def digest(self) -> str:
         """Short hash of the settings that change cached frame features (all but utterance_norm)."""
         keys = ("sample_rate", "n_fft", "win_length", "hop_length", "n_mels", "n_mfcc", "fmin", "fmax",
                 "blocks", "trim_db", "window_s", "hop_s", "level_db")
+        keys += ("speech_step",) if "speech" in self.blocks else ()  # digests of older configs unchanged
         payload = json.dumps({k: self.to_dict()[k] for k in keys}, sort_keys=True)
         return hashlib.sha1(payload.encode()).hexdigest()[:12]
 
@@ -305,6 +317,10 @@ def extract(y: np.ndarray, cfg: FeatureConfig, *, trimmed: bool = False) -> np.n
             out.append(logmel)
         elif block == "energy":
             out.append(10.0 * np.log10(np.maximum(P.mean(axis=0, keepdims=True), 1e-10)))
+        elif block == "speech":
+            from . import speech
+
+            out.append(speech.frames(y, S.shape[1], hop_length=cfg.hop_length, step=cfg.speech_step))
         elif block == "level":  # the level normalise_level removed: only speaker adaptation may use it
             out.append(np.full((1, S.shape[1]), input_level, dtype=np.float32))
     return np.ascontiguousarray(np.concatenate(out, axis=0).T, dtype=np.float32)
