@@ -34,6 +34,7 @@ from ser.cli import main
 from ser.errors import SERError
 from ser.features import FeatureConfig, clip_windows, model_input
 from ser.quality import NARROWBAND_RELIABILITY, assess, temper
+from ser.testing import tiny_features
 
 SR = 16_000
 #: Actors whose clips fit the real bundle's standardisation and prior (never used as test speakers).
@@ -78,7 +79,7 @@ def real_bundle(tmp_path_factory) -> Path:
         pytest.skip("../shared/data is not present")
     from ser.testing import make_tiny_bundle
 
-    cfg = FeatureConfig()
+    cfg = tiny_features()
     xs, speakers = [], []
     for a in PRIOR_ACTORS:
         for f in _clips(a):
@@ -345,7 +346,7 @@ def test_cli_enrol_then_predict_with_the_profile(tmp_path, tiny_bundle, capsys):
     assert [f.name for f in out.parent.iterdir()] == ["actor1.json"]
     profile = SpeakerProfile.load(out)
     assert profile.clips == len(enrol) == 3 and profile.n >= 3 and profile.name == "actor 1" and profile.seconds > 0
-    assert profile.digest == FeatureConfig().digest()
+    assert profile.digest == tiny_features().digest()
     clip = _clips(1, emotions=("05",))[0]
     rc = main(["predict", str(clip), "--model", str(tiny_bundle), "--profile", str(out)])
     text = capsys.readouterr().out
@@ -391,7 +392,7 @@ def test_cli_profile_and_adapt_together_is_an_error(tmp_path, tiny_bundle, capsy
     wav = tmp_path / "x.wav"
     sf.write(wav, speechlike(2.0), SR)
     profile = Predictor(tiny_bundle).new_profile()
-    profile.update(np.zeros(FeatureConfig().n_stats))
+    profile.update(np.zeros(tiny_features().n_stats))
     profile.save(tmp_path / "p.json")
     rc = main(["predict", str(wav), "--model", str(tiny_bundle), "--profile", str(tmp_path / "p.json"), "--adapt"])
     captured = capsys.readouterr()

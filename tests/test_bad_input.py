@@ -26,6 +26,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -36,8 +37,7 @@ from support import speechlike
 from ser import Predictor, load_bundle
 from ser.bundle import list_bundles
 from ser.errors import AudioError, BundleError
-from ser.features import FeatureConfig
-from ser.testing import png_bytes
+from ser.testing import png_bytes, tiny_features
 
 SR = 16_000
 _CONSOLE_SCRIPT = Path(sys.executable).with_name("ser")
@@ -382,8 +382,8 @@ BUNDLES = {
     "labels count != model outputs": (dict(edit=lambda c: c.update(labels=c["labels"][:5])),
                                       r"inconsistent: the model has 8 outputs but config\.json lists 5 labels"),
     "feature settings != model input": (dict(edit=_set(("features", "n_mfcc"), 13)),
-                                        rf"inconsistent: the model takes inputs of shape \({FeatureConfig().n_stats},\) "
-                                        rf"but .* give \({FeatureConfig(n_mfcc=13).n_stats},\)"),
+                                        rf"inconsistent: the model takes inputs of shape \({tiny_features().n_stats},\) "
+                                        rf"but .* give \({replace(tiny_features(), n_mfcc=13).n_stats},\)"),
     "unknown input kind": (dict(edit=_set(("input_kind",), "waveform")), r"unknown input_kind 'waveform'"),
     "value of the wrong type": (dict(edit=_set(("temperature",), "hot")), r"invalid value"),
     "missing model.keras": (dict(remove="model.keras"), r"is incomplete: missing model\.keras"),

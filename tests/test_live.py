@@ -397,7 +397,9 @@ def test_live_analyzer_reports_quiet_on_silence(predictor):
         for f in stereo_int16_frames(room):
             analyzer.push(f)
         deadline = time.time() + 120
-        while (analyzer.latest() is None or analyzer.latest().t < 2.9) and time.time() < deadline:
+        # a step needs 0.5 s of new audio, so the last one of 3 s lies after 2.5 s (not always at 3.0 s: waiting
+        # for t ≥ 2.9 here ran into the 120 s deadline whenever the worker had stepped at 2.57 s)
+        while (analyzer.latest() is None or analyzer.latest().t <= 2.5) and time.time() < deadline:
             time.sleep(0.05)
     finally:
         analyzer.stop()

@@ -22,6 +22,7 @@ from ser.errors import BundleError
 from ser.export import ONNX_FILE, SOURCE_KEY, TOLERANCE, export_model, file_sha1, probe_inputs, session
 from ser.features import FeatureConfig, input_shape
 from ser.models import MODEL_INPUTS, MODEL_TYPES
+from ser.testing import tiny_features
 
 shipped_onnx = pytest.mark.skipif(not (SHIPPED / ONNX_FILE).exists(), reason="models/default has no model.onnx")
 
@@ -98,9 +99,9 @@ def test_stale_onnx_is_never_used(tiny_bundle, tmp_path):
     shutil.copytree(tiny_bundle, b)
     from ser.models import ModelConfig, build_model
 
-    other = build_model(ModelConfig(model_type="mlp", width=8), input_shape=(FeatureConfig().n_stats,), n_classes=8,
+    other = build_model(ModelConfig(model_type="mlp", width=8), input_shape=(tiny_features().n_stats,), n_classes=8,
                         seed=5)
-    other.get_layer("standardise").adapt(np.random.default_rng(0).normal(size=(8, FeatureConfig().n_stats)))
+    other.get_layer("standardise").adapt(np.random.default_rng(0).normal(size=(8, tiny_features().n_stats)))
     other.save(b / "model.keras")
     with pytest.warns(UserWarning, match="not exported from this bundle's model.keras"):
         pred = Predictor(b)
