@@ -35,14 +35,12 @@ sys.path.insert(0, str(ROOT))
 
 def clip_list(data: Path, n: int) -> list[str]:
     """Up to ``n`` clips under ``data/ravdess`` and ``data/emodb``, one speaker folder/file prefix in turn."""
+    from ser.corpora import parse_name
     from ser.distributed import iter_audio_files
     from ser.testing import round_robin
 
-    def speaker(f: str) -> str:
-        p = Path(f)
-        return p.parent.name if p.parent.name.startswith("Actor_") else p.name[:2]  # EMO-DB: speaker = 2 digits
-
-    return round_robin(list(iter_audio_files([str(data / "ravdess"), str(data / "emodb")])), speaker, n)
+    files = list(iter_audio_files([str(data / "ravdess"), str(data / "emodb")]))
+    return round_robin(files, lambda f: (parse_name(f) or {}).get("speaker", ""), n)
 
 
 def run_local(files: list[str], model: str | None) -> float:

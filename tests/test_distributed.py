@@ -20,6 +20,7 @@ import soundfile as sf
 from support import EMODB, RAVDESS, SHIPPED, requires_data, speechlike
 
 from ser import Predictor, results
+from ser.corpora import parse_name
 from ser.distributed import iter_audio_files, parts_dir
 from ser.errors import SERError
 from ser.testing import round_robin
@@ -219,5 +220,5 @@ def test_all_real_clips_match_the_local_path(local_ray, tiny_bundle, tmp_path):
     files = list(iter_audio_files(inputs))
     assert len(files) >= 1600
     print(json.dumps(_ray_matches_local(files, inputs, tiny_bundle, tmp_path / "all.parquet")))
-    sample = round_robin(sorted(files), lambda f: Path(f).parent.name + Path(f).name[:2], 96)  # speakers
+    sample = round_robin(sorted(files), lambda f: parse_name(f)["speaker"], 96)
     print(json.dumps(_ray_matches_local(sample, sample, SHIPPED, tmp_path / "shipped.parquet")))
