@@ -8,7 +8,7 @@ ui.ensure_entrypoint()
 
 st.title(":material/graphic_eq: Speech Emotion Studio")
 st.markdown(
-    "Recognise the **emotion portrayed in a speech clip** — angry, happy, sad, calm and more — with a model "
+    "Recognise the **emotion portrayed in a speech clip** — angry, happy, sad, neutral and more — with a model "
     "trained on acted emotional-speech corpora and evaluated on speakers it never heard."
 )
 
@@ -50,6 +50,10 @@ if bundle is not None:
         f"**Input:** any speech recording; clips longer than {info['window_s']:g} s get a timeline of "
         f"emotions. Results under {info['threshold']:.0%} confidence are flagged as uncertain.",
     ]
+    if bundle.config.label_map:
+        folded = ", ".join(f"{a} counts as {b}" for a, b in bundle.config.label_map.items())
+        facts.append(f"**Labels:** the emotions most speech corpora share ({folded}), so that a corpus or a voice "
+                     "the model never heard is not pulled towards a label only one training corpus has.")
     if info.get("adapted_uar") is not None:
         facts.append("**Speaker adaptation:** judged against a few earlier clips of the same voice the model does "
                      "better (*Adapted UAR* above); Live, Analyze and Batch can adapt to a voice.")

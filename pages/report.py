@@ -98,7 +98,7 @@ with tabs["Confusion matrix"]:
         normalise = st.toggle("Row-normalised (share of each true emotion)", value=True, key="report_norm")
         ui.chart(viz.confusion_matrix(test["confusion"], test.get("labels", bundle.labels), normalise=normalise))
         st.caption("Rows are the true emotions, columns what the model predicted; the diagonal holds the correct "
-                   "answers. Off-diagonal cells show which emotions get mixed up (e.g. calm vs neutral).")
+                   "answers. Off-diagonal cells show which emotions get mixed up (e.g. fearful vs sad).")
     else:
         st.info("This bundle holds no confusion matrix.")
 

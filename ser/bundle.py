@@ -64,6 +64,13 @@ class BundleConfig:
     threshold: float = 0.4
     extra: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def label_map(self) -> dict[str, str]:
+        """Corpus label → the model label it counts as (``{"calm": "neutral"}`` in the core label space;
+        empty for bundles of the ``all`` space and those made before label spaces)."""
+        m = self.extra.get("label_map") or {}
+        return {str(k): str(v) for k, v in m.items()} if isinstance(m, dict) else {}
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "format_version": FORMAT_VERSION,

@@ -67,7 +67,7 @@ def _cmd_train(a: argparse.Namespace) -> int:
         patience=pick(a.patience, "patience"), folds=a.folds,
         ensemble=a.ensemble, test_speakers=speakers(a.test_speakers), val_speakers=speakers(a.val_speakers),
         n_test_speakers=a.n_test, n_val_speakers=pick(a.n_val, "n_val"), augment=a.augment, augment_strength=a.augment_strength,
-        labels=speakers(a.labels), seed=a.seed, cache_dir=a.cache_dir, use_cache=not a.no_cache,
+        labels=speakers(a.labels), label_space=a.label_space, seed=a.seed, cache_dir=a.cache_dir, use_cache=not a.no_cache,
         channels=not a.no_channels, adapt=not a.no_adapt, adapt_tau=a.adapt_tau,
         adapt_mood=a.adapt_mood, adapt_mood_clips=a.adapt_mood_clips, adapt_train_tau=a.adapt_train_tau,
         workers=a.workers, verbose=2 if not sys.stderr.isatty() else 1,
@@ -231,6 +231,7 @@ def _cmd_export(a: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     from .adapt import DEFAULT_MOOD, DEFAULT_MOOD_CLIPS, DEFAULT_TAU, DEFAULT_TRAIN_TAU
     from .corpus_facts import CORPUS_FACTS
+    from .labels import LabelSpace
 
     p = argparse.ArgumentParser(prog="ser", description="Speech emotion recognition: data, training, prediction.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -292,7 +293,12 @@ def build_parser() -> argparse.ArgumentParser:
                                                  "half of training"),
     ):
         t.add_argument(flag, type=float, default=default, help=f"{text} (default {default:g})")
-    t.add_argument("--labels", help="comma-separated emotions to keep (default: all in the data)")
+    t.add_argument("--labels", help="comma-separated emotions to keep (default: every one of the label space "
+                                    "in the data)")
+    t.add_argument("--label-space", choices=[s.value for s in LabelSpace], default=LabelSpace.CORE.value,
+                   help="core (default): the seven emotions most corpora share (neutral, happy, sad, angry, "
+                        "fearful, disgust, surprised), RAVDESS's calm counted as neutral, other emotions "
+                        "(EMO-DB's boredom) left out; all: every emotion in the data")
     t.add_argument("--window", type=float, default=3.0, help="model window in seconds")
     t.add_argument("--no-utterance-norm", action="store_true",
                    help="keep each clip's own feature means (default: normalised per utterance)")

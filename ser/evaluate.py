@@ -129,7 +129,8 @@ def evaluate_folder(
 ) -> dict[str, Any]:
     """Evaluate a predictor's bundle on corpus folders (file-name codes or a ``manifest.csv``).
 
-    Clips whose emotion the model does not know are left out and counted; so are clips of
+    Each clip's emotion first goes through the bundle's label map (for a model of the core label
+    space, calm counts as neutral). Clips whose emotion the model does not know are left out and counted; so are clips of
     speakers the model was trained or validated on, unless ``include_seen_speakers``.
     ``adapt``: ``None`` (each clip alone), ``"running"`` (per speaker, clips in ``order`` —
     ``random`` or ``blocked`` by emotion, seeded — each predicted with a profile of that speaker's
@@ -146,6 +147,9 @@ def evaluate_folder(
         predictor.new_profile()  # raises the clear "cannot adapt" error
     result = scan(list(data))
     man = result.manifest
+    merges = predictor.bundle.config.label_map  # e.g. calm counts as neutral for a core-label-space model
+    if merges and len(man):
+        man = man.assign(emotion=man["emotion"].replace(merges))
     labels = list(predictor.labels)
     reasons = {"unparseable or unreadable file": len(result.skipped)}
     known = man["emotion"].isin(labels)

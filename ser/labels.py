@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Mapping
+from enum import Enum
+from types import MappingProxyType
 
 from .corpus_facts import CORPUS_FACTS
 
@@ -25,6 +27,37 @@ EMOTIONS: tuple[str, ...] = (
     "surprised",
     "boredom",
 )
+
+#: The emotions most corpora share (the "big six" and neutral): the labels of the core label space.
+CORE_EMOTIONS: tuple[str, ...] = ("neutral", "happy", "sad", "angry", "fearful", "disgust", "surprised")
+
+#: Labels the core label space folds into another: RAVDESS's "calm" is a second, low-arousal neutral
+#: (most corpora have only neutral). EMO-DB's "boredom" has no counterpart and is left out.
+CORE_MERGES: Mapping[str, str] = MappingProxyType({"calm": "neutral"})
+
+
+class LabelSpace(str, Enum):
+    """Which labels a model is trained on (``ser train --label-space``).
+
+    ``CORE``: :data:`CORE_EMOTIONS`, with :data:`CORE_MERGES` applied (calm counts as neutral) and
+    clips of any other emotion (boredom) left out. A corpus-specific label such as calm or boredom
+    draws the clips of every corpus that lacks it: a model trained on RAVDESS calls German or unseen
+    neutral speech "calm", one trained on EMO-DB calls RAVDESS "boredom" (benchmarks/EXPERIMENTS.md).
+    ``ALL``: every label present in the training data (the union of the corpora's labels).
+    """
+
+    CORE = "core"
+    ALL = "all"
+
+    @property
+    def merges(self) -> dict[str, str]:
+        """Label → label it counts as, for this space's training and evaluation."""
+        return dict(CORE_MERGES) if self is LabelSpace.CORE else {}
+
+    def allowed(self) -> tuple[str, ...]:
+        """Labels a model of this space may have, in :data:`EMOTIONS` order."""
+        return CORE_EMOTIONS if self is LabelSpace.CORE else EMOTIONS
+
 
 #: Each corpus's emotion codes -> unified label (read-only views of :data:`ser.corpus_facts.CORPUS_FACTS`).
 #: RAVDESS: 3rd field of ``MM-VV-EE-II-SS-RR-AA``.

@@ -40,7 +40,7 @@ from .corpus_facts import licence_text
 from .errors import TrainingError
 from .evaluate import adaptation_summary, clip_metrics
 from .features import FeatureConfig, model_input, per_emotion_profiles
-from .labels import EMOTIONS
+from .labels import EMOTIONS, LabelSpace
 from .models import MODEL_INPUTS, ModelConfig, recipe_defaults
 
 #: Set by the CLI's Ctrl-C handler while ``model.fit`` runs: training then stops at the next batch
@@ -80,6 +80,7 @@ class TrainConfig:
     adapt_mood_clips: float = DEFAULT_MOOD_CLIPS  # the guard fades after about this many clips of a session
     adapt_train_tau: float = DEFAULT_TRAIN_TAU  # shrinkage of the training speakers' statistics (adapted half of training)
     labels: tuple[str, ...] = ()
+    label_space: str = LabelSpace.CORE.value  # core: the 7 emotions most corpora share (calm → neutral); all: the union
     seed: int = 0
     cache_dir: str | None = None
     use_cache: bool = True
@@ -103,14 +104,22 @@ class _Data:
     frames: list[list[np.ndarray]]  # per clip, per window [shape=(t, d)]
 
 
-def _labels(manifest: pd.DataFrame, wanted: tuple[str, ...]) -> tuple[str, ...]:
+def _labels(manifest: pd.DataFrame, wanted: tuple[str, ...], space: LabelSpace = LabelSpace.ALL) -> tuple[str, ...]:
+    """The labels to train on: ``wanted`` (checked), else every label of ``space`` present in ``manifest``
+    (whose emotions already went through ``space.merges``)."""
     present = set(manifest["emotion"])
     if wanted:
+        outside = sorted(set(wanted) - set(space.allowed()))
+        if outside:
+            merged = [f"{w} counts as {space.merges[w]}" for w in outside if w in space.merges]
+            raise TrainingError(f"labels outside the {space.value} label space: {', '.join(outside)}"
+                                + (f" ({'; '.join(merged)})" if merged else "")
+                                + ": pass --label-space all to train on them")
         unknown = set(wanted) - present
         if unknown:
             raise TrainingError(f"labels not in the data: {', '.join(sorted(unknown))}")
         return tuple(e for e in EMOTIONS if e in wanted)
-    return tuple(e for e in EMOTIONS if e in present)
+    return tuple(e for e in space.allowed() if e in present)
 
 
 def _expand(frames: list[list[np.ndarray]], y: np.ndarray) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
@@ -426,7 +435,14 @@ def _scan(tc: TrainConfig) -> tuple[pd.DataFrame, tuple[str, ...]]:
         raise TrainingError(f"no labelled clips found in {', '.join(tc.data)}")
     if res.skipped:
         print(f"skipped {len(res.skipped)} unrecognised or unreadable files", file=sys.stderr)
-    labels = _labels(man, tc.labels)
+    space = _space(tc)
+    if space.merges:
+        man = man.assign(emotion=man["emotion"].replace(space.merges))
+    labels = _labels(man, tc.labels, space)
+    left_out = man.loc[~man["emotion"].isin(labels), "emotion"].value_counts()
+    if len(left_out):
+        print(f"left out {int(left_out.sum())} clips of emotions the model does not learn ("
+              + ", ".join(f"{e}: {n}" for e, n in left_out.items()) + f"; label space {space.value})", file=sys.stderr)
     man = man[man["emotion"].isin(labels)].reset_index(drop=True)
     if len(labels) < 2:
         raise TrainingError("need at least two emotions to train")
@@ -434,6 +450,14 @@ def _scan(tc: TrainConfig) -> tuple[pd.DataFrame, tuple[str, ...]]:
         raise TrainingError("--test-speakers/--val-speakers cannot be combined with --folds: the folds choose "
                             "the speakers (use --n-val for validation speakers per fold)")
     return man, labels
+
+
+def _space(tc: TrainConfig) -> LabelSpace:
+    try:
+        return LabelSpace(tc.label_space)
+    except ValueError:
+        raise TrainingError(f"unknown label space {tc.label_space!r}: use "
+                            + " or ".join(s.value for s in LabelSpace)) from None
 
 
 def _kfold_metrics(tc: TrainConfig, labels: tuple[str, ...], oof: _OutOfFold) -> tuple[float, dict[str, Any]]:
@@ -539,6 +563,8 @@ def _bundle_config(tc: TrainConfig, labels: tuple[str, ...], man: pd.DataFrame, 
         temperature=outcome.temperature, threshold=0.4,
         extra={
             "licence": licence_text(corpora),
+            "label_space": _space(tc).value,
+            "label_map": _space(tc).merges,
             "ensemble_of_folds": bool(tc.folds and tc.ensemble),
             "training": {k: v for k, v in dataclasses.asdict(tc).items() if k not in ("model", "features")},
             "train_command": tc.command,
