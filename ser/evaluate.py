@@ -103,6 +103,8 @@ def format_report(m: dict[str, Any], *, title: str = "") -> str:
     """Human-readable report of :func:`clip_metrics` output."""
     lines = [title] if title else []
     lines.append(f"UAR {m['uar']:.3f}   accuracy {m['accuracy']:.3f}   clips {m['n']}")
+    if m.get("label_map"):
+        lines.append("scored as: " + ", ".join(f"{a} clips as {b}" for a, b in m["label_map"].items()))
     lines.append(f"{'emotion':<11}{'precision':>10}{'recall':>8}{'f1':>7}{'support':>9}")
     for lab, c in m["per_class"].items():
         if c["support"] or c["precision"]:
@@ -230,6 +232,8 @@ def evaluate_folder(
     m["skipped"] = int(sum(reasons.values()))
     m["skipped_reasons"] = {k: v for k, v in reasons.items() if v}
     m["include_seen_speakers"] = include_seen_speakers
+    if merges:
+        m["label_map"] = dict(merges)  # corpus labels scored as another (calm clips as neutral)
     if adapt is not None:
         summary = adaptation_summary(y_true, np.asarray(probs), np.asarray(plain), np.asarray(before), labels,
                                      corpora=corp)

@@ -69,7 +69,10 @@ def test_evaluate_maps_corpus_labels_through_the_bundle(mixed, tmp_path):
     m = evaluate_folder(pred, [mixed], progress=False)
     n_bored = len(list((mixed / "emodb").glob("03???L*")))
     assert m["per_class"]["neutral"]["support"] == 12 and m["skipped_reasons"] == {"emotion unknown to the model": n_bored}
-    assert m["labels"] == list(CORE_EMOTIONS)
+    assert m["labels"] == list(CORE_EMOTIONS) and m["label_map"] == {"calm": "neutral"}
+    from ser.evaluate import format_report
+
+    assert "scored as: calm clips as neutral" in format_report(m)
 
 
 def test_model_card_states_the_label_space():
