@@ -29,6 +29,7 @@ _LABEL_SPACE_TEXT = (
     "heard. Each corpus is scored on the labels it has (EMO-DB has no surprised). "
 )
 
+
 def _pct(x: float | None) -> str:
     return "n/a" if x is None else f"{100 * x:.1f}%"
 

@@ -72,6 +72,7 @@ class TrainConfig:
     n_val_speakers: int | None = None
     augment: int = 2  # augmented copies per training clip
     augment_strength: float = 1.0
+    original_weight: float = 1.0  # weight of an original clip's windows relative to an augmented copy's
     channels: bool = True  # augmented copies also pass a random recording channel (ser.channels)
     adapt: bool = True  # stats models: fit a speaker-adaptation prior, train unadapted + adapted halves
     adapt_tau: float = DEFAULT_TAU  # shrinkage of a speaker profile at inference (clips)
@@ -120,6 +121,18 @@ def _labels(manifest: pd.DataFrame, wanted: tuple[str, ...], space: LabelSpace =
             raise TrainingError(f"labels not in the data: {', '.join(sorted(unknown))}")
         return tuple(e for e in EMOTIONS if e in wanted)
     return tuple(e for e in space.allowed() if e in present)
+
+
+def _sample_weights(ys: np.ndarray, original: np.ndarray, k: int, original_weight: float = 1.0) -> np.ndarray:
+    """Per-window training weights ``[shape=(n,)]``: originals (``original``, bool ``[shape=(n,)]``) count
+    ``original_weight`` times an augmented window, and every class gets the same total weight, the total of
+    Keras's balanced class weights (so the weight penalty keeps its strength). With ``original_weight`` 1
+    these are Keras's balanced class weights."""
+    w = np.where(original, float(original_weight), 1.0)
+    w = w * (w.size / w.sum()) if w.size else w
+    totals = np.bincount(ys, weights=w, minlength=k)
+    per_class = np.where(totals > 0, w.sum() / (k * np.maximum(totals, 1e-12)), 0.0)
+    return (w * per_class[ys]).astype("float32")
 
 
 def _expand(frames: list[list[np.ndarray]], y: np.ndarray) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
@@ -191,6 +204,8 @@ def _fit_one(
         x_tr = np.concatenate([prior.normalise(x_tr, None),
                                speaker_normalised(x_tr, sessions, prior, tau=tc.adapt_train_tau)])
         ys = np.concatenate([ys, ys])
+        owner = np.concatenate([owner, owner])
+    weights = _sample_weights(ys, owner < len(train.frames), len(labels), tc.original_weight)
 
     def batch(d: _Data) -> tuple[np.ndarray, np.ndarray]:
         flat_d, ys_d, _ = _expand(d.frames, d.manifest["emotion"].map(lab_idx).to_numpy())
@@ -200,8 +215,6 @@ def _fit_one(
     early = bool(len(val.frames))
     shown = val if early else watch
     validation = batch(shown) if shown is not None and len(shown.frames) else None
-    counts = np.bincount(ys, minlength=k)
-    class_weight = {i: float(len(ys) / (k * c)) if c else 0.0 for i, c in enumerate(counts)}
     model = build_model(tc.model, input_shape=x_tr.shape[1:], n_classes=k, seed=seed)
     if kind == "stats":
         model.get_layer("standardise").adapt(x_tr)
@@ -228,7 +241,7 @@ def _fit_one(
     try:
         hist = model.fit(
             x_tr, keras.utils.to_categorical(ys, k), validation_data=validation,
-            epochs=tc.epochs, batch_size=tc.batch_size, class_weight=class_weight, callbacks=callbacks,
+            epochs=tc.epochs, batch_size=tc.batch_size, sample_weight=weights, callbacks=callbacks,
             verbose=tc.verbose, shuffle=True,
         )
     finally:

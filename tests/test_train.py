@@ -194,3 +194,18 @@ def test_ser_train_small_subset_end_to_end(tmp_path, capsys):
     assert not pred.adaptive and pred.predict_file(next((sub / "Actor_04").iterdir())).label in cfg["labels"]
     with pytest.raises(SERError, match="cannot adapt"):
         pred.new_profile()
+
+
+def test_sample_weights_balance_classes_and_weight_originals():
+    from ser.train import _sample_weights
+
+    ys = np.array([0, 0, 0, 1, 1, 1, 1, 1, 1, 2])  # class 2 absent from the copies, class 3 absent everywhere
+    original = np.array([True, False, False, True, True, False, False, False, False, True])
+    plain = _sample_weights(ys, original, 4)
+    np.testing.assert_allclose(plain, len(ys) / (4 * np.bincount(ys, minlength=4))[ys])  # Keras's balanced weights
+    w = _sample_weights(ys, original, 4, original_weight=3.0)
+    assert w.dtype == np.float32 and w.sum() == pytest.approx(plain.sum())
+    totals = np.bincount(ys, weights=w, minlength=4)
+    np.testing.assert_allclose(totals[:3], totals[0])
+    assert totals[3] == 0
+    assert w[0] == pytest.approx(3 * w[1]) and w[3] == pytest.approx(3 * w[5])  # an original = 3 copies, per class
