@@ -34,7 +34,7 @@ import numpy as np  # noqa: E402
 
 from ser import audio, channels  # noqa: E402
 from ser.adapt import session_order  # noqa: E402
-from ser.corpora import scan  # noqa: E402
+from ser.corpora import relabel, scan  # noqa: E402
 from ser.evaluate import clip_metrics  # noqa: E402
 from ser.predict import Predictor  # noqa: E402
 
@@ -45,7 +45,7 @@ def run(model: str, data: list[str], conditions: list[str], limit: int, seed: in
     if not test:
         raise SystemExit(f"error: {model} has no held-out test speakers; train one with --test-speakers (see --help)")
     man = scan(data).manifest
-    man = man.assign(emotion=man["emotion"].replace(pred.bundle.config.label_map))  # e.g. calm counts as neutral
+    man = relabel(man, pred.bundle.config.label_map)  # e.g. calm counts as neutral
     man = man[man["speaker"].isin(test) & man["emotion"].isin(pred.labels)].reset_index(drop=True)
     if limit:
         man = man.sample(frac=1.0, random_state=0).groupby("speaker").head(limit).sort_values("path")

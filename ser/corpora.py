@@ -56,7 +56,7 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -78,6 +78,7 @@ __all__ = [
     "MANIFEST_NAME",
     "RAVDESS_STATEMENTS",
     "DATA_DIR_ENV",
+    "relabel",
     "ScanResult",
     "data_dirs",
     "format_summary",
@@ -586,6 +587,14 @@ def source_folders(manifest: pd.DataFrame, dirs: Sequence[str | Path] | None = N
         if top_files.any():
             out[f"{root.name}/ (top level) — {int(top_files.sum())} clips"] = str(root) + os.sep + "*"
     return out
+
+
+def relabel(manifest: pd.DataFrame, label_map: Mapping[str, str]) -> pd.DataFrame:
+    """``manifest`` with each emotion mapped through ``label_map`` (e.g. ``{"calm": "neutral"}``, a bundle's
+    :attr:`~ser.bundle.BundleConfig.label_map`); the same frame when the map is empty."""
+    if not label_map or manifest.empty:
+        return manifest
+    return manifest.assign(emotion=manifest["emotion"].replace(dict(label_map)))
 
 
 def in_folder(manifest: pd.DataFrame, folder: str) -> pd.DataFrame:

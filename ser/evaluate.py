@@ -141,7 +141,7 @@ def evaluate_folder(
     accuracy, n, skipped, per_class, confusion, labels (+ per_speaker, skipped_reasons, adaptation).
     """
     from .adapt import session_order
-    from .corpora import scan
+    from .corpora import relabel, scan
 
     if adapt not in (None, "running", "enrol"):
         raise ValueError(f"unknown adaptation protocol {adapt!r}: use running or enrol")
@@ -150,8 +150,7 @@ def evaluate_folder(
     result = scan(list(data))
     man = result.manifest
     merges = predictor.bundle.config.label_map  # e.g. calm counts as neutral for a core-label-space model
-    if merges and len(man):
-        man = man.assign(emotion=man["emotion"].replace(merges))
+    man = relabel(man, merges)
     labels = list(predictor.labels)
     reasons = {"unparseable or unreadable file": len(result.skipped)}
     known = man["emotion"].isin(labels)

@@ -440,7 +440,7 @@ class _OutOfFold:
 
 def _scan(tc: TrainConfig) -> tuple[pd.DataFrame, tuple[str, ...]]:
     """The manifest of ``tc.data`` restricted to the labels trained on, and those labels."""
-    from .corpora import scan
+    from .corpora import relabel, scan
 
     res = scan(list(tc.data))
     man = res.manifest
@@ -449,8 +449,7 @@ def _scan(tc: TrainConfig) -> tuple[pd.DataFrame, tuple[str, ...]]:
     if res.skipped:
         print(f"skipped {len(res.skipped)} unrecognised or unreadable files", file=sys.stderr)
     space = _space(tc)
-    if space.merges:
-        man = man.assign(emotion=man["emotion"].replace(space.merges))
+    man = relabel(man, space.merges)
     labels = _labels(man, tc.labels, space)
     left_out = man.loc[~man["emotion"].isin(labels), "emotion"].value_counts()
     if len(left_out):
@@ -570,14 +569,15 @@ def _held_out(tc: TrainConfig, labels: tuple[str, ...], man: pd.DataFrame, store
 def _bundle_config(tc: TrainConfig, labels: tuple[str, ...], man: pd.DataFrame, outcome: _Outcome) -> BundleConfig:
     """The bundle's ``config.json``: labels, model and feature settings, split, temperature, provenance."""
     corpora = tuple(sorted(set(man["corpus"])))
+    space = _space(tc)
     return BundleConfig(
         labels=labels, model_type=tc.model.model_type, input_kind=MODEL_INPUTS[tc.model.model_type],
         features=tc.features, model=dataclasses.asdict(tc.model), corpora=corpora, split=outcome.split,
         temperature=outcome.temperature, threshold=0.4,
         extra={
             "licence": licence_text(corpora),
-            "label_space": _space(tc).value,
-            "label_map": _space(tc).merges,
+            "label_space": space.value,
+            "label_map": space.merges,
             "ensemble_of_folds": bool(tc.folds and tc.ensemble),
             "training": {k: v for k, v in dataclasses.asdict(tc).items() if k not in ("model", "features")},
             "train_command": tc.command,
