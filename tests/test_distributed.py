@@ -192,7 +192,6 @@ def test_resume_after_an_interrupted_run(local_ray, mixed, tiny_bundle, tmp_path
         predict_to_parquet([root], other, model=tiny_bundle, workers=2, resume=True)
 
 
-@pytest.mark.slow
 def _ray_matches_local(files: list[str], inputs: list[str], model, out) -> dict[str, int]:
     """Ray with 2 workers over ``inputs`` gives ``files``' local-path labels and probabilities (within 1e-6)."""
     pred = Predictor(model)
@@ -210,6 +209,7 @@ def _ray_matches_local(files: list[str], inputs: list[str], model, out) -> dict[
     return {"files": len(files), "failed": int((df["error"] != "").sum())}
 
 
+@pytest.mark.slow
 @requires_data
 @pytest.mark.skipif(not EMODB.is_dir(), reason="../shared/data/emodb is not present")
 def test_all_real_clips_match_the_local_path(local_ray, tiny_bundle, tmp_path):
