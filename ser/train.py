@@ -131,7 +131,7 @@ def _sample_weights(ys: np.ndarray, original: np.ndarray, k: int, original_weigh
     w = np.where(original, float(original_weight), 1.0)
     w = w * (w.size / w.sum()) if w.size else w
     totals = np.bincount(ys, weights=w, minlength=k)
-    per_class = np.where(totals > 0, w.sum() / (k * np.maximum(totals, 1e-12)), 0.0)
+    per_class = np.where(totals > 0, w.size / (k * np.maximum(totals, 1e-12)), 0.0)
     return (w * per_class[ys]).astype("float32")
 
 
@@ -205,7 +205,7 @@ def _fit_one(
                                speaker_normalised(x_tr, sessions, prior, tau=tc.adapt_train_tau)])
         ys = np.concatenate([ys, ys])
         owner = np.concatenate([owner, owner])
-    weights = _sample_weights(ys, owner < len(train.frames), len(labels), tc.original_weight)
+    weights = _sample_weights(ys, owner < len(train.frames), k, tc.original_weight)
 
     def batch(d: _Data) -> tuple[np.ndarray, np.ndarray]:
         flat_d, ys_d, _ = _expand(d.frames, d.manifest["emotion"].map(lab_idx).to_numpy())
