@@ -67,7 +67,13 @@ def model_card(cfg: BundleConfig, metrics: dict[str, Any], eda: dict[str, Any]) 
         + f". Frame features every {1000 * fc.hop_length / fc.sample_rate:g} ms: {', '.join(fc.blocks)}."
         + (f" The speech block is Google's pre-trained speech_embedding network (Apache-2.0; the ONNX files of "
            f"openwakeword 0.4.0), frozen: 96 features every {10 * fc.speech_step} ms, each over 775 ms of audio."
-           if "speech" in fc.blocks else ""),
+           if "speech" in fc.blocks else "")
+        + (" The prosody block is the pitch contour (YIN, semitones re 100 Hz, carried across unvoiced frames), "
+           "periodicity and voicing of every frame"
+           + (f"; its functionals enter the model at {cfg.model.get('prosody_weight', 1):g} times unit variance"
+              " once standardised, so the weight penalty does not drown them among the spectral ones"
+              if cfg.input_kind == "stats" and cfg.model.get("prosody_weight", 1) != 1 else "") + "."
+           if "prosody" in fc.blocks else ""),
         "",
         "## Data",
         f"Corpora: {', '.join(cfg.corpora)} — {eda.get('n_clips', '?')} clips, "

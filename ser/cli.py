@@ -62,7 +62,7 @@ def _cmd_train(a: argparse.Namespace) -> int:
     tc = TrainConfig(
         data=tuple(a.data), out=a.out,
         model=ModelConfig(model_type=a.model_type, dropout=a.dropout, learning_rate=a.lr, width=a.width,
-                          l2=pick(a.l2, "l2")),
+                          l2=pick(a.l2, "l2"), prosody_weight=a.prosody_weight),
         features=fcfg, epochs=pick(a.epochs, "epochs"), batch_size=pick(a.batch_size, "batch_size"),
         patience=pick(a.patience, "patience"), folds=a.folds,
         ensemble=a.ensemble, test_speakers=speakers(a.test_speakers), val_speakers=speakers(a.val_speakers),
@@ -263,6 +263,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--batch-size", type=int, help="default 256 for linear, else 32")
     t.add_argument("--patience", type=int, help="early-stopping patience in epochs (default 25 linear, else 12)")
     t.add_argument("--l2", type=float, help="L2 weight penalty (default 0.02 for linear, else 1e-4)")
+    t.add_argument("--prosody-weight", type=float, default=5.0,
+                   help="linear/mlp: scale of the pitch and voicing functionals once standardised, so the L2 "
+                        "penalty does not drown 48 of them among thousands of spectral ones (default 5; 1: none)")
     t.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
     t.add_argument("--dropout", type=float, default=0.3, help="dropout rate of the hidden layers (default 0.3)")
     t.add_argument("--width", type=int, default=32, help="channels of the first conv block")

@@ -3,7 +3,7 @@
 Training and prediction both call :func:`extract` with the bundle's config, so they cannot disagree.
 One STFT per clip feeds every hand-made block (MFCC + deltas, chroma, spectral contrast, log-mel, energy);
 the ``speech`` block is a pre-trained network's embedding of the same level-normalised signal
-(:mod:`ser.speech`).
+(:mod:`ser.speech`), the ``prosody`` block its pitch contour and voicing (:mod:`ser.prosody`).
 
 Shapes: a clip gives frame features ``[shape=(t, d)]`` (t frames at ``hop_length``); models take
 either padded frame sequences ``[shape=(n, T, d)]`` (recurrent), padded log-mel
@@ -25,11 +25,11 @@ from pathlib import Path
 import numpy as np
 import scipy.fft
 
-from . import dsp, speech
+from . import dsp, prosody, speech
 from .audio import SAMPLE_RATE
 
 #: Feature blocks, in the order they are stacked (``level`` always last).
-BLOCKS = ("mfcc", "delta", "delta2", "chroma", "contrast", "mel", "energy", "speech", "level")
+BLOCKS = ("mfcc", "delta", "delta2", "chroma", "contrast", "mel", "energy", "speech", "prosody", "level")
 #: Blocks of the default config: every block (``level`` only means something with ``level_db`` set).
 DEFAULT_BLOCKS = BLOCKS
 #: Blocks of bundles written before the config listed its blocks.
@@ -94,6 +94,7 @@ class FeatureConfig:
             "mel": self.n_mels,
             "energy": 1,
             "speech": speech.DIM,
+            "prosody": prosody.DIM,
             "level": 1,
         }
         return {b: sizes[b] for b in self.blocks}
@@ -118,6 +119,15 @@ class FeatureConfig:
         single value (the window's input level in dBFS) is appended once."""
         level = "level" in self.blocks
         return len(self.functionals) * (self.n_features - level) + level
+
+    def stats_columns(self, block: str) -> np.ndarray:
+        """Indices of ``block``'s functionals in a window's stats vector ``[shape=(n_stats,)]`` (every
+        functional of every one of its frame features)."""
+        if block == "level":
+            raise KeyError("the level block is one column, the last of the stats vector, not functionals")
+        cols = self.block_slice(block)
+        d = self.n_features - ("level" in self.blocks)
+        return np.concatenate([np.arange(cols.start, cols.stop) + i * d for i in range(len(self.functionals))])
 
     @property
     def window_frames(self) -> int:
@@ -320,6 +330,8 @@ def extract(y: np.ndarray, cfg: FeatureConfig, *, trimmed: bool = False) -> np.n
             out.append(10.0 * np.log10(np.maximum(P.mean(axis=0, keepdims=True), 1e-10)))
         elif block == "speech":
             out.append(speech.frames(y, S.shape[1], hop_length=cfg.hop_length, step=cfg.speech_step))
+        elif block == "prosody":
+            out.append(prosody.frames(y, S.shape[1], sr=cfg.sample_rate, hop_length=cfg.hop_length))
         elif block == "level":  # the level normalise_level removed: only speaker adaptation may use it
             out.append(np.full((1, S.shape[1]), input_level, dtype=np.float32))
     return np.ascontiguousarray(np.concatenate(out, axis=0).T, dtype=np.float32)

@@ -26,6 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import keras
+import numpy as np
 from keras import layers, ops
 
 #: Which model input (see :func:`ser.features.model_input`) each model type takes.
@@ -63,8 +64,11 @@ class ModelConfig:
     spec_time_mask: int = 30  # max frames masked (SpecAugment), training only
     spec_freq_mask: int = 8  # max mel bands masked, training only
     width: int = 32  # channels of the first conv block / units scale
+    prosody_weight: float = 5.0  # stats models: the prosody block's functionals at this scale once standardised
 
     def __post_init__(self) -> None:
+        if not self.prosody_weight > 0:
+            raise ValueError(f"prosody_weight must be positive, got {self.prosody_weight}")
         if self.l2 is None:
             object.__setattr__(self, "l2", float(recipe_defaults(self.model_type)["l2"]))
 
@@ -127,6 +131,23 @@ def _conv_block(x, filters: int, cfg: ModelConfig, pool=(2, 2)):
     if pool:
         x = layers.MaxPooling2D(pool)(x)
     return x
+
+
+def emphasise(model: keras.Model, columns, weight: float) -> None:
+    """Give the stats ``columns`` (indices into ``[shape=(n_stats,)]``) ``weight`` times unit variance after the
+    ``standardise`` layer, which is an L2 penalty ``weight**2`` times weaker on their weights: a few informative
+    features (the 48 prosody functionals among thousands of spectral ones) are not drowned by the penalty.
+
+    Call after ``standardise.adapt``; the layer's variance is what changes, so bundles load as before.
+    """
+    if weight == 1.0 or not len(columns):
+        return
+    layer = model.get_layer("standardise")
+    mean, var, *rest = layer.get_weights()
+    var = var.copy()
+    var[..., np.asarray(columns)] /= weight**2
+    layer.set_weights([mean, var, *rest])
+    layer.finalize_state()  # the layer computes with tensors derived from its weights at adapt/load time
 
 
 def build_model(

@@ -41,7 +41,7 @@ from .errors import TrainingError
 from .evaluate import adaptation_summary, clip_metrics
 from .features import FeatureConfig, model_input, per_emotion_profiles
 from .labels import EMOTIONS, LabelSpace
-from .models import MODEL_INPUTS, ModelConfig, recipe_defaults
+from .models import MODEL_INPUTS, ModelConfig, emphasise, recipe_defaults
 
 #: Set by the CLI's Ctrl-C handler while ``model.fit`` runs: training then stops at the next batch
 #: boundary. (A KeyboardInterrupt raised inside TensorFlow's C++ code can corrupt the heap.)
@@ -218,6 +218,8 @@ def _fit_one(
     model = build_model(tc.model, input_shape=x_tr.shape[1:], n_classes=k, seed=seed)
     if kind == "stats":
         model.get_layer("standardise").adapt(x_tr)
+        if "prosody" in cfg.blocks:
+            emphasise(model, cfg.stats_columns("prosody"), tc.model.prosody_weight)
     monitor = "val_loss" if early else "loss"
     callbacks = [keras.callbacks.ReduceLROnPlateau(monitor=monitor, factor=0.5, patience=max(2, tc.patience // 3))]
     if early:
