@@ -1,11 +1,12 @@
 """The few librosa routines the features use, in plain numpy (librosa 0.11 semantics, same numbers).
 
 Importing librosa's spectral code pulls in numba, scipy.signal and scipy.stats: 1.5-3 s of a
-prediction process's cold start, for five small functions. These are ports of
+prediction process's cold start, for six small functions. These are ports of
 ``librosa.stft`` (centred, zero padding, periodic Hann window), ``librosa.filters.mel`` (Slaney
 scale and norm), ``librosa.filters.chroma``, ``librosa.feature.delta`` (Savitzky-Golay, ``nearest``
-edges) and ``librosa.feature.spectral_contrast``, following librosa's own operations and dtypes so
-that the features do not move; ``tests/test_features.py`` compares each one with librosa.
+edges), ``librosa.feature.spectral_contrast`` and ``librosa.yin`` (on given frames; numba-compiled in
+librosa), following librosa's own operations and dtypes so that the features do not move;
+``tests/test_features.py`` (``tests/test_prosody.py`` for YIN) compares each one with librosa.
 librosa is ISC-licensed (Copyright (c) 2013--2023, librosa development team).
 """
 
