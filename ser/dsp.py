@@ -244,8 +244,9 @@ def yin(frames: np.ndarray, *, sr: float, fmin: float, fmax: float, trough_thres
     L = x.shape[1]
     lo = int(np.floor(sr / fmax))
     hi = min(int(np.ceil(sr / fmin)), L - 1)
-    # difference function d(k) = 2 (r(0) - r(k)) - sum_{m<k} x(m)^2, r the frame's autocorrelation
-    n_pad = _fast_len(2 * L - 1)
+    # difference function d(k) = 2 (r(0) - r(k)) - sum_{m<k} x(m)^2, r the frame's autocorrelation (lags up to
+    # hi only, so a transform of L + hi points has no wrap-around there; librosa takes 2L - 1 for every lag)
+    n_pad = _fast_len(L + hi)
     spec = scipy.fft.rfft(x, n=n_pad, axis=1)  # scipy's FFT keeps float32 float32, 4x faster than numpy's here
     acf = scipy.fft.irfft(spec.real**2 + spec.imag**2, n=n_pad, axis=1)[:, : hi + 1]
     energy = np.cumsum(x * x, axis=1)
@@ -255,18 +256,20 @@ def yin(frames: np.ndarray, *, sr: float, fmin: float, fmax: float, trough_thres
     running = np.cumsum(diff[:, 1:], axis=1) / np.arange(1, hi + 1)
     den = running[:, lo - 1 : hi]
     cmnd = diff[:, lo : hi + 1] / (den + np.finfo(den.dtype).tiny)
-    # parabolic refinement of every lag (none at the ends, or where the vertex is more than a bin away)
-    prev, nxt = cmnd[:, :-2], cmnd[:, 2:]
-    curv = nxt + prev - 2 * cmnd[:, 1:-1]
-    half_slope = (nxt - prev) / 2
-    shifts = np.zeros_like(cmnd)
-    ok = np.abs(half_slope) < np.abs(curv)
-    shifts[:, 1:-1] = np.where(ok, -half_slope / np.where(ok, curv, 1.0), 0.0)
     # the first trough below the threshold, else the global minimum
-    padded = np.pad(cmnd, ((0, 0), (1, 1)), mode="edge")
-    trough = (cmnd < padded[:, :-2]) & (cmnd <= padded[:, 2:])
+    trough = np.empty(cmnd.shape, dtype=bool)
     trough[:, 0] = cmnd[:, 0] < cmnd[:, 1]
+    trough[:, 1:-1] = (cmnd[:, 1:-1] < cmnd[:, :-2]) & (cmnd[:, 1:-1] <= cmnd[:, 2:])
+    trough[:, -1] = cmnd[:, -1] < cmnd[:, -2]
     deep = trough & (cmnd < trough_threshold)
     lag = np.where(deep.any(axis=1), deep.argmax(axis=1), cmnd.argmin(axis=1))
-    period = lo + lag + shifts[np.arange(len(lag)), lag]
+    # parabolic refinement at that lag (none at the ends, or where the vertex is more than a bin away)
+    rows = np.arange(len(lag))
+    inner = (lag > 0) & (lag < cmnd.shape[1] - 1)
+    prev = cmnd[rows, np.maximum(lag - 1, 0)]
+    nxt = cmnd[rows, np.minimum(lag + 1, cmnd.shape[1] - 1)]
+    curv = nxt + prev - 2 * cmnd[rows, lag]
+    half_slope = (nxt - prev) / 2
+    ok = inner & (np.abs(half_slope) < np.abs(curv))
+    period = lo + lag + np.where(ok, -half_slope / np.where(ok, curv, 1.0), 0.0)
     return (sr / period).astype(np.float64)
