@@ -216,23 +216,6 @@ def spectral_contrast(S: np.ndarray, *, sr: int, n_fft: int, fmin: float = 200.0
     return _power_to_db(peak) - _power_to_db(valley)
 
 
-
-def _fast_len(n: int) -> int:
-    """Smallest 2^a 3^b 5^c >= n (``scipy.fft.next_fast_len`` for real transforms, without importing scipy)."""
-    best = 1 << max(0, (n - 1).bit_length())
-    p5 = 1
-    while p5 < best:
-        p35 = p5
-        while p35 < best:
-            m = p35
-            while m < n:
-                m *= 2
-            best = min(best, m)
-            p35 *= 3
-        p5 *= 5
-    return best
-
-
 def yin(frames: np.ndarray, *, sr: float, fmin: float, fmax: float, trough_threshold: float = 0.1) -> np.ndarray:
     """YIN pitch of each analysis frame, as ``librosa.yin`` (0.11) on the same frames.
 
@@ -246,7 +229,7 @@ def yin(frames: np.ndarray, *, sr: float, fmin: float, fmax: float, trough_thres
     hi = min(int(np.ceil(sr / fmin)), L - 1)
     # difference function d(k) = 2 (r(0) - r(k)) - sum_{m<k} x(m)^2, r the frame's autocorrelation (lags up to
     # hi only, so a transform of L + hi points has no wrap-around there; librosa takes 2L - 1 for every lag)
-    n_pad = _fast_len(L + hi)
+    n_pad = scipy.fft.next_fast_len(L + hi, real=True)
     spec = scipy.fft.rfft(x, n=n_pad, axis=1)  # scipy's FFT keeps float32 float32, 4x faster than numpy's here
     acf = scipy.fft.irfft(spec.real**2 + spec.imag**2, n=n_pad, axis=1)[:, : hi + 1]
     energy = np.cumsum(x * x, axis=1)

@@ -14,8 +14,8 @@ The ``prosody`` block of :class:`ser.features.FeatureConfig` adds three features
 Why: the spectral blocks (MFCC, log-mel, chroma, the speech embedding) hardly carry the pitch contour,
 yet pitch level, range and movement are the classic cues of arousal and the ones that travel best to
 another language and recording. On ``ser``'s own folds (scratch logistic regression, session 9 in
-``benchmarks/EXPERIMENTS.md``) pitch and voicing alone, each speaker mean-normalised, scored about 0.43
-UAR from RAVDESS to EMO-DB and back, more than all the spectral features together.
+``benchmarks/EXPERIMENTS.md``) eleven pitch statistics alone, each speaker mean-normalised, scored about 0.43
+UAR from RAVDESS to EMO-DB and back, as much as all the spectral features together.
 
 Pitch is searched in 60-500 Hz on the signal decimated to 8 kHz (40 ms frames, one every 20 ms), which
 costs about 3 ms per 3 s window. Shapes and units: input mono float32 at 16 kHz (any rate works);
