@@ -12,10 +12,10 @@ The ``prosody`` block of :class:`ser.features.FeatureConfig` adds three features
   loudest frame), else 0; its mean is the voiced share, its frame-to-frame movement the syllable rate.
 
 Why: the spectral blocks (MFCC, log-mel, chroma, the speech embedding) hardly carry the pitch contour,
-yet pitch level, range and movement are the classic cues of arousal and the ones that travel best to
-another language and recording. On ``ser``'s own folds (scratch logistic regression, session 9 in
-``benchmarks/EXPERIMENTS.md``) eleven pitch statistics alone, each speaker mean-normalised, scored about 0.43
-UAR from RAVDESS to EMO-DB and back, as much as all the spectral features together.
+yet pitch level, range and movement are classic cues of arousal. On ``ser``'s own folds (scratch logistic
+regression, session 9 in ``benchmarks/EXPERIMENTS.md``) eleven pitch statistics alone, each speaker
+mean-normalised, scored about 0.43 UAR from RAVDESS to EMO-DB and back, as much as all the spectral features
+together.
 
 Pitch is searched in 60-500 Hz on the signal decimated to 8 kHz (40 ms frames, one every 20 ms), which
 costs about 3 ms per 3 s window. Shapes and units: input mono float32 at 16 kHz (any rate works);
@@ -27,6 +27,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import dsp
+from .audio import resample
 
 #: Features per frame: f0 (semitones re 100 Hz), periodicity, voiced.
 DIM = 3
@@ -46,14 +47,6 @@ STEP = 2
 REFERENCE_HZ = 100.0
 
 
-def _decimate(y: np.ndarray, sr: int) -> np.ndarray:
-    import soxr
-
-    if sr == ANALYSIS_RATE or not len(y):
-        return y
-    return soxr.resample(y, sr, ANALYSIS_RATE).astype(np.float32)
-
-
 def track(y: np.ndarray, *, sr: int, hop_length: int, n_frames: int | None = None,
           step: int = STEP) -> tuple[np.ndarray, ...]:
     """Pitch, periodicity and voicing of ``y`` ``[shape=(n,)]`` at ``sr`` Hz, one value per ``hop_length``.
@@ -65,7 +58,7 @@ def track(y: np.ndarray, *, sr: int, hop_length: int, n_frames: int | None = Non
     t = 1 + len(y) // hop_length if n_frames is None else int(n_frames)
     if t <= 0:
         return np.zeros(0), np.zeros(0), np.zeros(0, dtype=bool)
-    x = _decimate(np.asarray(y, dtype=np.float32), sr)
+    x = resample(y, sr_in=sr, sr_out=ANALYSIS_RATE)
     # analysed frame j is centred on sample j * step * hop (at the analysis rate); pad so every frame exists
     m = -(-t // step)
     centres = np.round(np.arange(m) * step * hop_length * ANALYSIS_RATE / sr).astype(int)

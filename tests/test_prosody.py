@@ -7,7 +7,7 @@ import pytest
 import support
 
 from ser import prosody
-from ser.audio import load
+from ser.audio import load, resample
 from ser.features import FeatureConfig, extract, model_input, stats, trim
 
 SR = 16000
@@ -120,11 +120,12 @@ def test_numpy_yin_gives_librosas_pitch(source):
     """``ser.dsp.yin`` ports ``librosa.yin`` (which the prediction path must not import: numba, ~2 s)."""
     librosa = pytest.importorskip("librosa")
     if source == "glide":
-        y = prosody._decimate(_voice(100, 350, 1.0), SR)
+        y = resample(_voice(100, 350, 1.0), sr_in=SR, sr_out=prosody.ANALYSIS_RATE)
     else:
         if not support.RAVDESS.is_dir():
             pytest.skip("../shared/data is not present")
-        y = prosody._decimate(load(support.RAVDESS / "Actor_05" / "03-01-05-02-01-01-05.flac"), SR)
+        y = resample(load(support.RAVDESS / "Actor_05" / "03-01-05-02-01-01-05.flac"), sr_in=SR,
+                     sr_out=prosody.ANALYSIS_RATE)
     fr = _frames_of(y)
     fr -= fr.mean(axis=1, keepdims=True)
     ours = prosody.dsp.yin(fr, sr=prosody.ANALYSIS_RATE, fmin=prosody.FMIN, fmax=prosody.FMAX)
