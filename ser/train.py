@@ -128,8 +128,7 @@ def _sample_weights(ys: np.ndarray, original: np.ndarray, k: int, original_weigh
     ``original_weight`` times an augmented window, and every class gets the same total weight, the total of
     Keras's balanced class weights (so the weight penalty keeps its strength). With ``original_weight`` 1
     these are Keras's balanced class weights."""
-    w = np.where(original, float(original_weight), 1.0)
-    w = w * (w.size / w.sum()) if w.size else w
+    w = np.where(original, float(original_weight), 1.0)  # the per-class totals below fix the scale
     totals = np.bincount(ys, weights=w, minlength=k)
     per_class = np.where(totals > 0, w.size / (k * np.maximum(totals, 1e-12)), 0.0)
     return (w * per_class[ys]).astype("float32")
