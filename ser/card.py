@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -73,7 +73,8 @@ def model_card(cfg: BundleConfig, metrics: dict[str, Any], eda: dict[str, Any]) 
            + (f"; its functionals enter the model at {cfg.model.get('prosody_weight', 1):g} times unit variance"
               " once standardised, so the weight penalty does not drown them among the spectral ones"
               if cfg.input_kind == "stats" and cfg.model.get("prosody_weight", 1) != 1 else "") + "."
-           if "prosody" in fc.blocks else ""),
+           if "prosody" in fc.blocks else "")
+        + _members_text(cfg.extra.get("training", {})),
         "",
         "## Data",
         f"Corpora: {', '.join(cfg.corpora)} — {eda.get('n_clips', '?')} clips, "
@@ -202,6 +203,16 @@ def model_card(cfg: BundleConfig, metrics: dict[str, Any], eda: dict[str, Any]) 
         "",
     ]
     return "\n".join(lines)
+
+
+def _members_text(tr: Mapping[str, Any]) -> str:
+    """The sentence on the studio + channel blend of the shipped recipe ('' for a single model)."""
+    w = float(tr.get("studio_weight", 0) or 0)
+    if w <= 0 or not tr.get("augment"):
+        return ""
+    return (f" The model averages two such models' probabilities: one trained on the original clips only ({w:.0%}), "
+            f"which recognises clean speech of a corpus it never heard best, and one trained on the originals and "
+            f"their augmented copies ({1 - w:.0%}), which holds up through a room, noise and a codec.")
 
 
 # -- bundle summaries for the app ----------------------------------------------------------------

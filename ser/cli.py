@@ -67,7 +67,7 @@ def _cmd_train(a: argparse.Namespace) -> int:
         patience=pick(a.patience, "patience"), folds=a.folds,
         ensemble=a.ensemble, test_speakers=speakers(a.test_speakers), val_speakers=speakers(a.val_speakers),
         n_test_speakers=a.n_test, n_val_speakers=pick(a.n_val, "n_val"), augment=a.augment, augment_strength=a.augment_strength,
-        original_weight=a.original_weight,
+        original_weight=a.original_weight, studio_weight=a.studio_weight,
         labels=speakers(a.labels), label_space=a.label_space, seed=a.seed, cache_dir=a.cache_dir, use_cache=not a.no_cache,
         channels=not a.no_channels, adapt=not a.no_adapt, adapt_tau=a.adapt_tau,
         adapt_mood=a.adapt_mood, adapt_mood_clips=a.adapt_mood_clips, adapt_train_tau=a.adapt_train_tau,
@@ -284,6 +284,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--original-weight", type=float, default=1.0,
                    help="weight of an original clip relative to an augmented copy (e.g. 2 with --augment 4 keeps "
                         "clean speech at a third of the training weight)")
+    t.add_argument("--studio-weight", type=float, default=0.5,
+                   help="with augmented copies: the shipped model averages a model trained on the original clips only "
+                        "(this weight) with one trained on originals + copies (the rest); 0: the latter alone")
     t.add_argument("--no-channels", action="store_true",
                    help="augmented copies without simulated recording channels (room, noise, babble, codec, AGC)")
     t.add_argument("--no-adapt", action="store_true",

@@ -17,7 +17,7 @@ name        input                            architecture
 Each type's training recipe (epochs, early-stopping patience, batch size, L2, validation speakers)
 is :func:`recipe_defaults`: the defaults of ``ser train`` and of :class:`ser.train.TrainConfig`.
 
-All models end in a softmax over the bundle's labels. Only layers from Keras itself and the three
+All models end in a softmax over the bundle's labels. Only layers from Keras itself and the four
 registered layers below are used, so bundles load with ``safe_mode=True``.
 """
 
@@ -230,12 +230,41 @@ class _FreqMean(layers.Layer):
         return ops.squeeze(ops.mean(x, axis=2, keepdims=True), axis=2)
 
 
-def ensemble(models: list[keras.Model], *, name: str = "ser_ensemble") -> keras.Model:
-    """One model averaging the softmax outputs of ``models`` (same input shape)."""
+@keras.saving.register_keras_serializable(package="ser")
+class WeightedAverage(layers.Layer):
+    """``sum_i w_i * x_i`` over a list of same-shaped inputs (softmax outputs ``[shape=(n, k)]``), with
+    fixed weights that sum to 1."""
+
+    def __init__(self, weights: list[float], **kwargs):
+        super().__init__(**kwargs)
+        total = float(sum(weights))
+        if len(weights) < 2 or total <= 0 or min(weights) < 0:
+            raise ValueError(f"WeightedAverage needs 2+ non-negative weights with a positive sum, got {weights}")
+        self.member_weights = [float(w) / total for w in weights]
+
+    def call(self, inputs):
+        out = inputs[0] * self.member_weights[0]
+        for x, w in zip(inputs[1:], self.member_weights[1:], strict=True):
+            out = out + x * w
+        return out
+
+    def get_config(self):
+        return {**super().get_config(), "weights": self.member_weights}
+
+
+def ensemble(models: list[keras.Model], *, name: str = "ser_ensemble", weights: list[float] | None = None,
+             names: list[str] | None = None) -> keras.Model:
+    """One model averaging the softmax outputs of ``models`` (same input shape), equally or with ``weights``
+    (normalised to sum 1); ``names``: the members' names inside the new model (default ``member_i``)."""
     inp = keras.Input(shape=models[0].input_shape[1:], name="features")
     outs = []
     for i, m in enumerate(models):
-        m.name = f"member_{i}"
+        m.name = names[i] if names else f"member_{i}"
         outs.append(m(inp))
-    out = layers.Average(name="emotion")(outs) if len(outs) > 1 else outs[0]
+    if len(outs) == 1:
+        out = outs[0]
+    elif weights is None:
+        out = layers.Average(name="emotion")(outs)
+    else:
+        out = WeightedAverage(list(weights), name="emotion")(outs)
     return keras.Model(inp, out, name=name)

@@ -74,6 +74,7 @@ class TrainConfig:
     augment_strength: float = 1.0
     original_weight: float = 1.0  # weight of an original clip's windows relative to an augmented copy's
     channels: bool = True  # augmented copies also pass a random recording channel (ser.channels)
+    studio_weight: float = 0.5  # with augmented copies: weight of a second model trained on the original clips only
     adapt: bool = True  # stats models: fit a speaker-adaptation prior, train unadapted + adapted halves
     adapt_tau: float = DEFAULT_TAU  # shrinkage of a speaker profile at inference (clips)
     adapt_ratio: float = 1.0  # inputs that move with emotion more than between speakers adapt slower
@@ -95,6 +96,8 @@ class TrainConfig:
                           ("n_val_speakers", "n_val")):
             if getattr(self, name) is None:
                 object.__setattr__(self, name, int(recipe[key]))
+        if not 0.0 <= self.studio_weight < 1.0:
+            raise TrainingError(f"--studio-weight must be in [0, 1), got {self.studio_weight}")
 
 
 @dataclass
@@ -179,8 +182,6 @@ def _fit_one(
     for the curves in the report: nothing is chosen on it."""
     import keras
 
-    from .models import build_model
-
     kind = MODEL_INPUTS[tc.model.model_type]
     cfg = tc.features
     lab_idx = {lab: i for i, lab in enumerate(labels)}
@@ -214,9 +215,39 @@ def _fit_one(
     early = bool(len(val.frames))
     shown = val if early else watch
     validation = batch(shown) if shown is not None and len(shown.frames) else None
-    model = build_model(tc.model, input_shape=x_tr.shape[1:], n_classes=k, seed=seed)
+    original = owner < len(train.frames)
+    model, history, secs = _fit_model(tc, x_tr, ys, weights, validation, early=early, k=k, seed=seed,
+                                      what=f"[{tag}] {len(train.frames)} clips + {len(train_aug)} augmented copies")
+    if tc.studio_weight > 0 and train_aug:
+        # a second model on the original clips only, averaged with the first: clean studio speech of a corpus
+        # the model never heard is recognised far better by a model that never saw a degraded channel, while
+        # degraded input is still answered by the channel-trained one (benchmarks/EXPERIMENTS.md, session 10)
+        studio, h_studio, s_studio = _fit_model(
+            tc, x_tr[original], ys[original], _sample_weights(ys[original], original[original], k), validation,
+            early=early, k=k, seed=seed + 7919, what=f"[{tag}] studio member: {len(train.frames)} original clips")
+        from .models import ensemble
+
+        model = ensemble([studio, model], name="ser_studio_channel", weights=[tc.studio_weight, 1 - tc.studio_weight],
+                         names=["studio", "channel"])
+        history = history | {"studio_member": h_studio}
+        secs += s_studio
+    return model, history, secs, prior
+
+
+def _fit_model(tc: TrainConfig, x: np.ndarray, ys: np.ndarray, weights: np.ndarray,
+               validation: tuple[np.ndarray, np.ndarray] | None, *, early: bool, k: int, seed: int, what: str):
+    """Build and fit one model of ``tc.model`` on inputs ``x`` and labels ``ys [shape=(n,)]``; returns (model,
+    history dict, seconds). ``early``: ``validation`` holds validation speakers and training stops early on its
+    loss (best weights restored); otherwise it is only scored after each epoch for the curves."""
+    import keras
+
+    from .models import build_model
+
+    kind = MODEL_INPUTS[tc.model.model_type]
+    cfg = tc.features
+    model = build_model(tc.model, input_shape=x.shape[1:], n_classes=k, seed=seed)
     if kind == "stats":
-        model.get_layer("standardise").adapt(x_tr)
+        model.get_layer("standardise").adapt(x)
         if "prosody" in cfg.blocks:
             emphasise(model, cfg.stats_columns("prosody"), tc.model.prosody_weight)
     monitor = "val_loss" if early else "loss"
@@ -224,10 +255,10 @@ def _fit_one(
     if early:
         callbacks.append(keras.callbacks.EarlyStopping(monitor="val_loss", patience=tc.patience,
                                                        restore_best_weights=True))
-    print(f"[{tag}] training {tc.model.model_type} on {len(x_tr)} windows ({len(train.frames)} clips "
-          f"+ {len(train_aug)} augmented copies), "
+    print(f"{what}: training {tc.model.model_type} on {len(x)} windows, "
           + (f"validating on {len(validation[0])}" if early else f"{tc.epochs} epochs, no validation"),
           file=sys.stderr)
+
     class _StopOnInterrupt(keras.callbacks.Callback):
         def on_train_batch_end(self, batch, logs=None):
             if INTERRUPT.is_set():
@@ -241,14 +272,14 @@ def _fit_one(
     IN_FIT.set()
     try:
         hist = model.fit(
-            x_tr, keras.utils.to_categorical(ys, k), validation_data=validation,
+            x, keras.utils.to_categorical(ys, k), validation_data=validation,
             epochs=tc.epochs, batch_size=tc.batch_size, sample_weight=weights, callbacks=callbacks,
             verbose=tc.verbose, shuffle=True,
         )
     finally:
         IN_FIT.clear()
     history = {key: [float(v) for v in vals] for key, vals in hist.history.items()}
-    return model, history, time.time() - t0, prior
+    return model, history, time.time() - t0
 
 
 def _adapts(tc: TrainConfig) -> bool:

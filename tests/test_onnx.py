@@ -62,6 +62,32 @@ def test_every_model_type_exports_and_matches_keras(model_type, tmp_path):
     assert got.shape == (3, 5)
 
 
+def test_weighted_blend_of_two_models_saves_loads_and_exports(tmp_path):
+    """The shipped recipe's studio + channel blend: a fixed weighted average of the members' probabilities that
+    survives a .keras round trip (safe mode) and exports to ONNX with Keras's numbers."""
+    import keras
+
+    from ser.models import ModelConfig, build_model, ensemble
+
+    shape = input_shape(FeatureConfig(), "stats")
+    a = build_model(ModelConfig(), input_shape=shape, n_classes=4, seed=1)
+    b = build_model(ModelConfig(), input_shape=shape, n_classes=4, seed=2)
+    x = probe_inputs(shape, n=5, seed=3)
+    pa, pb = np.asarray(a(x)), np.asarray(b(x))
+    blend = ensemble([a, b], weights=[1.0, 3.0], names=["studio", "channel"])  # normalised to 0.25 / 0.75
+    want = 0.25 * pa + 0.75 * pb
+    np.testing.assert_allclose(np.asarray(blend(x)), want, atol=1e-6)
+    assert [m.name for m in blend.layers[1:3]] == ["studio", "channel"]
+    blend.save(tmp_path / "m.keras")
+    again = keras.saving.load_model(tmp_path / "m.keras", compile=False, safe_mode=True)
+    np.testing.assert_allclose(np.asarray(again(x)), want, atol=1e-6)
+    assert export_model(again, tmp_path / "m.onnx") <= TOLERANCE
+    sess = session(tmp_path / "m.onnx")
+    np.testing.assert_allclose(sess.run(None, {sess.get_inputs()[0].name: x})[0], want, atol=1e-5)
+    with pytest.raises(ValueError, match="non-negative"):
+        ensemble([a, b], weights=[1.0, -1.0])
+
+
 def test_bundle_round_trip_uses_onnx_and_agrees_with_keras(tiny_bundle):
     """write_bundle exports model.onnx; the Predictor runs it; Keras on the same windows agrees."""
     assert (tiny_bundle / ONNX_FILE).exists() and (tiny_bundle / "model.keras").exists()

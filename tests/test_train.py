@@ -107,7 +107,7 @@ def _subset(tmp_path, actors=(1, 2, 3, 4)):
 @pytest.mark.slow
 @requires_data
 def test_ser_train_small_subset_end_to_end(tmp_path, capsys):
-    from ser import Predictor
+    from ser import Predictor, load_bundle
     from ser.features import FeatureConfig
 
     sub = _subset(tmp_path)
@@ -173,6 +173,10 @@ def test_ser_train_small_subset_end_to_end(tmp_path, capsys):
         bins = a["by_earlier_clips"]
         assert bins[0]["clips"] == "0-0" and bins[0]["n"] == 4 and bins[0]["delta"] == 0.0  # first clips: unadapted
         assert sum(b["n"] for b in bins) == n_all
+    blend = load_bundle(out).model  # studio member (originals only) + channel member (originals + copies)
+    assert {m.name for m in blend.layers} >= {"studio", "channel"}
+    assert cfg2["training"]["studio_weight"] == 0.5 and "original clips only (50%)" in (out / "MODEL_CARD.md").read_text()
+    assert len(hist["studio_member"]["loss"]) == 3
     pred = Predictor(out)
     assert pred.adaptive
     profile = pred.new_profile("actor 4")
@@ -194,6 +198,17 @@ def test_ser_train_small_subset_end_to_end(tmp_path, capsys):
     assert not pred.adaptive and pred.predict_file(next((sub / "Actor_04").iterdir())).label in cfg["labels"]
     with pytest.raises(SERError, match="cannot adapt"):
         pred.new_profile()
+
+
+def test_studio_weight_must_leave_room_for_the_channel_model():
+    from ser.errors import TrainingError
+    from ser.train import TrainConfig
+
+    assert TrainConfig(data=("x",), out="y").studio_weight == 0.5
+    assert TrainConfig(data=("x",), out="y", studio_weight=0.0).studio_weight == 0.0
+    for bad in (1.0, -0.1):
+        with pytest.raises(TrainingError, match="studio-weight must be in"):
+            TrainConfig(data=("x",), out="y", studio_weight=bad)
 
 
 def test_sample_weights_balance_classes_and_weight_originals():
