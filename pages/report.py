@@ -76,7 +76,15 @@ with tabs["Training"]:
             watched = not bundle.config.split.get("val")
         else:
             watched = fold_no < len(per_fold) and not per_fold[fold_no].get("val_speakers")
-        ui.chart(viz.training_curves(hist))
+        studio = hist.get("studio_member")
+        if isinstance(studio, dict) and studio.get("loss"):
+            st.caption("This model averages two: one trained on the original clips only (the studio member) and "
+                       "one on the originals and their augmented copies through simulated rooms, noise and codecs "
+                       "(the channel member). The curves are the channel member's; the studio member's are below.")
+        ui.chart(viz.training_curves(hist), key="curves_main")
+        if isinstance(studio, dict) and studio.get("loss"):
+            with st.expander("Studio member (original clips only)"):
+                ui.chart(viz.training_curves(studio), key="curves_studio")
         if "val_loss" not in hist:
             st.caption("Loss and accuracy per epoch on the training speakers. No speakers were held back for "
                        "validation (a fixed number of epochs), so there is no validation curve"

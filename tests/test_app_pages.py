@@ -60,6 +60,7 @@ def rich_bundle(tiny_bundle, tmp_path_factory) -> Path:
     history = json.loads((dest / "history.json").read_text())
     history["folds"] = [{"loss": [1.5, 1.2], "val_loss": [1.6, 1.5], "accuracy": [0.4, 0.5],
                          "val_accuracy": [0.3, 0.4]} for _ in range(3)]
+    history["studio_member"] = {"loss": [1.4, 1.1], "accuracy": [0.45, 0.55]}
     (dest / "history.json").write_text(json.dumps(history))
     rng = np.random.default_rng(0)
     eda = {
@@ -324,7 +325,8 @@ def test_report_all_sections(env, rich_bundle):
                     "Calibration", "Model card"]
     assert [m.label for m in at.metric][:4] == ["UAR", "Accuracy", "Test clips", "3-fold UAR"]
     n_charts = len(at.get("plotly_chart"))
-    assert n_charts == 6
+    assert n_charts == 7  # the shipped model's curves, and its studio member's in an expander
+    assert any("studio member" in c.value for c in at.caption)
     at.toggle(key="report_norm").set_value(False).run()
     _clean(at)
     assert len(at.get("plotly_chart")) == n_charts
@@ -333,7 +335,7 @@ def test_report_all_sections(env, rich_bundle):
     assert curves.options == ["Shipped model", "Fold 1", "Fold 2", "Fold 3"]
     curves.set_value("Fold 2").run()
     _clean(at)
-    assert len(at.get("plotly_chart")) == n_charts
+    assert len(at.get("plotly_chart")) == n_charts - 1  # a fold's history without a studio member
     assert any("only watched" in c.value for c in at.caption)  # these folds had no validation speakers
 
 
