@@ -210,9 +210,11 @@ def _members_text(tr: Mapping[str, Any]) -> str:
     w = float(tr.get("studio_weight", 0) or 0)
     if w <= 0 or not tr.get("augment"):
         return ""
-    return (f" The model averages two such models' probabilities: one trained on the original clips only ({w:.0%}), "
-            f"which recognises clean speech of a corpus it never heard best, and one trained on the originals and "
-            f"their augmented copies ({1 - w:.0%}), which holds up through a room, noise and a codec.")
+    return (" The model blends two such models: one trained on the original clips only (the studio member), which "
+            "recognises clean speech of a corpus it never heard best, and one trained on the originals and their "
+            "augmented copies (the channel member), which holds up through a room, noise and a codec. A gate (a "
+            "logistic regression on the same input: original clip or augmented copy?) gives the studio member up "
+            f"to {w:.0%} of the say while the input sounds like studio speech, and none when it does not.")
 
 
 # -- bundle summaries for the app ----------------------------------------------------------------

@@ -285,8 +285,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="weight of an original clip relative to an augmented copy (e.g. 2 with --augment 4 keeps "
                         "clean speech at a third of the training weight)")
     t.add_argument("--studio-weight", type=float, default=0.5,
-                   help="with augmented copies: the shipped model averages a model trained on the original clips only "
-                        "(this weight) with one trained on originals + copies (the rest); 0: the latter alone")
+                   help="with augmented copies: a model trained on the original clips only gets up to this share "
+                        "of the say while a gate judges the input studio-clean, the model trained on originals + "
+                        "copies the rest; 0: the latter alone")
     t.add_argument("--no-channels", action="store_true",
                    help="augmented copies without simulated recording channels (room, noise, babble, codec, AGC)")
     t.add_argument("--no-adapt", action="store_true",

@@ -231,40 +231,47 @@ class _FreqMean(layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="ser")
-class WeightedAverage(layers.Layer):
-    """``sum_i w_i * x_i`` over a list of same-shaped inputs (softmax outputs ``[shape=(n, k)]``), with
-    fixed weights that sum to 1."""
+class GatedBlend(layers.Layer):
+    """Blend a studio and a channel model by how clean the input sounds.
 
-    def __init__(self, weights: list[float], **kwargs):
+    Inputs ``[studio, channel, gate]``: the two models' softmax outputs ``[shape=(n, k)]`` and a gate's
+    softmax ``[shape=(n, 2)]`` whose column 1 is the probability ``g`` that the input is an original studio
+    clip rather than a degraded copy. Output ``w * g * studio + (1 - w * g) * channel`` with the fixed
+    ``weight`` ``w``: degraded input (noise, telephone band, low-bitrate codecs) is answered by the channel
+    model alone."""
+
+    def __init__(self, weight: float, **kwargs):
         super().__init__(**kwargs)
-        total = float(sum(weights))
-        if len(weights) < 2 or total <= 0 or min(weights) < 0:
-            raise ValueError(f"WeightedAverage needs 2+ non-negative weights with a positive sum, got {weights}")
-        self.member_weights = [float(w) / total for w in weights]
+        if not 0.0 < weight <= 1.0:
+            raise ValueError(f"GatedBlend weight must be in (0, 1], got {weight}")
+        self.weight = float(weight)
 
     def call(self, inputs):
-        out = inputs[0] * self.member_weights[0]
-        for x, w in zip(inputs[1:], self.member_weights[1:], strict=True):
-            out = out + x * w
-        return out
+        studio, channel, gate = inputs
+        w = gate[:, 1:2] * self.weight
+        return w * studio + (1.0 - w) * channel
 
     def get_config(self):
-        return {**super().get_config(), "weights": self.member_weights}
+        return {**super().get_config(), "weight": self.weight}
 
 
-def ensemble(models: list[keras.Model], *, name: str = "ser_ensemble", weights: list[float] | None = None,
-             names: list[str] | None = None) -> keras.Model:
-    """One model averaging the softmax outputs of ``models`` (same input shape), equally or with ``weights``
-    (normalised to sum 1); ``names``: the members' names inside the new model (default ``member_i``)."""
+def studio_channel(studio: keras.Model, channel: keras.Model, gate: keras.Model, *, weight: float,
+                   name: str = "ser_studio_channel") -> keras.Model:
+    """One model from the shipped recipe's three parts (see :class:`GatedBlend`): members named ``studio``,
+    ``channel`` and ``gate`` inside it, the blended probabilities ``[shape=(n, k)]`` as its output."""
+    inp = keras.Input(shape=studio.input_shape[1:], name="features")
+    for m, n in ((studio, "studio"), (channel, "channel"), (gate, "gate")):
+        m.name = n
+    out = GatedBlend(weight, name="emotion")([studio(inp), channel(inp), gate(inp)])
+    return keras.Model(inp, out, name=name)
+
+
+def ensemble(models: list[keras.Model], *, name: str = "ser_ensemble") -> keras.Model:
+    """One model averaging the softmax outputs of ``models`` (same input shape)."""
     inp = keras.Input(shape=models[0].input_shape[1:], name="features")
     outs = []
     for i, m in enumerate(models):
-        m.name = names[i] if names else f"member_{i}"
+        m.name = f"member_{i}"
         outs.append(m(inp))
-    if len(outs) == 1:
-        out = outs[0]
-    elif weights is None:
-        out = layers.Average(name="emotion")(outs)
-    else:
-        out = WeightedAverage(list(weights), name="emotion")(outs)
+    out = layers.Average(name="emotion")(outs) if len(outs) > 1 else outs[0]
     return keras.Model(inp, out, name=name)

@@ -74,7 +74,7 @@ class TrainConfig:
     augment_strength: float = 1.0
     original_weight: float = 1.0  # weight of an original clip's windows relative to an augmented copy's
     channels: bool = True  # augmented copies also pass a random recording channel (ser.channels)
-    studio_weight: float = 0.5  # with augmented copies: weight of a second model trained on the original clips only
+    studio_weight: float = 0.5  # with augmented copies: most weight of a second model trained on the original clips only
     adapt: bool = True  # stats models: fit a speaker-adaptation prior, train unadapted + adapted halves
     adapt_tau: float = DEFAULT_TAU  # shrinkage of a speaker profile at inference (clips)
     adapt_ratio: float = 1.0  # inputs that move with emotion more than between speakers adapt slower
@@ -96,8 +96,8 @@ class TrainConfig:
                           ("n_val_speakers", "n_val")):
             if getattr(self, name) is None:
                 object.__setattr__(self, name, int(recipe[key]))
-        if not 0.0 <= self.studio_weight < 1.0:
-            raise TrainingError(f"--studio-weight must be in [0, 1), got {self.studio_weight}")
+        if not 0.0 <= self.studio_weight <= 1.0:
+            raise TrainingError(f"--studio-weight must be in [0, 1], got {self.studio_weight}")
 
 
 @dataclass
@@ -219,18 +219,23 @@ def _fit_one(
     model, history, secs = _fit_model(tc, x_tr, ys, weights, validation, early=early, k=k, seed=seed,
                                       what=f"[{tag}] {len(train.frames)} clips + {len(train_aug)} augmented copies")
     if tc.studio_weight > 0 and train_aug:
-        # a second model on the original clips only, averaged with the first: clean studio speech of a corpus
-        # the model never heard is recognised far better by a model that never saw a degraded channel, while
-        # degraded input is still answered by the channel-trained one (benchmarks/EXPERIMENTS.md, session 10)
+        # a second model on the original clips only: clean studio speech of a corpus the model never heard is
+        # recognised far better by a model that never saw a degraded channel, but noise, a telephone band or a
+        # low-bitrate codec make it confidently wrong. A gate (original clip vs augmented copy, logistic
+        # regression on the same input) gives it a say only while the input sounds like the studio
+        # (benchmarks/EXPERIMENTS.md, session 10)
         studio, h_studio, s_studio = _fit_model(
             tc, x_tr[original], ys[original], _sample_weights(ys[original], original[original], k), validation,
             early=early, k=k, seed=seed + 7919, what=f"[{tag}] studio member: {len(train.frames)} original clips")
-        from .models import ensemble
+        is_orig = original.astype(int)
+        gate, h_gate, s_gate = _fit_model(
+            dataclasses.replace(tc, epochs=max(1, tc.epochs // 4)), x_tr, is_orig, _sample_weights(is_orig, original, 2),
+            None, early=False, k=2, seed=seed + 104729, what=f"[{tag}] studio gate: original clip or augmented copy")
+        from .models import studio_channel
 
-        model = ensemble([studio, model], name="ser_studio_channel", weights=[tc.studio_weight, 1 - tc.studio_weight],
-                         names=["studio", "channel"])
-        history = history | {"studio_member": h_studio}
-        secs += s_studio
+        model = studio_channel(studio, model, gate, weight=tc.studio_weight)
+        history = history | {"studio_member": h_studio, "studio_gate": h_gate}
+        secs += s_studio + s_gate
     return model, history, secs, prior
 
 

@@ -62,30 +62,32 @@ def test_every_model_type_exports_and_matches_keras(model_type, tmp_path):
     assert got.shape == (3, 5)
 
 
-def test_weighted_blend_of_two_models_saves_loads_and_exports(tmp_path):
-    """The shipped recipe's studio + channel blend: a fixed weighted average of the members' probabilities that
-    survives a .keras round trip (safe mode) and exports to ONNX with Keras's numbers."""
+def test_gated_studio_channel_blend_saves_loads_and_exports(tmp_path):
+    """The shipped recipe's blend: w * g * studio + (1 - w * g) * channel, g the gate's "original clip"
+    probability, survives a .keras round trip (safe mode) and exports to ONNX with Keras's numbers."""
     import keras
 
-    from ser.models import ModelConfig, build_model, ensemble
+    from ser.models import ModelConfig, build_model, studio_channel
 
     shape = input_shape(FeatureConfig(), "stats")
-    a = build_model(ModelConfig(), input_shape=shape, n_classes=4, seed=1)
-    b = build_model(ModelConfig(), input_shape=shape, n_classes=4, seed=2)
+    studio, channel, gate = (build_model(ModelConfig(), input_shape=shape, n_classes=n, seed=s)
+                             for n, s in ((4, 1), (4, 2), (2, 3)))
     x = probe_inputs(shape, n=5, seed=3)
-    pa, pb = np.asarray(a(x)), np.asarray(b(x))
-    blend = ensemble([a, b], weights=[1.0, 3.0], names=["studio", "channel"])  # normalised to 0.25 / 0.75
-    want = 0.25 * pa + 0.75 * pb
-    np.testing.assert_allclose(np.asarray(blend(x)), want, atol=1e-6)
-    assert [m.name for m in blend.layers[1:3]] == ["studio", "channel"]
+    ps, pc, g = np.asarray(studio(x)), np.asarray(channel(x)), np.asarray(gate(x))[:, 1:2]
+    want = 0.4 * g * ps + (1 - 0.4 * g) * pc
+    blend = studio_channel(studio, channel, gate, weight=0.4)
+    got = np.asarray(blend(x))
+    np.testing.assert_allclose(got, want, atol=1e-6)
+    np.testing.assert_allclose(got.sum(axis=1), 1.0, atol=1e-5)  # still a distribution
+    assert {m.name for m in blend.layers} >= {"studio", "channel", "gate"}
     blend.save(tmp_path / "m.keras")
     again = keras.saving.load_model(tmp_path / "m.keras", compile=False, safe_mode=True)
     np.testing.assert_allclose(np.asarray(again(x)), want, atol=1e-6)
     assert export_model(again, tmp_path / "m.onnx") <= TOLERANCE
     sess = session(tmp_path / "m.onnx")
     np.testing.assert_allclose(sess.run(None, {sess.get_inputs()[0].name: x})[0], want, atol=1e-5)
-    with pytest.raises(ValueError, match="non-negative"):
-        ensemble([a, b], weights=[1.0, -1.0])
+    with pytest.raises(ValueError, match="weight must be in"):
+        studio_channel(studio, channel, gate, weight=0.0)
 
 
 def test_bundle_round_trip_uses_onnx_and_agrees_with_keras(tiny_bundle):
