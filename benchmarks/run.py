@@ -464,7 +464,9 @@ def main(argv: list[str] | None = None) -> int:
         pred = Predictor(model)
         load_s = time.perf_counter() - t_load
         if a.eager:
-            pred._infer = lambda x: pred.bundle.model(x, training=False)
+            from ser.models import feed
+
+            pred._infer = lambda x, plain=None: pred.bundle.model(feed(pred.bundle.model, x, plain), training=False)
         results["meta"] = {
             "model": str(model), "model_type": pred.bundle.config.model_type, "quick": q, "eager": a.eager,
             "python": platform.python_version(), "machine": platform.machine(), "cpus": os.cpu_count(),

@@ -325,12 +325,15 @@ def step(x: np.ndarray, infer, prior: AdaptationPrior, profile: SpeakerProfile |
          weight: float = 1.0, seconds: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """One clip through the running protocol: the one place adaptation happens.
 
-    ``x [shape=(w, d)]``: the clip's window inputs; ``infer(x) -> [shape=(w, k)]``. Predicts with the
-    profile of the *earlier* speech, then (``update``) adds the clip as ``weight`` clips and ``seconds``.
-    Returns ``(adapted, unadapted)`` window probabilities (the same array without a profile).
+    ``x [shape=(w, d)]``: the clip's window inputs; ``infer(x, plain) -> [shape=(w, k)]`` for model input ``x``
+    (adapted or not) and the same windows' unadapted input ``plain`` (which a studio/channel blend's gate
+    judges: :func:`ser.models.feed`). Predicts with the profile of the *earlier* speech, then (``update``) adds
+    the clip as ``weight`` clips and ``seconds``. Returns ``(adapted, unadapted)`` window probabilities (the same
+    array without a profile).
     """
-    probs = infer(prior.normalise(x, profile))
-    plain = probs if profile is None or profile.n <= 0 else infer(prior.normalise(x, None))
+    x_plain = prior.normalise(x, None)
+    probs = infer(prior.normalise(x, profile), x_plain)
+    plain = probs if profile is None or profile.n <= 0 else infer(x_plain, x_plain)
     if profile is not None and update:
         profile.update(prior.contribution(x, plain), weight=weight, seconds=seconds, probs=plain.mean(axis=0))
     return probs, plain
@@ -340,7 +343,8 @@ def session_probs(clips: list[np.ndarray], infer, prior: AdaptationPrior, *,
                   weights: list[float] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Run one speaker's clips in order through the running protocol (:func:`step`).
 
-    ``clips``: model inputs ``[shape=(w_i, d)]`` per clip (its windows); ``infer(x) -> [shape=(w, k)]``.
+    ``clips``: model inputs ``[shape=(w_i, d)]`` per clip (its windows); ``infer(x, plain) -> [shape=(w, k)]``
+    (see :func:`step`).
     Each clip is predicted with a profile of the *earlier* clips only, then added to it. Returns
     ``(adapted [shape=(n, k)], unadapted [shape=(n, k)], clips_before [shape=(n,)])``.
     """
@@ -358,7 +362,8 @@ def enrolled_profile(clips: list[np.ndarray], infer, prior: AdaptationPrior) -> 
     """A profile from enrolment clips (model inputs ``[shape=(w_i, d)]`` per clip)."""
     profile = SpeakerProfile(digest=prior.digest, enrolled=True)
     for x in clips:
-        plain = infer(prior.normalise(x, None))
+        x_plain = prior.normalise(x, None)
+        plain = infer(x_plain, x_plain)
         profile.update(prior.contribution(x, plain), probs=plain.mean(axis=0))
     return profile
 

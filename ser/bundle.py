@@ -199,22 +199,25 @@ class ModelBundle:
                           f"(run `ser export {self.path}` to refresh it)", stacklevel=3)
             return None
         inputs, outputs = sess.get_inputs(), sess.get_outputs()
-        if len(inputs) != 1 or len(outputs) != 1 or inputs[0].type != "tensor(float)":
-            raise BundleError(f"{path} must have one float32 input and one output")
+        if len(inputs) not in (1, 2) or len(outputs) != 1 or any(i.type != "tensor(float)" for i in inputs):
+            raise BundleError(f"{path} must have one float32 input (two for a studio/channel blend) and one output")
         n_out = outputs[0].shape[-1]
         if n_out != len(self.labels):
             raise BundleError(
                 f"model bundle {self.path} is inconsistent: the model has {n_out} outputs but config.json "
                 f"lists {len(self.labels)} labels"
             )
+        for inp in inputs:
+            self._check_input(tuple(d if isinstance(d, int) else None for d in inp.shape[1:]))
+        return sess
+
+    def _check_input(self, got: tuple[int | None, ...]) -> None:
         expected = _input_shape(self.config)
-        got = tuple(d if isinstance(d, int) else None for d in inputs[0].shape[1:])
         if len(got) != len(expected) or any(g is not None and g != e for g, e in zip(got, expected, strict=False)):
             raise BundleError(
                 f"model bundle {self.path} is inconsistent: the model takes inputs of shape {got} but the "
                 f"feature settings in config.json give {expected}"
             )
-        return sess
 
     def _load_model(self):
         import keras
@@ -231,12 +234,8 @@ class ModelBundle:
                 f"model bundle {self.path} is inconsistent: the model has {n_out} outputs but config.json "
                 f"lists {len(self.labels)} labels"
             )
-        expected, got = _input_shape(self.config), tuple(model.input_shape[1:])
-        if len(got) != len(expected) or any(g is not None and g != e for g, e in zip(got, expected, strict=False)):
-            raise BundleError(
-                f"model bundle {self.path} is inconsistent: the model takes inputs of shape {got} but the "
-                f"feature settings in config.json give {expected}"
-            )
+        for t in model.inputs:  # one, or two for a studio/channel blend (model input + unadapted input)
+            self._check_input(tuple(t.shape[1:]))
         return model
 
     def summary(self) -> dict[str, Any]:

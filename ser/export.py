@@ -115,7 +115,8 @@ def session(path: str | Path, *, threads: int = 1):
 
 
 def export_model(model, dest: str | Path, *, source_sha1: str = "", opset: int = OPSET) -> float:
-    """Export a Keras ``model`` (one float32 input with a free batch axis) to ONNX at ``dest``.
+    """Export a Keras ``model`` (one float32 input with a free batch axis; two for a studio/channel blend) to ONNX
+    at ``dest``.
 
     ``dest`` is written directly: callers write to a temp name and rename. ``source_sha1``: the sha1
     of the model.keras it stands for. Returns the largest |ONNX - Keras| output difference on
@@ -126,23 +127,26 @@ def export_model(model, dest: str | Path, *, source_sha1: str = "", opset: int =
     import onnx
 
     dest = Path(dest)
-    shape = tuple(model.input_shape[1:])
-    spec = [keras.InputSpec(shape=(None, *shape), dtype="float32", name="features")]
+    names = ("features", "unadapted")[: len(model.inputs)]  # two: a studio/channel blend (ser.models.feed)
+    shapes = [tuple(t.shape[1:]) for t in model.inputs]
+    spec = [keras.InputSpec(shape=(None, *shape), dtype="float32", name=n) for shape, n in zip(shapes, names, strict=False)]
     try:
         with _quiet(), _frozen_normalization(model):
-            model.export(str(dest), format="onnx", verbose=False, input_signature=spec, opset_version=opset)
+            signature = spec if len(spec) == 1 else [spec]  # a multi-input model takes one list argument
+            model.export(str(dest), format="onnx", verbose=False, input_signature=signature, opset_version=opset)
         proto = onnx.load(str(dest))
-        if len(proto.graph.input) != 1:
-            raise BundleError(f"the exported graph has {len(proto.graph.input)} inputs (expected 1)")
+        if len(proto.graph.input) != len(spec):
+            raise BundleError(f"the exported graph has {len(proto.graph.input)} inputs (expected {len(spec)})")
         meta = {SOURCE_KEY: source_sha1, "ser.exporter": f"keras {keras.__version__} model.export(format='onnx')"}
         for key, value in meta.items():
             entry = proto.metadata_props.add()
             entry.key, entry.value = key, value
         onnx.save(proto, str(dest))
-        x = probe_inputs(shape)
+        xs = [probe_inputs(shape, seed=i) for i, shape in enumerate(shapes)]
         sess = session(dest)
-        got = sess.run(None, {sess.get_inputs()[0].name: x})[0]
-        want = np.asarray(model(x, training=False))
+        onnx_names = sorted((i.name for i in sess.get_inputs()), key=lambda n: "unadapted" in n)  # as ser.predict
+        got = sess.run(None, dict(zip(onnx_names, xs, strict=True)))[0]
+        want = np.asarray(model(xs if len(xs) > 1 else xs[0], training=False))
         diff = float(np.max(np.abs(got - want)))
         if not diff <= TOLERANCE:
             raise BundleError(f"ONNX Runtime and Keras disagree by {diff:.2g} (> {TOLERANCE:g})")

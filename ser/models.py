@@ -230,6 +230,19 @@ class _FreqMean(layers.Layer):
         return ops.squeeze(ops.mean(x, axis=2, keepdims=True), axis=2)
 
 
+#: Name of a studio/channel blend's second input: the *unadapted* model input, which its gate judges (with a
+#: speaker profile the first input is normalised by the speaker's statistics, which hides the channel).
+UNADAPTED_INPUT = "unadapted"
+
+
+def feed(model, x: np.ndarray, plain: np.ndarray | None = None):
+    """What ``model`` takes for model inputs ``x [shape=(n, ...)]``: ``x`` itself, or ``[x, plain]`` for a
+    two-input studio/channel blend, ``plain`` being the same windows' unadapted input (default ``x``)."""
+    if len(model.inputs) == 1:
+        return x
+    return [x, x if plain is None else plain]
+
+
 @keras.saving.register_keras_serializable(package="ser")
 class GatedBlend(layers.Layer):
     """Blend a studio and a channel model by how clean the input sounds.
@@ -257,21 +270,25 @@ class GatedBlend(layers.Layer):
 
 def studio_channel(studio: keras.Model, channel: keras.Model, gate: keras.Model, *, weight: float,
                    name: str = "ser_studio_channel") -> keras.Model:
-    """One model from the shipped recipe's three parts (see :class:`GatedBlend`): members named ``studio``,
-    ``channel`` and ``gate`` inside it, the blended probabilities ``[shape=(n, k)]`` as its output."""
-    inp = keras.Input(shape=studio.input_shape[1:], name="features")
+    """One model from the shipped recipe's three parts (see :class:`GatedBlend`), named ``studio``, ``channel``
+    and ``gate`` inside it. Two inputs, ``[features, unadapted]``: the members take the model input (normalised
+    by a speaker profile, or not), the gate the unadapted one (:func:`feed`). Output ``[shape=(n, k)]``."""
+    shape = studio.input_shape[1:]
+    inp = keras.Input(shape=shape, name="features")
+    plain = keras.Input(shape=shape, name=UNADAPTED_INPUT)
     for m, n in ((studio, "studio"), (channel, "channel"), (gate, "gate")):
         m.name = n
-    out = GatedBlend(weight, name="emotion")([studio(inp), channel(inp), gate(inp)])
-    return keras.Model(inp, out, name=name)
+    out = GatedBlend(weight, name="emotion")([studio(inp), channel(inp), gate(plain)])
+    return keras.Model([inp, plain], out, name=name)
 
 
 def ensemble(models: list[keras.Model], *, name: str = "ser_ensemble") -> keras.Model:
-    """One model averaging the softmax outputs of ``models`` (same input shape)."""
-    inp = keras.Input(shape=models[0].input_shape[1:], name="features")
+    """One model averaging the softmax outputs of ``models`` (same inputs: one, or two for blends)."""
+    inputs = [keras.Input(shape=t.shape[1:], name=n)
+              for t, n in zip(models[0].inputs, ("features", UNADAPTED_INPUT), strict=False)]
     outs = []
     for i, m in enumerate(models):
         m.name = f"member_{i}"
-        outs.append(m(inp))
+        outs.append(m(inputs if len(inputs) > 1 else inputs[0]))
     out = layers.Average(name="emotion")(outs) if len(outs) > 1 else outs[0]
-    return keras.Model(inp, out, name=name)
+    return keras.Model(inputs if len(inputs) > 1 else inputs[0], out, name=name)

@@ -71,8 +71,10 @@ def apply_temperature(probs: np.ndarray, temperature: float) -> np.ndarray:
     return p / p.sum(axis=-1, keepdims=True)
 
 
-def _inference_fn(bundle: ModelBundle) -> tuple[Callable[[np.ndarray], np.ndarray], str]:
-    """``(fn, backend)``: ``fn(x [shape=(n, ...)]) -> probabilities [shape=(n, k)]`` for ``bundle``'s model.
+def _inference_fn(bundle: ModelBundle) -> tuple[Callable[..., np.ndarray], str]:
+    """``(fn, backend)``: ``fn(x [shape=(n, ...)], plain=None) -> probabilities [shape=(n, k)]`` for ``bundle``'s
+    model; ``plain``: the same windows' unadapted input, which a two-input studio/channel blend's gate judges
+    (default ``x``; one-input models ignore it).
 
     ``"onnx"``: ONNX Runtime on the bundle's ``model.onnx`` (no TensorFlow import; thread-safe).
     ``"keras"`` (a bundle without a current model.onnx): on the TensorFlow backend one traced graph
@@ -81,18 +83,31 @@ def _inference_fn(bundle: ModelBundle) -> tuple[Callable[[np.ndarray], np.ndarra
     """
     sess = bundle.onnx
     if sess is not None:
-        name = sess.get_inputs()[0].name
-        return (lambda x: sess.run(None, {name: np.ascontiguousarray(x, dtype=np.float32)})[0]), "onnx"
+        names = sorted((i.name for i in sess.get_inputs()), key=lambda n: "unadapted" in n)  # model input first
+
+        def run(x, plain=None):
+            x = np.ascontiguousarray(x, dtype=np.float32)
+            feeds = {names[0]: x}
+            if len(names) > 1:
+                feeds[names[1]] = x if plain is None else np.ascontiguousarray(plain, dtype=np.float32)
+            return sess.run(None, feeds)[0]
+
+        return run, "onnx"
     model = bundle.model
     import keras
+
+    from .models import feed
 
     if keras.backend.backend() == "tensorflow":
         import tensorflow as tf
 
-        spec = tf.TensorSpec([None, *model.input_shape[1:]], tf.float32)
-        graph = tf.function(lambda x: model(x, training=False), input_signature=[spec])
-        return (lambda x: graph(x).numpy()), "keras"
-    return (lambda x: model(x, training=False)), "keras"
+        specs = [tf.TensorSpec([None, *t.shape[1:]], tf.float32) for t in model.inputs]
+        if len(specs) == 1:
+            graph = tf.function(lambda x: model(x, training=False), input_signature=specs)
+            return (lambda x, plain=None: graph(x).numpy()), "keras"
+        graph2 = tf.function(lambda x, p: model([x, p], training=False), input_signature=specs)
+        return (lambda x, plain=None: graph2(x, x if plain is None else plain).numpy()), "keras"
+    return (lambda x, plain=None: model(feed(model, x, plain), training=False)), "keras"
 
 
 class Predictor:
@@ -129,11 +144,12 @@ class Predictor:
             raise SERError(f"model bundle {self.bundle.name} cannot adapt to a speaker (no adaptation prior: "
                            "retrain it with this version of ser, as models/default was)")
 
-    def _infer(self, x: np.ndarray) -> np.ndarray:
+    def _infer(self, x: np.ndarray, plain: np.ndarray | None = None) -> np.ndarray:
         out = []
         for i in range(0, len(x), _BATCH):
+            p = None if plain is None else plain[i : i + _BATCH]
             with self._lock:  # one inference at a time per model (Keras models are not re-entrant)
-                out.append(np.asarray(self._graph(x[i : i + _BATCH]), dtype=np.float64))
+                out.append(np.asarray(self._graph(x[i : i + _BATCH], p), dtype=np.float64))
         return apply_temperature(np.concatenate(out), self.bundle.config.temperature)
 
     def window_probs(self, frames: list[np.ndarray], *, profile: SpeakerProfile | None = None, update: bool = True,

@@ -41,7 +41,7 @@ from .errors import TrainingError
 from .evaluate import adaptation_summary, clip_metrics
 from .features import FeatureConfig, model_input, per_emotion_profiles
 from .labels import EMOTIONS, LabelSpace
-from .models import MODEL_INPUTS, ModelConfig, emphasise, recipe_defaults
+from .models import MODEL_INPUTS, ModelConfig, emphasise, feed, recipe_defaults
 
 #: Set by the CLI's Ctrl-C handler while ``model.fit`` runs: training then stops at the next batch
 #: boundary. (A KeyboardInterrupt raised inside TensorFlow's C++ code can corrupt the heap.)
@@ -157,7 +157,7 @@ def _clip_probs(model, frames: list[list[np.ndarray]], cfg: FeatureConfig, kind:
     x = model_input(flat, cfg, kind)
     if prior is not None:
         x = prior.normalise(x, None)
-    p = model.predict(x, batch_size=128, verbose=0)
+    p = model.predict(feed(model, x), batch_size=128, verbose=0)
     out = np.zeros((len(frames), p.shape[1]))
     np.add.at(out, owner, p)
     return out / np.bincount(owner, minlength=len(frames))[:, None]
@@ -195,6 +195,7 @@ def _fit_one(
     x_tr = model_input(flat, cfg, kind)
     k = len(labels)
     prior = None
+    n_plain = len(x_tr)  # rows of x_tr that are unadapted input
     if _adapts(tc):  # one model for both modes: every window unadapted and normalised by its session
         spk = train.manifest["speaker"].to_numpy()
         sessions = np.concatenate([np.char.add(spk.astype(str), f"#{c}") for c in range(len(all_y))])[owner]
@@ -205,6 +206,7 @@ def _fit_one(
                                speaker_normalised(x_tr, sessions, prior, tau=tc.adapt_train_tau)])
         ys = np.concatenate([ys, ys])
         owner = np.concatenate([owner, owner])
+        n_plain = len(x_tr) // 2  # the unadapted half comes first
     weights = _sample_weights(ys, owner < len(train.frames), k, tc.original_weight)
 
     def batch(d: _Data) -> tuple[np.ndarray, np.ndarray]:
@@ -222,15 +224,17 @@ def _fit_one(
         # a second model on the original clips only: clean studio speech of a corpus the model never heard is
         # recognised far better by a model that never saw a degraded channel, but noise, a telephone band or a
         # low-bitrate codec make it confidently wrong. A gate (original clip vs augmented copy, logistic
-        # regression on the same input) gives it a say only while the input sounds like the studio
+        # regression on the unadapted input) gives it a say only while the input sounds like the studio
         # (benchmarks/EXPERIMENTS.md, session 10)
         studio, h_studio, s_studio = _fit_model(
             tc, x_tr[original], ys[original], _sample_weights(ys[original], original[original], k), validation,
             early=early, k=k, seed=seed + 7919, what=f"[{tag}] studio member: {len(train.frames)} original clips")
-        is_orig = original.astype(int)
+        plain = slice(0, n_plain)  # the gate judges the unadapted input, also when the members get an adapted one
+        is_orig = original[plain].astype(int)
         gate, h_gate, s_gate = _fit_model(
-            dataclasses.replace(tc, epochs=max(1, tc.epochs // 4)), x_tr, is_orig, _sample_weights(is_orig, original, 2),
-            None, early=False, k=2, seed=seed + 104729, what=f"[{tag}] studio gate: original clip or augmented copy")
+            dataclasses.replace(tc, epochs=max(1, tc.epochs // 4)), x_tr[plain], is_orig,
+            _sample_weights(is_orig, original[plain], 2), None, early=False, k=2, seed=seed + 104729,
+            what=f"[{tag}] studio gate: original clip or augmented copy")
         from .models import studio_channel
 
         model = studio_channel(studio, model, gate, weight=tc.studio_weight)
@@ -370,8 +374,8 @@ def _adapted_runs(model, test: _Data, tc: TrainConfig, prior: AdaptationPrior, l
                   seed: int) -> dict[str, dict[str, np.ndarray]]:
     """The running protocol on a fold's test speakers, in random and in blocked (sustained-mood) order:
     each clip predicted with statistics of its speaker's earlier clips only."""
-    def infer(x: np.ndarray) -> np.ndarray:  # one small batch per clip: no model.predict overhead
-        return np.asarray(model.predict_on_batch(x))
+    def infer(x: np.ndarray, plain: np.ndarray | None = None) -> np.ndarray:  # one small batch per clip
+        return np.asarray(model.predict_on_batch(feed(model, x, plain)))
 
     man = test.manifest
     y = man["emotion"].map(lab_idx).to_numpy()

@@ -63,29 +63,34 @@ def test_every_model_type_exports_and_matches_keras(model_type, tmp_path):
 
 
 def test_gated_studio_channel_blend_saves_loads_and_exports(tmp_path):
-    """The shipped recipe's blend: w * g * studio + (1 - w * g) * channel, g the gate's "original clip"
-    probability, survives a .keras round trip (safe mode) and exports to ONNX with Keras's numbers."""
+    """The shipped recipe's blend: w * g * studio + (1 - w * g) * channel, the members on the model input, the gate
+    g on the unadapted input; survives a .keras round trip (safe mode) and exports to ONNX with Keras's numbers."""
     import keras
 
-    from ser.models import ModelConfig, build_model, studio_channel
+    from ser.models import ModelConfig, build_model, feed, studio_channel
 
     shape = input_shape(FeatureConfig(), "stats")
     studio, channel, gate = (build_model(ModelConfig(), input_shape=shape, n_classes=n, seed=s)
                              for n, s in ((4, 1), (4, 2), (2, 3)))
-    x = probe_inputs(shape, n=5, seed=3)
-    ps, pc, g = np.asarray(studio(x)), np.asarray(channel(x)), np.asarray(gate(x))[:, 1:2]
+    x, plain = probe_inputs(shape, n=5, seed=3), probe_inputs(shape, n=5, seed=4)
+    ps, pc, g = np.asarray(studio(x)), np.asarray(channel(x)), np.asarray(gate(plain))[:, 1:2]
     want = 0.4 * g * ps + (1 - 0.4 * g) * pc
     blend = studio_channel(studio, channel, gate, weight=0.4)
-    got = np.asarray(blend(x))
+    got = np.asarray(blend(feed(blend, x, plain)))
     np.testing.assert_allclose(got, want, atol=1e-6)
     np.testing.assert_allclose(got.sum(axis=1), 1.0, atol=1e-5)  # still a distribution
+    g_self = np.asarray(gate(x))[:, 1:2]  # without an unadapted input the gate judges the model input itself
+    np.testing.assert_allclose(np.asarray(blend(feed(blend, x))), 0.4 * g_self * ps + (1 - 0.4 * g_self) * pc,
+                               atol=1e-6)
     assert {m.name for m in blend.layers} >= {"studio", "channel", "gate"}
     blend.save(tmp_path / "m.keras")
     again = keras.saving.load_model(tmp_path / "m.keras", compile=False, safe_mode=True)
-    np.testing.assert_allclose(np.asarray(again(x)), want, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(again([x, plain])), want, atol=1e-6)
     assert export_model(again, tmp_path / "m.onnx") <= TOLERANCE
     sess = session(tmp_path / "m.onnx")
-    np.testing.assert_allclose(sess.run(None, {sess.get_inputs()[0].name: x})[0], want, atol=1e-5)
+    names = {i.name for i in sess.get_inputs()}
+    assert names == {"features", "unadapted"}
+    np.testing.assert_allclose(sess.run(None, {"features": x, "unadapted": plain})[0], want, atol=1e-5)
     with pytest.raises(ValueError, match="weight must be in"):
         studio_channel(studio, channel, gate, weight=0.0)
 
