@@ -213,8 +213,8 @@ def _members_text(tr: Mapping[str, Any]) -> str:
     return (" The model blends two such models: one trained on the original clips only (the studio member), which "
             "recognises clean speech of a corpus it never heard best, and one trained on the originals and their "
             "augmented copies (the channel member), which holds up through a room, noise and a codec. A gate (a "
-            "logistic regression on the same input: original clip or augmented copy?) gives the studio member up "
-            f"to {w:.0%} of the say while the input sounds like studio speech, and none when it does not.")
+            "logistic regression on the unadapted input: original clip or augmented copy?) gives the studio member "
+            f"up to {w:.0%} of the say while the input sounds like studio speech, and none when it does not.")
 
 
 # -- bundle summaries for the app ----------------------------------------------------------------

@@ -491,6 +491,34 @@ def test_mood_guard_shrinks_a_profile_of_one_mood_only():
     assert _toy_prior(mood=0.0).effective_n(one_mood) == 6.0
 
 
+def test_step_shows_the_model_the_unadapted_input_beside_the_adapted_one():
+    """A studio/channel blend's gate judges the unadapted input: adapt.step hands it to ``infer`` as ``plain``,
+    with and without a profile, and the enrolment path does the same."""
+    from ser.adapt import enrolled_profile, step
+
+    prior = _toy_prior(mood=0.0)
+    calls = []
+
+    def infer(x, plain):
+        calls.append((np.array(x), np.array(plain)))
+        return np.full((len(x), 3), 1 / 3)
+
+    x = np.full((2, 4), 5.0)
+    profile = _profile_of([[0.2, 0.3, 0.5]] * 4)
+    step(x, infer, prior, profile, update=False)
+    (xa, pa), (xp, pp) = calls  # the adapted prediction, then the unadapted one
+    np.testing.assert_allclose(pa, prior.normalise(x, None))
+    np.testing.assert_allclose(xa, prior.normalise(x, profile))
+    assert np.abs(xa - pa).max() > 0.5  # the profile moved the model input, not the gate's
+    np.testing.assert_allclose(xp, pp)
+    calls.clear()
+    step(x, infer, prior, None)
+    np.testing.assert_allclose(calls[0][0], calls[0][1])  # no profile: both inputs unadapted
+    calls.clear()
+    enrolled_profile([x], infer, prior)
+    np.testing.assert_allclose(calls[0][0], calls[0][1])
+
+
 def test_mood_guard_fades_over_a_long_session():
     """A mood seldom lasts dozens of clips; a new corpus or microphone (every clip heard as one emotion
     by the unadapted model) does: after about N0 clips the guard gives way, before that it holds."""
