@@ -374,8 +374,8 @@ def test_home_and_report_on_shipped_bundle(env):
     # the shipped "test" figures are its out-of-fold cross-validation: shown once, as k-fold figures
     labels = [m.label for m in at.metric]
     assert labels[0] == "5-fold UAR" and "Held-out UAR" not in labels and at.metric[0].value.endswith("%")
-    values = [m.value for m in at.metric]
-    assert len(values) == len(set(values)), values  # no figure twice (58 % showed as two tiles)
+    assert len(labels) == len(set(labels)), labels  # no figure twice (the 58 % UAR once showed as two tiles);
+    # different figures may round alike (5-fold accuracy and adapted UAR are both 67 % for the shipped model)
     main = " ".join(m.value for m in at.main.markdown) + " ".join(c.value for c in at.main.caption)
     assert at.metric[0].value not in main.split()  # nor repeated in the text below the tiles
     at.switch_page("pages/report.py").run()
