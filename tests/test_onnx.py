@@ -95,6 +95,31 @@ def test_gated_studio_channel_blend_saves_loads_and_exports(tmp_path):
         studio_channel(studio, channel, gate, weight=0.0)
 
 
+def test_fold_ensemble_of_two_input_blends_keeps_both_inputs(tmp_path):
+    """`ser train --folds K --ensemble` averages fold models; with the studio/channel recipe each fold model has two
+    inputs, and the ensemble passes both on (and survives a .keras round trip)."""
+    import keras
+
+    from ser.models import ModelConfig, build_model, ensemble, feed, studio_channel
+
+    shape = input_shape(FeatureConfig(), "stats")
+
+    def blend(seed: int):
+        parts = (build_model(ModelConfig(), input_shape=shape, n_classes=n, seed=seed + i)
+                 for i, n in enumerate((4, 4, 2)))
+        return studio_channel(*parts, weight=0.5)
+
+    a, b = blend(0), blend(10)
+    x, plain = probe_inputs(shape, n=3, seed=5), probe_inputs(shape, n=3, seed=6)
+    want = (np.asarray(a([x, plain])) + np.asarray(b([x, plain]))) / 2
+    both = ensemble([a, b])
+    assert len(both.inputs) == 2
+    np.testing.assert_allclose(np.asarray(both(feed(both, x, plain))), want, atol=1e-6)
+    both.save(tmp_path / "e.keras")
+    again = keras.saving.load_model(tmp_path / "e.keras", compile=False, safe_mode=True)
+    np.testing.assert_allclose(np.asarray(again([x, plain])), want, atol=1e-6)
+
+
 def test_bundle_round_trip_uses_onnx_and_agrees_with_keras(tiny_bundle):
     """write_bundle exports model.onnx; the Predictor runs it; Keras on the same windows agrees."""
     assert (tiny_bundle / ONNX_FILE).exists() and (tiny_bundle / "model.keras").exists()
