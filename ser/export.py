@@ -30,6 +30,9 @@ SOURCE_KEY = "ser.source_sha1"
 #: Largest |ONNX - Keras| probability difference accepted when exporting.
 TOLERANCE = 1e-5
 OPSET = 17
+#: Name of a studio/channel blend's second input: the *unadapted* model input, which its gate judges (with a
+#: speaker profile the first input is normalised by the speaker's statistics, which hides the channel).
+UNADAPTED_INPUT = "unadapted"
 
 
 def file_sha1(path: str | Path) -> str:
@@ -99,6 +102,12 @@ def probe_inputs(input_shape: tuple[int, ...], *, n: int = 6, seed: int = 0) -> 
     return x
 
 
+def input_names(sess) -> list[str]:
+    """An ONNX Runtime session's input names, the model input first and the unadapted one (a studio/channel
+    blend's second input) after it."""
+    return sorted((i.name for i in sess.get_inputs()), key=lambda n: UNADAPTED_INPUT in n)
+
+
 def session(path: str | Path, *, threads: int = 1):
     """An ONNX Runtime CPU session for ``path``: ``threads`` intra-op threads, sequential execution,
     no spinning (idle threads would take a core from audio decoding)."""
@@ -127,7 +136,7 @@ def export_model(model, dest: str | Path, *, source_sha1: str = "", opset: int =
     import onnx
 
     dest = Path(dest)
-    names = ("features", "unadapted")[: len(model.inputs)]  # two: a studio/channel blend (ser.models.feed)
+    names = ("features", UNADAPTED_INPUT)[: len(model.inputs)]  # two: a studio/channel blend (ser.models.feed)
     shapes = [tuple(t.shape[1:]) for t in model.inputs]
     spec = [keras.InputSpec(shape=(None, *shape), dtype="float32", name=n) for shape, n in zip(shapes, names, strict=False)]
     try:
@@ -144,8 +153,7 @@ def export_model(model, dest: str | Path, *, source_sha1: str = "", opset: int =
         onnx.save(proto, str(dest))
         xs = [probe_inputs(shape, seed=i) for i, shape in enumerate(shapes)]
         sess = session(dest)
-        onnx_names = sorted((i.name for i in sess.get_inputs()), key=lambda n: "unadapted" in n)  # as ser.predict
-        got = sess.run(None, dict(zip(onnx_names, xs, strict=True)))[0]
+        got = sess.run(None, dict(zip(input_names(sess), xs, strict=True)))[0]
         want = np.asarray(model(xs if len(xs) > 1 else xs[0], training=False))
         diff = float(np.max(np.abs(got - want)))
         if not diff <= TOLERANCE:

@@ -29,6 +29,8 @@ import keras
 import numpy as np
 from keras import layers, ops
 
+from .export import UNADAPTED_INPUT
+
 #: Which model input (see :func:`ser.features.model_input`) each model type takes.
 MODEL_INPUTS = {"linear": "stats", "mlp": "stats", "bilstm": "sequence", "cnn": "logmel", "crnn": "logmel", "tdnn": "sequence"}
 MODEL_TYPES = tuple(MODEL_INPUTS)
@@ -228,11 +230,6 @@ class _FreqMean(layers.Layer):
         # keepdims + squeeze: the same numbers as ops.mean(x, axis=2), but tf2onnx's transpose optimiser
         # mis-wires the plain reduction (the ONNX export of cnn would not load)
         return ops.squeeze(ops.mean(x, axis=2, keepdims=True), axis=2)
-
-
-#: Name of a studio/channel blend's second input: the *unadapted* model input, which its gate judges (with a
-#: speaker profile the first input is normalised by the speaker's statistics, which hides the channel).
-UNADAPTED_INPUT = "unadapted"
 
 
 def feed(model, x: np.ndarray, plain: np.ndarray | None = None):

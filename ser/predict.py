@@ -20,6 +20,7 @@ from . import adapt, audio, quality
 from .adapt import SpeakerProfile
 from .bundle import ModelBundle, load_bundle
 from .errors import AudioError, SERError
+from .export import input_names
 from .features import clip_windows, extract, model_input, segment_bounds
 
 #: Files longer than this (seconds) are streamed window by window instead of loaded whole.
@@ -83,7 +84,7 @@ def _inference_fn(bundle: ModelBundle) -> tuple[Callable[..., np.ndarray], str]:
     """
     sess = bundle.onnx
     if sess is not None:
-        names = sorted((i.name for i in sess.get_inputs()), key=lambda n: "unadapted" in n)  # model input first
+        names = input_names(sess)
 
         def run(x, plain=None):
             x = np.ascontiguousarray(x, dtype=np.float32)
