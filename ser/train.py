@@ -207,7 +207,8 @@ def _fit_one(
         ys = np.concatenate([ys, ys])
         owner = np.concatenate([owner, owner])
         n_plain = len(x_tr) // 2  # the unadapted half comes first
-    weights = _sample_weights(ys, owner < len(train.frames), k, tc.original_weight)
+    original = owner < len(train.frames)
+    weights = _sample_weights(ys, original, k, tc.original_weight)
 
     def batch(d: _Data) -> tuple[np.ndarray, np.ndarray]:
         flat_d, ys_d, _ = _expand(d.frames, d.manifest["emotion"].map(lab_idx).to_numpy())
@@ -217,7 +218,6 @@ def _fit_one(
     early = bool(len(val.frames))
     shown = val if early else watch
     validation = batch(shown) if shown is not None and len(shown.frames) else None
-    original = owner < len(train.frames)
     model, history, secs = _fit_model(tc, x_tr, ys, weights, validation, early=early, k=k, seed=seed,
                                       what=f"[{tag}] {len(train.frames)} clips + {len(train_aug)} augmented copies")
     if tc.studio_weight > 0 and train_aug:
