@@ -86,6 +86,12 @@ with tabs["Training"]:
         if isinstance(studio, dict) and studio.get("loss"):
             with st.expander("Studio member (original clips only)"):
                 ui.chart(viz.training_curves(studio), key="curves_studio")
+        narrow = hist.get("narrowband_member")
+        if isinstance(narrow, dict) and narrow.get("loss"):
+            with st.expander("Narrowband member (telephone-band copies)"):
+                st.caption("Trained on the same clips and copies through a simulated phone line or 8 kHz link; a "
+                           "detector gives it the say when the input has nothing above about 4 kHz.")
+                ui.chart(viz.training_curves(narrow), key="curves_narrowband")
         if "val_loss" not in hist:
             st.caption("Loss and accuracy per epoch on the training speakers. No speakers were held back for "
                        "validation (a fixed number of epochs), so there is no validation curve"

@@ -206,15 +206,22 @@ def model_card(cfg: BundleConfig, metrics: dict[str, Any], eda: dict[str, Any]) 
 
 
 def _members_text(tr: Mapping[str, Any]) -> str:
-    """The sentence on the studio + channel blend of the shipped recipe ('' for a single model)."""
+    """The sentences on the members of the shipped recipe's blend ('' for a single model)."""
     w = float(tr.get("studio_weight", 0) or 0)
-    if w <= 0 or not tr.get("augment"):
+    if not tr.get("augment"):
         return ""
-    return (" The model blends two such models: one trained on the original clips only (the studio member), which "
-            "recognises clean speech of a corpus it never heard best, and one trained on the originals and their "
-            "augmented copies (the channel member), which holds up through a room, noise and a codec. A gate (a "
-            "logistic regression on the unadapted input: original clip or augmented copy?) gives the studio member "
-            f"up to {w:.0%} of the say while the input sounds like studio speech, and none when it does not.")
+    text = ""
+    if w > 0:
+        text = (" The model blends two such models: one trained on the original clips only (the studio member), "
+                "which recognises clean speech of a corpus it never heard best, and one trained on the originals and "
+                "their augmented copies (the channel member), which holds up through a room, noise and a codec. A gate "
+                "(a logistic regression on the unadapted input: original clip or augmented copy?) gives the studio "
+                f"member up to {w:.0%} of the say while the input sounds like studio speech, and none when it does not.")
+    if tr.get("narrowband", False):
+        text += (" A narrowband member, trained on the same clips and copies through a simulated phone line or 8 kHz "
+                 "link, answers for input that a detector (another logistic regression on the unadapted input) hears "
+                 "as telephone-band: a wideband model misreads speech with nothing above 4 kHz.")
+    return text
 
 
 # -- bundle summaries for the app ----------------------------------------------------------------

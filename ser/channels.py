@@ -10,6 +10,7 @@ loudest frame, so a clip's pauses do not dilute the SNR.
 
 * :data:`CONDITIONS` / :func:`apply` — the fixed, named conditions of the robustness benchmark.
 * :func:`random_channel` — a random realistic chain for training-time augmentation.
+* :func:`narrowband` — a random phone line or 8 kHz link (the narrowband member's training copies).
 
 Codecs use PyAV's bundled FFmpeg: Opus (``libopus``, in Ogg, 48 kHz) and MP3 (``libmp3lame``).
 :func:`available_codecs` says which of them this FFmpeg can encode.
@@ -383,6 +384,24 @@ def bandlimit(
         sos = scipy.signal.butter(8, low, btype="high", fs=sr, output="sos")
     return _fit_peak(_filtfilt(sos, y.astype(np.float64)))
 
+
+
+def narrowband(y: np.ndarray, *, sr: int = SAMPLE_RATE, rng: np.random.Generator) -> tuple[np.ndarray, str]:
+    """A random narrowband line for training the narrowband member: ``(y' [shape=(n,)] float32, description)``.
+
+    A phone line (:func:`telephone`, 300-3400 Hz at 8 kHz) with 8-bit μ-law (p=0.4) or without (p=0.3), or plain
+    8 kHz audio (resampled to 8 kHz and back: everything above 4 kHz gone, nothing else, p=0.3). Descriptions
+    ``"tel"``, ``"tel-linear"``, ``"8k"``."""
+    out = _mono(y)
+    if out.size == 0:
+        return out.copy(), "8k"
+    u = float(rng.random())
+    if u < 0.7:
+        return telephone(out, sr=sr, mulaw=u < 0.4), "tel" if u < 0.4 else "tel-linear"
+    if sr <= 8000:
+        return out.copy(), "8k"
+    z = soxr.resample(soxr.resample(out, sr, 8000, quality="HQ"), 8000, sr, quality="HQ")
+    return _fit_peak(_fix_length(np.asarray(z, dtype=np.float32), out.size)), "8k"
 
 # -- codecs ------------------------------------------------------------------------------------------
 

@@ -67,7 +67,7 @@ def _cmd_train(a: argparse.Namespace) -> int:
         patience=pick(a.patience, "patience"), folds=a.folds,
         ensemble=a.ensemble, test_speakers=speakers(a.test_speakers), val_speakers=speakers(a.val_speakers),
         n_test_speakers=a.n_test, n_val_speakers=pick(a.n_val, "n_val"), augment=a.augment, augment_strength=a.augment_strength,
-        original_weight=a.original_weight, studio_weight=a.studio_weight,
+        original_weight=a.original_weight, studio_weight=a.studio_weight, narrowband=not a.no_narrowband,
         labels=speakers(a.labels), label_space=a.label_space, seed=a.seed, cache_dir=a.cache_dir, use_cache=not a.no_cache,
         channels=not a.no_channels, adapt=not a.no_adapt, adapt_tau=a.adapt_tau,
         adapt_mood=a.adapt_mood, adapt_mood_clips=a.adapt_mood_clips, adapt_train_tau=a.adapt_train_tau,
@@ -288,6 +288,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with augmented copies: a model trained on the original clips only gets up to this share "
                         "of the say while a gate judges the input studio-clean, the model trained on originals + "
                         "copies the rest; 0: the latter alone")
+    t.add_argument("--no-narrowband", action="store_true",
+                   help="no narrowband member (default with augmented copies: a model trained on telephone-band "
+                        "copies answers for input a detector hears as a phone line or 8 kHz audio)")
     t.add_argument("--no-channels", action="store_true",
                    help="augmented copies without simulated recording channels (room, noise, babble, codec, AGC)")
     t.add_argument("--no-adapt", action="store_true",

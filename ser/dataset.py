@@ -167,15 +167,18 @@ class Job:
     strength: float
     channel: str = ""  # the recording session (speaker + copy): one channel chain per session; "" = none
     babble: tuple[str, ...] = ()  # clips of other speakers (same fold group) to mix as babble
+    narrow: bool = False  # then through a random narrowband line (ser.channels.narrowband), seeded per clip
 
 
 def _tag(job: Job) -> str:
-    if not job.aug:
-        return ""
-    tag = f"aug{job.aug}-s{job.seed}-x{job.strength:g}"
-    if job.channel:
-        key = "|".join((job.channel, *job.babble))
-        tag += "-ch" + hashlib.sha1(key.encode()).hexdigest()[:10]
+    tag = ""
+    if job.aug:
+        tag = f"aug{job.aug}-s{job.seed}-x{job.strength:g}"
+        if job.channel:
+            key = "|".join((job.channel, *job.babble))
+            tag += "-ch" + hashlib.sha1(key.encode()).hexdigest()[:10]
+    if job.narrow:
+        tag += ("-" if tag else "") + f"nb1-s{job.seed}"
     return tag
 
 
@@ -192,6 +195,11 @@ def _work(job: Job, cfg: FeatureConfig, cache_root: str | None, use_cache: bool,
             channel_seed = int(hashlib.sha1(f"{job.channel}-{job.aug}-{job.seed}".encode()).hexdigest()[:8], 16)
         others = [audio.load(p, sr=cfg.sample_rate) for p in job.babble]
         y = augment(y, sr=cfg.sample_rate, seed=seed, strength=job.strength, channel_seed=channel_seed, others=others)
+    if job.narrow:
+        from .channels import narrowband
+
+        seed = int(hashlib.sha1(f"{content}-nb-{job.aug}-{job.seed}".encode()).hexdigest()[:8], 16)
+        y, _ = narrowband(y, sr=cfg.sample_rate, rng=np.random.default_rng(seed))
     frames, _ = clip_windows(y, cfg)
     cache.put(content, cfg, _tag(job), frames)
     return frames

@@ -242,13 +242,13 @@ def feed(model, x: np.ndarray, plain: np.ndarray | None = None):
 
 @keras.saving.register_keras_serializable(package="ser")
 class GatedBlend(layers.Layer):
-    """Blend a studio and a channel model by how clean the input sounds.
+    """Blend two models' outputs by a gate.
 
-    Inputs ``[studio, channel, gate]``: the two models' softmax outputs ``[shape=(n, k)]`` and a gate's
-    softmax ``[shape=(n, 2)]`` whose column 1 is the probability ``g`` that the input is an original studio
-    clip rather than a degraded copy. Output ``w * g * studio + (1 - w * g) * channel`` with the fixed
-    ``weight`` ``w``: degraded input (noise, telephone band, low-bitrate codecs) is answered by the channel
-    model alone."""
+    Inputs ``[first, second, gate]``: two softmax outputs ``[shape=(n, k)]`` and a gate's softmax
+    ``[shape=(n, 2)]`` whose column 1 is the probability ``g`` that the input is the first model's kind (a
+    studio member: an original studio clip rather than a degraded copy; a narrowband member: a telephone-band
+    input). Output ``w * g * first + (1 - w * g) * second`` with the fixed ``weight`` ``w``: degraded input
+    (noise, telephone band, low-bitrate codecs) is answered by the channel model alone."""
 
     def __init__(self, weight: float, **kwargs):
         super().__init__(**kwargs)
@@ -265,18 +265,43 @@ class GatedBlend(layers.Layer):
         return {**super().get_config(), "weight": self.weight}
 
 
-def studio_channel(studio: keras.Model, channel: keras.Model, gate: keras.Model, *, weight: float,
-                   name: str = "ser_studio_channel") -> keras.Model:
-    """One model from the shipped recipe's three parts (see :class:`GatedBlend`), named ``studio``, ``channel``
-    and ``gate`` inside it. Two inputs, ``[features, unadapted]``: the members take the model input (normalised
-    by a speaker profile, or not), the gate the unadapted one (:func:`feed`). Output ``[shape=(n, k)]``."""
-    shape = studio.input_shape[1:]
+def blend(channel: keras.Model, *, studio: keras.Model | None = None, gate: keras.Model | None = None,
+          weight: float = 0.5, narrowband: keras.Model | None = None, detector: keras.Model | None = None,
+          name: str = "ser_blend") -> keras.Model:
+    """One model from the shipped recipe's parts, named ``channel``, ``studio``, ``gate``, ``narrowband`` and
+    ``narrowband_detector`` inside it.
+
+    * ``studio`` + ``gate`` (with ``weight``): :class:`GatedBlend` of the studio and channel members by how clean
+      the input sounds;
+    * ``narrowband`` + ``detector``: a member trained on telephone-band copies answers in proportion to the
+      detector's probability that the input is narrowband, the rest of the blend otherwise
+      (:class:`GatedBlend` with weight 1).
+
+    Two inputs, ``[features, unadapted]``: the members take the model input (normalised by a speaker profile, or
+    not), the gates the unadapted one (:func:`feed`). Output ``[shape=(n, k)]``."""
+    if (studio is None) != (gate is None) or (narrowband is None) != (detector is None):
+        raise ValueError("a studio member needs its gate and a narrowband member its detector")
+    if studio is None and narrowband is None:
+        raise ValueError("blend needs a studio or a narrowband member beside the channel member")
+    shape = channel.input_shape[1:]
     inp = keras.Input(shape=shape, name="features")
     plain = keras.Input(shape=shape, name=UNADAPTED_INPUT)
-    for m, n in ((studio, "studio"), (channel, "channel"), (gate, "gate")):
-        m.name = n
-    out = GatedBlend(weight, name="emotion")([studio(inp), channel(inp), gate(plain)])
+    channel.name = "channel"
+    out = channel(inp)
+    if studio is not None and gate is not None:
+        studio.name, gate.name = "studio", "gate"
+        out = GatedBlend(weight, name="studio_blend" if narrowband is not None else "emotion")(
+            [studio(inp), out, gate(plain)])
+    if narrowband is not None and detector is not None:
+        narrowband.name, detector.name = "narrowband", "narrowband_detector"
+        out = GatedBlend(1.0, name="emotion")([narrowband(inp), out, detector(plain)])
     return keras.Model([inp, plain], out, name=name)
+
+
+def studio_channel(studio: keras.Model, channel: keras.Model, gate: keras.Model, *, weight: float,
+                   name: str = "ser_studio_channel") -> keras.Model:
+    """The studio/channel blend alone (:func:`blend` without a narrowband member)."""
+    return blend(channel, studio=studio, gate=gate, weight=weight, name=name)
 
 
 def ensemble(models: list[keras.Model], *, name: str = "ser_ensemble") -> keras.Model:

@@ -75,6 +75,7 @@ class TrainConfig:
     original_weight: float = 1.0  # weight of an original clip's windows relative to an augmented copy's
     channels: bool = True  # augmented copies also pass a random recording channel (ser.channels)
     studio_weight: float = 0.5  # with augmented copies: most weight of a second model trained on the original clips only
+    narrowband: bool = True  # with augmented copies: a member trained on telephone-band copies, and its detector
     adapt: bool = True  # stats models: fit a speaker-adaptation prior, train unadapted + adapted halves
     adapt_tau: float = DEFAULT_TAU  # shrinkage of a speaker profile at inference (clips)
     adapt_ratio: float = 1.0  # inputs that move with emotion more than between speakers adapt slower
@@ -173,8 +174,12 @@ def _fit_one(
     seed: int,
     tag: str,
     watch: _Data | None = None,
+    train_nb: list[list[list[np.ndarray]]] | None = None,
 ):
     """Train one model; returns (model, history dict, seconds, adaptation prior or None).
+
+    ``train_nb``: narrowband copies of the training clips (of the originals and of each augmented copy), for the
+    narrowband member and its detector.
 
     With validation clips, training stops early on validation loss (best weights restored); without
     (``n_val_speakers=0``), it runs all ``tc.epochs`` and the learning rate follows the training loss.
@@ -220,6 +225,7 @@ def _fit_one(
     validation = batch(shown) if shown is not None and len(shown.frames) else None
     model, history, secs = _fit_model(tc, x_tr, ys, weights, validation, early=early, k=k, seed=seed,
                                       what=f"[{tag}] {len(train.frames)} clips + {len(train_aug)} augmented copies")
+    parts: dict[str, Any] = {}
     if tc.studio_weight > 0 and train_aug:
         # a second model on the original clips only: clean studio speech of a corpus the model never heard is
         # recognised far better by a model that never saw a degraded channel, but noise, a telephone band or a
@@ -235,11 +241,39 @@ def _fit_one(
             dataclasses.replace(tc, epochs=max(1, tc.epochs // 4)), x_tr[plain], is_orig,
             _sample_weights(is_orig, original[plain], 2), None, early=False, k=2, seed=seed + 104729,
             what=f"[{tag}] studio gate: original clip or augmented copy")
-        from .models import studio_channel
-
-        model = studio_channel(studio, model, gate, weight=tc.studio_weight)
+        parts |= {"studio": studio, "gate": gate, "weight": tc.studio_weight}
         history = history | {"studio_member": h_studio, "studio_gate": h_gate}
         secs += s_studio + s_gate
+    if train_nb:
+        # a member for telephone-band input (a phone line or 8 kHz audio has nothing above 4 kHz, which every
+        # wideband model misreads), answering as far as a detector (narrowband copy vs wideband clip, logistic
+        # regression on the unadapted input) hears a narrowband input (benchmarks/EXPERIMENTS.md, session 11)
+        spk = train.manifest["speaker"].to_numpy()
+        flat_nb, ys_nb, owner_nb = _expand([fr for copy in train_nb for fr in copy],
+                                           np.concatenate([y_tr] * len(train_nb)))
+        x_nb = model_input(flat_nb, cfg, kind)
+        n_nb = len(x_nb)
+        if prior is not None:
+            sess_nb = np.concatenate([np.char.add(spk.astype(str), f"#nb{c}") for c in range(len(train_nb))])
+            x_nb = np.concatenate([prior.normalise(x_nb, None),
+                                   speaker_normalised(x_nb, sess_nb[owner_nb], prior, tau=tc.adapt_train_tau)])
+            ys_nb = np.concatenate([ys_nb, ys_nb])
+        narrow, h_nb, s_nb = _fit_model(
+            tc, x_nb, ys_nb, _sample_weights(ys_nb, np.ones(len(ys_nb), bool), k), None, early=False, k=k,
+            seed=seed + 15485863, what=f"[{tag}] narrowband member: {len(train_nb)} telephone-band copies")
+        x_det = np.concatenate([x_tr[:n_plain], x_nb[:n_nb]])
+        is_nb = np.r_[np.zeros(n_plain, int), np.ones(n_nb, int)]
+        detector, h_det, s_det = _fit_model(
+            dataclasses.replace(tc, epochs=max(1, tc.epochs // 4)), x_det, is_nb,
+            _sample_weights(is_nb, np.ones(len(is_nb), bool), 2), None, early=False, k=2, seed=seed + 32452843,
+            what=f"[{tag}] narrowband detector: telephone-band copy or wideband clip")
+        parts |= {"narrowband": narrow, "detector": detector}
+        history = history | {"narrowband_member": h_nb, "narrowband_detector": h_det}
+        secs += s_nb + s_det
+    if parts:
+        from .models import blend
+
+        model = blend(model, **parts)
     return model, history, secs, prior
 
 
@@ -302,6 +336,7 @@ class _FeatureStore:
         self.tc = tc
         self._orig: dict[str, list[np.ndarray]] = {}
         self._aug: dict[tuple[str, int], list[np.ndarray]] = {}
+        self._nb: dict[tuple[str, int], list[np.ndarray]] = {}
         self.seconds = 0.0
         self.groups: dict[str, int] = {}  # speaker → fold group (babble stays within a group)
 
@@ -348,12 +383,36 @@ class _FeatureStore:
         return [[self._aug[(p, c)] for p in man["path"]] for c in copies]
 
 
+    def narrow(self, man: pd.DataFrame) -> list[list[list[np.ndarray]]]:
+        """Narrowband copies: each original clip and each of its augmented copies through a random narrowband
+        line (:func:`ser.channels.narrowband`), as ``[copy][clip]`` lists of windows (copy 0: the originals')."""
+        copies = range(0, self.tc.augment + 1)
+        need = [(p, c) for c in copies for p in man["path"] if (p, c) not in self._nb]
+        if need:
+            t0 = time.time()
+            spk = dict(zip(man["path"], man["speaker"], strict=True))
+            arrays = (man["path"].to_numpy(), man["speaker"].to_numpy(),
+                      man["speaker"].map(lambda s: self.groups.get(s, 0)).to_numpy())
+            jobs = [dataset.Job(p, c, self.tc.seed, self.tc.augment_strength,
+                                channel=spk[p] if self.tc.channels and c else "",
+                                babble=self._babble(*arrays, p, spk[p], c) if self.tc.channels and c else (),
+                                narrow=True)
+                    for p, c in need]
+            for key, fr in zip(need, dataset.extract_all(jobs, self.tc.features, cache_dir=self.tc.cache_dir,
+                                                         use_cache=self.tc.use_cache, workers=self.tc.workers,
+                                                         desc="narrowband features"), strict=True):
+                self._nb[key] = fr
+            self.seconds += time.time() - t0
+        return [[self._nb[(p, c)] for p in man["path"]] for c in copies]
+
+
 def _run_split(tc, labels, man, split, store, *, seed, tag):
     sel = lambda speakers: man[man["speaker"].isin(speakers)].reset_index(drop=True)  # noqa: E731
     tr, va, te = sel(split.train), sel(split.val), sel(split.test)
     train, val, test = store.originals(tr), store.originals(va), store.originals(te)
     aug = store.augmented(tr) if tc.augment else []
-    model, history, secs, prior = _fit_one(tc, labels, train, aug, val, seed=seed, tag=tag, watch=test)
+    nb = store.narrow(tr) if tc.augment and tc.narrowband else None
+    model, history, secs, prior = _fit_one(tc, labels, train, aug, val, seed=seed, tag=tag, watch=test, train_nb=nb)
     kind = MODEL_INPUTS[tc.model.model_type]
     lab_idx = {lab: i for i, lab in enumerate(labels)}
     out = {

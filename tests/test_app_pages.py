@@ -61,6 +61,7 @@ def rich_bundle(tiny_bundle, tmp_path_factory) -> Path:
     history["folds"] = [{"loss": [1.5, 1.2], "val_loss": [1.6, 1.5], "accuracy": [0.4, 0.5],
                          "val_accuracy": [0.3, 0.4]} for _ in range(3)]
     history["studio_member"] = {"loss": [1.4, 1.1], "accuracy": [0.45, 0.55]}
+    history["narrowband_member"] = {"loss": [1.6, 1.3], "accuracy": [0.35, 0.45]}
     (dest / "history.json").write_text(json.dumps(history))
     rng = np.random.default_rng(0)
     eda = {
@@ -325,8 +326,9 @@ def test_report_all_sections(env, rich_bundle):
                     "Calibration", "Model card"]
     assert [m.label for m in at.metric][:4] == ["UAR", "Accuracy", "Test clips", "3-fold UAR"]
     n_charts = len(at.get("plotly_chart"))
-    assert n_charts == 7  # the shipped model's curves, and its studio member's in an expander
+    assert n_charts == 8  # the shipped model's curves, its studio and narrowband members' in expanders
     assert any("studio member" in c.value for c in at.caption)
+    assert any("phone line" in c.value for c in at.caption)
     at.toggle(key="report_norm").set_value(False).run()
     _clean(at)
     assert len(at.get("plotly_chart")) == n_charts
@@ -335,7 +337,7 @@ def test_report_all_sections(env, rich_bundle):
     assert curves.options == ["Shipped model", "Fold 1", "Fold 2", "Fold 3"]
     curves.set_value("Fold 2").run()
     _clean(at)
-    assert len(at.get("plotly_chart")) == n_charts - 1  # a fold's history without a studio member
+    assert len(at.get("plotly_chart")) == n_charts - 2  # a fold's history without studio or narrowband members
     assert any("only watched" in c.value for c in at.caption)  # these folds had no validation speakers
 
 

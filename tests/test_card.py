@@ -37,3 +37,20 @@ def test_card_for_a_split_without_validation_speakers_says_so():
     assert "Test speakers (never seen in training or validation): ravdess_03." in card
     assert "No validation speakers" in card and "softmax confidences" in card
     assert "UAR (unweighted average recall) 60.0%" in card and "of held-out speakers" in card
+
+
+def test_card_names_the_members_the_recipe_trained():
+    """The studio/channel sentence with a studio weight, the narrowband sentence with a narrowband member, neither
+    without augmented copies (then there is a single model)."""
+    split = {"train": ["ravdess_01"], "val": [], "test": ["ravdess_02"]}
+
+    def card(**training) -> str:
+        return model_card(_cfg(split, training=training), {"test": TEST}, {})
+
+    both = card(augment=2, studio_weight=0.5, narrowband=True)
+    assert "up to 50% of the say" in both and "phone line or 8 kHz link" in both
+    studio_only = card(augment=2, studio_weight=0.5, narrowband=False)
+    assert "studio member" in studio_only and "phone line" not in studio_only
+    narrow_only = card(augment=2, studio_weight=0.0, narrowband=True)
+    assert "studio member" not in narrow_only and "narrowband member" in narrow_only
+    assert "narrowband member" not in card(augment=0, studio_weight=0.5, narrowband=True)

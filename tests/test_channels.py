@@ -227,6 +227,27 @@ def test_random_channel_is_deterministic_and_varied():
     assert not np.array_equal(first, ch.random_channel(y, sr=SR, rng=rng)[0])  # the rng advances
 
 
+def test_narrowband_lines_keep_nothing_above_4_khz_and_are_seeded():
+    """The narrowband member's training copies: a phone line (μ-law or linear) or plain 8 kHz audio, every one
+    without energy above 4 kHz; deterministic for a given rng state, all three kinds drawn."""
+    rng = np.random.default_rng(3)
+    white = (0.1 * rng.standard_normal(2 * SR)).astype(np.float32)
+    kinds = set()
+    for seed in range(12):
+        out, kind = ch.narrowband(white, sr=SR, rng=np.random.default_rng(seed))
+        again, kind2 = ch.narrowband(white, sr=SR, rng=np.random.default_rng(seed))
+        np.testing.assert_array_equal(out, again)
+        assert kind == kind2 and out.shape == white.shape and out.dtype == np.float32 and np.abs(out).max() <= 1.0
+        assert 10 * np.log10(_band_energy(out, 4200, 8001) / _band_energy(white, 4200, 8001)) < -30
+        assert abs(10 * np.log10(_band_energy(out, 500, 3000) / _band_energy(white, 500, 3000))) < 1.5
+        if kind == "8k":  # no phone band-pass: the lows stay
+            assert abs(10 * np.log10(_band_energy(out, 50, 250) / _band_energy(white, 50, 250))) < 1.5
+        kinds.add(kind)
+    assert kinds == {"tel", "tel-linear", "8k"}
+    empty, _ = ch.narrowband(np.zeros(0, np.float32), sr=SR, rng=np.random.default_rng(0))
+    assert empty.size == 0
+
+
 @requires_data
 def test_laptop_on_a_real_clip():
     from ser import audio

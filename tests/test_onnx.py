@@ -95,6 +95,37 @@ def test_gated_studio_channel_blend_saves_loads_and_exports(tmp_path):
         studio_channel(studio, channel, gate, weight=0.0)
 
 
+def test_narrowband_member_routes_by_its_detector_and_exports(tmp_path):
+    """The shipped recipe's last stage: d * narrowband + (1 - d) * (studio/channel blend), the detector d on the
+    unadapted input; also without a studio member; survives a .keras round trip and exports to ONNX."""
+    import keras
+
+    from ser.models import ModelConfig, blend, build_model, feed
+
+    shape = input_shape(FeatureConfig(), "stats")
+    studio, channel, gate, narrow, det = (build_model(ModelConfig(), input_shape=shape, n_classes=n, seed=s)
+                                          for n, s in ((4, 1), (4, 2), (2, 3), (4, 4), (2, 5)))
+    x, plain = probe_inputs(shape, n=5, seed=3), probe_inputs(shape, n=5, seed=4)
+    ps, pc, pn = (np.asarray(m(x)) for m in (studio, channel, narrow))
+    g, d = np.asarray(gate(plain))[:, 1:2], np.asarray(det(plain))[:, 1:2]
+    want = d * pn + (1 - d) * (0.5 * g * ps + (1 - 0.5 * g) * pc)
+    full = blend(channel, studio=studio, gate=gate, weight=0.5, narrowband=narrow, detector=det)
+    np.testing.assert_allclose(np.asarray(full(feed(full, x, plain))), want, atol=1e-6)
+    assert {m.name for m in full.layers} >= {"studio", "channel", "gate", "narrowband", "narrowband_detector"}
+    full.save(tmp_path / "n.keras")
+    again = keras.saving.load_model(tmp_path / "n.keras", compile=False, safe_mode=True)
+    np.testing.assert_allclose(np.asarray(again([x, plain])), want, atol=1e-6)
+    assert export_model(again, tmp_path / "n.onnx") <= TOLERANCE
+    sess = session(tmp_path / "n.onnx")
+    np.testing.assert_allclose(sess.run(None, {"features": x, "unadapted": plain})[0], want, atol=1e-5)
+    alone = blend(channel, narrowband=narrow, detector=det)  # --studio-weight 0: channel + narrowband member
+    np.testing.assert_allclose(np.asarray(alone([x, plain])), d * pn + (1 - d) * pc, atol=1e-6)
+    with pytest.raises(ValueError, match="needs its gate"):
+        blend(channel, studio=studio)
+    with pytest.raises(ValueError, match="beside the channel member"):
+        blend(channel)
+
+
 def test_fold_ensemble_of_two_input_blends_keeps_both_inputs(tmp_path):
     """`ser train --folds K --ensemble` averages fold models; with the studio/channel recipe each fold model has two
     inputs, and the ensemble passes both on (and survives a .keras round trip)."""

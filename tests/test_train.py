@@ -177,6 +177,9 @@ def test_ser_train_small_subset_end_to_end(tmp_path, capsys):
     assert {m.name for m in blend.layers} >= {"studio", "channel"}
     assert cfg2["training"]["studio_weight"] == 0.5 and "up to 50% of the say" in (out / "MODEL_CARD.md").read_text()
     assert len(hist["studio_member"]["loss"]) == 3
+    # a narrowband member (telephone-band copies of the originals and of the augmented copy) and its detector
+    assert {m.name for m in blend.layers} >= {"narrowband", "narrowband_detector"} and training["narrowband"]
+    assert len(hist["narrowband_member"]["loss"]) == 3 and "phone line" in (out / "MODEL_CARD.md").read_text()
     pred = Predictor(out)
     assert pred.adaptive
     profile = pred.new_profile("actor 4")
