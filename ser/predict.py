@@ -128,6 +128,11 @@ class Predictor:
         self._lock = threading.Lock()
         self._kind = self.bundle.config.input_kind
         self.prior = self.bundle.adaptation if self._kind == "stats" else None
+        training = self.bundle.config.extra.get("training") or {}
+        #: how far narrowband input softens the confidences: less when a narrowband member answers for it
+        self.narrowband_reliability = (quality.NARROWBAND_MEMBER_RELIABILITY
+                                       if training.get("narrowband") and training.get("augment")
+                                       else quality.NARROWBAND_RELIABILITY)
 
     # -- core: the one path from frame features to probabilities --------------------------------
     @property
@@ -221,7 +226,8 @@ class Predictor:
             y = audio.check_signal(y, sr=sr, min_duration=0.0, allow_silence=True)
             y = audio.resample(y, sr_in=sr, sr_out=self.sample_rate)
         y = audio.check_signal(y, sr=self.sample_rate)
-        q = quality.assess(y, sr=self.sample_rate, source_sr=source_sr or sr)
+        q = quality.assess(y, sr=self.sample_rate, source_sr=source_sr or sr,
+                           narrowband_reliability=self.narrowband_reliability)
         if warnings:
             q = dataclasses.replace(q, warnings=tuple(warnings) + q.warnings)
         frames, spans = clip_windows(y, self.features)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +34,7 @@ from ser.audio import load
 from ser.cli import main
 from ser.errors import SERError
 from ser.features import FeatureConfig, clip_windows, model_input
-from ser.quality import NARROWBAND_RELIABILITY, assess, temper
+from ser.quality import NARROWBAND_MEMBER_RELIABILITY, NARROWBAND_RELIABILITY, assess, temper
 from ser.testing import tiny_features
 
 SR = 16_000
@@ -457,6 +458,15 @@ def test_8khz_file_is_narrowband_by_its_rate(tmp_path, real_bundle):
     assert r.duration == pytest.approx(y.size / SR, abs=0.01)
     clean = pred.predict_file(clip)
     assert not clean.warnings and clean.reliability == 1.0
+    # a model with a narrowband member (trained on telephone-band copies) is softened less on the same file
+    member = tmp_path / "member"
+    shutil.copytree(real_bundle, member)
+    cfg = json.loads((member / "config.json").read_text())
+    cfg.setdefault("training", {}).update(narrowband=True, augment=2)
+    (member / "config.json").write_text(json.dumps(cfg))
+    r2 = Predictor(member).predict_file(wav)
+    assert r2.reliability == pytest.approx(NARROWBAND_MEMBER_RELIABILITY, abs=1e-3) and r2.uncertain
+    assert r2.warnings == r.warnings and r2.confidence > r.confidence
 
 
 # -- the mood guard ------------------------------------------------------------------------------------------

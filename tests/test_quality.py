@@ -99,6 +99,9 @@ def test_source_rate_8k_is_narrowband(speech):
     assert has(q, "narrowband") and "8 kHz source" in q.warnings[0]
     assert q.source_sr == 8000
     assert q.reliability == pytest.approx(0.5)
+    # a model with a narrowband member asks for a milder factor; the warning stays
+    mild = assess(speech, sr=SR, source_sr=8000, narrowband_reliability=0.85)
+    assert mild.reliability == pytest.approx(0.85) and mild.warnings == q.warnings
 
 
 def test_hard_clipping_is_flagged(speech):
