@@ -67,7 +67,7 @@ def _cmd_train(a: argparse.Namespace) -> int:
         patience=pick(a.patience, "patience"), folds=a.folds,
         ensemble=a.ensemble, test_speakers=speakers(a.test_speakers), val_speakers=speakers(a.val_speakers),
         n_test_speakers=a.n_test, n_val_speakers=pick(a.n_val, "n_val"), augment=a.augment, augment_strength=a.augment_strength,
-        original_weight=a.original_weight, studio_weight=a.studio_weight, narrowband=not a.no_narrowband,
+        original_weight=a.original_weight, studio_weight=a.studio_weight, narrowband=not a.no_narrowband, babble_copies=a.babble_copies,
         labels=speakers(a.labels), label_space=a.label_space, seed=a.seed, cache_dir=a.cache_dir, use_cache=not a.no_cache,
         channels=not a.no_channels, adapt=not a.no_adapt, adapt_tau=a.adapt_tau,
         adapt_mood=a.adapt_mood, adapt_mood_clips=a.adapt_mood_clips, adapt_train_tau=a.adapt_train_tau,
@@ -288,6 +288,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with augmented copies: a model trained on the original clips only gets up to this share "
                         "of the say while a gate judges the input studio-clean, the model trained on originals + "
                         "copies the rest; 0: the latter alone")
+    t.add_argument("--babble-copies", type=int, default=0,
+                   help="with augmented copies: copies of each training clip in the babble of 6 other training "
+                        "speakers at 5-20 dB SNR, beside the random-channel copies (default 0: more babble "
+                        "robustness, less on clean speech of new speakers; benchmarks/EXPERIMENTS.md, session 11)")
     t.add_argument("--no-narrowband", action="store_true",
                    help="no narrowband member (default with augmented copies: a model trained on telephone-band "
                         "copies answers for input a detector hears as a phone line or 8 kHz audio)")

@@ -159,6 +159,10 @@ def augment(y: np.ndarray, *, sr: int, seed: int, strength: float = 1.0, channel
 # -- feature extraction with cache ----------------------------------------------------------------
 
 
+#: SNR range (dB) of the babble copies (``Job.babble_only``).
+BABBLE_SNR_DB = (5.0, 20.0)
+
+
 @dataclass(frozen=True)
 class Job:
     path: str
@@ -168,6 +172,7 @@ class Job:
     channel: str = ""  # the recording session (speaker + copy): one channel chain per session; "" = none
     babble: tuple[str, ...] = ()  # clips of other speakers (same fold group) to mix as babble
     narrow: bool = False  # then through a random narrowband line (ser.channels.narrowband), seeded per clip
+    babble_only: bool = False  # the clip itself plus the babble of ``babble`` at a seeded SNR of 5-20 dB
 
 
 def _tag(job: Job) -> str:
@@ -177,6 +182,8 @@ def _tag(job: Job) -> str:
         if job.channel:
             key = "|".join((job.channel, *job.babble))
             tag += "-ch" + hashlib.sha1(key.encode()).hexdigest()[:10]
+    if job.babble_only:
+        tag += ("-" if tag else "") + f"bab1-s{job.seed}-" + hashlib.sha1("|".join(job.babble).encode()).hexdigest()[:10]
     if job.narrow:
         tag += ("-" if tag else "") + f"nb1-s{job.seed}"
     return tag
@@ -195,6 +202,13 @@ def _work(job: Job, cfg: FeatureConfig, cache_root: str | None, use_cache: bool,
             channel_seed = int(hashlib.sha1(f"{job.channel}-{job.aug}-{job.seed}".encode()).hexdigest()[:8], 16)
         others = [audio.load(p, sr=cfg.sample_rate) for p in job.babble]
         y = augment(y, sr=cfg.sample_rate, seed=seed, strength=job.strength, channel_seed=channel_seed, others=others)
+    if job.babble_only and job.babble:
+        from .channels import add_babble
+
+        rng = np.random.default_rng(int(hashlib.sha1(f"{content}-bab-{job.seed}".encode()).hexdigest()[:8], 16))
+        others = [audio.load(p, sr=cfg.sample_rate) for p in job.babble]
+        y = add_babble(y, snr_db=float(rng.uniform(*BABBLE_SNR_DB)), others=others, seed=int(rng.integers(2**31)),
+                       sr=cfg.sample_rate)
     if job.narrow:
         from .channels import narrowband
 

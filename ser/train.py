@@ -76,6 +76,7 @@ class TrainConfig:
     channels: bool = True  # augmented copies also pass a random recording channel (ser.channels)
     studio_weight: float = 0.5  # with augmented copies: most weight of a second model trained on the original clips only
     narrowband: bool = True  # with augmented copies: a member trained on telephone-band copies, and its detector
+    babble_copies: int = 0  # with augmented copies: copies of each clip in babble of other training speakers (5-20 dB)
     adapt: bool = True  # stats models: fit a speaker-adaptation prior, train unadapted + adapted halves
     adapt_tau: float = DEFAULT_TAU  # shrinkage of a speaker profile at inference (clips)
     adapt_ratio: float = 1.0  # inputs that move with emotion more than between speakers adapt slower
@@ -99,6 +100,8 @@ class TrainConfig:
                 object.__setattr__(self, name, int(recipe[key]))
         if not 0.0 <= self.studio_weight <= 1.0:
             raise TrainingError(f"--studio-weight must be in [0, 1], got {self.studio_weight}")
+        if self.babble_copies < 0:
+            raise TrainingError(f"--babble-copies must be 0 or more, got {self.babble_copies}")
 
 
 @dataclass
@@ -337,6 +340,7 @@ class _FeatureStore:
         self._orig: dict[str, list[np.ndarray]] = {}
         self._aug: dict[tuple[str, int], list[np.ndarray]] = {}
         self._nb: dict[tuple[str, int], list[np.ndarray]] = {}
+        self._bab: dict[tuple[str, int], list[np.ndarray]] = {}
         self.seconds = 0.0
         self.groups: dict[str, int] = {}  # speaker → fold group (babble stays within a group)
 
@@ -383,6 +387,27 @@ class _FeatureStore:
         return [[self._aug[(p, c)] for p in man["path"]] for c in copies]
 
 
+    def babble(self, man: pd.DataFrame) -> list[list[list[np.ndarray]]]:
+        """Babble copies: each clip itself in the babble of 6 other speakers of its fold group (the voices of other
+        people in the room, the condition the random channel copies handle worst), as ``[copy][clip]`` lists of
+        windows (a clip with no such speaker — a one-speaker group — stays as it is)."""
+        copies = range(1, self.tc.babble_copies + 1)
+        need = [(p, c) for c in copies for p in man["path"] if (p, c) not in self._bab]
+        if need:
+            t0 = time.time()
+            spk = dict(zip(man["path"], man["speaker"], strict=True))
+            arrays = (man["path"].to_numpy(), man["speaker"].to_numpy(),
+                      man["speaker"].map(lambda s: self.groups.get(s, 0)).to_numpy())
+            jobs = [dataset.Job(p, 0, self.tc.seed + c - 1, self.tc.augment_strength,
+                                babble=self._babble(*arrays, p, spk[p], 1000 + c), babble_only=True)
+                    for p, c in need]
+            for key, fr in zip(need, dataset.extract_all(jobs, self.tc.features, cache_dir=self.tc.cache_dir,
+                                                         use_cache=self.tc.use_cache, workers=self.tc.workers,
+                                                         desc="babble features"), strict=True):
+                self._bab[key] = fr
+            self.seconds += time.time() - t0
+        return [[self._bab[(p, c)] for p in man["path"]] for c in copies]
+
     def narrow(self, man: pd.DataFrame) -> list[list[list[np.ndarray]]]:
         """Narrowband copies: each original clip and each of its augmented copies through a random narrowband
         line (:func:`ser.channels.narrowband`), as ``[copy][clip]`` lists of windows (copy 0: the originals')."""
@@ -411,6 +436,8 @@ def _run_split(tc, labels, man, split, store, *, seed, tag):
     tr, va, te = sel(split.train), sel(split.val), sel(split.test)
     train, val, test = store.originals(tr), store.originals(va), store.originals(te)
     aug = store.augmented(tr) if tc.augment else []
+    if tc.augment and tc.babble_copies:
+        aug += store.babble(tr)
     nb = store.narrow(tr) if tc.augment and tc.narrowband else None
     model, history, secs, prior = _fit_one(tc, labels, train, aug, val, seed=seed, tag=tag, watch=test, train_nb=nb)
     kind = MODEL_INPUTS[tc.model.model_type]

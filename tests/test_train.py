@@ -139,7 +139,7 @@ def test_ser_train_small_subset_end_to_end(tmp_path, capsys):
     from ser.cli import main
 
     args = ["train", "--data", str(sub), "--out", str(out), "--epochs", "3", "--augment", "1", "--cache-dir", cache,
-            "--folds", "2", "--workers", "1"]
+            "--folds", "2", "--workers", "1", "--babble-copies", "1"]
     assert main([*args, "--val-speakers", "ravdess_03"]) == 2
     assert "cannot be combined with --folds" in capsys.readouterr().err
     assert main(args) == 0
@@ -155,7 +155,7 @@ def test_ser_train_small_subset_end_to_end(tmp_path, capsys):
     assert cfg2["model_type"] == "linear" and cfg2["temperature"] == metrics["calibration"]["temperature"]
     training = cfg2["training"]  # the linear defaults of the CLI: large batches, no validation speakers
     assert training["batch_size"] == 256 and training["n_val_speakers"] == 0 and training["epochs"] == 3
-    assert training["adapt"] and training["channels"] and training["augment"] == 1
+    assert training["adapt"] and training["channels"] and training["augment"] == 1 and training["babble_copies"] == 1
     speakers = [f"ravdess_0{i}" for i in range(1, 5)]
     assert cfg2["split"]["train"] == speakers and cfg2["split"]["test"] == [] and cfg2["split"]["cross_validated"] == speakers
     hist = json.loads((out / "history.json").read_text())
@@ -213,6 +213,16 @@ def test_studio_weight_is_a_share_between_0_and_1():
     for bad in (1.5, -0.1):
         with pytest.raises(TrainingError, match=r"studio-weight must be in \[0, 1\]"):
             TrainConfig(data=("x",), out="y", studio_weight=bad)
+
+
+def test_babble_copies_are_a_count():
+    from ser.errors import TrainingError
+    from ser.train import TrainConfig
+
+    assert TrainConfig(data=("x",), out="y").babble_copies == 0
+    assert TrainConfig(data=("x",), out="y", babble_copies=2).babble_copies == 2
+    with pytest.raises(TrainingError, match="--babble-copies must be 0 or more"):
+        TrainConfig(data=("x",), out="y", babble_copies=-1)
 
 
 def test_sample_weights_balance_classes_and_weight_originals():
