@@ -163,7 +163,9 @@ def model_card(cfg: BundleConfig, metrics: dict[str, Any], eda: dict[str, Any]) 
         if "adapt_tau" in tr:
             guard = (f"mood guard κ = {tr['adapt_mood']:g}" if tr.get("adapt_mood") else "no mood guard") + (
                 f", fading after about {tr['adapt_mood_clips']:g} clips of a session"
-                if tr.get("adapt_mood") and tr.get("adapt_mood_clips") else "")
+                if tr.get("adapt_mood") and tr.get("adapt_mood_clips") else "") + (
+                f"; a running profile adapts only once it holds {tr['adapt_min_clips']:g} clips"
+                if tr.get("adapt_min_clips") else "")
             lines.append(f"- Settings: a profile of n clips gets weight n / (n + {tr['adapt_tau']:g}) (shrinkage towards "
                          f"the training speakers); {guard}; enrolment profiles skip the guard.")
     per_class = test.get("per_class", {})

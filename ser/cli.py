@@ -70,7 +70,8 @@ def _cmd_train(a: argparse.Namespace) -> int:
         original_weight=a.original_weight, studio_weight=a.studio_weight, narrowband=not a.no_narrowband, babble_copies=a.babble_copies,
         labels=speakers(a.labels), label_space=a.label_space, seed=a.seed, cache_dir=a.cache_dir, use_cache=not a.no_cache,
         channels=not a.no_channels, adapt=not a.no_adapt, adapt_tau=a.adapt_tau,
-        adapt_mood=a.adapt_mood, adapt_mood_clips=a.adapt_mood_clips, adapt_train_tau=a.adapt_train_tau,
+        adapt_mood=a.adapt_mood, adapt_mood_clips=a.adapt_mood_clips,
+        adapt_min_clips=a.adapt_min_clips, adapt_train_tau=a.adapt_train_tau,
         workers=a.workers, verbose=2 if not sys.stderr.isatty() else 1,
         command="ser " + " ".join(shlex.quote(x) for x in sys.argv[1:]),
     )
@@ -230,7 +231,7 @@ def _cmd_export(a: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .adapt import DEFAULT_MOOD, DEFAULT_MOOD_CLIPS, DEFAULT_TAU, DEFAULT_TRAIN_TAU
+    from .adapt import DEFAULT_MIN_CLIPS, DEFAULT_MOOD, DEFAULT_MOOD_CLIPS, DEFAULT_TAU, DEFAULT_TRAIN_TAU
     from .corpus_facts import CORPUS_FACTS
     from .labels import LabelSpace
 
@@ -307,6 +308,8 @@ def build_parser() -> argparse.ArgumentParser:
         ("--adapt-mood-clips", DEFAULT_MOOD_CLIPS, "the mood guard fades after about this many clips of a session "
                                                    "(a mood seldom lasts that long, a new microphone or corpus does; "
                                                    "0: never fades)"),
+        ("--adapt-min-clips", DEFAULT_MIN_CLIPS, "a running speaker profile adapts only once it holds this many "
+                                                 "clips (enrolment profiles at once; 0: from the first clip)"),
         ("--adapt-train-tau", DEFAULT_TRAIN_TAU, "shrinkage of each training speaker's statistics in the adapted "
                                                  "half of training"),
     ):

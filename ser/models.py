@@ -247,22 +247,28 @@ class GatedBlend(layers.Layer):
     Inputs ``[first, second, gate]``: two softmax outputs ``[shape=(n, k)]`` and a gate's softmax
     ``[shape=(n, 2)]`` whose column 1 is the probability ``g`` that the input is the first model's kind (a
     studio member: an original studio clip rather than a degraded copy; a narrowband member: a telephone-band
-    input). Output ``w * g * first + (1 - w * g) * second`` with the fixed ``weight`` ``w``: degraded input
-    (noise, telephone band, low-bitrate codecs) is answered by the channel model alone."""
+    input). Output ``w * g**p * first + (1 - w * g**p) * second`` with the fixed ``weight`` ``w`` and ``power``
+    ``p``: degraded input (noise, telephone band, low-bitrate codecs) is answered by the channel model alone. A
+    power of 2 keeps a member that is useless outside its own kind of input out of the answer while its gate is
+    merely unsure (g 0.05 gives it 0.0025)."""
 
-    def __init__(self, weight: float, **kwargs):
+    def __init__(self, weight: float, power: float = 1.0, **kwargs):
         super().__init__(**kwargs)
         if not 0.0 < weight <= 1.0:
             raise ValueError(f"GatedBlend weight must be in (0, 1], got {weight}")
+        if power not in (1.0, 2.0):
+            raise ValueError(f"GatedBlend power must be 1 or 2, got {power}")
         self.weight = float(weight)
+        self.power = float(power)
 
     def call(self, inputs):
         studio, channel, gate = inputs
-        w = gate[:, 1:2] * self.weight
+        g = gate[:, 1:2]
+        w = (g * g if self.power == 2.0 else g) * self.weight
         return w * studio + (1.0 - w) * channel
 
     def get_config(self):
-        return {**super().get_config(), "weight": self.weight}
+        return {**super().get_config(), "weight": self.weight, "power": self.power}
 
 
 def blend(channel: keras.Model, *, studio: keras.Model | None = None, gate: keras.Model | None = None,
@@ -273,9 +279,10 @@ def blend(channel: keras.Model, *, studio: keras.Model | None = None, gate: kera
 
     * ``studio`` + ``gate`` (with ``weight``): :class:`GatedBlend` of the studio and channel members by how clean
       the input sounds;
-    * ``narrowband`` + ``detector``: a member trained on telephone-band copies answers in proportion to the
-      detector's probability that the input is narrowband, the rest of the blend otherwise
-      (:class:`GatedBlend` with weight 1).
+    * ``narrowband`` + ``detector``: a member trained on telephone-band copies answers with the square of the
+      detector's probability ``d`` that the input is narrowband, the rest of the blend otherwise
+      (:class:`GatedBlend` with weight 1 and power 2: on a corpus the model never heard, d averages 0.05, and
+      the member, useless on wideband speech, cost 0.01 UAR at power 1).
 
     Two inputs, ``[features, unadapted]``: the members take the model input (normalised by a speaker profile, or
     not), the gates the unadapted one (:func:`feed`). Output ``[shape=(n, k)]``."""
@@ -294,7 +301,7 @@ def blend(channel: keras.Model, *, studio: keras.Model | None = None, gate: kera
             [studio(inp), out, gate(plain)])
     if narrowband is not None and detector is not None:
         narrowband.name, detector.name = "narrowband", "narrowband_detector"
-        out = GatedBlend(1.0, name="emotion")([narrowband(inp), out, detector(plain)])
+        out = GatedBlend(1.0, power=2.0, name="emotion")([narrowband(inp), out, detector(plain)])
     return keras.Model([inp, plain], out, name=name)
 
 

@@ -583,3 +583,38 @@ def test_running_protocol_records_unadapted_posteriors(real_bundle):
         pred.predict_file(f, profile=profile)
     assert profile.posterior is not None and profile.posterior.shape == (len(pred.labels),)
     assert profile.posterior.sum() == pytest.approx(profile.n, rel=1e-6)  # one probability vector per clip
+
+
+def test_a_running_profile_adapts_only_once_it_holds_min_clips():
+    """With ``min_clips`` 3 the first three clips of a session are predicted unadapted (the prior's level, no
+    shift), the fourth with the statistics of the three before it; an enrolment profile counts at once; old
+    priors (no ``min_clips``) adapt from the first clip."""
+    import dataclasses
+
+    from ser.adapt import AdaptationPrior
+
+    prior = dataclasses.replace(_toy_prior(mood=0.0), min_clips=3.0)
+    x = np.ones((2, 4), np.float32)
+    for n in (1, 2):
+        early = _profile_of([[0.2, 0.3, 0.5]] * n)
+        early.total = np.full(4, 5.0 * n)
+        assert prior.effective_n(early) == 0.0
+        np.testing.assert_array_equal(prior.normalise(x, early), prior.normalise(x, None))
+    three = _profile_of([[0.2, 0.3, 0.5]] * 3)
+    three.total = np.full(4, 15.0)
+    assert prior.effective_n(three) == 3.0 and not np.allclose(prior.normalise(x, three), prior.normalise(x, None))
+    assert prior.effective_n(_profile_of([[0.2, 0.3, 0.5]] * 2, enrolled=True)) == 2.0
+    assert AdaptationPrior.from_dict(prior.to_dict()).min_clips == 3.0
+    assert AdaptationPrior.from_dict({k: v for k, v in prior.to_dict().items() if k != "min_clips"}).min_clips == 0.0
+    # the running protocol: clips 1-3 of a session come out exactly unadapted
+    rng = np.random.default_rng(0)
+    clips = [rng.normal(size=(2, 4)).astype(np.float32) + 3.0 for _ in range(5)]
+
+    def infer(z, plain=None):
+        e = np.exp(z[:, :3] - z[:, :3].max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+
+    adapted, plain, before = session_probs(clips, infer, prior)
+    np.testing.assert_array_equal(before, [0, 1, 2, 3, 4])
+    np.testing.assert_allclose(adapted[:3], plain[:3])
+    assert not np.allclose(adapted[3:], plain[3:])

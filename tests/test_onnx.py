@@ -96,7 +96,7 @@ def test_gated_studio_channel_blend_saves_loads_and_exports(tmp_path):
 
 
 def test_narrowband_member_routes_by_its_detector_and_exports(tmp_path):
-    """The shipped recipe's last stage: d * narrowband + (1 - d) * (studio/channel blend), the detector d on the
+    """The shipped recipe's last stage: d² * narrowband + (1 - d²) * (studio/channel blend), the detector d on the
     unadapted input; also without a studio member; survives a .keras round trip and exports to ONNX."""
     import keras
 
@@ -108,7 +108,7 @@ def test_narrowband_member_routes_by_its_detector_and_exports(tmp_path):
     x, plain = probe_inputs(shape, n=5, seed=3), probe_inputs(shape, n=5, seed=4)
     ps, pc, pn = (np.asarray(m(x)) for m in (studio, channel, narrow))
     g, d = np.asarray(gate(plain))[:, 1:2], np.asarray(det(plain))[:, 1:2]
-    want = d * pn + (1 - d) * (0.5 * g * ps + (1 - 0.5 * g) * pc)
+    want = d**2 * pn + (1 - d**2) * (0.5 * g * ps + (1 - 0.5 * g) * pc)
     full = blend(channel, studio=studio, gate=gate, weight=0.5, narrowband=narrow, detector=det)
     np.testing.assert_allclose(np.asarray(full(feed(full, x, plain))), want, atol=1e-6)
     assert {m.name for m in full.layers} >= {"studio", "channel", "gate", "narrowband", "narrowband_detector"}
@@ -119,7 +119,7 @@ def test_narrowband_member_routes_by_its_detector_and_exports(tmp_path):
     sess = session(tmp_path / "n.onnx")
     np.testing.assert_allclose(sess.run(None, {"features": x, "unadapted": plain})[0], want, atol=1e-5)
     alone = blend(channel, narrowband=narrow, detector=det)  # --studio-weight 0: channel + narrowband member
-    np.testing.assert_allclose(np.asarray(alone([x, plain])), d * pn + (1 - d) * pc, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(alone([x, plain])), d**2 * pn + (1 - d**2) * pc, atol=1e-6)
     with pytest.raises(ValueError, match="needs its gate"):
         blend(channel, studio=studio)
     with pytest.raises(ValueError, match="beside the channel member"):
