@@ -112,7 +112,8 @@ def results(analyzer: live.LiveAnalyzer, *, playing: bool) -> None:
     if playing:  # keep the tap and the worker up (the worker ends itself after IDLE_STOP_S without audio)
         tap.attach(analyzer)
         analyzer.start()
-    st.caption(ui.live_adaptation_text(adaptive, analyzer.adapt, analyzer.profile_seconds))
+    st.caption(ui.live_adaptation_text(adaptive, analyzer.adapt, analyzer.profile_seconds,
+                                       after_s=analyzer.predictor.adapt_after_s))
     r = analyzer.latest()
     h = analyzer.headline()
     s = analyzer.stats()
@@ -183,4 +184,5 @@ else:
         else:
             st.info("Press **START** and allow microphone access to begin.", icon=":material/touch_app:")
         session_profile = ui.voice_profile(predictor, key=ui.LIVE_PROFILE_KEY)
-        st.caption(ui.live_adaptation_text(adaptive, adapt_on, session_profile.seconds if session_profile else 0.0))
+        st.caption(ui.live_adaptation_text(adaptive, adapt_on, session_profile.seconds if session_profile else 0.0,
+                                           after_s=predictor.adapt_after_s))

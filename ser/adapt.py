@@ -52,7 +52,7 @@ PRIOR_FILE = "adaptation.json"
 #: Default shrinkage at inference: clips of speech before the profile's mean gets half weight.
 DEFAULT_TAU = 1.0
 #: Default mood guard (kappa): a profile whose clips all sound like one emotion counts for fewer clips.
-DEFAULT_MOOD = 8.0
+DEFAULT_MOOD = 12.0
 #: Default fade of the mood guard (N0, clips): a mood rarely lasts a whole session, a new microphone, room
 #: or corpus does; after about N0 clips the guard gives way, 1 / (1 + (n / N0)^2) of its strength.
 DEFAULT_MOOD_CLIPS = 12.0

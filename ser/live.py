@@ -617,6 +617,7 @@ class LiveAnalyzer:
                               time.perf_counter() - t0, y.size / self.sr)
         frames, _ = clip_windows(y, self.predictor.features)
         profile_s = self.profile.seconds if self.profile is not None else 0.0
+        ready = self.predictor.adapts(self.profile)  # the profile of the speech before this window moves the input
         if self.profile is not None:  # each step adds step_s of new speech: that share of a window
             with self._profile_lock:
                 adapted, plain = self.predictor.window_probs(
@@ -624,7 +625,7 @@ class LiveAnalyzer:
                     seconds=self.step_s, return_plain=True)
         else:
             adapted = plain = self.predictor.window_probs(frames)
-        use_adapted = self.adapt and self.profile is not None and profile_s > 0
+        use_adapted = self.adapt and ready
         probs = np.asarray(adapted if use_adapted else plain, dtype=np.float64).mean(axis=0)
         plain_mean = np.asarray(plain, dtype=np.float64).mean(axis=0)
         latency = time.perf_counter() - t0

@@ -145,6 +145,18 @@ class Predictor:
         self._need_prior()
         return SpeakerProfile(name=name, digest=self.prior.digest)
 
+    def adapts(self, profile: SpeakerProfile | None) -> bool:
+        """Whether ``profile`` moves this model's input now: it holds speech, and a running profile at least the
+        prior's ``min_clips`` clips (an enrolment profile at once)."""
+        if profile is None or self.prior is None or profile.n <= 0:
+            return False
+        return profile.enrolled or profile.n >= self.prior.min_clips
+
+    @property
+    def adapt_after_s(self) -> float:
+        """Seconds of speech a running profile needs before it adapts (0 for a model that adapts at once)."""
+        return self.prior.min_clips * self.features.window_s if self.prior is not None else 0.0
+
     def _need_prior(self) -> None:
         if self.prior is None:
             raise SERError(f"model bundle {self.bundle.name} cannot adapt to a speaker (no adaptation prior: "
@@ -182,7 +194,7 @@ class Predictor:
 
     def _result(self, probs: np.ndarray, spans: list[tuple[float, float]], duration: float, source: str, *,
                 q: quality.Quality | None = None, profile: SpeakerProfile | None = None,
-                n_before: float = 0.0) -> Prediction:
+                n_before: float = 0.0, adapted: bool = False) -> Prediction:
         reliability = q.reliability if q is not None else 1.0
         if reliability < 1.0:  # narrowband/clipped/noisy input: confidences say so
             probs = quality.temper(probs, reliability)
@@ -204,7 +216,7 @@ class Predictor:
             source=source,
             warnings=q.warnings if q is not None else (),
             reliability=round(float(reliability), 3),
-            adapted=profile is not None and n_before > 0,
+            adapted=adapted,
             profile_clips=round(float(n_before), 3),
         )
 
@@ -232,11 +244,12 @@ class Predictor:
             q = dataclasses.replace(q, warnings=tuple(warnings) + q.warnings)
         frames, spans = clip_windows(y, self.features)
         n_before = profile.n if profile is not None else 0.0
+        adapted = self.adapts(profile)
         speech_s = spans[-1][1] - spans[0][0] if spans else 0.0
         probs, plain = self.window_probs(frames, profile=profile, update=update_profile, return_plain=True,
                                          weight=_clip_weight(speech_s, self.features.window_s), seconds=speech_s)
         result = self._result(probs, spans, y.size / self.sample_rate, source, q=q, profile=profile,
-                              n_before=n_before)
+                              n_before=n_before, adapted=adapted)
         if profile is not None:
             p = plain.mean(axis=0)
             if q.reliability < 1.0:
@@ -277,6 +290,7 @@ class Predictor:
         hop = int(round(cfg.hop_s * cfg.sample_rate))
         probs, plains, spans, pending, pending_spans = [], [], [], [], []
         n_before = profile.n if profile is not None else 0.0
+        adapted = self.adapts(profile)
         n_total = 0
         peak = 0.0
         for start, y_win in _stream_windows(blocks, win, hop):
@@ -300,7 +314,7 @@ class Predictor:
                 raise AudioError(f"the audio holds no samples: {source}")
             raise AudioError("the recording is silent (peak below -60 dBFS): there is no speech to analyse")
         result = self._result(np.concatenate(probs), spans, n_total / cfg.sample_rate, source, profile=profile,
-                              n_before=n_before)
+                              n_before=n_before, adapted=adapted)
         if profile is not None:
             result = dataclasses.replace(result, unadapted=self._as_dict(np.concatenate(plains).mean(axis=0)))
         return result

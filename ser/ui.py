@@ -700,8 +700,9 @@ def live_headline_text(headline: Headline | None) -> str:
     return f"### :{color}[:material/{icon}:] Emotion: **{headline.label}** — {headline.confidence:.0%}{hedge}"
 
 
-def live_adaptation_text(adaptive: bool, adapt: bool, seconds: float) -> str:
-    """The Live page's adaptation state line, e.g. ``"Adapted to 12 s of your voice"``."""
+def live_adaptation_text(adaptive: bool, adapt: bool, seconds: float, *, after_s: float = 0.0) -> str:
+    """The Live page's adaptation state line, e.g. ``"Adapted to 12 s of your voice"``; ``after_s``: seconds of
+    speech the profile needs before it adapts (:attr:`ser.predict.Predictor.adapt_after_s`)."""
     if not adaptive:
         return ":material/person_off: " + NO_ADAPT_HINT
     if not adapt:
@@ -709,6 +710,9 @@ def live_adaptation_text(adaptive: bool, adapt: bool, seconds: float) -> str:
                 f"listening: {seconds:.0f} s of your voice so far).")
     if seconds <= 0:
         return ":material/record_voice_over: Not adapted yet: the model learns your voice as you speak."
+    if seconds < after_s - 1e-6:
+        return (f":material/record_voice_over: Learning your voice: {seconds:.0f} s so far; the model adapts after "
+                f"about {after_s:.0f} s of speech.")
     return f":material/record_voice_over: Adapted to {seconds:.0f} s of your voice."
 
 

@@ -618,3 +618,21 @@ def test_a_running_profile_adapts_only_once_it_holds_min_clips():
     np.testing.assert_array_equal(before, [0, 1, 2, 3, 4])
     np.testing.assert_allclose(adapted[:3], plain[:3])
     assert not np.allclose(adapted[3:], plain[3:])
+
+
+@requires_data
+def test_predictor_adapts_from_the_prior_min_clips_on(tmp_path, real_bundle):
+    """A bundle whose prior says min_clips 3: the first three clips of a session come out unadapted (and say so),
+    the fourth adapted; the Live page's wait is three model windows of speech."""
+    bundle = tmp_path / "min3"
+    shutil.copytree(real_bundle, bundle)
+    d = json.loads((bundle / PRIOR_FILE).read_text())
+    (bundle / PRIOR_FILE).write_text(json.dumps(d | {"min_clips": 3.0}))
+    pred = Predictor(bundle)
+    assert pred.adapt_after_s == pytest.approx(3 * pred.features.window_s)
+    profile = pred.new_profile("actor 2")
+    results = [pred.predict_file(f, profile=profile) for f in _clips(2)[:4]]
+    assert [r.adapted for r in results] == [False, False, False, True]
+    for r in results[1:3]:  # a profile of 1-2 clips: the prediction is the unadapted one
+        assert list(r.probabilities.values()) == pytest.approx(list(r.unadapted.values()), abs=1e-6)
+    assert pred.adapts(profile) and not pred.adapts(pred.new_profile())

@@ -84,6 +84,10 @@ def test_text_helpers():
     assert "Not adapted yet" in ui.live_adaptation_text(True, True, 0.0)
     assert "Adaptation off" in ui.live_adaptation_text(True, False, 5.0)
     assert "cannot adapt" in ui.live_adaptation_text(False, True, 0.0)
+    # a model that adapts only after a few clips says so while it is still learning the voice
+    assert "Learning your voice: 4 s so far; the model adapts after about 9 s" in ui.live_adaptation_text(
+        True, True, 4.2, after_s=9.0)
+    assert "Adapted to 9 s of your voice" in ui.live_adaptation_text(True, True, 9.0, after_s=9.0)
 
     g = GateResult(-20.0, 2.0, 0.9, 0.1, False)
     adapted = LiveResult(3, 2.5, 0.0, "angry", 0.6, {"angry": 0.6, "sad": 0.4}, False, False, -20.0, g, 0.01, 2.5,
