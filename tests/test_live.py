@@ -83,6 +83,13 @@ class SpyPredictor:
     def new_profile(self, name: str = ""):
         return self._p.new_profile(name)
 
+    def adapts(self, profile) -> bool:
+        return self._p.adapts(profile)
+
+    @property
+    def adapt_after_s(self) -> float:
+        return self._p.adapt_after_s
+
     def window_probs(self, frames, **kwargs):  # the one inference path (adapted or not)
         self.threads.append(threading.get_ident())
         self.started.set()

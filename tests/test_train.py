@@ -183,10 +183,12 @@ def test_ser_train_small_subset_end_to_end(tmp_path, capsys):
     pred = Predictor(out)
     assert pred.adaptive
     profile = pred.new_profile("actor 4")
-    for f in sorted((sub / "Actor_04").iterdir())[:3]:
+    adapted = []
+    for f in sorted((sub / "Actor_04").iterdir())[:4]:
         res = pred.predict_file(f, profile=profile)
         assert res.label in cfg["labels"]
-    assert res.adapted and profile.clips == 3
+        adapted.append(res.adapted)
+    assert adapted == [False, False, False, True] and profile.clips == 4  # adaptation from the third clip on
     # without adaptation (in-process; originals from the cache, no augmentation): no prior in the bundle
     from ser.errors import SERError
     from ser.train import TrainConfig, train
