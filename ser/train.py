@@ -369,68 +369,48 @@ class _FeatureStore:
         rng = np.random.default_rng(int(dataset.hashlib.sha1(f"{path}-{copy}".encode()).hexdigest()[:8], 16))
         return tuple(sorted(rng.choice(pool, size=min(6, len(pool)), replace=False).tolist()))
 
-    def augmented(self, man: pd.DataFrame) -> list[list[list[np.ndarray]]]:
-        copies = range(1, self.tc.augment + 1)
-        need = [(p, c) for c in copies for p in man["path"] if (p, c) not in self._aug]
+    def _copies(self, store: dict[tuple[str, int], list[np.ndarray]], man: pd.DataFrame, copies: range, job,
+                desc: str) -> list[list[list[np.ndarray]]]:
+        """Copies ``copies`` of every clip of ``man`` as ``[copy][clip]`` lists of windows, extracted (or read from
+        the cache) once per run into ``store``; ``job(path, copy, speaker, babble)`` makes one :class:`dataset.Job`, where
+        ``babble(copy)`` picks that copy's babble voices (:meth:`_babble`)."""
+        need = [(p, c) for c in copies for p in man["path"] if (p, c) not in store]
         if need:
             t0 = time.time()
             spk = dict(zip(man["path"], man["speaker"], strict=True))
             arrays = (man["path"].to_numpy(), man["speaker"].to_numpy(),
                       man["speaker"].map(lambda s: self.groups.get(s, 0)).to_numpy())
-            jobs = [dataset.Job(p, c, self.tc.seed, self.tc.augment_strength,
-                                channel=spk[p] if self.tc.channels else "",
-                                babble=self._babble(*arrays, p, spk[p], c) if self.tc.channels else ())
-                    for p, c in need]
+            jobs = [job(p, c, spk[p], lambda copy, p=p: self._babble(*arrays, p, spk[p], copy)) for p, c in need]
             for key, fr in zip(need, dataset.extract_all(jobs, self.tc.features, cache_dir=self.tc.cache_dir,
                                                          use_cache=self.tc.use_cache, workers=self.tc.workers,
-                                                         desc="augmented features"), strict=True):
-                self._aug[key] = fr
+                                                         desc=desc), strict=True):
+                store[key] = fr
             self.seconds += time.time() - t0
-        return [[self._aug[(p, c)] for p in man["path"]] for c in copies]
+        return [[store[(p, c)] for p in man["path"]] for c in copies]
 
+    def augmented(self, man: pd.DataFrame) -> list[list[list[np.ndarray]]]:
+        """The augmented copies 1..``augment``: voice and, with ``channels``, a random recording channel."""
+        tc = self.tc
+        return self._copies(self._aug, man, range(1, tc.augment + 1), lambda p, c, spk, babble: dataset.Job(
+            p, c, tc.seed, tc.augment_strength, channel=spk if tc.channels else "",
+            babble=babble(c) if tc.channels else ()), "augmented features")
 
     def babble(self, man: pd.DataFrame) -> list[list[list[np.ndarray]]]:
         """Babble copies: each clip itself in the babble of 6 other speakers of its fold group (the voices of other
         people in the room, the condition the random channel copies handle worst), as ``[copy][clip]`` lists of
         windows (a clip with no such speaker — a one-speaker group — stays as it is)."""
-        copies = range(1, self.tc.babble_copies + 1)
-        need = [(p, c) for c in copies for p in man["path"] if (p, c) not in self._bab]
-        if need:
-            t0 = time.time()
-            spk = dict(zip(man["path"], man["speaker"], strict=True))
-            arrays = (man["path"].to_numpy(), man["speaker"].to_numpy(),
-                      man["speaker"].map(lambda s: self.groups.get(s, 0)).to_numpy())
-            jobs = [dataset.Job(p, 0, self.tc.seed + c - 1, self.tc.augment_strength,
-                                babble=self._babble(*arrays, p, spk[p], 1000 + c), babble_only=True)
-                    for p, c in need]
-            for key, fr in zip(need, dataset.extract_all(jobs, self.tc.features, cache_dir=self.tc.cache_dir,
-                                                         use_cache=self.tc.use_cache, workers=self.tc.workers,
-                                                         desc="babble features"), strict=True):
-                self._bab[key] = fr
-            self.seconds += time.time() - t0
-        return [[self._bab[(p, c)] for p in man["path"]] for c in copies]
+        tc = self.tc
+        return self._copies(self._bab, man, range(1, tc.babble_copies + 1), lambda p, c, spk, babble: dataset.Job(
+            p, 0, tc.seed + c - 1, tc.augment_strength, babble=babble(1000 + c), babble_only=True),
+            "babble features")
 
     def narrow(self, man: pd.DataFrame) -> list[list[list[np.ndarray]]]:
         """Narrowband copies: each original clip and each of its augmented copies through a random narrowband
         line (:func:`ser.channels.narrowband`), as ``[copy][clip]`` lists of windows (copy 0: the originals')."""
-        copies = range(0, self.tc.augment + 1)
-        need = [(p, c) for c in copies for p in man["path"] if (p, c) not in self._nb]
-        if need:
-            t0 = time.time()
-            spk = dict(zip(man["path"], man["speaker"], strict=True))
-            arrays = (man["path"].to_numpy(), man["speaker"].to_numpy(),
-                      man["speaker"].map(lambda s: self.groups.get(s, 0)).to_numpy())
-            jobs = [dataset.Job(p, c, self.tc.seed, self.tc.augment_strength,
-                                channel=spk[p] if self.tc.channels and c else "",
-                                babble=self._babble(*arrays, p, spk[p], c) if self.tc.channels and c else (),
-                                narrow=True)
-                    for p, c in need]
-            for key, fr in zip(need, dataset.extract_all(jobs, self.tc.features, cache_dir=self.tc.cache_dir,
-                                                         use_cache=self.tc.use_cache, workers=self.tc.workers,
-                                                         desc="narrowband features"), strict=True):
-                self._nb[key] = fr
-            self.seconds += time.time() - t0
-        return [[self._nb[(p, c)] for p in man["path"]] for c in copies]
+        tc = self.tc
+        return self._copies(self._nb, man, range(0, tc.augment + 1), lambda p, c, spk, babble: dataset.Job(
+            p, c, tc.seed, tc.augment_strength, channel=spk if tc.channels and c else "",
+            babble=babble(c) if tc.channels and c else (), narrow=True), "narrowband features")
 
 
 def _run_split(tc, labels, man, split, store, *, seed, tag):
