@@ -193,8 +193,7 @@ class Predictor:
         return self.window_probs(frames)
 
     def _result(self, probs: np.ndarray, spans: list[tuple[float, float]], duration: float, source: str, *,
-                q: quality.Quality | None = None, profile: SpeakerProfile | None = None,
-                n_before: float = 0.0, adapted: bool = False) -> Prediction:
+                q: quality.Quality | None = None, n_before: float = 0.0, adapted: bool = False) -> Prediction:
         reliability = q.reliability if q is not None else 1.0
         if reliability < 1.0:  # narrowband/clipped/noisy input: confidences say so
             probs = quality.temper(probs, reliability)
@@ -248,7 +247,7 @@ class Predictor:
         speech_s = spans[-1][1] - spans[0][0] if spans else 0.0
         probs, plain = self.window_probs(frames, profile=profile, update=update_profile, return_plain=True,
                                          weight=_clip_weight(speech_s, self.features.window_s), seconds=speech_s)
-        result = self._result(probs, spans, y.size / self.sample_rate, source, q=q, profile=profile,
+        result = self._result(probs, spans, y.size / self.sample_rate, source, q=q,
                               n_before=n_before, adapted=adapted)
         if profile is not None:
             p = plain.mean(axis=0)
@@ -313,7 +312,7 @@ class Predictor:
             if n_total == 0:
                 raise AudioError(f"the audio holds no samples: {source}")
             raise AudioError("the recording is silent (peak below -60 dBFS): there is no speech to analyse")
-        result = self._result(np.concatenate(probs), spans, n_total / cfg.sample_rate, source, profile=profile,
+        result = self._result(np.concatenate(probs), spans, n_total / cfg.sample_rate, source,
                               n_before=n_before, adapted=adapted)
         if profile is not None:
             result = dataclasses.replace(result, unadapted=self._as_dict(np.concatenate(plains).mean(axis=0)))
