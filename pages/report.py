@@ -78,10 +78,10 @@ with tabs["Training"]:
             watched = fold_no < len(per_fold) and not per_fold[fold_no].get("val_speakers")
         studio = hist.get("studio_member")
         if isinstance(studio, dict) and studio.get("loss"):
-            st.caption("This model blends two: one trained on the original clips only (the studio member) and "
+            st.caption("This model blends members: one trained on the original clips only (the studio member) and "
                        "one on the originals and their augmented copies through simulated rooms, noise and codecs "
                        "(the channel member); a gate gives the studio member its say only on studio-clean input. "
-                       "The curves are the channel member's; the studio member's are below.")
+                       "The curves are the channel member's; the other members' are below.")
         ui.chart(viz.training_curves(hist), key="curves_main")
         if isinstance(studio, dict) and studio.get("loss"):
             with st.expander("Studio member (original clips only)"):
