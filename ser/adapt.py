@@ -104,13 +104,18 @@ class AdaptationPrior:
             return float(n / (n + self.tau))
         return n / (n + self.tau * (1.0 + self.ratio_scale * self.emotion_ratio))
 
+    def ready(self, profile: SpeakerProfile) -> bool:
+        """Whether ``profile`` may move the input at all: an enrolment profile at once, a running one from
+        ``min_clips`` clips on."""
+        return profile.enrolled or float(profile.n) >= self.min_clips
+
     def effective_n(self, profile: SpeakerProfile) -> float:
         """Clips' worth of evidence the profile counts for: ``n``, shrunk by the mood guard while the
         mean unadapted posterior of its clips sits on few emotions (not for enrolment profiles); the guard
         fades once the profile holds more than about ``mood_clips`` clips. 0 while a running profile holds fewer
         than ``min_clips`` clips."""
         n = float(profile.n)
-        if not profile.enrolled and n < self.min_clips:
+        if not self.ready(profile):
             return 0.0
         if n <= 0 or self.mood <= 0 or profile.enrolled or profile.posterior is None:
             return max(n, 0.0)

@@ -150,7 +150,7 @@ class Predictor:
         prior's ``min_clips`` clips (an enrolment profile at once)."""
         if profile is None or self.prior is None or profile.n <= 0:
             return False
-        return profile.enrolled or profile.n >= self.prior.min_clips
+        return self.prior.ready(profile)
 
     @property
     def adapt_after_s(self) -> float:
