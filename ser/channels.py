@@ -27,9 +27,8 @@ import numpy as np
 import scipy.fft
 import scipy.ndimage
 import scipy.signal
-import soxr
 
-from .audio import SAMPLE_RATE
+from .audio import SAMPLE_RATE, resample
 from .errors import AudioError
 
 NoiseColor = Literal["white", "pink", "brown"]
@@ -348,19 +347,19 @@ def _mulaw(x: np.ndarray, mu: float = 255.0) -> np.ndarray:
 
 
 def telephone(y: np.ndarray, *, sr: int = SAMPLE_RATE, mulaw: bool = True) -> np.ndarray:
-    """A narrow-band phone line: ``y [shape=(n,)]`` resampled to 8 kHz (soxr), 8-bit μ-law (G.711-like,
+    """A narrow-band phone line: ``y [shape=(n,)]`` resampled to 8 kHz (:func:`ser.audio.resample`), 8-bit μ-law (G.711-like,
     if ``mulaw``; the line clips at full scale), band-pass 300-3400 Hz (Butterworth, order 6, zero
     phase), back to ``sr``. ``[shape=(n,)]`` float32."""
     y = _mono(y)
     if y.size == 0:
         return y.copy()
-    x = soxr.resample(y, sr, 8000, quality="HQ").astype(np.float64) if sr != 8000 else y.astype(np.float64)
+    x = resample(y, sr_in=sr, sr_out=8000).astype(np.float64)
     if mulaw:
         x = _mulaw(x)
     sos = scipy.signal.butter(6, [300.0, 3400.0], btype="band", fs=8000, output="sos")
     x = _filtfilt(sos, x)
     if sr != 8000:
-        x = soxr.resample(x.astype(np.float32), 8000, sr, quality="HQ")
+        x = resample(x, sr_in=8000, sr_out=sr)
     return _fit_peak(_fix_length(np.asarray(x, dtype=np.float32), y.size))
 
 
@@ -400,7 +399,7 @@ def narrowband(y: np.ndarray, *, sr: int = SAMPLE_RATE, rng: np.random.Generator
         return telephone(out, sr=sr, mulaw=u < 0.4), "tel" if u < 0.4 else "tel-linear"
     if sr <= 8000:
         return out.copy(), "8k"
-    z = soxr.resample(soxr.resample(out, sr, 8000, quality="HQ"), 8000, sr, quality="HQ")
+    z = resample(resample(out, sr_in=sr, sr_out=8000), sr_in=8000, sr_out=sr)
     return _fit_peak(_fix_length(np.asarray(z, dtype=np.float32), out.size)), "8k"
 
 # -- codecs ------------------------------------------------------------------------------------------
@@ -481,7 +480,7 @@ def codec(
         options["compression_level"] = str(int(complexity))
     x = np.clip(y, -1.0, 1.0)
     if rate != sr:
-        x = soxr.resample(x, sr, rate, quality="HQ")
+        x = resample(x, sr_in=sr, sr_out=rate)
     x = np.ascontiguousarray(x, dtype=np.float32)
     try:
         buf = io.BytesIO()
@@ -507,7 +506,7 @@ def codec(
         raise AudioError(f"{codec} round trip failed: {getattr(exc, 'strerror', None) or exc}") from None
     z = np.concatenate(blocks).astype(np.float32) if blocks else np.zeros(0, np.float32)
     if rate_out != sr and z.size:
-        z = soxr.resample(z, rate_out, sr, quality="HQ")
+        z = resample(z, sr_in=rate_out, sr_out=sr)
     return _fit_peak(_align(np.asarray(z, dtype=np.float32), y, max_lag=int(0.05 * sr)))
 
 
