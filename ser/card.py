@@ -218,7 +218,9 @@ def _members_text(tr: Mapping[str, Any]) -> str:
                 "which recognises clean speech of a corpus it never heard best, and one trained on the originals and "
                 "their augmented copies (the channel member), which holds up through a room, noise and a codec. A gate "
                 "(a logistic regression on the unadapted input: original clip or augmented copy?) gives the studio "
-                f"member up to {w:.0%} of the say while the input sounds like studio speech, and none when it does not.")
+                f"member up to {w:.0%} of the say while the input sounds like studio speech, and none when it does not"
+                + (" (its share is the weight times the square of the gate's probability, so an unsure gate gives it "
+                   "little)." if float(tr.get("studio_power", 1) or 1) == 2 else "."))
     if tr.get("narrowband", False):
         text += (" A narrowband member, trained on the same clips and copies through a simulated phone line or 8 kHz "
                  "link, answers for input that a detector (another logistic regression on the unadapted input) hears "

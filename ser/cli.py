@@ -67,7 +67,7 @@ def _cmd_train(a: argparse.Namespace) -> int:
         patience=pick(a.patience, "patience"), folds=a.folds,
         ensemble=a.ensemble, test_speakers=speakers(a.test_speakers), val_speakers=speakers(a.val_speakers),
         n_test_speakers=a.n_test, n_val_speakers=pick(a.n_val, "n_val"), augment=a.augment, augment_strength=a.augment_strength,
-        original_weight=a.original_weight, studio_weight=a.studio_weight, narrowband=not a.no_narrowband, babble_copies=a.babble_copies,
+        original_weight=a.original_weight, studio_weight=a.studio_weight, studio_power=a.studio_power, narrowband=not a.no_narrowband, babble_copies=a.babble_copies,
         labels=speakers(a.labels), label_space=a.label_space, seed=a.seed, cache_dir=a.cache_dir, use_cache=not a.no_cache,
         channels=not a.no_channels, adapt=not a.no_adapt, adapt_tau=a.adapt_tau,
         adapt_mood=a.adapt_mood, adapt_mood_clips=a.adapt_mood_clips,
@@ -285,10 +285,14 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--original-weight", type=float, default=1.0,
                    help="weight of an original clip relative to an augmented copy (e.g. 2 with --augment 4 keeps "
                         "clean speech at a third of the training weight)")
-    t.add_argument("--studio-weight", type=float, default=0.5,
+    t.add_argument("--studio-weight", type=float, default=0.8,
                    help="with augmented copies: a model trained on the original clips only gets up to this share "
                         "of the say while a gate judges the input studio-clean, the model trained on originals + "
                         "copies the rest; 0: the latter alone")
+    t.add_argument("--studio-power", type=float, choices=(1.0, 2.0), default=2.0,
+                   help="the studio model's share is the weight times the gate's probability to this power: 2 (default) "
+                        "keeps it out while the gate is unsure, e.g. on MP3 at 32 kb/s (benchmarks/EXPERIMENTS.md, "
+                        "session 12)")
     t.add_argument("--babble-copies", type=int, default=0,
                    help="with augmented copies: copies of each training clip in the babble of 6 other training "
                         "speakers at 5-20 dB SNR, beside the random-channel copies (default 0: more babble "

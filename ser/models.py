@@ -272,13 +272,13 @@ class GatedBlend(layers.Layer):
 
 
 def blend(channel: keras.Model, *, studio: keras.Model | None = None, gate: keras.Model | None = None,
-          weight: float = 0.5, narrowband: keras.Model | None = None, detector: keras.Model | None = None,
-          name: str = "ser_blend") -> keras.Model:
+          weight: float = 0.5, power: float = 1.0, narrowband: keras.Model | None = None,
+          detector: keras.Model | None = None, name: str = "ser_blend") -> keras.Model:
     """One model from the shipped recipe's parts, named ``channel``, ``studio``, ``gate``, ``narrowband`` and
     ``narrowband_detector`` inside it.
 
-    * ``studio`` + ``gate`` (with ``weight``): :class:`GatedBlend` of the studio and channel members by how clean
-      the input sounds;
+    * ``studio`` + ``gate`` (with ``weight`` and ``power``): :class:`GatedBlend` of the studio and channel members
+      by how clean the input sounds (the shipped recipe: weight 0.8, power 2);
     * ``narrowband`` + ``detector``: a member trained on telephone-band copies answers with the square of the
       detector's probability ``d`` that the input is narrowband, the rest of the blend otherwise
       (:class:`GatedBlend` with weight 1 and power 2: on a corpus the model never heard, d averages 0.05, and
@@ -297,7 +297,7 @@ def blend(channel: keras.Model, *, studio: keras.Model | None = None, gate: kera
     out = channel(inp)
     if studio is not None and gate is not None:
         studio.name, gate.name = "studio", "gate"
-        out = GatedBlend(weight, name="studio_blend" if narrowband is not None else "emotion")(
+        out = GatedBlend(weight, power=power, name="studio_blend" if narrowband is not None else "emotion")(
             [studio(inp), out, gate(plain)])
     if narrowband is not None and detector is not None:
         narrowband.name, detector.name = "narrowband", "narrowband_detector"
@@ -306,9 +306,9 @@ def blend(channel: keras.Model, *, studio: keras.Model | None = None, gate: kera
 
 
 def studio_channel(studio: keras.Model, channel: keras.Model, gate: keras.Model, *, weight: float,
-                   name: str = "ser_studio_channel") -> keras.Model:
+                   power: float = 1.0, name: str = "ser_studio_channel") -> keras.Model:
     """The studio/channel blend alone (:func:`blend` without a narrowband member)."""
-    return blend(channel, studio=studio, gate=gate, weight=weight, name=name)
+    return blend(channel, studio=studio, gate=gate, weight=weight, power=power, name=name)
 
 
 def ensemble(models: list[keras.Model], *, name: str = "ser_ensemble") -> keras.Model:

@@ -75,7 +75,8 @@ class TrainConfig:
     augment_strength: float = 1.0
     original_weight: float = 1.0  # weight of an original clip's windows relative to an augmented copy's
     channels: bool = True  # augmented copies also pass a random recording channel (ser.channels)
-    studio_weight: float = 0.5  # with augmented copies: most weight of a second model trained on the original clips only
+    studio_weight: float = 0.8  # with augmented copies: most weight of a second model trained on the original clips only
+    studio_power: float = 2.0  # its share is studio_weight * g**studio_power, g = the gate's P(studio-clean input)
     narrowband: bool = True  # with augmented copies: a member trained on telephone-band copies, and its detector
     babble_copies: int = 0  # with augmented copies: copies of each clip in babble of other training speakers (5-20 dB)
     adapt: bool = True  # stats models: fit a speaker-adaptation prior, train unadapted + adapted halves
@@ -102,6 +103,8 @@ class TrainConfig:
                 object.__setattr__(self, name, int(recipe[key]))
         if not 0.0 <= self.studio_weight <= 1.0:
             raise TrainingError(f"--studio-weight must be in [0, 1], got {self.studio_weight}")
+        if self.studio_power not in (1.0, 2.0):
+            raise TrainingError(f"--studio-power must be 1 or 2, got {self.studio_power}")
         if self.babble_copies < 0:
             raise TrainingError(f"--babble-copies must be 0 or more, got {self.babble_copies}")
 
@@ -246,7 +249,7 @@ def _fit_one(
             dataclasses.replace(tc, epochs=max(1, tc.epochs // 4)), x_tr[plain], is_orig,
             _sample_weights(is_orig, original[plain], 2), None, early=False, k=2, seed=seed + 104729,
             what=f"[{tag}] studio gate: original clip or augmented copy")
-        parts |= {"studio": studio, "gate": gate, "weight": tc.studio_weight}
+        parts |= {"studio": studio, "gate": gate, "weight": tc.studio_weight, "power": tc.studio_power}
         history = history | {"studio_member": h_studio, "studio_gate": h_gate}
         secs += s_studio + s_gate
     if train_nb:

@@ -93,6 +93,9 @@ def test_gated_studio_channel_blend_saves_loads_and_exports(tmp_path):
     np.testing.assert_allclose(sess.run(None, {"features": x, "unadapted": plain})[0], want, atol=1e-5)
     with pytest.raises(ValueError, match="weight must be in"):
         studio_channel(studio, channel, gate, weight=0.0)
+    squared = studio_channel(studio, channel, gate, weight=0.8, power=2.0)  # the shipped recipe's share: 0.8 g²
+    np.testing.assert_allclose(np.asarray(squared(feed(squared, x, plain))),
+                               0.8 * g**2 * ps + (1 - 0.8 * g**2) * pc, atol=1e-6)
 
 
 def test_narrowband_member_routes_by_its_detector_and_exports(tmp_path):

@@ -175,7 +175,8 @@ def test_ser_train_small_subset_end_to_end(tmp_path, capsys):
         assert sum(b["n"] for b in bins) == n_all
     blend = load_bundle(out).model  # studio member (originals only) + channel member (originals + copies)
     assert {m.name for m in blend.layers} >= {"studio", "channel"}
-    assert cfg2["training"]["studio_weight"] == 0.5 and "up to 50% of the say" in (out / "MODEL_CARD.md").read_text()
+    assert cfg2["training"]["studio_weight"] == 0.8 and "up to 80% of the say" in (out / "MODEL_CARD.md").read_text()
+    assert cfg2["training"]["studio_power"] == 2.0 and blend.get_layer("studio_blend").power == 2.0
     assert len(hist["studio_member"]["loss"]) == 3
     # a narrowband member (telephone-band copies of the originals and of the augmented copy) and its detector
     assert {m.name for m in blend.layers} >= {"narrowband", "narrowband_detector"} and training["narrowband"]
@@ -209,12 +210,15 @@ def test_studio_weight_is_a_share_between_0_and_1():
     from ser.errors import TrainingError
     from ser.train import TrainConfig
 
-    assert TrainConfig(data=("x",), out="y").studio_weight == 0.5
+    assert TrainConfig(data=("x",), out="y").studio_weight == 0.8
     assert TrainConfig(data=("x",), out="y", studio_weight=0.0).studio_weight == 0.0
     assert TrainConfig(data=("x",), out="y", studio_weight=1.0).studio_weight == 1.0
     for bad in (1.5, -0.1):
         with pytest.raises(TrainingError, match=r"studio-weight must be in \[0, 1\]"):
             TrainConfig(data=("x",), out="y", studio_weight=bad)
+    assert TrainConfig(data=("x",), out="y").studio_power == 2.0  # the share is weight * gate**2
+    with pytest.raises(TrainingError, match="studio-power must be 1 or 2"):
+        TrainConfig(data=("x",), out="y", studio_power=3.0)
 
 
 def test_babble_copies_are_a_count():
