@@ -244,3 +244,34 @@ def test_sample_weights_balance_classes_and_weight_originals():
     np.testing.assert_allclose(totals[:3], totals[0])
     assert totals[3] == 0
     assert w[0] == pytest.approx(3 * w[1]) and w[3] == pytest.approx(3 * w[5])  # an original = 3 copies, per class
+
+
+def test_babble_copies_do_not_train_the_studio_gate(monkeypatch):
+    """The studio gate tells studio clips from recording channels: it trains on the unadapted windows of the originals
+    and their channel copies only; babble copies (after the channel copies) train the channel member, not the gate."""
+    import pandas as pd
+
+    from ser import train as tr
+    from ser.features import FeatureConfig
+
+    cfg, rng, n = FeatureConfig(), np.random.default_rng(0), 6
+    man = pd.DataFrame({"path": [f"{i}.wav" for i in range(n)], "emotion": ["neutral", "sad", "angry"] * 2,
+                        "speaker": ["ravdess_01"] * 3 + ["ravdess_02"] * 3})
+
+    def clips() -> list[list[np.ndarray]]:  # one window of 60 frames per clip
+        return [[rng.standard_normal((60, cfg.n_features)).astype("float32")] for _ in range(n)]
+
+    sizes: dict[str, int] = {}
+    real = tr._fit_model
+
+    def spy(tc, x, ys, weights, validation, **kw):
+        sizes[kw["what"].split("] ", 1)[1].split(":")[0]] = len(x)
+        return real(tc, x, ys, weights, validation, **kw)
+
+    monkeypatch.setattr(tr, "_fit_model", spy)
+    tc = tr.TrainConfig(data=("x",), out="y", epochs=1, augment=1, babble_copies=1, narrowband=False)
+    labels = ("neutral", "sad", "angry")
+    tr._fit_one(tc, labels, tr._Data(man, clips()), [clips(), clips()], tr._Data(man.iloc[:0], []), seed=0, tag="t")
+    assert sizes[f"{n} clips + 2 augmented copies"] == 2 * 3 * n  # original, channel and babble copy; both halves
+    assert sizes["studio member"] == 2 * n  # originals, both halves
+    assert sizes["studio gate"] == 2 * n  # unadapted originals and channel copies, no babble copy
