@@ -243,9 +243,10 @@ def _fit_one(
         studio, h_studio, s_studio = _fit_model(
             tc, x_tr[original], ys[original], _sample_weights(ys[original], original[original], k), validation,
             early=early, k=k, seed=seed + 7919, what=f"[{tag}] studio member: {len(train.frames)} original clips")
-        # the gate judges the unadapted input, also when the members get an adapted one; babble copies (after the
-        # channel copies in train_aug) do not train it: it tells studio clips from recording channels
-        plain = np.flatnonzero(owner[:n_plain] < (1 + tc.augment) * len(train.frames))
+        # the gate judges the unadapted input, also when the members get an adapted one; babble copies do not train
+        # it (it tells studio clips from recording channels): they come last in train_aug, so their windows end the
+        # unadapted half and the gate's rows stay one slice (a view, no copy of the inputs)
+        plain = slice(0, int(np.count_nonzero(owner[:n_plain] < (1 + tc.augment) * len(train.frames))))
         is_orig = original[plain].astype(int)
         gate, h_gate, s_gate = _fit_model(
             dataclasses.replace(tc, epochs=max(1, tc.epochs // 4)), x_tr[plain], is_orig,
