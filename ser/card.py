@@ -222,8 +222,8 @@ def _members_text(tr: Mapping[str, Any]) -> str:
                 + (" (its share is the weight times the square of the gate's probability, so an unsure gate gives it "
                    "little)." if float(tr.get("studio_power", 1) or 1) == 2 else "."))
     if tr.get("narrowband", False):
-        text += (" A narrowband member, trained on the same clips and copies through a simulated phone line or 8 kHz "
-                 "link, answers for input that a detector (another logistic regression on the unadapted input) hears "
+        text += (" A narrowband member, trained on the original clips and up to two of their copies through a "
+                 "simulated phone line or 8 kHz link, answers for input that a detector (another logistic regression on the unadapted input) hears "
                  "as telephone-band: a wideband model misreads speech with nothing above 4 kHz.")
     return text
 

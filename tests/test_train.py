@@ -221,10 +221,13 @@ def test_studio_weight_is_a_share_between_0_and_1():
         TrainConfig(data=("x",), out="y", studio_power=3.0)
 
 
-def test_babble_copies_are_a_count():
+def test_copies_are_counts():
     from ser.errors import TrainingError
     from ser.train import TrainConfig
 
+    assert TrainConfig(data=("x",), out="y").augment == 2  # a third channel copy was measured in session 13, not shipped
+    with pytest.raises(TrainingError, match="--augment must be 0 or more"):
+        TrainConfig(data=("x",), out="y", augment=-1)
     assert TrainConfig(data=("x",), out="y").babble_copies == 0
     assert TrainConfig(data=("x",), out="y", babble_copies=2).babble_copies == 2
     with pytest.raises(TrainingError, match="--babble-copies must be 0 or more"):
@@ -275,3 +278,21 @@ def test_babble_copies_do_not_train_the_studio_gate(monkeypatch):
     assert sizes[f"{n} clips + 2 augmented copies"] == 2 * 3 * n  # original, channel and babble copy; both halves
     assert sizes["studio member"] == 2 * n  # originals, both halves
     assert sizes["studio gate"] == 2 * n  # unadapted originals and channel copies, no babble copy
+
+
+def test_narrowband_member_hears_the_originals_and_at_most_two_channel_copies(monkeypatch):
+    """A third channel copy trains the channel member; its narrowband version would only cost time (the held-out
+    telephone band gained nothing with it), so narrowband copies stop at the second channel copy."""
+    import pandas as pd
+
+    from ser import train as tr
+
+    man = pd.DataFrame({"path": ["a.wav"], "emotion": ["sad"], "speaker": ["ravdess_01"]})
+    for augment, channel, narrow in ((3, [1, 2, 3], [0, 1, 2]), (1, [1], [0, 1]), (0, [], [0])):
+        store = tr._FeatureStore(tr.TrainConfig(data=("x",), out="y", augment=augment))
+        asked: dict[str, list[int]] = {}
+        monkeypatch.setattr(store, "_copies",
+                            lambda st, m, copies, job, desc, asked=asked: asked.setdefault(desc, list(copies)))
+        store.augmented(man)
+        store.narrow(man)
+        assert asked == {"augmented features": channel, "narrowband features": narrow}
