@@ -74,7 +74,7 @@ def model_card(cfg: BundleConfig, metrics: dict[str, Any], eda: dict[str, Any]) 
               " once standardised, so the weight penalty does not drown them among the spectral ones"
               if cfg.input_kind == "stats" and cfg.model.get("prosody_weight", 1) != 1 else "") + "."
            if "prosody" in fc.blocks else "")
-        + _members_text(cfg.extra.get("training", {})),
+        + _members_text(cfg.extra.get("training", {}), linear=cfg.model_type == "linear", l2=cfg.model.get("l2")),
         "",
         "## Data",
         f"Corpora: {', '.join(cfg.corpora)} — {eda.get('n_clips', '?')} clips, "
@@ -207,7 +207,7 @@ def model_card(cfg: BundleConfig, metrics: dict[str, Any], eda: dict[str, Any]) 
     return "\n".join(lines)
 
 
-def _members_text(tr: Mapping[str, Any]) -> str:
+def _members_text(tr: Mapping[str, Any], *, linear: bool = True, l2: float | None = None) -> str:
     """The sentences on the members of the shipped recipe's blend ('' for a single model)."""
     w = float(tr.get("studio_weight", 0) or 0)
     if not tr.get("augment"):
@@ -221,10 +221,15 @@ def _members_text(tr: Mapping[str, Any]) -> str:
                 f"member up to {w:.0%} of the say while the input sounds like studio speech, and none when it does not"
                 + (" (its share is the weight times the square of the gate's probability, so an unsure gate gives it "
                    "little)." if float(tr.get("studio_power", 1) or 1) == 2 else "."))
+        if linear and tr.get("studio_l2") is not None:  # bundles from before session 13 have the recipe's penalty
+            text += (f" The studio member has its own weight penalty (L2 {float(tr['studio_l2']):g}"
+                     + (f"; the other members {float(l2):g}" if l2 is not None else "")
+                     + "): a stronger one makes it lean less on what only the training corpora share.")
     if tr.get("narrowband", False):
         text += (" A narrowband member, trained on the original clips and up to two of their copies through a "
-                 "simulated phone line or 8 kHz link, answers for input that a detector (another logistic regression on the unadapted input) hears "
-                 "as telephone-band: a wideband model misreads speech with nothing above 4 kHz.")
+                 "simulated phone line or 8 kHz link, answers for input that a detector (another logistic regression "
+                 "on the unadapted input) hears as telephone-band: a wideband model misreads speech with nothing above "
+                 "4 kHz.")
     return text
 
 

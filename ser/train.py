@@ -83,6 +83,7 @@ class TrainConfig:
     channels: bool = True  # augmented copies also pass a random recording channel (ser.channels)
     studio_weight: float = 0.8  # with augmented copies: most weight of a second model trained on the original clips only
     studio_power: float = 2.0  # its share is studio_weight * g**studio_power, g = the gate's P(studio-clean input)
+    studio_l2: float = 0.05  # weight penalty of the studio member (linear models; the channel member has the recipe's 0.02)
     narrowband: bool = True  # with augmented copies: a member trained on telephone-band copies, and its detector
     babble_copies: int = 0  # with augmented copies: copies of each clip in babble of other training speakers (5-20 dB)
     adapt: bool = True  # stats models: fit a speaker-adaptation prior, train unadapted + adapted halves
@@ -111,6 +112,8 @@ class TrainConfig:
             raise TrainingError(f"--studio-weight must be in [0, 1], got {self.studio_weight}")
         if self.studio_power not in (1.0, 2.0):
             raise TrainingError(f"--studio-power must be 1 or 2, got {self.studio_power}")
+        if not self.studio_l2 >= 0:
+            raise TrainingError(f"--studio-l2 must be 0 or more, got {self.studio_l2}")
         if self.augment < 0:
             raise TrainingError(f"--augment must be 0 or more, got {self.augment}")
         if self.babble_copies < 0:
@@ -247,9 +250,12 @@ def _fit_one(
         # recognised far better by a model that never saw a degraded channel, but noise, a telephone band or a
         # low-bitrate codec make it confidently wrong. A gate (original clip vs augmented copy, logistic
         # regression on the unadapted input) gives it a say only while the input sounds like the studio
-        # (benchmarks/EXPERIMENTS.md, session 10)
+        # (benchmarks/EXPERIMENTS.md, session 10). A linear studio member gets a stronger weight penalty: it then
+        # leans less on what only the training corpora share and transfers better to another (session 13)
+        tc_studio = (dataclasses.replace(tc, model=dataclasses.replace(tc.model, l2=tc.studio_l2))
+                     if tc.model.model_type == "linear" else tc)
         studio, h_studio, s_studio = _fit_model(
-            tc, x_tr[original], ys[original], _sample_weights(ys[original], original[original], k), validation,
+            tc_studio, x_tr[original], ys[original], _sample_weights(ys[original], original[original], k), validation,
             early=early, k=k, seed=seed + 7919, what=f"[{tag}] studio member: {len(train.frames)} original clips")
         # the gate judges the unadapted input, also when the members get an adapted one; babble copies do not train
         # it (it tells studio clips from recording channels): they come last in train_aug, so their windows end the

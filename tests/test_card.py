@@ -57,3 +57,5 @@ def test_card_names_the_members_the_recipe_trained():
     squared = card(augment=2, studio_weight=0.8, studio_power=2.0, narrowband=True)
     assert "up to 80% of the say" in squared and "square of the gate's probability" in squared
     assert "square of the gate" not in both  # bundles from before studio_power: the gate's probability itself
+    assert "own weight penalty (L2 0.05" in card(augment=2, studio_weight=0.8, studio_l2=0.05, narrowband=True)
+    assert "weight penalty" not in squared  # bundles from before studio_l2: the recipe's penalty for every member

@@ -296,3 +296,36 @@ def test_narrowband_member_hears_the_originals_and_at_most_two_channel_copies(mo
         store.augmented(man)
         store.narrow(man)
         assert asked == {"augmented features": channel, "narrowband features": narrow}
+
+
+def test_the_studio_member_has_its_own_weight_penalty(monkeypatch):
+    """The linear studio member is fitted with ``studio_l2`` (0.05 by default); the channel member and the gate keep the
+    recipe's 0.02. A negative penalty is refused before training starts."""
+    import pandas as pd
+
+    from ser import train as tr
+    from ser.errors import TrainingError
+    from ser.features import FeatureConfig
+
+    assert tr.TrainConfig(data=("x",), out="y").studio_l2 == 0.05
+    with pytest.raises(TrainingError, match="--studio-l2 must be 0 or more"):
+        tr.TrainConfig(data=("x",), out="y", studio_l2=-0.01)
+    cfg, rng, n = FeatureConfig(), np.random.default_rng(0), 6
+    man = pd.DataFrame({"path": [f"{i}.wav" for i in range(n)], "emotion": ["neutral", "sad", "angry"] * 2,
+                        "speaker": ["ravdess_01"] * 3 + ["ravdess_02"] * 3})
+
+    def clips() -> list[list[np.ndarray]]:
+        return [[rng.standard_normal((60, cfg.n_features)).astype("float32")] for _ in range(n)]
+
+    l2: dict[str, float] = {}
+    real = tr._fit_model
+
+    def spy(tc, x, ys, weights, validation, **kw):
+        l2[kw["what"].split("] ", 1)[1].split(":")[0]] = tc.model.l2
+        return real(tc, x, ys, weights, validation, **kw)
+
+    monkeypatch.setattr(tr, "_fit_model", spy)
+    tc = tr.TrainConfig(data=("x",), out="y", epochs=1, augment=1, narrowband=False, studio_l2=0.07)
+    tr._fit_one(tc, ("neutral", "sad", "angry"), tr._Data(man, clips()), [clips()], tr._Data(man.iloc[:0], []),
+                seed=0, tag="t")
+    assert l2 == {f"{n} clips + 1 augmented copies": 0.02, "studio member": 0.07, "studio gate": 0.02}
