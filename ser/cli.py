@@ -294,9 +294,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "keeps it out while the gate is unsure, e.g. on MP3 at 32 kb/s (benchmarks/EXPERIMENTS.md, "
                         "session 12)")
     t.add_argument("--studio-l2", type=float, default=0.05,
-                   help="weight penalty of the linear studio model (the other members keep the recipe's 0.02): a "
-                        "stronger penalty transfers better to a corpus it never heard (benchmarks/EXPERIMENTS.md, "
-                        "session 13)")
+                   help="weight penalty of the linear studio model (the other members keep the recipe's 0.02); "
+                        "0.05 gained on new speakers of the corpora heard (benchmarks/EXPERIMENTS.md, session 13)")
     t.add_argument("--babble-copies", type=int, default=0,
                    help="with augmented copies: copies of each training clip in the babble of 6 other training "
                         "speakers at 5-20 dB SNR, beside the random-channel copies (default 0: more babble "

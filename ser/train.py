@@ -250,8 +250,9 @@ def _fit_one(
         # recognised far better by a model that never saw a degraded channel, but noise, a telephone band or a
         # low-bitrate codec make it confidently wrong. A gate (original clip vs augmented copy, logistic
         # regression on the unadapted input) gives it a say only while the input sounds like the studio
-        # (benchmarks/EXPERIMENTS.md, session 10). A linear studio member gets a stronger weight penalty: it then
-        # leans less on what only the training corpora share and transfers better to another (session 13)
+        # (benchmarks/EXPERIMENTS.md, session 10). A linear studio member (a quarter of the windows) gets a stronger
+        # weight penalty: alone it then transfers better to another corpus, and in the blend new speakers of the
+        # corpora heard gain (session 13)
         tc_studio = (dataclasses.replace(tc, model=dataclasses.replace(tc.model, l2=tc.studio_l2))
                      if tc.model.model_type == "linear" else tc)
         studio, h_studio, s_studio = _fit_model(
