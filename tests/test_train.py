@@ -249,32 +249,42 @@ def test_sample_weights_balance_classes_and_weight_originals():
     assert w[0] == pytest.approx(3 * w[1]) and w[3] == pytest.approx(3 * w[5])  # an original = 3 copies, per class
 
 
-def test_babble_copies_do_not_train_the_studio_gate(monkeypatch):
-    """The studio gate tells studio clips from recording channels: it trains on the unadapted windows of the originals
-    and their channel copies only; babble copies (after the channel copies) train the channel member, not the gate."""
+def _spied_fits(monkeypatch, tc, n_copies: int, n: int = 6) -> dict[str, tuple[int, float]]:
+    """Run ``_fit_one`` on ``n`` random clips of two speakers and ``n_copies`` augmented copies; returns, per fit (the
+    text before the colon of its log line), the number of input rows and the model's L2 penalty."""
     import pandas as pd
 
     from ser import train as tr
     from ser.features import FeatureConfig
 
-    cfg, rng, n = FeatureConfig(), np.random.default_rng(0), 6
-    man = pd.DataFrame({"path": [f"{i}.wav" for i in range(n)], "emotion": ["neutral", "sad", "angry"] * 2,
-                        "speaker": ["ravdess_01"] * 3 + ["ravdess_02"] * 3})
+    cfg, rng = FeatureConfig(), np.random.default_rng(0)
+    man = pd.DataFrame({"path": [f"{i}.wav" for i in range(n)], "emotion": ["neutral", "sad", "angry"] * (n // 3),
+                        "speaker": ["ravdess_01"] * (n // 2) + ["ravdess_02"] * (n - n // 2)})
 
     def clips() -> list[list[np.ndarray]]:  # one window of 60 frames per clip
         return [[rng.standard_normal((60, cfg.n_features)).astype("float32")] for _ in range(n)]
 
-    sizes: dict[str, int] = {}
+    fits: dict[str, tuple[int, float]] = {}
     real = tr._fit_model
 
     def spy(tc, x, ys, weights, validation, **kw):
-        sizes[kw["what"].split("] ", 1)[1].split(":")[0]] = len(x)
+        fits[kw["what"].split("] ", 1)[1].split(":")[0]] = (len(x), tc.model.l2)
         return real(tc, x, ys, weights, validation, **kw)
 
     monkeypatch.setattr(tr, "_fit_model", spy)
+    tr._fit_one(tc, ("neutral", "sad", "angry"), tr._Data(man, clips()), [clips() for _ in range(n_copies)],
+                tr._Data(man.iloc[:0], []), seed=0, tag="t")
+    return fits
+
+
+def test_babble_copies_do_not_train_the_studio_gate(monkeypatch):
+    """The studio gate tells studio clips from recording channels: it trains on the unadapted windows of the originals
+    and their channel copies only; babble copies (after the channel copies) train the channel member, not the gate."""
+    from ser import train as tr
+
+    n = 6
     tc = tr.TrainConfig(data=("x",), out="y", epochs=1, augment=1, babble_copies=1, narrowband=False)
-    labels = ("neutral", "sad", "angry")
-    tr._fit_one(tc, labels, tr._Data(man, clips()), [clips(), clips()], tr._Data(man.iloc[:0], []), seed=0, tag="t")
+    sizes = {what: rows for what, (rows, _) in _spied_fits(monkeypatch, tc, 2, n).items()}
     assert sizes[f"{n} clips + 2 augmented copies"] == 2 * 3 * n  # original, channel and babble copy; both halves
     assert sizes["studio member"] == 2 * n  # originals, both halves
     assert sizes["studio gate"] == 2 * n  # unadapted originals and channel copies, no babble copy
@@ -301,31 +311,13 @@ def test_narrowband_member_hears_the_originals_and_at_most_two_channel_copies(mo
 def test_the_studio_member_has_its_own_weight_penalty(monkeypatch):
     """The linear studio member is fitted with ``studio_l2`` (0.05 by default); the channel member and the gate keep the
     recipe's 0.02. A negative penalty is refused before training starts."""
-    import pandas as pd
-
     from ser import train as tr
     from ser.errors import TrainingError
-    from ser.features import FeatureConfig
 
     assert tr.TrainConfig(data=("x",), out="y").studio_l2 == 0.05
     with pytest.raises(TrainingError, match="--studio-l2 must be 0 or more"):
         tr.TrainConfig(data=("x",), out="y", studio_l2=-0.01)
-    cfg, rng, n = FeatureConfig(), np.random.default_rng(0), 6
-    man = pd.DataFrame({"path": [f"{i}.wav" for i in range(n)], "emotion": ["neutral", "sad", "angry"] * 2,
-                        "speaker": ["ravdess_01"] * 3 + ["ravdess_02"] * 3})
-
-    def clips() -> list[list[np.ndarray]]:
-        return [[rng.standard_normal((60, cfg.n_features)).astype("float32")] for _ in range(n)]
-
-    l2: dict[str, float] = {}
-    real = tr._fit_model
-
-    def spy(tc, x, ys, weights, validation, **kw):
-        l2[kw["what"].split("] ", 1)[1].split(":")[0]] = tc.model.l2
-        return real(tc, x, ys, weights, validation, **kw)
-
-    monkeypatch.setattr(tr, "_fit_model", spy)
+    n = 6
     tc = tr.TrainConfig(data=("x",), out="y", epochs=1, augment=1, narrowband=False, studio_l2=0.07)
-    tr._fit_one(tc, ("neutral", "sad", "angry"), tr._Data(man, clips()), [clips()], tr._Data(man.iloc[:0], []),
-                seed=0, tag="t")
+    l2 = {what: pen for what, (_, pen) in _spied_fits(monkeypatch, tc, 1, n).items()}
     assert l2 == {f"{n} clips + 1 augmented copies": 0.02, "studio member": 0.07, "studio gate": 0.02}
