@@ -221,7 +221,14 @@ def _members_text(tr: Mapping[str, Any], *, linear: bool = True, l2: float | Non
                 f"member up to {w:.0%} of the say while the input sounds like studio speech, and none when it does not"
                 + (" (its share is the weight times the square of the gate's probability, so an unsure gate gives it "
                    "little)." if float(tr.get("studio_power", 1) or 1) == 2 else "."))
-        if linear and tr.get("studio_l2") is not None:  # bundles from before session 13 have the recipe's penalty
+        if linear and tr.get("channel_l2") is not None:  # since session 14 both members have their own penalty
+            s_l2, c_l2 = float(tr["studio_l2"]), float(tr["channel_l2"])
+            text += (" The studio and channel members have their own weight penalties ("
+                     + (f"L2 {s_l2:g} each" if s_l2 == c_l2 else f"L2 {s_l2:g} and {c_l2:g}")
+                     + (f"; the gates and the narrowband member {float(l2):g}" if l2 is not None else "")
+                     + "): stronger ones make them lean less on what only the training corpora share, and keep the "
+                     "channel member from outshouting the studio member on clean speech of a corpus it never heard.")
+        elif linear and tr.get("studio_l2") is not None:  # bundles of session 13: the studio member's alone
             text += (f" The studio member has its own weight penalty (L2 {float(tr['studio_l2']):g}"
                      + (f"; the other members {float(l2):g}" if l2 is not None else "")
                      + "): a stronger one makes it lean less on what only the training corpora share.")

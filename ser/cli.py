@@ -67,7 +67,7 @@ def _cmd_train(a: argparse.Namespace) -> int:
         patience=pick(a.patience, "patience"), folds=a.folds,
         ensemble=a.ensemble, test_speakers=speakers(a.test_speakers), val_speakers=speakers(a.val_speakers),
         n_test_speakers=a.n_test, n_val_speakers=pick(a.n_val, "n_val"), augment=a.augment, augment_strength=a.augment_strength,
-        original_weight=a.original_weight, studio_weight=a.studio_weight, studio_power=a.studio_power, studio_l2=a.studio_l2, narrowband=not a.no_narrowband, babble_copies=a.babble_copies,
+        original_weight=a.original_weight, studio_weight=a.studio_weight, studio_power=a.studio_power, studio_l2=a.studio_l2, channel_l2=a.channel_l2, narrowband=not a.no_narrowband, babble_copies=a.babble_copies,
         labels=speakers(a.labels), label_space=a.label_space, seed=a.seed, cache_dir=a.cache_dir, use_cache=not a.no_cache,
         channels=not a.no_channels, adapt=not a.no_adapt, adapt_tau=a.adapt_tau,
         adapt_mood=a.adapt_mood, adapt_mood_clips=a.adapt_mood_clips,
@@ -294,8 +294,12 @@ def build_parser() -> argparse.ArgumentParser:
                         "keeps it out while the gate is unsure, e.g. on MP3 at 32 kb/s (benchmarks/EXPERIMENTS.md, "
                         "session 12)")
     t.add_argument("--studio-l2", type=float, default=0.05,
-                   help="weight penalty of the linear studio model (the other members keep the recipe's 0.02); "
-                        "0.05 gained on new speakers of the corpora heard (benchmarks/EXPERIMENTS.md, session 13)")
+                   help="weight penalty of the linear studio model; 0.05 gained on new speakers of the corpora heard "
+                        "(benchmarks/EXPERIMENTS.md, session 13)")
+    t.add_argument("--channel-l2", type=float, default=0.05,
+                   help="weight penalty of the linear channel model (originals + augmented copies; the gates and the "
+                        "narrowband model keep --l2); 0.05 gained on a corpus the model never heard "
+                        "(benchmarks/EXPERIMENTS.md, session 14)")
     t.add_argument("--babble-copies", type=int, default=0,
                    help="with augmented copies: copies of each training clip in the babble of 6 other training "
                         "speakers at 5-20 dB SNR, beside the random-channel copies (default 0: more babble "

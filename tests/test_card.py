@@ -59,3 +59,6 @@ def test_card_names_the_members_the_recipe_trained():
     assert "square of the gate" not in both  # bundles from before studio_power: the gate's probability itself
     assert "own weight penalty (L2 0.05" in card(augment=2, studio_weight=0.8, studio_l2=0.05, narrowband=True)
     assert "weight penalty" not in squared  # bundles from before studio_l2: the recipe's penalty for every member
+    both_l2 = card(augment=2, studio_weight=0.8, studio_l2=0.05, channel_l2=0.04, narrowband=True)
+    assert "own weight penalties (L2 0.05 and 0.04" in both_l2 and "own weight penalty (" not in both_l2
+    assert "own weight penalties (L2 0.05 each" in card(augment=2, studio_weight=0.8, studio_l2=0.05, channel_l2=0.05)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -308,16 +309,21 @@ def test_narrowband_member_hears_the_originals_and_at_most_two_channel_copies(mo
         assert asked == {"augmented features": channel, "narrowband features": narrow}
 
 
-def test_the_studio_member_has_its_own_weight_penalty(monkeypatch):
-    """The linear studio member is fitted with ``studio_l2`` (0.05 by default); the channel member and the gate keep the
-    recipe's 0.02. A negative penalty is refused before training starts."""
+def test_the_studio_and_channel_members_have_their_own_weight_penalties(monkeypatch):
+    """The linear studio member is fitted with ``studio_l2`` and the channel member with ``channel_l2`` (0.05 by
+    default); the gate keeps the recipe's 0.02. A negative penalty is refused before training starts."""
     from ser import train as tr
     from ser.errors import TrainingError
 
     assert tr.TrainConfig(data=("x",), out="y").studio_l2 == 0.05
+    assert tr.TrainConfig(data=("x",), out="y").channel_l2 == 0.05
     with pytest.raises(TrainingError, match="--studio-l2 must be 0 or more"):
         tr.TrainConfig(data=("x",), out="y", studio_l2=-0.01)
+    with pytest.raises(TrainingError, match="--channel-l2 must be 0 or more"):
+        tr.TrainConfig(data=("x",), out="y", channel_l2=-0.01)
     n = 6
-    tc = tr.TrainConfig(data=("x",), out="y", epochs=1, augment=1, narrowband=False, studio_l2=0.07)
+    tc = tr.TrainConfig(data=("x",), out="y", epochs=1, augment=1, narrowband=False, studio_l2=0.07, channel_l2=0.03)
     l2 = {what: pen for what, (_, pen) in _spied_fits(monkeypatch, tc, 1, n).items()}
-    assert l2 == {f"{n} clips + 1 augmented copies": 0.02, "studio member": 0.07, "studio gate": 0.02}
+    assert l2 == {f"{n} clips + 1 augmented copies": 0.03, "studio member": 0.07, "studio gate": 0.02}
+    plain = dataclasses.replace(tc, augment=0)  # no copies, no channel member: one model with the recipe's penalty
+    assert {pen for _, pen in _spied_fits(monkeypatch, plain, 0, n).values()} == {0.02}
