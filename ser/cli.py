@@ -83,9 +83,13 @@ def _cmd_evaluate(a: argparse.Namespace) -> int:
     from .evaluate import evaluate_folder, format_report
     from .predict import Predictor
 
+    if a.orders < 1 or (a.orders > 1 and a.adapt != "running"):
+        print(f"error: --orders {a.orders}: give 1, or more with --adapt running (only that protocol has a clip order)",
+              file=sys.stderr)
+        return 2
     pred = Predictor(a.model)
     m = evaluate_folder(pred, a.data, include_seen_speakers=a.include_seen_speakers, progress=not a.quiet,
-                        adapt=a.adapt, order=a.order, seed=a.seed)
+                        adapt=a.adapt, order=a.order, seed=a.seed, orders=a.orders)
     print(format_report(m, title=f"{pred.bundle.path} on {', '.join(a.data)}"))
     if "adaptation" in m:
         ad = m["adaptation"]
@@ -94,6 +98,13 @@ def _cmd_evaluate(a: argparse.Namespace) -> int:
         for b in ad["by_earlier_clips"]:
             print(f"  {b['clips']:>6} earlier clips: {b['uar']:.3f} vs {b['unadapted_uar']:.3f} ({b['delta']:+.3f}, "
                   f"{b['n']} clips)")
+        if "orders" in ad:
+            o = ad["orders"]
+            print(f"over {o['n']} {ad['order']} orders (seeds {o['seeds'][0]}-{o['seeds'][-1]}): adapted UAR "
+                  f"{o['uar_mean']:.3f} mean ({o['uar_min']:.3f}-{o['uar_max']:.3f}) vs unadapted {o['unadapted_uar']:.3f}")
+            for b in o["by_earlier_clips"]:
+                print(f"  {b['clips']:>6} earlier clips: {b['delta_mean']:+.3f} mean, {b['delta_min']:+.3f} worst order, "
+                      f"{b['delta_max']:+.3f} best ({b['n_mean']:.0f} clips per order)")
     for reason, n in m["skipped_reasons"].items():
         print(f"skipped {n}: {reason}")
     if a.json:
@@ -354,6 +365,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --adapt running: clip order per speaker (blocked = grouped by emotion, the "
                         "sustained-mood case)")
     e.add_argument("--seed", type=int, default=0, help="seed of the clip order")
+    e.add_argument("--orders", type=int, default=1,
+                   help="with --adapt running: repeat over this many seeded orders (seeds --seed, --seed + 1, ...) "
+                        "and report, per number of earlier clips, the mean and the worst order's adapted - unadapted "
+                        "UAR (one order's bins hold few clips)")
     e.add_argument("--quiet", action="store_true", help="no progress bar")
     e.set_defaults(func=_cmd_evaluate)
 

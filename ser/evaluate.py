@@ -128,6 +128,7 @@ def evaluate_folder(
     adapt: str | None = None,
     order: str = "random",
     seed: int = 0,
+    orders: int = 1,
 ) -> dict[str, Any]:
     """Evaluate a predictor's bundle on corpus folders (file-name codes or a ``manifest.csv``).
 
@@ -137,14 +138,20 @@ def evaluate_folder(
     ``adapt``: ``None`` (each clip alone), ``"running"`` (per speaker, clips in ``order`` —
     ``random`` or ``blocked`` by emotion, seeded — each predicted with a profile of that speaker's
     *earlier* clips only, every clip scored) or ``"enrol"`` (profile from the speaker's neutral and
-    calm clips, which are then not scored). Returns the ``ser evaluate --json`` contract: uar,
-    accuracy, n, skipped, per_class, confusion, labels (+ per_speaker, skipped_reasons, adaptation).
+    calm clips, which are then not scored). ``orders`` (running only): repeat the protocol over this many
+    seeded orders (seeds ``seed``, ``seed + 1``, …): one order's bins rest on a few dozen clips, so whether
+    adaptation ever falls below unadapted is read off the mean and the worst order per bin
+    (``adaptation["orders"]``); every other figure is the first order's. Returns the ``ser evaluate --json``
+    contract: uar, accuracy, n, skipped, per_class, confusion, labels (+ per_speaker, skipped_reasons, adaptation).
     """
     from .adapt import session_order
     from .corpora import relabel, scan
 
     if adapt not in (None, "running", "enrol"):
         raise ValueError(f"unknown adaptation protocol {adapt!r}: use running or enrol")
+    if orders < 1 or (orders > 1 and adapt != "running"):
+        raise ValueError(f"orders must be 1, or more with the running protocol (got {orders} with {adapt or 'no'} "
+                         "adaptation): only the running protocol has a clip order")
     if adapt and not predictor.adaptive:
         predictor.new_profile()  # raises the clear "cannot adapt" error
     result = scan(list(data))
@@ -174,16 +181,18 @@ def evaluate_folder(
     if adapt is None:
         for i, (_src, res) in enumerate(predictor.predict_many(man["path"].tolist(), progress=progress)):
             rows.append((i, res, 0.0))
-    else:
-        rng = np.random.default_rng(seed)
-        speakers_ = sorted(set(man["speaker"]))
-        bar = None
-        if progress:
-            from tqdm.auto import tqdm
+    bar = None
+    if adapt is not None and progress:
+        from tqdm.auto import tqdm
 
-            bar = tqdm(total=len(man), desc=f"predicting ({adapt})", unit="file")
+        bar = tqdm(total=len(man) * orders, desc=f"predicting ({adapt})", unit="file")
+
+    def session_rows(order_seed: int) -> tuple[list[tuple[int, Any, float]], int]:
+        """One pass of the protocol over every speaker: (rows, enrolment clips)."""
+        rng = np.random.default_rng(order_seed)
+        rows_: list[tuple[int, Any, float]] = []
         enrolled = 0
-        for spk in speakers_:
+        for spk in sorted(set(man["speaker"])):
             idx = np.flatnonzero(man["speaker"].to_numpy() == spk)
             emos = man["emotion"].to_numpy()[idx]
             profile = predictor.new_profile(spk)
@@ -206,24 +215,35 @@ def evaluate_folder(
                     res = predictor.predict_file(man["path"][i], profile=profile, update_profile=adapt == "running")
                 except SERError as exc:
                     res = exc
-                rows.append((int(i), res, before))
+                rows_.append((int(i), res, before))
                 if bar is not None:
                     bar.update()
+        return rows_, enrolled
+
+    def collect(rows_: list[tuple[int, Any, float]]):
+        """Scored clips of one pass: (probs, unadapted probs, y, speakers, clips before, corpora, failures)."""
+        probs_, plain_, y_, spk_, before_, corp_, failed_ = [], [], [], [], [], [], 0
+        for i, res, n_before in rows_:
+            if isinstance(res, Exception):
+                failed_ += 1
+                continue
+            probs_.append([res.probabilities[lab] for lab in labels])
+            plain_.append([(res.unadapted or res.probabilities)[lab] for lab in labels])
+            y_.append(labels.index(man["emotion"][i]))
+            spk_.append(man["speaker"][i])
+            corp_.append(man["corpus"][i])
+            before_.append(n_before)
+        return probs_, plain_, y_, spk_, before_, corp_, failed_
+
+    passes: list[tuple[list[tuple[int, Any, float]], int]] = []
+    if adapt is not None:
+        passes = [session_rows(seed + j) for j in range(orders)]
         if bar is not None:
             bar.close()
+        rows = passes[0][0]
         if adapt == "enrol":
-            reasons["enrolment clip (neutral/calm), not scored"] = enrolled
-    probs, plain, y_true, speakers, before, corp, failed = [], [], [], [], [], [], 0
-    for i, res, n_before in rows:
-        if isinstance(res, Exception):
-            failed += 1
-            continue
-        probs.append([res.probabilities[lab] for lab in labels])
-        plain.append([(res.unadapted or res.probabilities)[lab] for lab in labels])
-        y_true.append(labels.index(man["emotion"][i]))
-        speakers.append(man["speaker"][i])
-        corp.append(man["corpus"][i])
-        before.append(n_before)
+            reasons["enrolment clip (neutral/calm), not scored"] = passes[0][1]
+    probs, plain, y_true, speakers, before, corp, failed = collect(rows)
     reasons["failed to load"] = failed
     if not probs:
         raise CorpusError(f"none of the {len(man)} clips could be evaluated")
@@ -244,4 +264,26 @@ def evaluate_folder(
                             "with the prior); every clip scored" if adapt == "running" else
                             "statistics from each speaker's neutral and calm clips, which are not scored"),
         }
+        if orders > 1:
+            m["adaptation"]["orders"] = _over_orders(
+                [adaptation_summary(y, np.asarray(p), np.asarray(q), np.asarray(b), labels)
+                 for p, q, y, _s, b, _c, _f in (collect(r) for r, _ in passes)], [seed + j for j in range(orders)])
     return m
+
+
+def _over_orders(runs: list[dict[str, Any]], seeds: list[int]) -> dict[str, Any]:
+    """Adapted UAR and adapted − unadapted UAR by earlier-clip bin over several clip orders: mean, worst, best."""
+    uar = np.array([r["uar"] for r in runs])
+    bins: dict[str, list[dict[str, Any]]] = {}
+    for r in runs:
+        for b in r["by_earlier_clips"]:
+            bins.setdefault(b["clips"], []).append(b)
+    return {
+        "n": len(runs), "seeds": seeds, "uar_mean": float(uar.mean()), "uar_min": float(uar.min()),
+        "uar_max": float(uar.max()), "unadapted_uar": runs[0]["unadapted_uar"],
+        "by_earlier_clips": [
+            {"clips": k, "n_mean": float(np.mean([b["n"] for b in v])), "orders": len(v),
+             "delta_mean": float(np.mean([b["delta"] for b in v])), "delta_min": float(min(b["delta"] for b in v)),
+             "delta_max": float(max(b["delta"] for b in v))}
+            for k, v in bins.items()],
+    }

@@ -291,6 +291,39 @@ def test_evaluate_running_first_clips_are_unadapted(tmp_path, real_bundle):
     assert runs["random"]["adaptation"]["unadapted_uar"] == runs["blocked"]["adaptation"]["unadapted_uar"]
 
 
+@requires_data
+def test_evaluate_running_over_several_orders(tmp_path, tiny_bundle, capsys):
+    """``orders``: the protocol repeated over seeded orders; the first is the single-order run, the rest its seeds
+    + 1, + 2; per bin the mean lies between the worst and the best order. Other protocols have no order."""
+    from ser.evaluate import evaluate_folder
+
+    data = _folder(tmp_path / "ravdess", (1, 2))
+    pred = Predictor(tiny_bundle)
+    single = {s: evaluate_folder(pred, [data], progress=False, adapt="running", order="blocked", seed=s)
+              for s in (3, 4, 5)}
+    m = evaluate_folder(pred, [data], progress=False, adapt="running", order="blocked", seed=3, orders=3)
+    assert m["uar"] == single[3]["uar"] and m["adaptation"]["by_earlier_clips"] == single[3]["adaptation"][
+        "by_earlier_clips"]  # every figure outside "orders" is the first order's
+    o = m["adaptation"]["orders"]
+    assert o["n"] == 3 and o["seeds"] == [3, 4, 5]
+    assert o["uar_mean"] == pytest.approx(np.mean([r["uar"] for r in single.values()]))
+    assert o["uar_min"] == min(r["uar"] for r in single.values())
+    for b in o["by_earlier_clips"]:
+        per = [x["delta"] for r in single.values() for x in r["adaptation"]["by_earlier_clips"] if x["clips"] == b["clips"]]
+        assert b["delta_mean"] == pytest.approx(np.mean(per)) and b["delta_min"] == min(per)
+        assert b["delta_min"] <= b["delta_mean"] <= b["delta_max"]
+    assert o["by_earlier_clips"][0]["clips"] == "0-0" and o["by_earlier_clips"][0]["delta_max"] == 0.0
+    with pytest.raises(ValueError, match="only the running protocol has a clip order"):
+        evaluate_folder(pred, [data], progress=False, adapt="enrol", orders=2)
+    assert main(["evaluate", "--model", str(tiny_bundle), "--data", str(data), "--orders", "2", "--quiet"]) == 2
+    assert "--orders 2: give 1, or more with --adapt running" in capsys.readouterr().err
+    out = tmp_path / "m.json"
+    assert main(["evaluate", "--model", str(tiny_bundle), "--data", str(data), "--adapt", "running", "--orders", "2",
+                 "--json", str(out), "--quiet"]) == 0
+    assert "over 2 random orders (seeds 0-1)" in capsys.readouterr().out
+    assert json.loads(out.read_text())["adaptation"]["orders"]["seeds"] == [0, 1]
+
+
 def test_session_order_blocked_and_random():
     emotions = np.array(["sad", "angry", "neutral", "sad", "angry", "happy", "sad", "neutral", "angry", "happy"] * 3)
 
