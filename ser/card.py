@@ -158,6 +158,14 @@ def model_card(cfg: BundleConfig, metrics: dict[str, Any], eda: dict[str, Any]) 
             lines.append(f"| {order} | {_pct(a['uar'])} | {_pct(a['unadapted_uar'])} | "
                          + " | ".join(f"{100 * b['delta']:+.1f}" for b in a["by_earlier_clips"]) + " |")
         for order, a in adaptation.items():
+            if "orders" in a:  # bundles since session 14: the protocol over several seeded clip orders
+                o = a["orders"]
+                lines.append(f"- {order}, over {o['n']} clip orders: adapted UAR {_pct(o['uar_mean'])} on average "
+                             f"({_pct(o['uar_min'])}-{_pct(o['uar_max'])}); change by earlier clips, mean (worst "
+                             "order): " + ", ".join(f"{b['clips']}: {100 * b['delta_mean']:+.1f} "
+                                                    f"({100 * b['delta_min']:+.1f})" for b in o["by_earlier_clips"])
+                             + ".")
+        for order, a in adaptation.items():
             for corpus, c in (a.get("per_corpus") or {}).items():
                 lines.append(f"- {order}, {corpus}: adapted {_pct(c['uar'])} vs unadapted {_pct(c['unadapted_uar'])}.")
         if "adapt_tau" in tr:

@@ -70,7 +70,7 @@ def _cmd_train(a: argparse.Namespace) -> int:
         original_weight=a.original_weight, studio_weight=a.studio_weight, studio_power=a.studio_power, studio_l2=a.studio_l2, channel_l2=a.channel_l2, narrowband=not a.no_narrowband, babble_copies=a.babble_copies,
         labels=speakers(a.labels), label_space=a.label_space, seed=a.seed, cache_dir=a.cache_dir, use_cache=not a.no_cache,
         channels=not a.no_channels, adapt=not a.no_adapt, adapt_tau=a.adapt_tau,
-        adapt_mood=a.adapt_mood, adapt_mood_clips=a.adapt_mood_clips,
+        adapt_mood=a.adapt_mood, adapt_mood_clips=a.adapt_mood_clips, adapt_orders=a.adapt_orders,
         adapt_min_clips=a.adapt_min_clips, adapt_train_tau=a.adapt_train_tau,
         workers=a.workers, verbose=2 if not sys.stderr.isatty() else 1,
         command="ser " + " ".join(shlex.quote(x) for x in sys.argv[1:]),
@@ -336,6 +336,10 @@ def build_parser() -> argparse.ArgumentParser:
                                                  "half of training"),
     ):
         t.add_argument(flag, type=float, default=default, help=f"{text} (default {default:g})")
+    t.add_argument("--adapt-orders", type=int, default=5,
+                   help="the running protocol on held-out speakers (K-fold or test split) over this many seeded clip "
+                        "orders per mode: metrics.json gives the first order's figures and, per number of earlier "
+                        "clips, the mean and worst order's change (default 5)")
     t.add_argument("--labels", help="comma-separated emotions to keep (default: every one of the label space "
                                     "in the data)")
     t.add_argument("--label-space", choices=[s.value for s in LabelSpace], default=LabelSpace.CORE.value,

@@ -21,6 +21,7 @@ __all__ = [
     "adaptation_summary",
     "clip_metrics",
     "evaluate_folder",
+    "over_orders",
     "expected_calibration_error",
     "fit_temperature",
     "format_report",
@@ -265,14 +266,15 @@ def evaluate_folder(
                             "statistics from each speaker's neutral and calm clips, which are not scored"),
         }
         if orders > 1:
-            m["adaptation"]["orders"] = _over_orders(
+            m["adaptation"]["orders"] = over_orders(
                 [adaptation_summary(y, np.asarray(p), np.asarray(q), np.asarray(b), labels)
                  for p, q, y, _s, b, _c, _f in (collect(r) for r, _ in passes)], [seed + j for j in range(orders)])
     return m
 
 
-def _over_orders(runs: list[dict[str, Any]], seeds: list[int]) -> dict[str, Any]:
-    """Adapted UAR and adapted − unadapted UAR by earlier-clip bin over several clip orders: mean, worst, best."""
+def over_orders(runs: list[dict[str, Any]], seeds: list[int]) -> dict[str, Any]:
+    """Adapted UAR and adapted − unadapted UAR by earlier-clip bin over several clip orders (one
+    :func:`adaptation_summary` per order, ``seeds`` their order seeds): mean, worst and best order."""
     uar = np.array([r["uar"] for r in runs])
     bins: dict[str, list[dict[str, Any]]] = {}
     for r in runs:

@@ -39,7 +39,7 @@ from .bundle import BundleConfig, write_bundle
 from .calibration import calibrate_held_out, calibrate_out_of_fold  # the latter also imported from here
 from .corpus_facts import licence_text
 from .errors import TrainingError
-from .evaluate import adaptation_summary, clip_metrics
+from .evaluate import adaptation_summary, clip_metrics, over_orders
 from .features import FeatureConfig, model_input, per_emotion_profiles
 from .labels import EMOTIONS, LabelSpace
 from .models import MODEL_INPUTS, ModelConfig, emphasise, feed, recipe_defaults
@@ -94,6 +94,7 @@ class TrainConfig:
     adapt_mood_clips: float = DEFAULT_MOOD_CLIPS  # the guard fades after about this many clips of a session
     adapt_min_clips: float = DEFAULT_MIN_CLIPS  # a running profile adapts only once it holds this many clips
     adapt_train_tau: float = DEFAULT_TRAIN_TAU  # shrinkage of the training speakers' statistics (adapted half of training)
+    adapt_orders: int = 5  # the running protocol on held-out speakers over this many seeded clip orders per mode
     labels: tuple[str, ...] = ()
     label_space: str = LabelSpace.CORE.value  # core: the 7 emotions most corpora share (calm → neutral); all: the union
     seed: int = 0
@@ -117,6 +118,8 @@ class TrainConfig:
             raise TrainingError(f"--studio-l2 must be 0 or more, got {self.studio_l2}")
         if not self.channel_l2 >= 0:
             raise TrainingError(f"--channel-l2 must be 0 or more, got {self.channel_l2}")
+        if self.adapt_orders < 1:
+            raise TrainingError(f"--adapt-orders must be 1 or more, got {self.adapt_orders}")
         if self.augment < 0:
             raise TrainingError(f"--augment must be 0 or more, got {self.augment}")
         if self.babble_copies < 0:
@@ -470,29 +473,42 @@ def _run_split(tc, labels, man, split, store, *, seed, tag):
 
 
 def _adapted_runs(model, test: _Data, tc: TrainConfig, prior: AdaptationPrior, lab_idx: dict[str, int],
-                  seed: int) -> dict[str, dict[str, np.ndarray]]:
-    """The running protocol on a fold's test speakers, in random and in blocked (sustained-mood) order:
-    each clip predicted with statistics of its speaker's earlier clips only."""
+                  seed: int) -> dict[str, list[dict[str, np.ndarray]]]:
+    """The running protocol on a fold's test speakers, in random and in blocked (sustained-mood) order, each over
+    ``tc.adapt_orders`` seeded clip orders (the first seeded by ``seed`` alone): each clip predicted with statistics
+    of its speaker's earlier clips only. One order's bins rest on few clips, so the many-order mean says whether
+    adaptation ever falls below unadapted (benchmarks/EXPERIMENTS.md, session 14)."""
     def infer(x: np.ndarray, plain: np.ndarray | None = None) -> np.ndarray:  # one small batch per clip
         return np.asarray(model.predict_on_batch(feed(model, x, plain)))
 
     man = test.manifest
     y = man["emotion"].map(lab_idx).to_numpy()
-    out: dict[str, dict[str, np.ndarray]] = {}
+    inputs = [model_input(fr, tc.features, "stats") for fr in test.frames]
+    out: dict[str, list[dict[str, np.ndarray]]] = {}
     for order in ("random", "blocked"):
-        rng = np.random.default_rng(seed)
-        rows = {"index": [], "adapted": [], "plain": [], "before": []}
-        for spk in sorted(set(man["speaker"])):
-            idx = np.flatnonzero(man["speaker"].to_numpy() == spk)
-            idx = idx[session_order(y[idx], order=order, rng=rng)]
-            clips = [model_input(test.frames[i], tc.features, "stats") for i in idx]
-            a, p, b = session_probs(clips, infer, prior)
-            rows["index"].append(idx)
-            rows["adapted"].append(a)
-            rows["plain"].append(p)
-            rows["before"].append(b)
-        out[order] = {key: np.concatenate(v) for key, v in rows.items()}
+        out[order] = []
+        for j in range(tc.adapt_orders):
+            rng = np.random.default_rng(seed if j == 0 else [seed, j])
+            rows = {"index": [], "adapted": [], "plain": [], "before": []}
+            for spk in sorted(set(man["speaker"])):
+                idx = np.flatnonzero(man["speaker"].to_numpy() == spk)
+                idx = idx[session_order(y[idx], order=order, rng=rng)]
+                a, p, b = session_probs([inputs[i] for i in idx], infer, prior)
+                rows["index"].append(idx)
+                rows["adapted"].append(a)
+                rows["plain"].append(p)
+                rows["before"].append(b)
+            out[order].append({key: np.concatenate(v) for key, v in rows.items()})
     return out
+
+
+def _with_orders(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The first clip order's :func:`adaptation_summary`, plus ``orders`` (:func:`over_orders`; its ``seeds`` are the
+    orders' indices, each fold seeding its own) when there are more."""
+    first = dict(runs[0])
+    if len(runs) > 1:
+        first["orders"] = over_orders(runs, list(range(len(runs))))
+    return first
 
 
 def eda_summary(store: _FeatureStore, man: pd.DataFrame, cfg: FeatureConfig) -> dict[str, Any]:
@@ -555,7 +571,7 @@ class _OutOfFold:
     corpora: list[list[str]] = field(default_factory=list)
     speakers: list[str] = field(default_factory=list)
     history: list[dict[str, Any]] = field(default_factory=list)
-    runs: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: {"random": [], "blocked": []})
+    runs: dict[str, list[list[dict[str, Any]]]] = field(default_factory=dict)  # order -> per clip order -> per fold
 
     def add(self, f: int, k: int, split: dataset.Split, hist: dict[str, Any], secs: float, out: dict[str, Any],
             labels: tuple[str, ...]) -> None:
@@ -572,10 +588,12 @@ class _OutOfFold:
         self.corpora.append(out["test_corpora"])
         self.speakers += out["test_speakers"]
         self.history.append(hist)
-        for order, r in out["adapted"].items():
-            ix = r["index"]
-            self.runs[order].append({"y": out["test_y"][ix], "adapted": r["adapted"], "plain": r["plain"],
-                                     "before": r["before"], "corpus": [out["test_corpora"][i] for i in ix]})
+        for order, runs in out["adapted"].items():
+            slots = self.runs.setdefault(order, [[] for _ in runs])
+            for slot, r in zip(slots, runs, strict=True):
+                ix = r["index"]
+                slot.append({"y": out["test_y"][ix], "adapted": r["adapted"], "plain": r["plain"],
+                             "before": r["before"], "corpus": [out["test_corpora"][i] for i in ix]})
 
 
 def _scan(tc: TrainConfig) -> tuple[pd.DataFrame, tuple[str, ...]]:
@@ -635,12 +653,15 @@ def _kfold_metrics(tc: TrainConfig, labels: tuple[str, ...], oof: _OutOfFold) ->
                              for c in sorted(set(oof_corpus.tolist()))}
     for c, m in metrics["per_corpus"].items():
         print(f"  {c}: UAR {m['uar']:.3f} ({m['n']} clips)", file=sys.stderr)
-    if oof.runs["random"]:
-        metrics["adaptation"] = {order: adaptation_summary(
-            np.concatenate([r["y"] for r in rs]), np.concatenate([r["adapted"] for r in rs]),
-            np.concatenate([r["plain"] for r in rs]), np.concatenate([r["before"] for r in rs]), labels,
-            corpora=[c for r in rs for c in r["corpus"]], protocol=f"running, {order} order, out-of-fold")
-            for order, rs in oof.runs.items()}
+    if oof.runs:
+        def pooled_run(rs: list[dict[str, Any]], order: str) -> dict[str, Any]:  # one clip order, every fold
+            return adaptation_summary(
+                np.concatenate([r["y"] for r in rs]), np.concatenate([r["adapted"] for r in rs]),
+                np.concatenate([r["plain"] for r in rs]), np.concatenate([r["before"] for r in rs]), labels,
+                corpora=[c for r in rs for c in r["corpus"]], protocol=f"running, {order} order, out-of-fold")
+
+        metrics["adaptation"] = {order: _with_orders([pooled_run(rs, order) for rs in per_order])
+                                 for order, per_order in oof.runs.items()}
         for order, a in metrics["adaptation"].items():
             print(f"  adapted ({order}): UAR {a['uar']:.3f} vs unadapted {a['unadapted_uar']:.3f}; by earlier "
                   "clips " + ", ".join(f"{b['clips']}: {b['delta']:+.3f}" for b in a["by_earlier_clips"]),
@@ -689,10 +710,10 @@ def _held_out(tc: TrainConfig, labels: tuple[str, ...], man: pd.DataFrame, store
     model, history, _, out = _run_split(tc, labels, man, split, store, seed=tc.seed, tag="final")
     metrics: dict[str, Any] = {}
     if out["adapted"]:
-        metrics["adaptation"] = {order: adaptation_summary(
+        metrics["adaptation"] = {order: _with_orders([adaptation_summary(
             out["test_y"][r["index"]], r["adapted"], r["plain"], r["before"], labels,
             corpora=[out["test_corpora"][i] for i in r["index"]], protocol=f"running, {order} order, held-out")
-            for order, r in out["adapted"].items()}
+            for r in runs]) for order, runs in out["adapted"].items()}
     temperature, calib = calibrate_held_out(out["val_y"], out["val_probs"], out["test_y"], out["test_probs"])
     if len(out["test_y"]):
         metrics["test"] = clip_metrics(out["test_y"], out["test_probs"], labels, speakers=out["test_speakers"])

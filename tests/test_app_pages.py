@@ -341,6 +341,21 @@ def test_report_all_sections(env, rich_bundle):
     assert any("only watched" in c.value for c in at.caption)  # these folds had no validation speakers
 
 
+def test_report_speaker_adaptation_of_the_shipped_model(env):
+    """The shipped bundle's running protocol: per order its table by earlier clips, and the same over several
+    seeded clip orders (mean, worst and best order)."""
+    env(model=SHIPPED)
+    at = _start("pages/report.py")
+    tab = next(t for t in at.tabs if t.label == "Speaker adaptation")
+    texts = [m.value for m in tab.markdown]
+    assert any(t.startswith("**Running adaptation, blocked order**") for t in texts)
+    orders = json.loads((SHIPPED / "metrics.json").read_text())["adaptation"]["blocked"]["orders"]
+    assert any(t.startswith(f"Over {orders['n']} clip orders") for t in texts)
+    tables = [d.value for d in tab.dataframe]
+    assert any({"mean change", "worst order", "best order"} <= set(t.columns) for t in tables)
+    assert any("several seeded orders" in c.value for c in tab.caption)
+
+
 def test_report_and_sidebar_with_several_bundles(env, tiny_bundle, rich_bundle, monkeypatch, tmp_path):
     models = tmp_path / "models"
     models.mkdir()

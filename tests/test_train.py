@@ -109,6 +109,7 @@ def _subset(tmp_path, actors=(1, 2, 3, 4)):
 @requires_data
 def test_ser_train_small_subset_end_to_end(tmp_path, capsys):
     from ser import Predictor, load_bundle
+    from ser import train as tr
     from ser.features import FeatureConfig
 
     sub = _subset(tmp_path)
@@ -174,6 +175,16 @@ def test_ser_train_small_subset_end_to_end(tmp_path, capsys):
         bins = a["by_earlier_clips"]
         assert bins[0]["clips"] == "0-0" and bins[0]["n"] == 4 and bins[0]["delta"] == 0.0  # first clips: unadapted
         assert sum(b["n"] for b in bins) == n_all
+        o = a["orders"]  # the protocol over 5 seeded clip orders (the default); the figures above are the first's
+        assert o["n"] == 5 and o["uar_min"] <= a["uar"] <= o["uar_max"] and o["unadapted_uar"] == a["unadapted_uar"]
+        assert [b["clips"] for b in o["by_earlier_clips"]] == [b["clips"] for b in bins]
+        assert o["by_earlier_clips"][0]["delta_max"] == 0.0  # the first clip of every order is unadapted
+        for ob, b in zip(o["by_earlier_clips"], bins, strict=True):
+            assert ob["delta_min"] <= ob["delta_mean"] <= ob["delta_max"] and ob["delta_min"] <= b["delta"] <= ob["delta_max"]
+    assert "over 5 clip orders" in (out / "MODEL_CARD.md").read_text()
+    assert training["adapt_orders"] == 5
+    with pytest.raises(TrainingError, match="--adapt-orders must be 1 or more"):
+        tr.TrainConfig(data=("x",), out="y", adapt_orders=0)
     blend = load_bundle(out).model  # studio member (originals only) + channel member (originals + copies)
     assert {m.name for m in blend.layers} >= {"studio", "channel"}
     assert cfg2["training"]["studio_weight"] == 0.8 and "up to 80% of the say" in (out / "MODEL_CARD.md").read_text()
