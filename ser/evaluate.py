@@ -241,10 +241,10 @@ def evaluate_folder(
         passes = [session_rows(seed + j) for j in range(orders)]
         if bar is not None:
             bar.close()
-        rows = passes[0][0]
         if adapt == "enrol":
             reasons["enrolment clip (neutral/calm), not scored"] = passes[0][1]
-    probs, plain, y_true, speakers, before, corp, failed = collect(rows)
+    scored = [collect(r) for r, _ in passes] if passes else [collect(rows)]  # one per clip order
+    probs, plain, y_true, speakers, before, corp, failed = scored[0]
     reasons["failed to load"] = failed
     if not probs:
         raise CorpusError(f"none of the {len(man)} clips could be evaluated")
@@ -268,7 +268,7 @@ def evaluate_folder(
         if orders > 1:
             m["adaptation"]["orders"] = over_orders(
                 [adaptation_summary(y, np.asarray(p), np.asarray(q), np.asarray(b), labels)
-                 for p, q, y, _s, b, _c, _f in (collect(r) for r, _ in passes)], [seed + j for j in range(orders)])
+                 for p, q, y, _s, b, _c, _f in scored], [seed + j for j in range(orders)])
     return m
 
 

@@ -252,8 +252,7 @@ def _fit_one(
     # the channel member (originals + augmented copies) of a linear model has its own weight penalty: a stronger one makes
     # it less sure of itself, so in the blend it pulls a new corpus' studio-clean speech less away from the studio
     # member, and alone it transfers better to another corpus (benchmarks/EXPERIMENTS.md, session 14)
-    tc_channel = (dataclasses.replace(tc, model=dataclasses.replace(tc.model, l2=tc.channel_l2))
-                  if linear and train_aug else tc)
+    tc_channel = _with_l2(tc, tc.channel_l2) if linear and train_aug else tc
     model, history, secs = _fit_model(tc_channel, x_tr, ys, weights, validation, early=early, k=k, seed=seed,
                                       what=f"[{tag}] {len(train.frames)} clips + {len(train_aug)} augmented copies")
     parts: dict[str, Any] = {}
@@ -265,7 +264,7 @@ def _fit_one(
         # (benchmarks/EXPERIMENTS.md, session 10). A linear studio member (a quarter of the windows) gets a stronger
         # weight penalty: alone it then transfers better to another corpus, and in the blend new speakers of the
         # corpora heard gain (session 13)
-        tc_studio = dataclasses.replace(tc, model=dataclasses.replace(tc.model, l2=tc.studio_l2)) if linear else tc
+        tc_studio = _with_l2(tc, tc.studio_l2) if linear else tc
         studio, h_studio, s_studio = _fit_model(
             tc_studio, x_tr[original], ys[original], _sample_weights(ys[original], original[original], k), validation,
             early=early, k=k, seed=seed + 7919, what=f"[{tag}] studio member: {len(train.frames)} original clips")
@@ -312,6 +311,11 @@ def _fit_one(
 
         model = blend(model, **parts)
     return model, history, secs, prior
+
+
+def _with_l2(tc: TrainConfig, l2: float) -> TrainConfig:
+    """``tc`` with the model's weight penalty set to ``l2`` (a member with its own penalty)."""
+    return dataclasses.replace(tc, model=dataclasses.replace(tc.model, l2=l2))
 
 
 def _fit_model(tc: TrainConfig, x: np.ndarray, ys: np.ndarray, weights: np.ndarray,
