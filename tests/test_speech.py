@@ -29,6 +29,23 @@ def test_embed_gives_one_embedding_per_step(seconds, step):
     assert np.isfinite(e).all() and e.std() > 0
 
 
+@pytest.mark.parametrize("seconds, step", [(2.7, 16), (2.7, 8), (2.7, 24), (2.7, 5), (0.9, 16)])
+def test_one_pass_over_the_clip_equals_each_window_through_the_shipped_file(seconds, step):
+    """The rewritten network (one pass over the whole log-mel, every step/8-th output) gives exactly what the
+    file as openwakeword ships it gives for each 76-frame window on its own (steps not a multiple of 8 too)."""
+    import onnxruntime as ort
+
+    shipped = ort.InferenceSession(str(speech.model_dir() / "embedding_model.onnx"),
+                                   providers=["CPUExecutionProvider"])
+    y = _tone_in_noise(seconds, seed=3)
+    spec = speech.log_mel(y)
+    want = np.concatenate([shipped.run(None, {shipped.get_inputs()[0].name: spec[s : s + speech.WINDOW][None, ..., None]})[0]
+                           .reshape(1, speech.DIM) for s in range(0, len(spec) - speech.WINDOW + 1, step)])
+    got = speech.embed(y, step=step)
+    assert got.shape == want.shape and len(got) > (1 if seconds > 1 else 0)
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)
+
+
 @pytest.mark.parametrize("n", [0, 10, 4000])
 def test_short_input_still_gives_one_embedding(n):
     e = speech.embed(np.zeros(n, dtype=np.float32))
