@@ -257,6 +257,8 @@ class ModelBundle:
             "languages": languages(self.config.corpora),
             "adapted_uar": (self.metrics.get("adaptation") or {}).get("random", {}).get("uar"),
             "unadapted_uar": (self.metrics.get("adaptation") or {}).get("random", {}).get("unadapted_uar"),
+            # the running protocol over several seeded clip orders (mean, min, max adapted UAR), if recorded
+            "adapted_orders": (self.metrics.get("adaptation") or {}).get("random", {}).get("orders"),
         }
 
 

@@ -39,6 +39,17 @@ class Segment:
     probabilities: dict[str, float]
 
 
+@dataclass(frozen=True, eq=False)
+class Analysis:
+    """One clip, analysed and ready to predict with or without a speaker profile (:meth:`Predictor.analyse`)."""
+
+    x: np.ndarray  # model input of the clip's windows [shape=(n_windows, ...)]
+    spans: tuple[tuple[float, float], ...]  # each window's (start, end) in seconds
+    duration: float  # seconds of the whole signal
+    quality: quality.Quality
+    source: str = ""
+
+
 @dataclass(frozen=True)
 class Prediction:
     """The result for one clip. ``probabilities`` follow the bundle's label order and sum to 1."""
@@ -172,14 +183,21 @@ class Predictor:
 
     def window_probs(self, frames: list[np.ndarray], *, profile: SpeakerProfile | None = None, update: bool = True,
                      weight: float = 1.0, seconds: float = 0.0, return_plain: bool = False):
-        """Calibrated probabilities ``[shape=(n, k)]`` for windows' frame features (``[shape=(t_i, d)]`` each).
+        """Calibrated probabilities ``[shape=(n, k)]`` for windows' frame features (``[shape=(t_i, d)]`` each):
+        :meth:`input_probs` of their model input."""
+        return self.input_probs(model_input(frames, self.features, self._kind), profile=profile, update=update,
+                                weight=weight, seconds=seconds, return_plain=return_plain)
+
+    def input_probs(self, x: np.ndarray, *, profile: SpeakerProfile | None = None, update: bool = True,
+                    weight: float = 1.0, seconds: float = 0.0, return_plain: bool = False):
+        """Calibrated probabilities ``[shape=(n, k)]`` for ``n`` windows' model input ``x`` (built by
+        :func:`ser.features.model_input`).
 
         Every input path (file, bytes, stream, live window, batch, warm-up) ends here. With a
         ``profile`` the windows are normalised by the speaker's *earlier* speech, then (``update``)
         added to the profile as ``weight`` clips and ``seconds`` of speech. ``return_plain``: return
         ``(adapted, unadapted)`` probabilities.
         """
-        x = model_input(frames, self.features, self._kind)
         if self.prior is None:
             if profile is not None:
                 self._need_prior()
@@ -223,12 +241,13 @@ class Predictor:
         return {lab: float(v) for lab, v in zip(self.labels, p, strict=True)}
 
     # -- public --------------------------------------------------------------------------------
-    def predict(self, y: np.ndarray, *, sr: int | None = None, source: str = "",
-                profile: SpeakerProfile | None = None, update_profile: bool = True, source_sr: int | None = None,
-                warnings: tuple[str, ...] = ()) -> Prediction:
-        """Predict one signal ``y [shape=(n,) or (n, channels)]`` at ``sr`` Hz (default: model rate).
+    def analyse(self, y: np.ndarray, *, sr: int | None = None, source: str = "", source_sr: int | None = None,
+                warnings: tuple[str, ...] = ()) -> Analysis:
+        """Everything of a prediction that does not depend on a speaker profile: the checked, resampled signal
+        ``y [shape=(n,) or (n, channels)]`` at ``sr`` Hz (default: model rate) cut into windows, their model
+        input and the input quality. :meth:`predict_analysis` turns it into a :class:`Prediction`, as often
+        as needed (``ser evaluate --orders`` predicts each clip in many speaker sessions).
 
-        ``profile``: adapt to the speaker's earlier speech, then (``update_profile``) add this clip to it.
         ``source_sr``: the file's own rate (an 8 kHz file is narrowband whatever it was resampled to).
         Raises :class:`AudioError` for NaN/inf samples, clips under 0.25 s, or digital silence.
         """
@@ -242,19 +261,51 @@ class Predictor:
         if warnings:
             q = dataclasses.replace(q, warnings=tuple(warnings) + q.warnings)
         frames, spans = clip_windows(y, self.features)
+        return Analysis(x=model_input(frames, self.features, self._kind), spans=tuple(spans),
+                        duration=y.size / self.sample_rate, quality=q, source=source)
+
+    def analyse_file(self, source: str | Path | bytes, *, name: str = "") -> Analysis | None:
+        """:meth:`analyse` of an audio file (path or encoded bytes); ``None`` for a file longer than
+        ``STREAM_ABOVE_S``, which only :meth:`predict_file` predicts (window by window, memory bounded)."""
+        label = name or (str(source) if not isinstance(source, bytes | bytearray) else "upload")
+        if not isinstance(source, bytes | bytearray) and _is_long(source):
+            return None
+        y = audio.load(source, sr=self.sample_rate)
+        info = audio.info(source)
+        return self.analyse(y, source=label, source_sr=info.get("samplerate"),
+                            warnings=tuple(info.get("warnings", ())))
+
+    def predict_analysis(self, a: Analysis, *, profile: SpeakerProfile | None = None,
+                         update_profile: bool = True) -> Prediction:
+        """The prediction of an analysed clip. ``profile``: adapt to the speaker's earlier speech, then
+        (``update_profile``) add this clip to it."""
         n_before = profile.n if profile is not None else 0.0
         adapted = self.adapts(profile)
+        spans = list(a.spans)
         speech_s = spans[-1][1] - spans[0][0] if spans else 0.0
-        probs, plain = self.window_probs(frames, profile=profile, update=update_profile, return_plain=True,
-                                         weight=_clip_weight(speech_s, self.features.window_s), seconds=speech_s)
-        result = self._result(probs, spans, y.size / self.sample_rate, source, q=q,
-                              n_before=n_before, adapted=adapted)
+        probs, plain = self.input_probs(a.x, profile=profile, update=update_profile, return_plain=True,
+                                        weight=_clip_weight(speech_s, self.features.window_s), seconds=speech_s)
+        q = a.quality
+        result = self._result(probs, spans, a.duration, a.source, q=q, n_before=n_before, adapted=adapted)
         if profile is not None:
             p = plain.mean(axis=0)
             if q.reliability < 1.0:
                 p = quality.temper(p, q.reliability)
             result = dataclasses.replace(result, unadapted=self._as_dict(p))
         return result
+
+    def predict(self, y: np.ndarray, *, sr: int | None = None, source: str = "",
+                profile: SpeakerProfile | None = None, update_profile: bool = True, source_sr: int | None = None,
+                warnings: tuple[str, ...] = ()) -> Prediction:
+        """Predict one signal ``y [shape=(n,) or (n, channels)]`` at ``sr`` Hz (default: model rate):
+        :meth:`predict_analysis` of :meth:`analyse`.
+
+        ``profile``: adapt to the speaker's earlier speech, then (``update_profile``) add this clip to it.
+        ``source_sr``: the file's own rate (an 8 kHz file is narrowband whatever it was resampled to).
+        Raises :class:`AudioError` for NaN/inf samples, clips under 0.25 s, or digital silence.
+        """
+        a = self.analyse(y, sr=sr, source=source, source_sr=source_sr, warnings=warnings)
+        return self.predict_analysis(a, profile=profile, update_profile=update_profile)
 
     def predict_file(self, source: str | Path | bytes, *, name: str = "",
                      profile: SpeakerProfile | None = None, update_profile: bool = True) -> Prediction:
@@ -264,23 +315,13 @@ class Predictor:
         stays bounded however long the recording.
         """
         label = name or (str(source) if not isinstance(source, bytes | bytearray) else "upload")
-        if not isinstance(source, bytes | bytearray):
-            try:
-                long_file = audio.duration(source) > STREAM_ABOVE_S
-            except AudioError:
-                raise
-            except Exception:
-                long_file = False
-            if long_file:
-                result = self._predict_stream(audio.iter_blocks(source, sr=self.sample_rate), label, profile=profile,
-                                              update_profile=update_profile)
-                cut = tuple(audio.info(source).get("warnings", ()))  # e.g. a long recording cut short
-                return dataclasses.replace(result, warnings=cut + result.warnings) if cut else result
-        y = audio.load(source, sr=self.sample_rate)
-        info = audio.info(source)
-        return self.predict(y, source=label, profile=profile, update_profile=update_profile,
-                            source_sr=info.get("samplerate"),
-                            warnings=tuple(info.get("warnings", ())))
+        a = self.analyse_file(source, name=name)
+        if a is not None:
+            return self.predict_analysis(a, profile=profile, update_profile=update_profile)
+        result = self._predict_stream(audio.iter_blocks(source, sr=self.sample_rate), label, profile=profile,
+                                      update_profile=update_profile)
+        cut = tuple(audio.info(source).get("warnings", ()))  # e.g. a long recording cut short
+        return dataclasses.replace(result, warnings=cut + result.warnings) if cut else result
 
     def _predict_stream(self, blocks: Iterable[np.ndarray], source: str, *,
                         profile: SpeakerProfile | None = None, update_profile: bool = True) -> Prediction:
@@ -422,6 +463,16 @@ def _parallel(pred: Predictor, sources: list[str], n_proc: int) -> Iterator[tupl
             pool.shutdown(wait=done, cancel_futures=not done)  # stopped early: drop the queued files
 
     return drain()
+
+
+def _is_long(source: str | Path) -> bool:
+    """Whether a file is longer than ``STREAM_ABOVE_S`` (unknown length: no; unreadable: the AudioError)."""
+    try:
+        return audio.duration(source) > STREAM_ABOVE_S
+    except AudioError:
+        raise
+    except Exception:
+        return False
 
 
 def _clip_weight(speech_s: float, window_s: float) -> float:

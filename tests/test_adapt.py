@@ -272,6 +272,29 @@ def test_predictor_profile_predicts_with_earlier_clips_then_adds_the_clip(real_b
 
 
 @requires_data
+def test_an_analysed_clip_predicts_as_the_file_does(real_bundle, monkeypatch):
+    """``analyse_file`` + ``predict_analysis`` (what ``ser evaluate --orders`` reuses) is ``predict_file``, with and
+    without a profile, and may be predicted again in another session; files that must be streamed give None."""
+    import ser.predict as predict_mod
+
+    pred = Predictor(real_bundle)
+    files = _clips(3)[:4]
+    by_file, by_analysis = pred.new_profile("a"), pred.new_profile("b")
+    for f in files:
+        a = pred.analyse_file(f)
+        assert a.x.shape[0] == len(a.spans) >= 1 and a.source == str(f) and a.duration > 0
+        assert pred.predict_analysis(a).probabilities == pytest.approx(pred.predict_file(f).probabilities, abs=1e-9)
+        want, got = pred.predict_file(f, profile=by_file), pred.predict_analysis(a, profile=by_analysis)
+        assert got.probabilities == pytest.approx(want.probabilities, abs=1e-9) and got.adapted == want.adapted
+        assert got.unadapted == pytest.approx(want.unadapted, abs=1e-9) and by_analysis.n == pytest.approx(by_file.n)
+    again = pred.predict_analysis(a, profile=by_analysis, update_profile=False)  # reused: same clip, same answer
+    assert again.probabilities == pytest.approx(pred.predict_file(files[-1], profile=by_file,
+                                                                  update_profile=False).probabilities, abs=1e-9)
+    monkeypatch.setattr(predict_mod, "STREAM_ABOVE_S", 1.0)
+    assert pred.analyse_file(files[0]) is None and pred.predict_file(files[0]).label in pred.labels
+
+
+@requires_data
 def test_evaluate_running_first_clips_are_unadapted(tmp_path, real_bundle):
     from ser.evaluate import evaluate_folder
 
@@ -301,7 +324,11 @@ def test_evaluate_running_over_several_orders(tmp_path, tiny_bundle, capsys):
     pred = Predictor(tiny_bundle)
     single = {s: evaluate_folder(pred, [data], progress=False, adapt="running", order="blocked", seed=s)
               for s in (3, 4, 5)}
+    analysed = []
+    real_analyse = pred.analyse_file
+    pred.analyse_file = lambda src, **kw: analysed.append(src) or real_analyse(src, **kw)
     m = evaluate_folder(pred, [data], progress=False, adapt="running", order="blocked", seed=3, orders=3)
+    assert len(analysed) == len(set(analysed)) == 30  # each clip decoded and featurised once for the 3 orders
     assert m["uar"] == single[3]["uar"] and m["adaptation"]["by_earlier_clips"] == single[3]["adaptation"][
         "by_earlier_clips"]  # every figure outside "orders" is the first order's
     o = m["adaptation"]["orders"]

@@ -395,6 +395,10 @@ def test_home_and_report_on_shipped_bundle(env):
     # different figures may round alike (5-fold accuracy and adapted UAR are both 67 % for the shipped model)
     main = " ".join(m.value for m in at.main.markdown) + " ".join(c.value for c in at.main.caption)
     assert at.metric[0].value not in main.split()  # nor repeated in the text below the tiles
+    # the adapted figure is the mean over the recorded clip orders (one order's figure moves with the order)
+    orders = json.loads((SHIPPED / "metrics.json").read_text())["adaptation"]["random"]["orders"]
+    adapted = next(m for m in at.metric if m.label == "Adapted UAR")
+    assert adapted.value == f"{orders['uar_mean']:.0%}" and f"over {orders['n']} orders" in adapted.proto.delta
     at.switch_page("pages/report.py").run()
     _clean(at)
     assert not at.error
