@@ -201,9 +201,11 @@ def model_card(cfg: BundleConfig, metrics: dict[str, Any], eda: dict[str, Any]) 
         f"Seed {tr.get('seed', 0)}; {tr.get('augment', 0)} augmented copies per training clip "
         "(Gaussian noise at 10-40 dB SNR, pitch ±2.5 semitones, time stretch ±15%, gain ±6 dB; audiomentations)"
         + ("; each copy of a speaker also passes one simulated recording channel (room 0.15-0.8 s RT60, "
-           "white/pink noise or babble of other training speakers at 5-30 dB SNR, band limit or telephone band, "
-           "AGC-style compression, Opus/MP3 at low bit rates, gain -20..+10 dB: ser.channels)"
-           if tr.get("channels") else "") + ".",
+           "white/pink noise or babble of other training speakers at 5-30 dB SNR, "
+           + ("a microphone's frequency response (high-pass 50-400 Hz, low and high shelves, a resonance), "
+              if tr.get("mic") else "")
+           + "band limit or telephone band, AGC-style compression, Opus/MP3 at low bit rates, gain -20..+10 dB: "
+           "ser.channels)" if tr.get("channels") else "") + ".",
         ("Input level: every analysed window is scaled to " + f"{fc.level_db:g} dBFS before features, so the "
          "input gain changes nothing (the removed level is used only relative to a speaker profile)."
          if fc.level_db is not None else "Input level: raw (features move with the input gain)."),

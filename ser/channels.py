@@ -11,14 +11,17 @@ loudest frame, so a clip's pauses do not dilute the SNR.
 * :data:`CONDITIONS` / :func:`apply` — the fixed, named conditions of the robustness benchmark.
 * :func:`random_channel` — a random realistic chain for training-time augmentation.
 * :func:`narrowband` — a random phone line or 8 kHz link (the narrowband member's training copies).
+* :func:`microphone` — a random microphone/device frequency response (high-pass, shelves, a resonance).
 
-Codecs use PyAV's bundled FFmpeg: Opus (``libopus``, in Ogg, 48 kHz) and MP3 (``libmp3lame``).
+Filters of :func:`microphone` and the ``mic_*`` conditions are audiomentations' biquads with fixed
+parameters (drawn here, seeded). Codecs use PyAV's bundled FFmpeg: Opus (``libopus``, in Ogg, 48 kHz) and MP3 (``libmp3lame``).
 :func:`available_codecs` says which of them this FFmpeg can encode.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import io
 from collections.abc import Callable, Sequence
 from typing import Literal
@@ -402,6 +405,60 @@ def narrowband(y: np.ndarray, *, sr: int = SAMPLE_RATE, rng: np.random.Generator
     z = resample(resample(out, sr_in=sr, sr_out=8000), sr_in=8000, sr_out=sr)
     return _fit_peak(_fix_length(np.asarray(z, dtype=np.float32), out.size)), "8k"
 
+
+# -- microphones -------------------------------------------------------------------------------------
+
+
+def _biquad(kind: str, y: np.ndarray, sr: int, **kw: float) -> np.ndarray:
+    """One audiomentations filter with fixed parameters (``min_* == max_*``), so the result is ours to seed."""
+    import audiomentations as am
+
+    if kind == "highpass":
+        f = am.HighPassFilter(min_cutoff_freq=kw["hz"], max_cutoff_freq=kw["hz"], min_rolloff=int(kw["rolloff"]),
+                              max_rolloff=int(kw["rolloff"]), zero_phase=False, p=1.0)
+    else:
+        cls = {"lowshelf": am.LowShelfFilter, "highshelf": am.HighShelfFilter, "peak": am.PeakingFilter}[kind]
+        f = cls(min_center_freq=kw["hz"], max_center_freq=kw["hz"], min_gain_db=kw["db"], max_gain_db=kw["db"],
+                min_q=kw["q"], max_q=kw["q"], p=1.0)
+    return np.asarray(f(samples=np.ascontiguousarray(y, dtype=np.float32), sample_rate=sr), dtype=np.float32)
+
+
+def microphone(y: np.ndarray, *, sr: int = SAMPLE_RATE, rng: np.random.Generator) -> tuple[np.ndarray, str]:
+    """A random microphone or device frequency response: ``(y' [shape=(n,)] float32, description)``.
+
+    Small laptop, phone and headset microphones (and the device's own processing) colour speech: they cut
+    the lows, tilt the spectrum and ring at a resonance. Each stage with its own probability: high-pass
+    (cutoff log-uniform 50-400 Hz, 12 or 24 dB/octave, p=0.6), low shelf (150-600 Hz, -12…+3 dB, p=0.5), high
+    shelf (1.5-6 kHz, -12…+8 dB, p=0.5), a resonance (peak log-uniform 0.8-6 kHz, -9…+9 dB, Q 0.7-3, p=0.4).
+    The output is level-matched to the input (active speech power). Description e.g. ``"mic(hp180/ls-6/pk2.4+5)"``
+    (``"mic()"`` if no stage fired)."""
+    out = _mono(y)
+    parts: list[str] = []
+    if out.size == 0:
+        return out.copy(), "mic()"
+    z = out
+    if rng.random() < 0.6:
+        hz, rolloff = float(np.exp(rng.uniform(np.log(50.0), np.log(400.0)))), int(rng.choice([12, 24]))
+        z = _biquad("highpass", z, sr, hz=hz, rolloff=rolloff)
+        parts.append(f"hp{hz:.0f}")
+    if rng.random() < 0.5:
+        hz, db = float(rng.uniform(150.0, 600.0)), float(rng.uniform(-12.0, 3.0))
+        z = _biquad("lowshelf", z, sr, hz=hz, db=db, q=0.707)
+        parts.append(f"ls{db:+.0f}")
+    if rng.random() < 0.5:
+        hz, db = float(rng.uniform(1500.0, min(6000.0, 0.4 * sr))), float(rng.uniform(-12.0, 8.0))
+        z = _biquad("highshelf", z, sr, hz=hz, db=db, q=0.707)
+        parts.append(f"hs{db:+.0f}")
+    if rng.random() < 0.4:
+        hz = float(np.exp(rng.uniform(np.log(800.0), np.log(min(6000.0, 0.4 * sr)))))
+        db, q = float(rng.uniform(-9.0, 9.0)), float(rng.uniform(0.7, 3.0))
+        z = _biquad("peak", z, sr, hz=hz, db=db, q=q)
+        parts.append(f"pk{hz / 1000:.1f}{db:+.0f}")
+    if not parts:
+        return out.copy(), "mic()"
+    return _fit_peak(_match_level(z.astype(np.float64), out, sr)), f"mic({'/'.join(parts)})"
+
+
 # -- codecs ------------------------------------------------------------------------------------------
 
 _ENCODERS = {"opus": ("libopus",), "mp3": ("libmp3lame", "mp3")}
@@ -557,6 +614,29 @@ def _babble_cond(snr: float) -> Condition:
     return f
 
 
+def _mic_cond(*stages: tuple[str, dict[str, float]]) -> Condition:
+    def f(y, *, sr=SAMPLE_RATE, seed=0, others=None):
+        z = _mono(y)
+        if z.size == 0:
+            return z.copy()
+        for kind, kw in stages:
+            z = _biquad(kind, z, sr, **kw)
+        return _fit_peak(_match_level(z.astype(np.float64), _mono(y), sr))
+
+    return f
+
+
+#: Centres (Hz) of the ``mic_eq`` condition's seven peaking bands (as a seven-band graphic equaliser).
+MIC_EQ_BANDS = (100.0, 180.0, 330.0, 600.0, 1100.0, 2000.0, 3600.0)
+
+
+def _mic_eq(y, *, sr=SAMPLE_RATE, seed=0, others=None):
+    """Seven peaking bands (:data:`MIC_EQ_BANDS`, Q 1) with gains drawn U(-12, +12) dB per clip (``seed``)."""
+    gains = np.random.default_rng(seed).uniform(-12.0, 12.0, len(MIC_EQ_BANDS))
+    return _mic_cond(*(("peak", {"hz": hz, "db": float(g), "q": 1.0}) for hz, g in zip(MIC_EQ_BANDS, gains,
+                                                                                   strict=True)))(y, sr=sr)
+
+
 def _codec_cond(name: Literal["opus", "mp3"], kbps: int) -> Condition:
     def f(y, *, sr=SAMPLE_RATE, seed=0, others=None):
         return codec(y, sr=sr, codec=name, bitrate_kbps=kbps)
@@ -585,6 +665,12 @@ CONDITIONS: dict[str, Condition] = {
     "mp3_16": _codec_cond("mp3", 16),
     "mp3_32": _codec_cond("mp3", 32),
     "laptop": lambda y, *, sr=SAMPLE_RATE, seed=0, others=None: laptop(y, sr=sr, seed=seed, others=others),
+    # microphone colouration (level-matched): a small mic's low cut, a tinny one, a muffled one, a random 7-band EQ
+    "mic_highpass": _mic_cond(("highpass", {"hz": 300.0, "rolloff": 24})),
+    "mic_tinny": _mic_cond(("lowshelf", {"hz": 400.0, "db": -12.0, "q": 0.707}),
+                           ("highshelf", {"hz": 2500.0, "db": 8.0, "q": 0.707})),
+    "mic_muffled": _mic_cond(("highshelf", {"hz": 2000.0, "db": -12.0, "q": 0.707})),
+    "mic_eq": _mic_eq,
 }
 
 
@@ -606,21 +692,35 @@ def apply(
     return f(y, sr=sr, seed=seed, others=others)
 
 
+def _side_rng(rng: np.random.Generator) -> np.random.Generator:
+    """A generator derived from ``rng`` without advancing it (a child of its seed sequence; deterministic for a
+    given ``rng`` and number of earlier spawns)."""
+    seq = getattr(rng.bit_generator, "seed_seq", None)
+    if isinstance(seq, np.random.SeedSequence):
+        return np.random.default_rng(seq.spawn(1)[0])
+    state = str(rng.bit_generator.state).encode()  # no seed sequence: a digest of the current state
+    return np.random.default_rng(int.from_bytes(hashlib.sha1(state).digest()[:8], "little"))
+
+
 def random_channel(
     y: np.ndarray,
     *,
     sr: int = SAMPLE_RATE,
     rng: np.random.Generator,
     others: Sequence[np.ndarray] | None = None,
+    mic: bool = False,
 ) -> tuple[np.ndarray, str]:
     """A random realistic channel for training augmentation: ``(y' [shape=(n,)] float32, description)``.
 
     Stages, in order, each with its own probability: room (rt60 U(0.15, 0.8) s, p=0.5); noise
-    (white, pink or — if ``others`` — babble, SNR U(5, 30) dB, p=0.6); gain (U(-20, +10) dB, peak
+    (white, pink or — if ``others`` — babble, SNR U(5, 30) dB, p=0.6); with ``mic``, a microphone's
+    frequency response (:func:`microphone`, p=0.5; off in the shipped recipe, see ``ser train --mic``); gain (U(-20, +10) dB, peak
     re-scaled below 1, p=0.5); telephone or a 3-7 kHz band limit (p=0.2); AGC compressor (p=0.35);
     codec (Opus 8-32 kb/s or MP3 16-32 kb/s, among :func:`available_codecs`, p=0.3; reduced encoder
     effort for speed). The description joins the stages, e.g. ``"room0.42+pink17+agc+opus16"``
     (``"clean"`` if none fired). Deterministic for a given ``rng`` state; about 10-30 ms per 3 s clip.
+    The microphone stage draws from a generator of its own, spawned from ``rng``'s seed sequence (so every other
+    stage's draws are those of ``mic=False``, the chain before the stage existed).
     """
     out = _mono(y)
     parts: list[str] = []
@@ -640,6 +740,11 @@ def random_channel(
         else:
             out = add_noise(out, snr_db=snr, color=kind, seed=s, sr=sr)  # type: ignore[arg-type]
         parts.append(f"{kind}{snr:.0f}")
+    if mic:
+        side = _side_rng(rng)  # its own draws: every other stage draws exactly as in a chain without it
+        if side.random() < 0.5:
+            out, desc = microphone(out, sr=sr, rng=side)
+            parts.append(desc)
     if rng.random() < 0.5:
         db = float(rng.uniform(-20.0, 10.0))
         out = _fit_peak(gain(out, db=db))

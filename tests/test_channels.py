@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 
 import numpy as np
@@ -225,6 +226,46 @@ def test_random_channel_is_deterministic_and_varied():
     rng = np.random.default_rng(0)
     first = ch.random_channel(y, sr=SR, rng=rng)[0]
     assert not np.array_equal(first, ch.random_channel(y, sr=SR, rng=rng)[0])  # the rng advances
+
+
+def test_microphone_responses_are_seeded_level_matched_and_do_what_they_say():
+    """A random microphone response: deterministic per rng state, level-matched, every stage drawn over a few
+    seeds; a drawn high-pass takes the lows below its cutoff away, and a mic_* condition does what its name says."""
+    rng = np.random.default_rng(5)
+    white = (0.1 * rng.standard_normal(2 * SR)).astype(np.float32)
+    stages = set()
+    for seed in range(16):
+        out, desc = ch.microphone(white, sr=SR, rng=np.random.default_rng(seed))
+        again, desc2 = ch.microphone(white, sr=SR, rng=np.random.default_rng(seed))
+        np.testing.assert_array_equal(out, again)
+        assert desc == desc2 and desc.startswith("mic(") and out.shape == white.shape and out.dtype == np.float32
+        assert np.isfinite(out).all() and np.abs(out).max() <= 1.0
+        assert abs(_active_db(out) - _active_db(white)) < 0.5
+        parts = desc[4:-1].split("/") if desc != "mic()" else []
+        stages |= {p[:2] for p in parts}
+        hp = [float(p[2:]) for p in parts if p.startswith("hp")]
+        if hp and hp[0] > 120:  # the band an octave below the cutoff loses at least 9 dB against 1-3 kHz
+            lows = _band_energy(out, 20, hp[0] / 2) / _band_energy(white, 20, hp[0] / 2)
+            mids = _band_energy(out, 1000, 3000) / _band_energy(white, 1000, 3000)
+            assert 10 * np.log10(lows / mids) < -9, desc
+    assert stages == {"hp", "ls", "hs", "pk"}
+    cut = ch.apply("mic_highpass", white, sr=SR)
+    assert 10 * np.log10(_band_energy(cut, 50, 150) / _band_energy(white, 50, 150)) < -30
+    assert abs(10 * np.log10(_band_energy(cut, 1000, 4000) / _band_energy(white, 1000, 4000))) < 3
+    muffled = ch.apply("mic_muffled", white, sr=SR)
+    assert _band_energy(muffled, 4000, 8000) / _band_energy(muffled, 200, 1000) < 0.15 * (
+        _band_energy(white, 4000, 8000) / _band_energy(white, 200, 1000))
+    np.testing.assert_array_equal(ch.apply("mic_eq", white, seed=2), ch.apply("mic_eq", white, seed=2))
+    assert not np.allclose(ch.apply("mic_eq", white, seed=2), ch.apply("mic_eq", white, seed=3))
+
+
+def test_random_channel_draws_a_microphone_when_asked():
+    y = speechlike(1.0)
+    with_mic = [ch.random_channel(y, sr=SR, rng=np.random.default_rng(s), mic=True)[1] for s in range(24)]
+    without = [ch.random_channel(y, sr=SR, rng=np.random.default_rng(s), mic=False)[1] for s in range(24)]
+    assert 6 <= sum("mic(" in d for d in with_mic) <= 18 and not any("mic(" in d for d in without)
+    # the microphone draws from a generator of its own: every other stage is drawn as without it
+    assert [re.sub(r"\+?mic\([^)]*\)", "", d).lstrip("+") or "clean" for d in with_mic] == without
 
 
 def test_narrowband_lines_keep_nothing_above_4_khz_and_are_seeded():

@@ -174,6 +174,9 @@ def test_babble_and_narrowband_jobs_are_seeded_cached_copies(tmp_path):
     nb = dataset.Job(paths[0], 0, 0, 1.0, narrow=True)
     tags = {dataset._tag(j) for j in (plain, bab, nb)}
     assert len(tags) == 3 and dataset._tag(plain) == ""
+    # a channel copy's tag says whether its chain had the microphone stage (the recipe before it keeps its cache)
+    with_mic, without = (dataset.Job(paths[0], 1, 0, 1.0, channel="spk", mic=m) for m in (True, False))
+    assert dataset._tag(with_mic) == dataset._tag(without) + "-mic2"
     cache = tmp_path / "cache"
     first = dataset.extract_all([plain, bab, nb], cfg, cache_dir=cache, workers=1)
     again = dataset.extract_all([plain, bab, nb], cfg, cache_dir=tmp_path / "other", workers=1)

@@ -158,6 +158,7 @@ def test_ser_train_small_subset_end_to_end(tmp_path, capsys):
     training = cfg2["training"]  # the linear defaults of the CLI: large batches, no validation speakers
     assert training["batch_size"] == 256 and training["n_val_speakers"] == 0 and training["epochs"] == 3
     assert training["adapt"] and training["channels"] and training["augment"] == 1 and training["babble_copies"] == 1
+    assert not training["mic"]  # no microphone stage unless --mic
     speakers = [f"ravdess_0{i}" for i in range(1, 5)]
     assert cfg2["split"]["train"] == speakers and cfg2["split"]["test"] == [] and cfg2["split"]["cross_validated"] == speakers
     hist = json.loads((out / "history.json").read_text())
@@ -338,3 +339,21 @@ def test_the_studio_and_channel_members_have_their_own_weight_penalties(monkeypa
     assert l2 == {f"{n} clips + 1 augmented copies": 0.03, "studio member": 0.07, "studio gate": 0.02}
     plain = dataclasses.replace(tc, augment=0)  # no copies, no channel member: one model with the recipe's penalty
     assert {pen for _, pen in _spied_fits(monkeypatch, plain, 0, n).values()} == {0.02}
+
+
+@pytest.mark.parametrize("mic", [False, True])
+def test_mic_setting_reaches_every_channel_copy(monkeypatch, mic):
+    """``--mic`` (TrainConfig.mic) puts the microphone stage into the augmented and narrowband copies' chains."""
+    import pandas as pd
+
+    from ser import dataset
+    from ser import train as tr
+
+    seen = []
+    monkeypatch.setattr(dataset, "extract_all", lambda jobs, cfg, **kw: seen.extend(jobs) or [[] for _ in jobs])
+    store = tr._FeatureStore(tr.TrainConfig(data=("x",), out="y", augment=1, mic=mic))
+    man = pd.DataFrame({"path": ["a.wav", "b.wav"], "speaker": ["s1", "s2"]})
+    store.augmented(man)
+    store.narrow(man)
+    copies = [j for j in seen if j.channel]
+    assert len(copies) == 4 and all(j.mic is mic for j in copies)
