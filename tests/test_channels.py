@@ -228,6 +228,17 @@ def test_random_channel_is_deterministic_and_varied():
     assert not np.array_equal(first, ch.random_channel(y, sr=SR, rng=rng)[0])  # the rng advances
 
 
+def _drawn_twice(draw, y: np.ndarray, seed: int) -> tuple[np.ndarray, str]:
+    """``draw(y, sr=, rng=)`` with two generators of the same seed: the same output and description, mono float32
+    of ``y``'s length, finite, peaks at most 1."""
+    out, desc = draw(y, sr=SR, rng=np.random.default_rng(seed))
+    again, desc2 = draw(y, sr=SR, rng=np.random.default_rng(seed))
+    np.testing.assert_array_equal(out, again)
+    assert desc == desc2 and out.shape == y.shape and out.dtype == np.float32
+    assert np.isfinite(out).all() and np.abs(out).max() <= 1.0
+    return out, desc
+
+
 def test_microphone_responses_are_seeded_level_matched_and_do_what_they_say():
     """A random microphone response: deterministic per rng state, level-matched, every stage drawn over a few
     seeds; a drawn high-pass takes the lows below its cutoff away, and a mic_* condition does what its name says."""
@@ -235,11 +246,8 @@ def test_microphone_responses_are_seeded_level_matched_and_do_what_they_say():
     white = (0.1 * rng.standard_normal(2 * SR)).astype(np.float32)
     stages = set()
     for seed in range(16):
-        out, desc = ch.microphone(white, sr=SR, rng=np.random.default_rng(seed))
-        again, desc2 = ch.microphone(white, sr=SR, rng=np.random.default_rng(seed))
-        np.testing.assert_array_equal(out, again)
-        assert desc == desc2 and desc.startswith("mic(") and out.shape == white.shape and out.dtype == np.float32
-        assert np.isfinite(out).all() and np.abs(out).max() <= 1.0
+        out, desc = _drawn_twice(ch.microphone, white, seed)
+        assert desc.startswith("mic(")
         assert abs(_active_db(out) - _active_db(white)) < 0.5
         parts = desc[4:-1].split("/") if desc != "mic()" else []
         stages |= {p[:2] for p in parts}
@@ -275,10 +283,7 @@ def test_narrowband_lines_keep_nothing_above_4_khz_and_are_seeded():
     white = (0.1 * rng.standard_normal(2 * SR)).astype(np.float32)
     kinds = set()
     for seed in range(12):
-        out, kind = ch.narrowband(white, sr=SR, rng=np.random.default_rng(seed))
-        again, kind2 = ch.narrowband(white, sr=SR, rng=np.random.default_rng(seed))
-        np.testing.assert_array_equal(out, again)
-        assert kind == kind2 and out.shape == white.shape and out.dtype == np.float32 and np.abs(out).max() <= 1.0
+        out, kind = _drawn_twice(ch.narrowband, white, seed)
         assert 10 * np.log10(_band_energy(out, 4200, 8001) / _band_energy(white, 4200, 8001)) < -30
         assert abs(10 * np.log10(_band_energy(out, 500, 3000) / _band_energy(white, 500, 3000))) < 1.5
         if kind == "8k":  # no phone band-pass: the lows stay
