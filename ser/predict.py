@@ -261,7 +261,9 @@ class Predictor:
         if warnings:
             q = dataclasses.replace(q, warnings=tuple(warnings) + q.warnings)
         frames, spans = clip_windows(y, self.features)
-        return Analysis(x=model_input(frames, self.features, self._kind), spans=tuple(spans),
+        x = model_input(frames, self.features, self._kind)
+        x.flags.writeable = False  # an analysis may be predicted many times: nothing may change it in between
+        return Analysis(x=x, spans=tuple(spans),
                         duration=y.size / self.sample_rate, quality=q, source=source)
 
     def analyse_file(self, source: str | Path | bytes, *, name: str = "") -> Analysis | None:
