@@ -155,7 +155,15 @@ class FeatureConfig:
         return cls(**d)
 
     def digest(self) -> str:
-        """Short hash of the settings that change cached frame features (all but utterance_norm)."""
+        """Short hash of the settings that change cached frame features (all but utterance_norm). Computed once
+        per config (it is frozen): every cache lookup asks for it."""
+        known = self.__dict__.get("_digest")
+        if known is None:
+            known = self._digest_of_settings()
+            object.__setattr__(self, "_digest", known)  # not a field: equality, to_dict and replace ignore it
+        return known
+
+    def _digest_of_settings(self) -> str:
         keys = ("sample_rate", "n_fft", "win_length", "hop_length", "n_mels", "n_mfcc", "fmin", "fmax",
                 "blocks", "trim_db", "window_s", "hop_s", "level_db")
         keys += ("speech_step",) if "speech" in self.blocks else ()  # digests of older configs unchanged
