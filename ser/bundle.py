@@ -243,6 +243,7 @@ class ModelBundle:
         from .corpora import languages  # pandas: not on the prediction path
 
         test = self.metrics.get("test", {})
+        adapted = (self.metrics.get("adaptation") or {}).get("random", {})  # running protocol, random order
         return {
             "name": self.name,
             "model_type": self.config.model_type,
@@ -255,10 +256,9 @@ class ModelBundle:
             "folds": self.metrics.get("folds", {}).get("summary"),
             "licence": self.config.extra.get("licence", ""),
             "languages": languages(self.config.corpora),
-            "adapted_uar": (self.metrics.get("adaptation") or {}).get("random", {}).get("uar"),
-            "unadapted_uar": (self.metrics.get("adaptation") or {}).get("random", {}).get("unadapted_uar"),
-            # the running protocol over several seeded clip orders (mean, min, max adapted UAR), if recorded
-            "adapted_orders": (self.metrics.get("adaptation") or {}).get("random", {}).get("orders"),
+            "adapted_uar": adapted.get("uar"),
+            "unadapted_uar": adapted.get("unadapted_uar"),
+            "adapted_orders": adapted.get("orders"),  # over several seeded clip orders (mean, min, max), if recorded
         }
 
 

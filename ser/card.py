@@ -307,16 +307,16 @@ def model_figures(bundle: ModelBundle) -> list[dict[str, Any]]:
             out.append({"label": f"{k}-fold accuracy", "value": f"{folds['accuracy_mean']:.0%}", "delta": None,
                         "help": "Share of clips predicted right, mean over the folds."})
     if info.get("adapted_uar") is not None:
-        help_ = ("Cross-validated UAR when each clip is judged against a few earlier clips of the same voice "
-                 "(speaker adaptation).")
+        tile = {"label": "Adapted UAR", "value": f"{info['adapted_uar']:.0%}", "delta": None,
+                "help": "Cross-validated UAR when each clip is judged against a few earlier clips of the same voice "
+                        "(speaker adaptation)."}
         orders = info.get("adapted_orders") or {}
         if orders.get("n", 1) > 1:  # one order's figure moves with the order: show the mean over several
-            out.append({"label": "Adapted UAR", "value": f"{orders['uar_mean']:.0%}",
-                        "delta": f"{orders['uar_min']:.0%}-{orders['uar_max']:.0%} over {orders['n']} orders",
-                        "help": help_ + f" Mean over {orders['n']} seeded orders of each speaker's clips (range: "
-                                        "worst and best order)."})
-        else:
-            out.append({"label": "Adapted UAR", "value": f"{info['adapted_uar']:.0%}", "delta": None, "help": help_})
+            tile |= {"value": f"{orders['uar_mean']:.0%}",
+                     "delta": f"{orders['uar_min']:.0%}-{orders['uar_max']:.0%} over {orders['n']} orders",
+                     "help": tile["help"] + f" Mean over {orders['n']} seeded orders of each speaker's clips (range: "
+                                            "worst and best order)."}
+        out.append(tile)
     if not out and info["n_test"] is not None:
         out.append({"label": "Test clips", "value": str(info["n_test"]), "delta": None, "help": None})
     out.append({"label": "Emotions", "value": str(n), "delta": None, "help": f"Chance level: {1 / max(n, 1):.0%}"})
