@@ -50,7 +50,7 @@ def _cmd_data_list(a: argparse.Namespace) -> int:
 def _cmd_train(a: argparse.Namespace) -> int:
     from .features import FeatureConfig
     from .models import ModelConfig, recipe_defaults
-    from .train import TrainConfig, train
+    from .train import DEFAULT_MIN_LR, TrainConfig, train
 
     def speakers(s: str | None) -> tuple[str, ...]:
         return tuple(x.strip() for x in s.split(",") if x.strip()) if s else ()
@@ -64,7 +64,7 @@ def _cmd_train(a: argparse.Namespace) -> int:
         model=ModelConfig(model_type=a.model_type, dropout=a.dropout, learning_rate=a.lr, width=a.width,
                           l2=pick(a.l2, "l2"), prosody_weight=a.prosody_weight),
         features=fcfg, epochs=pick(a.epochs, "epochs"), batch_size=pick(a.batch_size, "batch_size"),
-        patience=pick(a.patience, "patience"), folds=a.folds,
+        patience=pick(a.patience, "patience"), min_lr=DEFAULT_MIN_LR if a.min_lr is None else a.min_lr, folds=a.folds,
         ensemble=a.ensemble, test_speakers=speakers(a.test_speakers), val_speakers=speakers(a.val_speakers),
         n_test_speakers=a.n_test, n_val_speakers=pick(a.n_val, "n_val"), augment=a.augment, augment_strength=a.augment_strength,
         original_weight=a.original_weight, studio_weight=a.studio_weight, studio_power=a.studio_power, studio_l2=a.studio_l2, channel_l2=a.channel_l2, narrowband=not a.no_narrowband, babble_copies=a.babble_copies,
@@ -274,6 +274,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--epochs", type=int, help="epochs (a maximum when validating; default 200 for linear, else 60)")
     t.add_argument("--batch-size", type=int, help="default 256 for linear, else 32")
     t.add_argument("--patience", type=int, help="early-stopping patience in epochs (default 25 linear, else 12)")
+    t.add_argument("--min-lr", type=float,
+                   help="end a fit once its halving learning rate is below this (default 1e-6; 0: run every epoch)")
     t.add_argument("--l2", type=float, help="L2 weight penalty (default 0.02 for linear, else 1e-4)")
     t.add_argument("--prosody-weight", type=float, default=5.0,
                    help="linear/mlp: scale of the pitch and voicing functionals once standardised, so the L2 "
@@ -290,7 +292,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--n-test", type=int, default=4, help="test speakers to draw when not given")
     t.add_argument("--n-val", type=int,
                    help="validation speakers to draw when not given, for early stopping (default 0 for linear: "
-                        "all epochs run and those speakers train; else 2)")
+                        "no early stopping, those speakers train; else 2)")
     t.add_argument("--augment", type=int, default=2, help="augmented copies per training clip")
     t.add_argument("--augment-strength", type=float, default=1.0, help="scale of pitch/tempo/noise augmentation")
     t.add_argument("--original-weight", type=float, default=1.0,

@@ -48,7 +48,7 @@ _RECIPES: dict[str, dict[str, int | float]] = {
 
 def recipe_defaults(model_type: str) -> dict[str, int | float]:
     """Training defaults of ``model_type``: ``epochs``, ``patience`` (epochs), ``batch_size`` (windows),
-    ``l2`` (weight penalty) and ``n_val`` (validation speakers for early stopping; 0 = all epochs run)."""
+    ``l2`` (weight penalty) and ``n_val`` (validation speakers for early stopping; 0 = no early stopping)."""
     return dict(_RECIPES.get(model_type, _RECIPES["*"]))
 
 

@@ -47,6 +47,10 @@ from .models import MODEL_INPUTS, ModelConfig, emphasise, feed, recipe_defaults
 #: Set by the CLI's Ctrl-C handler while ``model.fit`` runs: training then stops at the next batch
 #: boundary. (A KeyboardInterrupt raised inside TensorFlow's C++ code can corrupt the heap.)
 INTERRUPT = threading.Event()
+#: A fit ends once ReduceLROnPlateau has halved Adam's learning rate below this: each step then moves a weight by about
+#: the rate or less, so the rest of the epochs change nothing that matters (the shipped recipe's members reach it after
+#: 120-150 of 200 epochs with the training loss within 1e-4 of the 200th epoch's; benchmarks/EXPERIMENTS.md, session 16)
+DEFAULT_MIN_LR = 1e-6
 IN_FIT = threading.Event()
 
 
@@ -71,6 +75,7 @@ class TrainConfig:
     epochs: int | None = None
     batch_size: int | None = None
     patience: int | None = None
+    min_lr: float = DEFAULT_MIN_LR  # a fit ends once the halving learning rate falls below this (0: all epochs)
     folds: int = 0
     ensemble: bool = False
     test_speakers: tuple[str, ...] = ()
@@ -119,6 +124,8 @@ class TrainConfig:
             raise TrainingError(f"--studio-l2 must be 0 or more, got {self.studio_l2}")
         if not self.channel_l2 >= 0:
             raise TrainingError(f"--channel-l2 must be 0 or more, got {self.channel_l2}")
+        if not self.min_lr >= 0:
+            raise TrainingError(f"--min-lr must be 0 or more, got {self.min_lr}")
         if self.adapt_orders < 1:
             raise TrainingError(f"--adapt-orders must be 1 or more, got {self.adapt_orders}")
         if self.augment < 0:
@@ -208,7 +215,8 @@ def _fit_one(
     :data:`NARROWBAND_COPIES` augmented copies), for the narrowband member and its detector.
 
     With validation clips, training stops early on validation loss (best weights restored); without
-    (``n_val_speakers=0``), it runs all ``tc.epochs`` and the learning rate follows the training loss.
+    (``n_val_speakers=0``), the learning rate follows the training loss. Either way a fit ends once that rate has
+    been halved below ``tc.min_lr`` (at most ``tc.epochs``).
     ``watch`` (a K-fold's test speakers, when there is no validation) is only scored after each epoch
     for the curves in the report: nothing is chosen on it."""
     import keras
@@ -341,7 +349,7 @@ def _fit_model(tc: TrainConfig, x: np.ndarray, ys: np.ndarray, weights: np.ndarr
         callbacks.append(keras.callbacks.EarlyStopping(monitor="val_loss", patience=tc.patience,
                                                        restore_best_weights=True))
     print(f"{what}: training {tc.model.model_type} on {len(x)} windows, "
-          + (f"validating on {len(validation[0])}" if early else f"{tc.epochs} epochs, no validation"),
+          + (f"validating on {len(validation[0])}" if early else f"at most {tc.epochs} epochs, no validation"),
           file=sys.stderr)
 
     class _StopOnInterrupt(keras.callbacks.Callback):
@@ -351,7 +359,14 @@ def _fit_model(tc: TrainConfig, x: np.ndarray, ys: np.ndarray, weights: np.ndarr
 
         on_test_batch_end = on_train_batch_end
 
+    class _StopAtMinLearningRate(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)) < tc.min_lr:
+                self.model.stop_training = True
+
     callbacks.append(_StopOnInterrupt())
+    if tc.min_lr > 0:  # after ReduceLROnPlateau (which lowers the rate at the end of the same epoch)
+        callbacks.append(_StopAtMinLearningRate())
     t0 = time.time()
     INTERRUPT.clear()
     IN_FIT.set()

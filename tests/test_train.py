@@ -357,3 +357,26 @@ def test_mic_setting_reaches_every_channel_copy(monkeypatch, mic):
     store.narrow(man)
     copies = [j for j in seen if j.channel]
     assert len(copies) == 4 and all(j.mic is mic for j in copies)
+
+
+def test_a_fit_ends_once_its_learning_rate_has_decayed_below_the_floor():
+    """``min_lr``: a fit whose loss cannot improve has its learning rate halved on every plateau and ends at the first
+    epoch that leaves it below the floor; 0 runs every epoch. A negative floor is refused before training starts."""
+    from ser import train as tr
+
+    with pytest.raises(TrainingError, match="--min-lr must be 0 or more"):
+        tr.TrainConfig(data=("x",), out="y", min_lr=-1e-6)
+    assert tr.TrainConfig(data=("x",), out="y").min_lr == tr.DEFAULT_MIN_LR == 1e-6
+    from ser.models import ModelConfig
+
+    tc = tr.TrainConfig(data=("x",), out="y", model=ModelConfig(l2=0.0), epochs=40, patience=6, min_lr=3e-4, verbose=0)
+    x = np.zeros((64, tc.features.n_stats), np.float32)  # nothing to learn (no penalty, balanced labels, no input)
+    ys = np.arange(64) % 2
+    fit = dict(weights=np.ones(64), validation=None, early=False, k=2, seed=0, what="flat")
+    _, hist, _ = tr._fit_model(tc, x, ys, **fit)
+    lr = hist["learning_rate"]
+    # the history logs each epoch's own rate: every epoch ran at the floor or above, and the fit ended at the first
+    # epoch whose plateau halved the rate below it
+    assert len(lr) < 40 and all(v >= 3e-4 for v in lr) and lr[-1] / 2 < 3e-4
+    _, hist, _ = tr._fit_model(dataclasses.replace(tc, min_lr=0.0), x, ys, **fit)
+    assert len(hist["loss"]) == 40 and hist["learning_rate"][-1] < 3e-4
