@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import SERError
+from .fileio import atomic_path
 
 #: Features per embedding.
 DIM = 96
@@ -100,12 +101,42 @@ class _Models:
         mel_file, net_file = (str(folder / f) for f in _FILES)
         try:
             self.mel = ort.InferenceSession(mel_file, sess_options=opts, providers=["CPUExecutionProvider"])
-            self.net = ort.InferenceSession(_over_time(net_file), sess_options=opts,
-                                            providers=["CPUExecutionProvider"])
+            self.net = _net_session(ort, net_file, opts)
         except Exception as e:  # a corrupt or incompatible file
             raise SpeechEmbeddingUnavailable(f"cannot load the speech_embedding model from {folder}: {e}") from e
         self.mel_input = self.mel.get_inputs()[0].name
         self.net_input = self.net.get_inputs()[0].name
+
+
+#: Version of :func:`_over_time`'s rewrite; part of the cached graph's name, so a changed rewrite is rebuilt.
+_REWRITE_VERSION = 1
+
+
+def graph_cache_path() -> Path:
+    """Where the rewritten embedding network is kept between processes: beside the feature cache
+    (``$SER_CACHE_DIR`` or ``~/.cache/ser/features``), named by the source file's SHA-256 and the rewrite version."""
+    from .features import default_cache_dir
+
+    return default_cache_dir() / "speech_graph" / f"embedding-{_FILES['embedding_model.onnx'][:16]}-v{_REWRITE_VERSION}.onnx"
+
+
+def _net_session(ort, net_file: str, opts):
+    """The over-time embedding session: from the cached rewritten graph when there is one (a cold ``ser predict``
+    then skips importing ``onnx`` and the rewrite, ~0.3 s), else rewritten now and cached (temp file + rename). A
+    cached graph that does not load is rebuilt; a cache that cannot be written is only skipped."""
+    cached = graph_cache_path()
+    if cached.is_file():
+        try:
+            return ort.InferenceSession(str(cached), sess_options=opts, providers=["CPUExecutionProvider"])
+        except Exception:  # noqa: BLE001 - a damaged cache entry: rebuild it below
+            pass
+    graph = _over_time(net_file)
+    try:
+        with atomic_path(cached) as tmp:
+            tmp.write_bytes(graph)
+    except OSError:
+        pass
+    return ort.InferenceSession(graph, sess_options=opts, providers=["CPUExecutionProvider"])
 
 
 def _over_time(path: str) -> bytes:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -113,3 +116,23 @@ def test_other_model_files_are_refused(tmp_path, monkeypatch):
     monkeypatch.setattr(speech, "model_dir", lambda: tmp_path)
     with pytest.raises(speech.SpeechEmbeddingUnavailable, match="SHA-256"):
         speech._Models()
+
+
+def test_the_rewritten_network_is_kept_for_later_processes(tmp_path):
+    """The first process that loads the block rewrites the network and keeps the graph beside the feature cache; the
+    next one loads that graph without importing onnx and embeds alike. A damaged cached graph is rebuilt."""
+    code = ("import sys; import numpy as np; from ser import speech; "
+            "y = (0.1 * np.sin(np.arange(32000) / 7)).astype(np.float32); e = speech.embed(y); "
+            "print('onnx' in sys.modules, speech.graph_cache_path().is_file(), e.shape[0], repr(float(e.sum())))")
+    env = dict(os.environ, SER_CACHE_DIR=str(tmp_path / "features"))
+
+    def run() -> list[str]:
+        return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True,
+                              timeout=300).stdout.split()
+
+    first, second = run(), run()
+    assert first[:2] == ["True", "True"] and int(first[2]) > 1
+    assert second == ["False", "True", *first[2:]]  # no rewrite, the same embeddings
+    cached = next((tmp_path / "features" / "speech_graph").glob("*.onnx"))
+    cached.write_bytes(b"not a graph")
+    assert run() == first and cached.stat().st_size > 1000  # rebuilt
