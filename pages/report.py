@@ -94,13 +94,14 @@ with tabs["Training"]:
                 ui.chart(viz.training_curves(narrow), key="curves_narrowband")
         if "val_loss" not in hist:
             st.caption("Loss and accuracy per epoch on the training speakers. No speakers were held back for "
-                       "validation (the fit ran until its learning rate had decayed, at most the set number of epochs), so there is no validation curve"
+                       "validation (each fit ran until its learning rate had decayed, at most the set number of "
+                       "epochs), so there is no validation curve"
                        + (": pick a fold to see how the same recipe does on speakers it never heard." if fold_hist
                           else "."))
         elif watched:
             st.caption("Loss and accuracy per epoch on the training speakers and on the held-out test speakers. "
-                       "The held-out curve is only watched (training runs until its learning rate has decayed), never used "
-                       "to choose anything. A widening gap means the model starts memorising the training speakers.")
+                       "The held-out curve is only watched (training runs until its learning rate has decayed), "
+                       "never used to choose anything. A widening gap means the model starts memorising the training speakers.")
         else:
             st.caption("Loss and accuracy per epoch on the training speakers and on the validation speakers (used "
                        "for early stopping). A widening gap means the model starts memorising the training "

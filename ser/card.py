@@ -118,8 +118,9 @@ def model_card(cfg: BundleConfig, metrics: dict[str, Any], eda: dict[str, Any]) 
             f"Test speakers (never seen in training or validation): {', '.join(cfg.split.get('test', []))}. "
             + (f"Validation speakers (early stopping, temperature): {', '.join(cfg.split['val'])}. "
                if cfg.split.get("val") else
-               "No validation speakers: training ran until its learning rate had decayed (nothing chosen on held-out speakers) and the confidences are not "
-               "temperature-scaled (train with --folds to calibrate them on out-of-fold predictions). ")
+               "No validation speakers: each fit ran until its learning rate had decayed (nothing was chosen on "
+               "held-out speakers) and the confidences are not temperature-scaled (train with --folds to calibrate "
+               "them on out-of-fold predictions). ")
             + "Augmented copies of a training clip stay in training."
         )
     lines += [

@@ -117,12 +117,13 @@ def graph_cache_path() -> Path:
     (``$SER_CACHE_DIR`` or ``~/.cache/ser/features``), named by the source file's SHA-256 and the rewrite version."""
     from .features import default_cache_dir
 
-    return default_cache_dir() / "speech_graph" / f"embedding-{_FILES['embedding_model.onnx'][:16]}-v{_REWRITE_VERSION}.onnx"
+    name = f"embedding-{_FILES['embedding_model.onnx'][:16]}-v{_REWRITE_VERSION}.onnx"
+    return default_cache_dir() / "speech_graph" / name
 
 
 def _net_session(ort, net_file: str, opts):
     """The over-time embedding session: from the cached rewritten graph when there is one (a cold ``ser predict``
-    then skips importing ``onnx`` and the rewrite, ~0.3 s), else rewritten now and cached (temp file + rename). A
+    then skips importing ``onnx`` and the rewrite, ~0.1 s), else rewritten now and cached (temp file + rename). A
     cached graph that does not load is rebuilt; a cache that cannot be written is only skipped."""
     cached = graph_cache_path()
     if cached.is_file():
