@@ -101,7 +101,8 @@ with tabs["Training"]:
         elif watched:
             st.caption("Loss and accuracy per epoch on the training speakers and on the held-out test speakers. "
                        "The held-out curve is only watched (training runs until its learning rate has decayed), "
-                       "never used to choose anything. A widening gap means the model starts memorising the training speakers.")
+                       "never used to choose anything. A widening gap means the model starts memorising the "
+                       "training speakers.")
         else:
             st.caption("Loss and accuracy per epoch on the training speakers and on the validation speakers (used "
                        "for early stopping). A widening gap means the model starts memorising the training "

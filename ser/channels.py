@@ -14,7 +14,8 @@ loudest frame, so a clip's pauses do not dilute the SNR.
 * :func:`microphone` — a random microphone/device frequency response (high-pass, shelves, a resonance).
 
 Filters of :func:`microphone` and the ``mic_*`` conditions are audiomentations' biquads with fixed
-parameters (drawn here, seeded). Codecs use PyAV's bundled FFmpeg: Opus (``libopus``, in Ogg, 48 kHz) and MP3 (``libmp3lame``).
+parameters (drawn here, seeded). Codecs use PyAV's bundled FFmpeg: Opus (``libopus``, in Ogg, 48 kHz) and MP3
+(``libmp3lame``).
 :func:`available_codecs` says which of them this FFmpeg can encode.
 """
 
@@ -432,31 +433,40 @@ def microphone(y: np.ndarray, *, sr: int = SAMPLE_RATE, rng: np.random.Generator
     shelf (1.5-6 kHz, -12…+8 dB, p=0.5), a resonance (peak log-uniform 0.8-6 kHz, -9…+9 dB, Q 0.7-3, p=0.4).
     The output is level-matched to the input (active speech power). Description e.g. ``"mic(hp180/ls-6/pk2.4+5)"``
     (``"mic()"`` if no stage fired)."""
-    out = _mono(y)
+    if _mono(y).size == 0:
+        return _mono(y).copy(), "mic()"
+    stages: list[tuple[str, dict[str, float]]] = []  # drawn first, in the same order as the filters run
     parts: list[str] = []
-    if out.size == 0:
-        return out.copy(), "mic()"
-    z = out
     if rng.random() < 0.6:
         hz, rolloff = float(np.exp(rng.uniform(np.log(50.0), np.log(400.0)))), int(rng.choice([12, 24]))
-        z = _biquad("highpass", z, sr, hz=hz, rolloff=rolloff)
+        stages.append(("highpass", {"hz": hz, "rolloff": rolloff}))
         parts.append(f"hp{hz:.0f}")
     if rng.random() < 0.5:
         hz, db = float(rng.uniform(150.0, 600.0)), float(rng.uniform(-12.0, 3.0))
-        z = _biquad("lowshelf", z, sr, hz=hz, db=db, q=0.707)
+        stages.append(("lowshelf", {"hz": hz, "db": db, "q": 0.707}))
         parts.append(f"ls{db:+.0f}")
     if rng.random() < 0.5:
         hz, db = float(rng.uniform(1500.0, min(6000.0, 0.4 * sr))), float(rng.uniform(-12.0, 8.0))
-        z = _biquad("highshelf", z, sr, hz=hz, db=db, q=0.707)
+        stages.append(("highshelf", {"hz": hz, "db": db, "q": 0.707}))
         parts.append(f"hs{db:+.0f}")
     if rng.random() < 0.4:
         hz = float(np.exp(rng.uniform(np.log(800.0), np.log(min(6000.0, 0.4 * sr)))))
         db, q = float(rng.uniform(-9.0, 9.0)), float(rng.uniform(0.7, 3.0))
-        z = _biquad("peak", z, sr, hz=hz, db=db, q=q)
+        stages.append(("peak", {"hz": hz, "db": db, "q": q}))
         parts.append(f"pk{hz / 1000:.1f}{db:+.0f}")
-    if not parts:
-        return out.copy(), "mic()"
-    return _fit_peak(_match_level(z.astype(np.float64), out, sr)), f"mic({'/'.join(parts)})"
+    return _filtered(y, stages, sr), f"mic({'/'.join(parts)})"
+
+
+def _filtered(y: np.ndarray, stages: Sequence[tuple[str, dict[str, float]]], sr: int) -> np.ndarray:
+    """``y`` (mono) through :func:`_biquad` ``stages`` in order, level-matched to the input (active speech power);
+    a copy of it when there is no stage or no sample."""
+    out = _mono(y)
+    if out.size == 0 or not stages:
+        return out.copy()
+    z = out
+    for kind, kw in stages:
+        z = _biquad(kind, z, sr, **kw)
+    return _fit_peak(_match_level(z.astype(np.float64), out, sr))
 
 
 # -- codecs ------------------------------------------------------------------------------------------
@@ -616,12 +626,7 @@ def _babble_cond(snr: float) -> Condition:
 
 def _mic_cond(*stages: tuple[str, dict[str, float]]) -> Condition:
     def f(y, *, sr=SAMPLE_RATE, seed=0, others=None):
-        z = _mono(y)
-        if z.size == 0:
-            return z.copy()
-        for kind, kw in stages:
-            z = _biquad(kind, z, sr, **kw)
-        return _fit_peak(_match_level(z.astype(np.float64), _mono(y), sr))
+        return _filtered(y, stages, sr)
 
     return f
 
