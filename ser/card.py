@@ -201,6 +201,8 @@ def model_card(cfg: BundleConfig, metrics: dict[str, Any], eda: dict[str, Any]) 
         f"```\n{cfg.extra.get('train_command') or 'ser train ...'}\n```",
         f"Seed {tr.get('seed', 0)}; {tr.get('augment', 0)} augmented copies per training clip "
         "(Gaussian noise at 10-40 dB SNR, pitch ±2.5 semitones, time stretch ±15%, gain ±6 dB; audiomentations)"
+        + (f"; an original clip counts {float(tr['original_weight']):g} times a copy"
+           if tr.get("augment") and float(tr.get("original_weight", 1.0)) != 1.0 else "")
         + ("; each copy of a speaker also passes one simulated recording channel (room 0.15-0.8 s RT60, "
            "white/pink noise or babble of other training speakers at 5-30 dB SNR, "
            + ("a microphone's frequency response (high-pass 50-400 Hz, low and high shelves, a resonance), "

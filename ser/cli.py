@@ -294,11 +294,13 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--n-val", type=int,
                    help="validation speakers to draw when not given, for early stopping (default 0 for linear: "
                         "no early stopping, those speakers train; else 2)")
-    t.add_argument("--augment", type=int, default=2, help="augmented copies per training clip")
+    t.add_argument("--augment", type=int, default=4,
+                   help="augmented copies per training clip, each copy of a speaker through its own recording "
+                        "channel")
     t.add_argument("--augment-strength", type=float, default=1.0, help="scale of pitch/tempo/noise augmentation")
-    t.add_argument("--original-weight", type=float, default=1.0,
-                   help="weight of an original clip relative to an augmented copy (e.g. 2 with --augment 4 keeps "
-                        "clean speech at a third of the training weight)")
+    t.add_argument("--original-weight", type=float, default=2.0,
+                   help="weight of an original clip relative to an augmented copy (2 with --augment 4 keeps clean "
+                        "speech at a third of the training weight)")
     t.add_argument("--studio-weight", type=float, default=0.8,
                    help="with augmented copies: a model trained on the original clips only gets up to this share "
                         "of the say while a gate judges the input studio-clean, the model trained on originals + "

@@ -82,9 +82,12 @@ class TrainConfig:
     val_speakers: tuple[str, ...] = ()
     n_test_speakers: int = 4
     n_val_speakers: int | None = None
-    augment: int = 2  # augmented copies per training clip (each through its own recording channel)
+    # augmented copies per training clip, each copy of a speaker through its own recording channel; four copies with
+    # the originals counting twice keep clean speech at a third of the weight while the channel member hears twice as
+    # many channels (benchmarks/EXPERIMENTS.md, session 17)
+    augment: int = 4
     augment_strength: float = 1.0
-    original_weight: float = 1.0  # weight of an original clip's windows relative to an augmented copy's
+    original_weight: float = 2.0  # weight of an original clip's windows relative to an augmented copy's
     channels: bool = True  # augmented copies also pass a random recording channel (ser.channels)
     mic: bool = False  # ... whose chain includes a random microphone response (measured, not shipped: EXPERIMENTS s15)
     studio_weight: float = 0.8  # with augmented copies: most weight of a second model trained on the original clips only
