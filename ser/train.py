@@ -11,6 +11,7 @@ the K fold models.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import platform
 import sys
 import threading
@@ -185,13 +186,33 @@ def _expand(frames: list[list[np.ndarray]], y: np.ndarray) -> tuple[list[np.ndar
     return flat, np.asarray(ys), np.asarray(owner)
 
 
+class _InputCache:
+    """:func:`ser.features.model_input` of ``stats`` windows, each window's row computed once per training run: the
+    folds of a K-fold share most of their windows, and a fold's test windows come back for every use. Windows are
+    known by identity (the feature store holds them for the run; the cache keeps each window it saw, so no id is
+    reused); one run has one feature configuration. Other input kinds (whole sequences) are not kept."""
+
+    def __init__(self) -> None:
+        self._rows: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # id(window) → (window, its model-input row)
+
+    def __call__(self, windows: list[np.ndarray], cfg: FeatureConfig, kind: str) -> np.ndarray:
+        if kind != "stats" or not windows:
+            return model_input(windows, cfg, kind)
+        missing = list({id(w): w for w in windows if self._rows.get(id(w), (None,))[0] is not w}.values())
+        if missing:
+            for w, row in zip(missing, model_input(missing, cfg, kind), strict=True):
+                self._rows[id(w)] = (w, row)
+        return np.stack([self._rows[id(w)][1] for w in windows])
+
+
 def _clip_probs(model, frames: list[list[np.ndarray]], cfg: FeatureConfig, kind: str,
-                prior: AdaptationPrior | None = None) -> np.ndarray:
-    """Unadapted clip probabilities ``[shape=(n_clips, k)]``: the mean over each clip's windows."""
+                prior: AdaptationPrior | None = None, inputs=model_input) -> np.ndarray:
+    """Unadapted clip probabilities ``[shape=(n_clips, k)]``: the mean over each clip's windows (``inputs``:
+    :func:`ser.features.model_input` or an :class:`_InputCache`)."""
     if not frames:
         return np.zeros((0, int(model.output_shape[-1])))
     flat, _, owner = _expand(frames, np.zeros(len(frames)))
-    x = model_input(flat, cfg, kind)
+    x = inputs(flat, cfg, kind)
     if prior is not None:
         x = prior.normalise(x, None)
     p = model.predict(feed(model, x), batch_size=128, verbose=0)
@@ -211,6 +232,7 @@ def _fit_one(
     tag: str,
     watch: _Data | None = None,
     train_nb: list[list[list[np.ndarray]]] | None = None,
+    inputs=model_input,
 ):
     """Train one model; returns (model, history dict, seconds, adaptation prior or None).
 
@@ -221,7 +243,8 @@ def _fit_one(
     (``n_val_speakers=0``), the learning rate follows the training loss. Either way a fit ends once that rate has
     been halved below ``tc.min_lr`` (at most ``tc.epochs``).
     ``watch`` (a K-fold's test speakers, when there is no validation) is only scored after each epoch
-    for the curves in the report: nothing is chosen on it."""
+    for the curves in the report: nothing is chosen on it. ``inputs``: :func:`ser.features.model_input` or a run's
+    :class:`_InputCache`."""
     import keras
 
     kind = MODEL_INPUTS[tc.model.model_type]
@@ -234,7 +257,7 @@ def _fit_one(
         all_frames += copy
         all_y.append(y_tr)
     flat, ys, owner = _expand(all_frames, np.concatenate(all_y))
-    x_tr = model_input(flat, cfg, kind)
+    x_tr = inputs(flat, cfg, kind)
     k = len(labels)
     prior = None
     n_plain = len(x_tr)  # rows of x_tr that are unadapted input
@@ -254,7 +277,7 @@ def _fit_one(
 
     def batch(d: _Data) -> tuple[np.ndarray, np.ndarray]:
         flat_d, ys_d, _ = _expand(d.frames, d.manifest["emotion"].map(lab_idx).to_numpy())
-        x = model_input(flat_d, cfg, kind)
+        x = inputs(flat_d, cfg, kind)
         return (prior.normalise(x, None) if prior is not None else x), keras.utils.to_categorical(ys_d, k)
 
     early = bool(len(val.frames))
@@ -299,7 +322,7 @@ def _fit_one(
         spk = train.manifest["speaker"].to_numpy()
         flat_nb, ys_nb, owner_nb = _expand([fr for copy in train_nb for fr in copy],
                                            np.concatenate([y_tr] * len(train_nb)))
-        x_nb = model_input(flat_nb, cfg, kind)
+        x_nb = inputs(flat_nb, cfg, kind)
         n_nb = len(x_nb)
         if prior is not None:
             sess_nb = np.concatenate([np.char.add(spk.astype(str), f"#nb{c}") for c in range(len(train_nb))])
@@ -400,6 +423,7 @@ class _FeatureStore:
         self._bab: dict[tuple[str, int], list[np.ndarray]] = {}
         self.seconds = 0.0
         self.groups: dict[str, int] = {}  # speaker → fold group (babble stays within a group)
+        self.inputs = _InputCache()  # model inputs of the windows above, once per run
 
     def originals(self, man: pd.DataFrame) -> _Data:
         need = [p for p in man["path"] if p not in self._orig]
@@ -478,15 +502,17 @@ def _run_split(tc, labels, man, split, store, *, seed, tag):
     if tc.augment and tc.babble_copies:
         aug += store.babble(tr)
     nb = store.narrow(tr) if tc.augment and tc.narrowband else None
-    model, history, secs, prior = _fit_one(tc, labels, train, aug, val, seed=seed, tag=tag, watch=test, train_nb=nb)
+    model, history, secs, prior = _fit_one(tc, labels, train, aug, val, seed=seed, tag=tag, watch=test, train_nb=nb,
+                                           inputs=store.inputs)
     kind = MODEL_INPUTS[tc.model.model_type]
     lab_idx = {lab: i for i, lab in enumerate(labels)}
     out = {
         "prior": prior,
-        "val_probs": _clip_probs(model, val.frames, tc.features, kind, prior),
+        "val_probs": _clip_probs(model, val.frames, tc.features, kind, prior, store.inputs),
         "val_y": va["emotion"].map(lab_idx).to_numpy(),
-        "adapted": _adapted_runs(model, test, tc, prior, lab_idx, seed) if prior is not None and len(te) else {},
-        "test_probs": _clip_probs(model, test.frames, tc.features, kind, prior),
+        "adapted": (_adapted_runs(model, test, tc, prior, lab_idx, seed, store.inputs)
+                    if prior is not None and len(te) else {}),
+        "test_probs": _clip_probs(model, test.frames, tc.features, kind, prior, store.inputs),
         "test_y": te["emotion"].map(lab_idx).to_numpy(),
         "test_speakers": te["speaker"].tolist(),
         "test_corpora": te["corpus"].tolist(),
@@ -496,17 +522,24 @@ def _run_split(tc, labels, man, split, store, *, seed, tag):
 
 
 def _adapted_runs(model, test: _Data, tc: TrainConfig, prior: AdaptationPrior, lab_idx: dict[str, int],
-                  seed: int) -> dict[str, list[dict[str, np.ndarray]]]:
+                  seed: int, inputs=model_input) -> dict[str, list[dict[str, np.ndarray]]]:
     """The running protocol on a fold's test speakers, in random and in blocked (sustained-mood) order, each over
     ``tc.adapt_orders`` seeded clip orders (the first seeded by ``seed`` alone): each clip predicted with statistics
     of its speaker's earlier clips only. One order's bins rest on few clips, so the many-order mean says whether
     adaptation ever falls below unadapted (benchmarks/EXPERIMENTS.md, session 14)."""
+    unadapted: dict[bytes, np.ndarray] = {}  # a clip's unadapted probabilities are the same in every order
+
     def infer(x: np.ndarray, plain: np.ndarray | None = None) -> np.ndarray:  # one small batch per clip
-        return np.asarray(model.predict_on_batch(feed(model, x, plain)))
+        if plain is None or not np.array_equal(x, plain):
+            return np.asarray(model.predict_on_batch(feed(model, x, plain)))
+        key = hashlib.sha1(x.tobytes()).digest()
+        if key not in unadapted:
+            unadapted[key] = np.asarray(model.predict_on_batch(feed(model, x, plain)))
+        return unadapted[key]
 
     man = test.manifest
     y = man["emotion"].map(lab_idx).to_numpy()
-    inputs = [model_input(fr, tc.features, "stats") for fr in test.frames]
+    clips = [inputs(fr, tc.features, "stats") for fr in test.frames]
     out: dict[str, list[dict[str, np.ndarray]]] = {}
     for order in ("random", "blocked"):
         out[order] = []
@@ -516,7 +549,7 @@ def _adapted_runs(model, test: _Data, tc: TrainConfig, prior: AdaptationPrior, l
             for spk in sorted(set(man["speaker"])):
                 idx = np.flatnonzero(man["speaker"].to_numpy() == spk)
                 idx = idx[session_order(y[idx], order=order, rng=rng)]
-                a, p, b = session_probs([inputs[i] for i in idx], infer, prior)
+                a, p, b = session_probs([clips[i] for i in idx], infer, prior)
                 rows["index"].append(idx)
                 rows["adapted"].append(a)
                 rows["plain"].append(p)

@@ -383,3 +383,92 @@ def test_a_fit_ends_once_its_learning_rate_has_decayed_below_the_floor():
     assert len(lr) < 40 and all(v >= 3e-4 for v in lr) and lr[-1] / 2 < 3e-4
     _, hist, _ = tr._fit_model(dataclasses.replace(tc, min_lr=0.0), x, ys, **fit)
     assert len(hist["loss"]) == 40 and hist["learning_rate"][-1] < 3e-4
+
+
+def test_a_run_computes_each_windows_model_input_once(monkeypatch):
+    """The folds of a K-fold share most windows: a run's input cache gives exactly ``model_input``'s rows, computing
+    each window once (known by identity, so equal-valued windows of two clips stay two rows); sequence inputs are
+    not kept."""
+    from ser import features
+    from ser import train as tr
+    from ser.features import FeatureConfig
+
+    cfg = FeatureConfig()
+    rng = np.random.default_rng(0)
+    windows = [rng.normal(size=(40, cfg.n_features)).astype("float32") for _ in range(5)]
+    twin = windows[0].copy()  # same values, another window
+    seen: list[int] = []
+    real = features.model_input
+
+    def spy(frames, c, kind):
+        seen.extend(id(f) for f in frames)
+        return real(frames, c, kind)
+
+    monkeypatch.setattr(tr, "model_input", spy)
+    cache = tr._InputCache()
+    first = cache(windows[:3], cfg, "stats")
+    np.testing.assert_array_equal(first, real(windows[:3], cfg, "stats"))
+    again = cache([windows[2], windows[0], windows[4], windows[2], twin], cfg, "stats")
+    np.testing.assert_array_equal(again, real([windows[2], windows[0], windows[4], windows[2], twin], cfg, "stats"))
+    assert sorted(seen) == sorted(id(w) for w in [*windows[:3], windows[4], twin])  # each window once
+    assert again.dtype == np.float32 and again.shape == (5, cfg.n_stats)
+    seen.clear()
+    seq = cache(windows[:2], cfg, "sequence")
+    assert seq.shape[0] == 2 and seen == [id(w) for w in windows[:2]]
+    cache(windows[:2], cfg, "sequence")
+    assert len(seen) == 4  # computed again: whole sequences are too large to keep
+
+
+def test_the_running_protocol_predicts_a_clips_unadapted_input_once_for_every_order(monkeypatch):
+    """Every clip order predicts each clip's unadapted input; it is the same in every order, so the model runs it once
+    per clip. The figures are those of a model run on every call."""
+    import keras
+
+    from ser import train as tr
+    from ser.adapt import fit_prior
+    from ser.features import FeatureConfig
+
+    cfg = FeatureConfig()
+    rng = np.random.default_rng(1)
+    labels = ("neutral", "sad", "angry")
+    man = pd.DataFrame({"speaker": ["a"] * 6 + ["b"] * 6, "emotion": list(labels) * 4})
+    frames = [[rng.normal(size=(30, cfg.n_features)).astype("float32") for _ in range(2)] for _ in range(12)]
+    x = tr.model_input([w for f in frames for w in f], cfg, "stats")
+    sessions = np.repeat(man["speaker"].to_numpy(), 2)
+    ys = np.repeat(man["emotion"].map({lab: i for i, lab in enumerate(labels)}).to_numpy(), 2)
+    prior = fit_prior(x, ys, sessions, labels, level_index=cfg.n_stats - 1, digest=cfg.digest(), min_clips=1)
+    inp = keras.Input((cfg.n_stats,))
+    model = keras.Model(inp, keras.layers.Dense(3, activation="softmax")(inp))
+    calls: list[int] = []
+
+    class Counting:  # the model, counting its runs
+        inputs = model.inputs
+
+        def predict_on_batch(self, batch):
+            calls.append(len(batch))
+            return model.predict_on_batch(batch)
+
+    tc = tr.TrainConfig(data=("x",), out="y", adapt_orders=3)
+    data = tr._Data(man, frames)
+    runs = tr._adapted_runs(Counting(), data, tc, prior, {lab: i for i, lab in enumerate(labels)}, seed=0)
+    n_adapted = sum(int((r["before"] > 0).sum()) for order in runs.values() for r in order)
+    assert len(calls) == 12 + n_adapted  # each clip's unadapted input once, every adapted one in every order
+
+    def uncached(x, plain=None):  # the protocol as it ran before: the model on every call
+        return np.asarray(model.predict_on_batch(x))
+
+    from ser.adapt import session_order, session_probs
+
+    y = man["emotion"].map({lab: i for i, lab in enumerate(labels)}).to_numpy()
+    clips = [tr.model_input(f, cfg, "stats") for f in frames]
+    for order in ("random", "blocked"):
+        for j, r in enumerate(runs[order]):
+            rng_j = np.random.default_rng(0 if j == 0 else [0, j])
+            for spk, idx_run in zip(("a", "b"), r["index"].reshape(2, 6), strict=True):
+                idx = np.flatnonzero(man["speaker"].to_numpy() == spk)
+                idx = idx[session_order(y[idx], order=order, rng=rng_j)]
+                assert list(idx) == list(idx_run)
+                a, p, _ = session_probs([clips[i] for i in idx], uncached, prior)
+                sl = slice(0, 6) if spk == "a" else slice(6, 12)
+                np.testing.assert_array_equal(r["adapted"][sl], a)
+                np.testing.assert_array_equal(r["plain"][sl], p)
