@@ -62,12 +62,17 @@ def model_card(cfg: BundleConfig, metrics: dict[str, Any], eda: dict[str, Any]) 
         f"{fc.window_s:g} s are cut into windows every {fc.hop_s:g} s and averaged (timeline).",
         "",
         f"Model: {_MODEL_TEXT.get(cfg.model_type, cfg.model_type)}"
-        + (f" ({len(fc.functionals)} functionals × {fc.n_features} frame features: {', '.join(fc.functionals)})"
+        + (f" ({len(fc.functionals)} functionals × {fc.n_plain} frame features: {', '.join(fc.functionals)}"
+           + (f"; the mean of the {fc.block_sizes['voice']} voice features" if "voice" in fc.blocks else "") + ")"
            if cfg.input_kind == "stats" else "")
         + f". Frame features every {1000 * fc.hop_length / fc.sample_rate:g} ms: {', '.join(fc.blocks)}."
         + (f" The speech block is Google's pre-trained speech_embedding network (Apache-2.0; the ONNX files of "
            f"openwakeword 0.4.0), frozen: 96 features every {10 * fc.speech_step} ms, each over 775 ms of audio."
            if "speech" in fc.blocks else "")
+        + (" The voice block is the GE2E speaker encoder of Resemblyzer 0.1.4 (Apache-2.0; a 3-layer LSTM trained to "
+           "tell thousands of speakers apart), frozen and partly quantised to int8: a 256-dimensional embedding of "
+           "each 1.6 s of the window, describing how the voice sounds."
+           if "voice" in fc.blocks else "")
         + (" The prosody block is the pitch contour (YIN, semitones re 100 Hz, carried across unvoiced frames), "
            "periodicity and voicing of every frame"
            + (f"; its functionals enter the model at {cfg.model.get('prosody_weight', 1):g} times unit variance"

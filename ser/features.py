@@ -25,11 +25,11 @@ from pathlib import Path
 import numpy as np
 import scipy.fft
 
-from . import dsp, prosody, speech
+from . import dsp, prosody, speech, voice
 from .audio import SAMPLE_RATE
 
 #: Feature blocks, in the order they are stacked (``level`` always last).
-BLOCKS = ("mfcc", "delta", "delta2", "chroma", "contrast", "mel", "energy", "speech", "prosody", "level")
+BLOCKS = ("mfcc", "delta", "delta2", "chroma", "contrast", "mel", "energy", "speech", "prosody", "voice", "level")
 #: Blocks of the default config: every block (``level`` only means something with ``level_db`` set).
 DEFAULT_BLOCKS = BLOCKS
 #: Blocks of bundles written before the config listed its blocks.
@@ -37,6 +37,9 @@ _FIRST_BLOCKS = ("mfcc", "delta", "delta2", "chroma", "contrast", "mel", "energy
 #: Utterance functionals (per frame feature) that ``stats`` can compute, in stacking order.
 FUNCTIONALS = ("mean", "std", "p1", "p10", "p25", "p50", "p75", "p90", "p99", "range", "iqr", "skew",
                "kurtosis", "delta_mean", "delta_std", "slope")
+#: Functionals of the ``voice`` block in a window's stats: its mean only (each partial's embedding is held over
+#: 1.6 s of frames, so percentiles and slopes of it would add columns, not information).
+VOICE_FUNCTIONALS = ("mean",)
 #: The four functionals of bundles written before ``functionals`` was a setting.
 BASIC_FUNCTIONALS = ("mean", "std", "p10", "p90")
 _CONTRAST_BANDS = 6
@@ -78,6 +81,8 @@ class FeatureConfig:
             raise ValueError("the level block records the level removed by level_db: set level_db")
         if "speech" in self.blocks and self.sample_rate != speech.SAMPLE_RATE:
             raise ValueError(f"the speech block's network hears 16 kHz only, not {self.sample_rate} Hz")
+        if "voice" in self.blocks and self.sample_rate != voice.SAMPLE_RATE:
+            raise ValueError(f"the voice block's encoder hears 16 kHz only, not {self.sample_rate} Hz")
         if self.speech_step < 1:
             raise ValueError(f"speech_step must be at least 1, got {self.speech_step}")
         object.__setattr__(self, "blocks", tuple(b for b in BLOCKS if b in self.blocks))
@@ -95,6 +100,7 @@ class FeatureConfig:
             "energy": 1,
             "speech": speech.DIM,
             "prosody": prosody.DIM,
+            "voice": voice.DIM,
             "level": 1,
         }
         return {b: sizes[b] for b in self.blocks}
@@ -114,11 +120,19 @@ class FeatureConfig:
         raise KeyError(f"block {block!r} is not in this config ({self.blocks})")
 
     @property
+    def n_plain(self) -> int:
+        """Frame features that get every functional: all but the ``voice`` and ``level`` blocks (the first columns)."""
+        sizes = self.block_sizes
+        return self.n_features - sizes.get("voice", 0) - sizes.get("level", 0)
+
+    @property
     def n_stats(self) -> int:
-        """Length of a window's stats vector: functionals of every frame feature but ``level``, whose
-        single value (the window's input level in dBFS) is appended once."""
-        level = "level" in self.blocks
-        return len(self.functionals) * (self.n_features - level) + level
+        """Length of a window's stats vector: every functional of the plain frame features, then the ``voice``
+        block's :data:`VOICE_FUNCTIONALS`, then the ``level`` block's single value (the window's input level in
+        dBFS)."""
+        sizes = self.block_sizes
+        return (len(self.functionals) * self.n_plain + len(VOICE_FUNCTIONALS) * sizes.get("voice", 0)
+                + sizes.get("level", 0))
 
     def stats_columns(self, block: str) -> np.ndarray:
         """Indices of ``block``'s functionals in a window's stats vector ``[shape=(n_stats,)]`` (every
@@ -126,7 +140,10 @@ class FeatureConfig:
         if block == "level":
             raise KeyError("the level block is one column, the last of the stats vector, not functionals")
         cols = self.block_slice(block)
-        d = self.n_features - ("level" in self.blocks)
+        d = self.n_plain
+        if block == "voice":
+            start = len(self.functionals) * d
+            return np.arange(start, start + len(VOICE_FUNCTIONALS) * (cols.stop - cols.start))
         return np.concatenate([np.arange(cols.start, cols.stop) + i * d for i in range(len(self.functionals))])
 
     @property
@@ -168,6 +185,9 @@ class FeatureConfig:
                 "blocks", "trim_db", "window_s", "hop_s", "level_db")
         keys += ("speech_step",) if "speech" in self.blocks else ()  # digests of older configs unchanged
         d = self.to_dict()
+        if "voice" in self.blocks:  # the encoder's weights decide the block's numbers
+            keys += ("voice_encoder",)
+            d["voice_encoder"] = voice.MODEL_SHA256[:16]
         payload = json.dumps({k: d[k] for k in keys}, sort_keys=True)
         return hashlib.sha1(payload.encode()).hexdigest()[:12]
 
@@ -340,6 +360,8 @@ def extract(y: np.ndarray, cfg: FeatureConfig, *, trimmed: bool = False) -> np.n
             out.append(speech.frames(y, S.shape[1], hop_length=cfg.hop_length, step=cfg.speech_step))
         elif block == "prosody":
             out.append(prosody.frames(y, S.shape[1], sr=cfg.sample_rate, hop_length=cfg.hop_length))
+        elif block == "voice":
+            out.append(voice.frames(y, S.shape[1], hop_length=cfg.hop_length))
         elif block == "level":  # the level normalise_level removed: only speaker adaptation may use it
             out.append(np.full((1, S.shape[1]), input_level, dtype=np.float32))
     return np.ascontiguousarray(np.concatenate(out, axis=0).T, dtype=np.float32)
@@ -450,6 +472,18 @@ def input_shape(cfg: FeatureConfig, kind: str) -> tuple[int, ...]:
     return shapes[kind]
 
 
+def window_stats(frames: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
+    """One window's stats vector ``[shape=(cfg.n_stats,)]`` from its frames ``[shape=(t, cfg.n_features)]``: every
+    functional of the plain features, the ``voice`` block's mean, the window's input level (``level`` block)."""
+    parts = [stats(frames[:, : cfg.n_plain], cfg.functionals)]
+    if "voice" in cfg.blocks:
+        v = frames[:, cfg.block_slice("voice")]
+        parts.append(v.mean(axis=0) if len(v) else np.zeros(v.shape[1], dtype=np.float32))
+    if "level" in cfg.blocks:
+        parts.append(np.array([frames[0, -1] if len(frames) else 0.0]))
+    return np.concatenate(parts).astype(np.float32)
+
+
 def model_input(frames_list: list[np.ndarray], cfg: FeatureConfig, kind: str) -> np.ndarray:
     """Stack per-window frame features into a model batch.
 
@@ -460,10 +494,7 @@ def model_input(frames_list: list[np.ndarray], cfg: FeatureConfig, kind: str) ->
     """
     level = "level" in cfg.blocks
     if kind == "stats":
-        if level:
-            return np.stack([np.append(stats(f[:, :-1], cfg.functionals), f[0, -1] if len(f) else 0.0)
-                             for f in frames_list]).astype(np.float32)
-        return np.stack([stats(f, cfg.functionals) for f in frames_list])
+        return np.stack([window_stats(f, cfg) for f in frames_list]).astype(np.float32)
     T = cfg.window_frames
     if kind == "sequence":
         cols, d = slice(0, cfg.n_features - level), cfg.n_features - level

@@ -41,7 +41,8 @@ def test_old_config_has_no_level_normalisation():
     old["blocks"] = [b for b in old["blocks"] if b != "level"]
     cfg = F.FeatureConfig.from_dict(old)
     assert cfg.level_db is None and "level" not in cfg.blocks
-    assert cfg.n_stats == len(cfg.functionals) * cfg.n_features == F.input_shape(cfg, "stats")[0]
+    n_voice = cfg.block_sizes["voice"]  # the voice block contributes its means only
+    assert cfg.n_stats == len(cfg.functionals) * (cfg.n_features - n_voice) + n_voice == F.input_shape(cfg, "stats")[0]
     assert cfg.digest() != new.digest()
     minimal = F.FeatureConfig.from_dict({"n_mfcc": 20})  # the oldest bundles: four functionals, no level
     assert minimal.level_db is None and "level" not in minimal.blocks and minimal.functionals == F.BASIC_FUNCTIONALS
@@ -66,16 +67,19 @@ def test_windows_and_model_inputs():
     assert len(frames) == 1
     frames, spans = F.clip_windows(speechlike(10.0), cfg)
     assert len(frames) == 8 and spans[0][0] == 0.0 and spans[-1][1] == pytest.approx(10.0, abs=0.01)
-    # stats: functionals of every frame feature but the level, then the window's input level once;
-    # sequences leave the level out
-    assert "level" in cfg.blocks and cfg.n_stats == len(cfg.functionals) * (cfg.n_features - 1) + 1
+    # stats: functionals of every frame feature but the voice and level blocks, the voice block's means, then
+    # the window's input level once; sequences leave the level out
+    n_voice = cfg.block_sizes["voice"]
+    assert "level" in cfg.blocks and cfg.n_stats == len(cfg.functionals) * (cfg.n_features - 1 - n_voice) + n_voice + 1
     for kind, shape in [("stats", (8, cfg.n_stats)), ("sequence", (8, cfg.window_frames, cfg.n_features - 1)),
                         ("logmel", (8, cfg.window_frames, cfg.n_mels))]:
         assert F.model_input(frames, cfg, kind).shape == shape
         assert F.input_shape(cfg, kind) == shape[1:]
     x = F.model_input(frames, cfg, "stats")
     assert np.allclose(x[:, -1], [f[0, -1] for f in frames]) and np.all(x[:, -1] < 0)  # the level in dBFS
-    assert np.array_equal(x[0, :-1], F.stats(frames[0][:, :-1], cfg.functionals))
+    plain = len(cfg.functionals) * cfg.n_plain
+    assert np.array_equal(x[0, :plain], F.stats(frames[0][:, : cfg.n_plain], cfg.functionals))
+    assert np.allclose(x[0, plain:-1], frames[0][:, cfg.block_slice("voice")].mean(axis=0))
     short = F.model_input([frames[0][:50]], cfg, "sequence")
     assert np.all(short[0, 50:] == 0) and np.any(short[0, :50] != 0)
 

@@ -1,0 +1,200 @@
+"""A pre-trained voice encoder (GE2E, from Resemblyzer) as the ``voice`` frame feature block.
+
+The encoder is the speaker-verification network that the ``Resemblyzer`` package (Apache-2.0, Resemble AI,
+version 0.1.4) ships in its wheel: a 3-layer LSTM (256 units) over 40-band power mel frames (25 ms, 10 ms hop)
+whose last state, through a linear layer, a ReLU and L2 normalisation, is a 256-dimensional embedding of 1.6 s of
+speech (a "partial utterance"). It was trained to tell thousands of speakers apart across microphones and
+rooms, so it describes how a voice sounds (timbre, phonation, effort) far more robustly than features learned
+from 28 acted voices. On ``ser``'s own folds it added +0.04 UAR on clean speech and through the laptop chain,
+and +0.045 with the speaker's own mean taken away (``benchmarks/EXPERIMENTS.md``, session 18).
+
+The file here (:data:`MODEL_FILE`) is that network exported to ONNX with its upper two LSTM layers and the linear
+layer quantised to int8 (dynamic quantisation, ONNX Runtime; the first layer stays float, as its input, a power
+spectrum, spans too many decades for 8 bits): 6 ms per partial on one core instead of 12 ms, embeddings of real
+speech within cosine 0.99 of the float network's (0.5 with every layer quantised). :func:`convert` rebuilds it from the Resemblyzer wheel (needs PyTorch and Resemblyzer,
+which ``ser`` itself never imports); the SHA-256 below pins the file the models were trained with.
+
+Shapes and units: input mono float32 in [-1, 1] at 16 kHz (``ser``'s convention). Each call first scales its
+signal to an RMS of -30 dBFS (the level the encoder was trained at; in both directions, so the block does not
+move with input gain). :func:`embed` gives ``[shape=(P, 256)]``, partials of 160 mel frames spread evenly over
+the signal (P = 1 for up to 1.6 s, 2 for a 3 s model window); :func:`frames` repeats each partial's embedding
+over the analysis frames closest to its centre, ``[shape=(256, t)]``, so the block stacks with the others. Its
+stats are the window means only (:data:`ser.features.VOICE_FUNCTIONALS`).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import math
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from .errors import SERError
+from .fileio import atomic_path
+
+#: Features per embedding.
+DIM = 256
+#: The only sample rate the encoder knows.
+SAMPLE_RATE = 16000
+#: Mel frames (10 ms) in one partial utterance: 1.6 s, the length the encoder was trained on.
+PARTIAL = 160
+#: At most this many mel frames between the starts of two partials (a 3 s window gets two).
+MAX_STEP = 150
+#: RMS level (dBFS) every signal is scaled to before analysis.
+TARGET_DBFS = -30.0
+N_MELS = 40
+N_FFT = 400  # 25 ms
+HOP = 160  # 10 ms
+#: The quantised encoder, inside the package.
+MODEL_FILE = Path(__file__).with_name("voice_encoder.int8.onnx")
+#: SHA-256 of :data:`MODEL_FILE`: models were trained on its numbers.
+MODEL_SHA256 = "b99928bbb01aafccb30acd821d45ce1e5759a69068b6b94632ad2ca04e86bbe7"
+
+
+class VoiceEncoderUnavailable(SERError):
+    """The voice encoder of the ``voice`` feature block cannot be found or loaded."""
+
+
+class _Model:
+    """One ONNX Runtime session (``run`` is thread-safe; one thread, like the classifier)."""
+
+    def __init__(self, path: Path = MODEL_FILE) -> None:
+        import onnxruntime as ort
+
+        if not path.is_file():
+            raise VoiceEncoderUnavailable(f"the voice encoder {path} is missing: reinstall ser")
+        got = hashlib.sha256(path.read_bytes()).hexdigest()
+        if got != MODEL_SHA256:
+            raise VoiceEncoderUnavailable(f"{path} is not the voice encoder the models were trained with (SHA-256 "
+                                          f"{got[:12]}…, expected {MODEL_SHA256[:12]}…)")
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = 1
+        opts.inter_op_num_threads = 1
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        try:
+            self.session = ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+        except Exception as e:  # a corrupt or incompatible file
+            raise VoiceEncoderUnavailable(f"cannot load the voice encoder {path}: {e}") from e
+        self.input = self.session.get_inputs()[0].name
+
+
+_lock = threading.Lock()
+
+
+@functools.cache
+def _model_cached() -> _Model:
+    return _Model()
+
+
+def _model() -> _Model:
+    with _lock:  # one load per process, even when the first calls come from several threads
+        return _model_cached()
+
+
+@functools.cache
+def _mel_basis() -> np.ndarray:
+    import librosa
+
+    return librosa.filters.mel(sr=SAMPLE_RATE, n_fft=N_FFT, n_mels=N_MELS).astype(np.float32)  # [40, 201]
+
+
+@functools.cache
+def _window() -> np.ndarray:
+    return (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(N_FFT) / N_FFT)).astype(np.float32)  # periodic Hann
+
+
+def scaled(y: np.ndarray) -> np.ndarray:
+    """``y [shape=(n,)]`` scaled to an RMS of :data:`TARGET_DBFS` (silence stays silence)."""
+    y = np.asarray(y, dtype=np.float32).reshape(-1)
+    rms = float(np.sqrt(np.mean(np.square(y, dtype=np.float64)))) if y.size else 0.0
+    if rms < 1e-6:
+        return np.zeros_like(y)
+    return (y * (10 ** (TARGET_DBFS / 20) / rms)).astype(np.float32)
+
+
+def mel(y: np.ndarray) -> np.ndarray:
+    """The encoder's front end (librosa's ``melspectrogram`` with Resemblyzer's settings: power, not log).
+    ``y [shape=(n,)]`` at 16 kHz, already :func:`scaled` → ``[shape=(1 + n // 160, 40)]`` float32."""
+    y = np.pad(np.asarray(y, dtype=np.float32).reshape(-1), N_FFT // 2)  # centred frames, zero padding
+    n = 1 + (y.size - N_FFT) // HOP
+    frames = np.lib.stride_tricks.as_strided(y, shape=(n, N_FFT), strides=(y.strides[0] * HOP, y.strides[0]))
+    power = np.abs(np.fft.rfft(frames * _window(), axis=1)) ** 2
+    return (power.astype(np.float32) @ _mel_basis().T).astype(np.float32)
+
+
+def partial_starts(m: int) -> list[int]:
+    """First mel frame of each partial of a signal of ``m`` mel frames: one at 0 when ``m`` ≤ :data:`PARTIAL`,
+    else the fewest that cover it with starts at most :data:`MAX_STEP` apart, spread evenly, the last ending at ``m``."""
+    if m <= PARTIAL:
+        return [0]
+    n = math.ceil((m - PARTIAL) / MAX_STEP) + 1
+    return [int(round(v)) for v in np.linspace(0, m - PARTIAL, n)]
+
+
+def embed(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Partial embeddings of ``y [shape=(n,)]`` (float32, 16 kHz): ``(E [shape=(P, 256)], centres [shape=(P,)])``,
+    each partial's centre in mel frames (10 ms from the signal's start)."""
+    spec = mel(scaled(y))
+    starts = partial_starts(len(spec))
+    length = min(PARTIAL, len(spec))
+    batch = np.stack([spec[s : s + length] for s in starts])
+    m = _model()
+    out = np.asarray(m.session.run(None, {m.input: batch})[0], dtype=np.float32).reshape(len(starts), DIM)
+    return out, np.asarray(starts, dtype=np.float64) + length / 2
+
+
+def frames(y: np.ndarray, n_frames: int, *, hop_length: int) -> np.ndarray:
+    """The ``voice`` block: ``[shape=(256, n_frames)]``, analysis frame ``i`` (centred on sample ``i·hop_length``)
+    holding the embedding of the partial whose centre is nearest to it."""
+    e, centres = embed(y)
+    at = np.arange(n_frames) * (hop_length / HOP)
+    idx = np.abs(at[:, None] - centres[None, :]).argmin(axis=1)
+    return np.ascontiguousarray(e[idx].T)
+
+
+def available() -> bool:
+    """Whether the ``voice`` block can run here (the encoder file is in place and loads)."""
+    try:
+        _model()
+    except VoiceEncoderUnavailable:
+        return False
+    return True
+
+
+def convert(out: str | Path = MODEL_FILE) -> Path:
+    """Rebuild :data:`MODEL_FILE` from the Resemblyzer wheel: its ``pretrained.pt`` exported to ONNX (opset 17)
+    and its second and third LSTM layers and the linear layer quantised to int8
+    (``onnxruntime.quantization.quantize_dynamic``). Needs ``pip install torch resemblyzer``
+    (not dependencies of ``ser``; run it once, in a scratch environment). The result is written atomically."""
+    import tempfile
+
+    import torch
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from resemblyzer import VoiceEncoder
+
+    encoder = VoiceEncoder("cpu", verbose=False).eval()
+
+    class _Embed(torch.nn.Module):
+        def __init__(self, e: torch.nn.Module) -> None:
+            super().__init__()
+            self.e = e
+
+        def forward(self, mels: torch.Tensor) -> torch.Tensor:
+            return self.e(mels)
+
+    out = Path(out)
+    with tempfile.TemporaryDirectory() as tmp:
+        fp32 = Path(tmp) / "voice.onnx"
+        torch.onnx.export(_Embed(encoder), (torch.rand(1, PARTIAL, N_MELS),), str(fp32), input_names=["mels"],
+                          output_names=["embeds"], dynamic_axes={"mels": {0: "batch", 1: "frames"},
+                                                                 "embeds": {0: "batch"}},
+                          opset_version=17, dynamo=False)
+        import onnx
+
+        first = [n.name for n in onnx.load(str(fp32)).graph.node if n.op_type == "LSTM"][:1]
+        with atomic_path(out) as dst:  # the first layer stays float: its input, power mel, spans decades
+            quantize_dynamic(str(fp32), str(dst), weight_type=QuantType.QInt8, nodes_to_exclude=first)
+    return out
