@@ -62,7 +62,7 @@ class _Model:
     """One ONNX Runtime session (``run`` is thread-safe; one thread, like the classifier)."""
 
     def __init__(self, path: Path = MODEL_FILE) -> None:
-        import onnxruntime as ort
+        from .export import session
 
         if not path.is_file():
             raise VoiceEncoderUnavailable(f"the voice encoder {path} is missing: reinstall ser")
@@ -70,12 +70,8 @@ class _Model:
         if got != MODEL_SHA256:
             raise VoiceEncoderUnavailable(f"{path} is not the voice encoder the models were trained with (SHA-256 "
                                           f"{got[:12]}…, expected {MODEL_SHA256[:12]}…)")
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = 1
-        opts.inter_op_num_threads = 1
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
-            self.session = ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+            self.session = session(path)
         except Exception as e:  # a corrupt or incompatible file
             raise VoiceEncoderUnavailable(f"cannot load the voice encoder {path}: {e}") from e
         self.input = self.session.get_inputs()[0].name
