@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import dsp
 from .errors import SERError
 from .fileio import atomic_path
 
@@ -92,14 +93,8 @@ def _model() -> _Model:
 
 @functools.cache
 def _mel_basis() -> np.ndarray:
-    import librosa
-
-    return librosa.filters.mel(sr=SAMPLE_RATE, n_fft=N_FFT, n_mels=N_MELS).astype(np.float32)  # [40, 201]
-
-
-@functools.cache
-def _window() -> np.ndarray:
-    return (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(N_FFT) / N_FFT)).astype(np.float32)  # periodic Hann
+    """Resemblyzer's filter bank (librosa's default: Slaney mel, 0-8 kHz) ``[shape=(40, 201)]``."""
+    return dsp.mel_filters(sr=SAMPLE_RATE, n_fft=N_FFT, n_mels=N_MELS, fmin=0.0, fmax=SAMPLE_RATE / 2)
 
 
 def scaled(y: np.ndarray) -> np.ndarray:
@@ -112,13 +107,11 @@ def scaled(y: np.ndarray) -> np.ndarray:
 
 
 def mel(y: np.ndarray) -> np.ndarray:
-    """The encoder's front end (librosa's ``melspectrogram`` with Resemblyzer's settings: power, not log).
-    ``y [shape=(n,)]`` at 16 kHz, already :func:`scaled` → ``[shape=(1 + n // 160, 40)]`` float32."""
-    y = np.pad(np.asarray(y, dtype=np.float32).reshape(-1), N_FFT // 2)  # centred frames, zero padding
-    n = 1 + (y.size - N_FFT) // HOP
-    frames = np.lib.stride_tricks.as_strided(y, shape=(n, N_FFT), strides=(y.strides[0] * HOP, y.strides[0]))
-    power = np.abs(np.fft.rfft(frames * _window(), axis=1)) ** 2
-    return (power.astype(np.float32) @ _mel_basis().T).astype(np.float32)
+    """The encoder's front end (librosa's ``melspectrogram`` with Resemblyzer's settings: power, not log; numpy
+    only, through :mod:`ser.dsp`). ``y [shape=(n,)]`` at 16 kHz, already :func:`scaled` → ``[shape=(1 + n // 160, 40)]``
+    float32."""
+    S = dsp.stft_magnitude(np.asarray(y, dtype=np.float32).reshape(-1), n_fft=N_FFT, hop_length=HOP, win_length=N_FFT)
+    return np.ascontiguousarray((S.T**2) @ _mel_basis().T, dtype=np.float32)
 
 
 def partial_starts(m: int) -> list[int]:

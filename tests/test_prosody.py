@@ -65,7 +65,7 @@ def test_other_sample_rates_give_the_same_pitch(sr):
 
 def test_block_sits_before_level_and_its_functionals_are_found():
     cfg = FeatureConfig()
-    assert cfg.blocks[-3:] == ("speech", "prosody", "level") and cfg.block_sizes["prosody"] == prosody.DIM
+    assert cfg.blocks[-4:] == ("speech", "prosody", "voice", "level") and cfg.block_sizes["prosody"] == prosody.DIM
     y = _voice(110, 220, 2.0)
     frames = extract(y, cfg)
     x = model_input([frames], cfg, "stats")[0]
