@@ -3,7 +3,8 @@
 Training and prediction both call :func:`extract` with the bundle's config, so they cannot disagree.
 One STFT per clip feeds every hand-made block (MFCC + deltas, chroma, spectral contrast, log-mel, energy);
 the ``speech`` block is a pre-trained network's embedding of the same level-normalised signal
-(:mod:`ser.speech`), the ``prosody`` block its pitch contour and voicing (:mod:`ser.prosody`).
+(:mod:`ser.speech`), the ``prosody`` block its pitch contour and voicing (:mod:`ser.prosody`), the ``voice`` block a
+pre-trained speaker encoder's embedding of each 1.6 s (:mod:`ser.voice`; its window mean enters the stats).
 
 Shapes: a clip gives frame features ``[shape=(t, d)]`` (t frames at ``hop_length``); models take
 either padded frame sequences ``[shape=(n, T, d)]`` (recurrent), padded log-mel
@@ -136,7 +137,7 @@ class FeatureConfig:
 
     def stats_columns(self, block: str) -> np.ndarray:
         """Indices of ``block``'s functionals in a window's stats vector ``[shape=(n_stats,)]`` (every
-        functional of every one of its frame features)."""
+        functional of every one of its frame features; the ``voice`` block's means)."""
         if block == "level":
             raise KeyError("the level block is one column, the last of the stats vector, not functionals")
         cols = self.block_slice(block)
@@ -487,9 +488,9 @@ def window_stats(frames: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
 def model_input(frames_list: list[np.ndarray], cfg: FeatureConfig, kind: str) -> np.ndarray:
     """Stack per-window frame features into a model batch.
 
-    ``kind``: ``"stats"`` → ``[shape=(n, cfg.n_stats)]`` (functionals, then the input level when the
-    ``level`` block is on); ``"sequence"`` → ``[shape=(n, T, d)]`` (every block but ``level``);
-    ``"logmel"`` → ``[shape=(n, T, n_mels)]``. Sequences are cropped (centre) or zero-padded to
+    ``kind``: ``"stats"`` → ``[shape=(n, cfg.n_stats)]`` (:func:`window_stats`: functionals, the ``voice``
+    block's means, then the input level when the ``level`` block is on); ``"sequence"`` → ``[shape=(n, T, d)]``
+    (every block but ``level``); ``"logmel"`` → ``[shape=(n, T, n_mels)]``. Sequences are cropped (centre) or zero-padded to
     T = ``cfg.window_frames``; zero frames are masked by recurrent models.
     """
     level = "level" in cfg.blocks

@@ -5,14 +5,15 @@ version 0.1.4) ships in its wheel: a 3-layer LSTM (256 units) over 40-band power
 whose last state, through a linear layer, a ReLU and L2 normalisation, is a 256-dimensional embedding of 1.6 s of
 speech (a "partial utterance"). It was trained to tell thousands of speakers apart across microphones and
 rooms, so it describes how a voice sounds (timbre, phonation, effort) far more robustly than features learned
-from 28 acted voices. On ``ser``'s own folds it added +0.04 UAR on clean speech and through the laptop chain,
-and +0.045 with the speaker's own mean taken away (``benchmarks/EXPERIMENTS.md``, session 18).
+from 28 acted voices. In the shipped recipe it raised the K-fold UAR from 0.667 to 0.692 and the held-out channel
+table by 0.037 on average, 36 of its 38 cells (``benchmarks/EXPERIMENTS.md``, session 18).
 
 The file here (:data:`MODEL_FILE`) is that network exported to ONNX with its upper two LSTM layers and the linear
 layer quantised to int8 (dynamic quantisation, ONNX Runtime; the first layer stays float, as its input, a power
 spectrum, spans too many decades for 8 bits): 6 ms per partial on one core instead of 12 ms, embeddings of real
-speech within cosine 0.99 of the float network's (0.5 with every layer quantised). :func:`convert` rebuilds it from the Resemblyzer wheel (needs PyTorch and Resemblyzer,
-which ``ser`` itself never imports); the SHA-256 below pins the file the models were trained with.
+speech within cosine 0.99 of the float network's (0.5 with every layer quantised). :func:`convert` rebuilds it
+from the Resemblyzer wheel (needs PyTorch and Resemblyzer, which ``ser`` itself never imports); the SHA-256 below
+pins the file the models were trained with.
 
 Shapes and units: input mono float32 in [-1, 1] at 16 kHz (``ser``'s convention). Each call first scales its
 signal to an RMS of -30 dBFS (the level the encoder was trained at; in both directions, so the block does not
@@ -157,9 +158,12 @@ def convert(out: str | Path = MODEL_FILE) -> Path:
     """Rebuild :data:`MODEL_FILE` from the Resemblyzer wheel: its ``pretrained.pt`` exported to ONNX (opset 17)
     and its second and third LSTM layers and the linear layer quantised to int8
     (``onnxruntime.quantization.quantize_dynamic``). Needs ``pip install torch resemblyzer``
-    (not dependencies of ``ser``; run it once, in a scratch environment). The result is written atomically."""
+    (not dependencies of ``ser``; run it once, in a scratch environment). The result is written atomically.
+    :data:`MODEL_SHA256` is the file torch 2.13.0, onnx 1.23.2 and onnxruntime 1.32.0 wrote (twice, byte-identical);
+    other versions may export or quantise differently, and the checksum then says so."""
     import tempfile
 
+    import onnx
     import torch
     from onnxruntime.quantization import QuantType, quantize_dynamic
     from resemblyzer import VoiceEncoder
@@ -181,8 +185,6 @@ def convert(out: str | Path = MODEL_FILE) -> Path:
                           output_names=["embeds"], dynamic_axes={"mels": {0: "batch", 1: "frames"},
                                                                  "embeds": {0: "batch"}},
                           opset_version=17, dynamo=False)
-        import onnx
-
         first = [n.name for n in onnx.load(str(fp32)).graph.node if n.op_type == "LSTM"][:1]
         with atomic_path(out) as dst:  # the first layer stays float: its input, power mel, spans decades
             quantize_dynamic(str(fp32), str(dst), weight_type=QuantType.QInt8, nodes_to_exclude=first)
