@@ -25,15 +25,17 @@ T = TypeVar("T")
 
 
 def tiny_features():
-    """The tiny bundle's :class:`~ser.features.FeatureConfig`: the default without the ``speech`` block.
+    """The tiny bundle's :class:`~ser.features.FeatureConfig`: the default without the ``speech`` and ``voice``
+    blocks.
 
-    The pre-trained network of that block costs about a millisecond per 160 ms of audio, which the unit tests
-    of prediction, streaming, the CLI and the pages would pay thousands of times over (a one-hour file is
-    3,600 windows); the block itself is tested in ``tests/test_speech.py`` and through the shipped model.
+    Their pre-trained networks cost about a millisecond per 160 ms of audio and 10 ms per window, which the unit
+    tests of prediction, streaming, the CLI and the pages would pay thousands of times over (a one-hour file is
+    3,600 windows); the blocks themselves are tested in ``tests/test_speech.py`` and ``tests/test_voice.py`` and
+    through the shipped model.
     """
     from .features import BLOCKS, FeatureConfig
 
-    return FeatureConfig(blocks=tuple(b for b in BLOCKS if b != "speech"))
+    return FeatureConfig(blocks=tuple(b for b in BLOCKS if b not in ("speech", "voice")))
 
 
 def round_robin(items: list[T], key: Callable[[T], Hashable], n: int) -> list[T]:
