@@ -92,12 +92,6 @@ def _model() -> _Model:
         return _model_cached()
 
 
-@functools.cache
-def _mel_basis() -> np.ndarray:
-    """Resemblyzer's filter bank (librosa's default: Slaney mel, 0-8 kHz) ``[shape=(40, 201)]``."""
-    return dsp.mel_filters(sr=SAMPLE_RATE, n_fft=N_FFT, n_mels=N_MELS, fmin=0.0, fmax=SAMPLE_RATE / 2)
-
-
 def scaled(y: np.ndarray) -> np.ndarray:
     """``y [shape=(n,)]`` scaled to an RMS of :data:`TARGET_DBFS` (silence stays silence)."""
     y = np.asarray(y, dtype=np.float32).reshape(-1)
@@ -112,7 +106,8 @@ def mel(y: np.ndarray) -> np.ndarray:
     only, through :mod:`ser.dsp`). ``y [shape=(n,)]`` at 16 kHz, already :func:`scaled` → ``[shape=(1 + n // 160, 40)]``
     float32."""
     S = dsp.stft_magnitude(np.asarray(y, dtype=np.float32).reshape(-1), n_fft=N_FFT, hop_length=HOP, win_length=N_FFT)
-    return np.ascontiguousarray((S.T**2) @ _mel_basis().T, dtype=np.float32)
+    fb = dsp.mel_filters(sr=SAMPLE_RATE, n_fft=N_FFT, n_mels=N_MELS, fmin=0.0, fmax=SAMPLE_RATE / 2)  # cached there
+    return np.ascontiguousarray((S.T**2) @ fb.T, dtype=np.float32)
 
 
 def partial_starts(m: int) -> list[int]:
