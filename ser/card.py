@@ -71,7 +71,12 @@ def model_card(cfg: BundleConfig, metrics: dict[str, Any], eda: dict[str, Any]) 
            if "speech" in fc.blocks else "")
         + (" The voice block is the GE2E speaker encoder of Resemblyzer 0.1.4 (Apache-2.0; a 3-layer LSTM trained to "
            "tell thousands of speakers apart), frozen and partly quantised to int8: a 256-dimensional embedding of "
-           "each 1.6 s of the window, describing how the voice sounds."
+           + ("each 1.6 s of the window" if fc.voice_layout == "cover" else
+              "1.6 s stretches of the window laid side by side (one up to 2.6 s, two up to 4.2 s; at most 1 s at "
+              "its ends unheard)")
+           + ", describing how the voice sounds"
+           + (f"; its means enter the model at {cfg.model.get('voice_weight', 1):g} times unit variance once "
+              "standardised" if cfg.input_kind == "stats" and cfg.model.get("voice_weight", 1) != 1 else "") + "."
            if "voice" in fc.blocks else "")
         + (" The prosody block is the pitch contour (YIN, semitones re 100 Hz, carried across unvoiced frames), "
            "periodicity and voicing of every frame"

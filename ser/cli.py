@@ -62,7 +62,8 @@ def _cmd_train(a: argparse.Namespace) -> int:
     tc = TrainConfig(
         data=tuple(a.data), out=a.out,
         model=ModelConfig(model_type=a.model_type, dropout=a.dropout, learning_rate=a.lr, width=a.width,
-                          l2=pick(a.l2, "l2"), prosody_weight=a.prosody_weight),
+                          l2=pick(a.l2, "l2"), prosody_weight=a.prosody_weight,
+                          voice_weight=a.voice_weight),
         features=fcfg, epochs=pick(a.epochs, "epochs"), batch_size=pick(a.batch_size, "batch_size"),
         patience=pick(a.patience, "patience"), min_lr=DEFAULT_MIN_LR if a.min_lr is None else a.min_lr,
         folds=a.folds,
@@ -281,6 +282,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--prosody-weight", type=float, default=5.0,
                    help="linear/mlp: scale of the pitch and voicing functionals once standardised, so the L2 "
                         "penalty does not drown 48 of them among thousands of spectral ones (default 5; 1: none)")
+    t.add_argument("--voice-weight", type=float, default=1.0,
+                   help="linear/mlp: scale of the voice encoder's 256 means once standardised (default 1: none)")
     t.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
     t.add_argument("--dropout", type=float, default=0.3, help="dropout rate of the hidden layers (default 0.3)")
     t.add_argument("--width", type=int, default=32, help="channels of the first conv block")

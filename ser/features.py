@@ -67,6 +67,7 @@ class FeatureConfig:
     functionals: tuple[str, ...] = FUNCTIONALS  # utterance statistics for stats models (mlp, linear)
     level_db: float | None = -20.0  # loud frames scaled to this level before analysis (None: raw level)
     speech_step: int = 16  # mel frames (10 ms) between speech_embedding outputs (the ``speech`` block)
+    voice_layout: str = "sparse"  # how the ``voice`` block's 1.6 s partials sit in a window (ser.voice.LAYOUTS)
 
     def __post_init__(self) -> None:
         unknown = set(self.blocks) - set(BLOCKS)
@@ -86,6 +87,8 @@ class FeatureConfig:
             raise ValueError(f"the voice block's encoder hears 16 kHz only, not {self.sample_rate} Hz")
         if self.speech_step < 1:
             raise ValueError(f"speech_step must be at least 1, got {self.speech_step}")
+        if self.voice_layout not in voice.LAYOUTS:
+            raise ValueError(f"unknown voice_layout {self.voice_layout!r}; known: {voice.LAYOUTS}")
         object.__setattr__(self, "blocks", tuple(b for b in BLOCKS if b in self.blocks))
 
     # -- sizes ---------------------------------------------------------------------------------
@@ -170,6 +173,7 @@ class FeatureConfig:
         d["functionals"] = tuple(d.get("functionals", BASIC_FUNCTIONALS))
         d.setdefault("level_db", None)  # bundles written before level normalisation analysed the raw level
         d.setdefault("speech_step", cls.speech_step)  # only used with the speech block, which came with it
+        d.setdefault("voice_layout", "cover")  # the voice block's first bundles covered each window with partials
         return cls(**d)
 
     def digest(self) -> str:
@@ -189,6 +193,7 @@ class FeatureConfig:
         if "voice" in self.blocks:  # the encoder's weights decide the block's numbers
             keys += ("voice_encoder",)
             d["voice_encoder"] = voice.MODEL_SHA256[:16]
+            keys += ("voice_layout",) if self.voice_layout != "cover" else ()  # the block's first digests unchanged
         payload = json.dumps({k: d[k] for k in keys}, sort_keys=True)
         return hashlib.sha1(payload.encode()).hexdigest()[:12]
 
@@ -362,7 +367,7 @@ def extract(y: np.ndarray, cfg: FeatureConfig, *, trimmed: bool = False) -> np.n
         elif block == "prosody":
             out.append(prosody.frames(y, S.shape[1], sr=cfg.sample_rate, hop_length=cfg.hop_length))
         elif block == "voice":
-            out.append(voice.frames(y, S.shape[1], hop_length=cfg.hop_length))
+            out.append(voice.frames(y, S.shape[1], hop_length=cfg.hop_length, layout=cfg.voice_layout))
         elif block == "level":  # the level normalise_level removed: only speaker adaptation may use it
             out.append(np.full((1, S.shape[1]), input_level, dtype=np.float32))
     return np.ascontiguousarray(np.concatenate(out, axis=0).T, dtype=np.float32)

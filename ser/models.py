@@ -67,10 +67,13 @@ class ModelConfig:
     spec_freq_mask: int = 8  # max mel bands masked, training only
     width: int = 32  # channels of the first conv block / units scale
     prosody_weight: float = 5.0  # stats models: the prosody block's functionals at this scale once standardised
+    voice_weight: float = 1.0  # stats models: the voice block's means at this scale once standardised
 
     def __post_init__(self) -> None:
         if not self.prosody_weight > 0:
             raise ValueError(f"prosody_weight must be positive, got {self.prosody_weight}")
+        if not self.voice_weight > 0:
+            raise ValueError(f"voice_weight must be positive, got {self.voice_weight}")
         if self.l2 is None:
             object.__setattr__(self, "l2", float(recipe_defaults(self.model_type)["l2"]))
 

@@ -369,6 +369,8 @@ def _fit_model(tc: TrainConfig, x: np.ndarray, ys: np.ndarray, weights: np.ndarr
         model.get_layer("standardise").adapt(x)
         if "prosody" in cfg.blocks:
             emphasise(model, cfg.stats_columns("prosody"), tc.model.prosody_weight)
+        if "voice" in cfg.blocks:
+            emphasise(model, cfg.stats_columns("voice"), tc.model.voice_weight)
     monitor = "val_loss" if early else "loss"
     callbacks = [keras.callbacks.ReduceLROnPlateau(monitor=monitor, factor=0.5, patience=max(2, tc.patience // 3))]
     if early:

@@ -45,6 +45,10 @@ SAMPLE_RATE = 16000
 PARTIAL = 160
 #: At most this many mel frames between the starts of two partials (a 3 s window gets two).
 MAX_STEP = 150
+#: Layouts of partials over a window (:func:`partial_starts`): the first bundles with the block used ``"cover"``.
+LAYOUTS = ("cover", "sparse")
+#: Mel frames a ``"sparse"`` layout may leave unheard (1 s: 0.5 s at each end of the window).
+SPARSE_SLACK = 100
 #: RMS level (dBFS) every signal is scaled to before analysis.
 TARGET_DBFS = -30.0
 N_MELS = 40
@@ -110,20 +114,32 @@ def mel(y: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray((S.T**2) @ fb.T, dtype=np.float32)
 
 
-def partial_starts(m: int) -> list[int]:
-    """First mel frame of each partial of a signal of ``m`` mel frames: one at 0 when ``m`` ≤ :data:`PARTIAL`,
-    else the fewest that cover it with starts at most :data:`MAX_STEP` apart, spread evenly, the last ending at ``m``."""
+def partial_starts(m: int, *, layout: str = "cover") -> list[int]:
+    """First mel frame of each partial of a signal of ``m`` mel frames (one at 0 when ``m`` ≤ :data:`PARTIAL`).
+
+    ``layout`` (:data:`LAYOUTS`): ``"cover"`` — the fewest partials that cover the signal with starts at most
+    :data:`MAX_STEP` apart, spread evenly, the last ending at ``m`` (two for a 2.5 s or 3 s window, three for
+    3.75 s); ``"sparse"`` — the fewest that leave at most :data:`SPARSE_SLACK` frames unheard (half at each end),
+    spread evenly (one, centred, up to 2.6 s; two up to 4.2 s): about half the encoder's work per window."""
+    if layout not in LAYOUTS:
+        raise ValueError(f"unknown partial layout {layout!r}; known: {LAYOUTS}")
     if m <= PARTIAL:
         return [0]
-    n = math.ceil((m - PARTIAL) / MAX_STEP) + 1
+    if layout == "cover":
+        n = math.ceil((m - PARTIAL) / MAX_STEP) + 1
+    else:
+        n = max(1, math.ceil((m - SPARSE_SLACK - PARTIAL) / PARTIAL) + 1)
+    if n == 1:
+        return [(m - PARTIAL) // 2]
     return [int(round(v)) for v in np.linspace(0, m - PARTIAL, n)]
 
 
-def embed(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def embed(y: np.ndarray, *, layout: str = "cover") -> tuple[np.ndarray, np.ndarray]:
     """Partial embeddings of ``y [shape=(n,)]`` (float32, 16 kHz): ``(E [shape=(P, 256)], centres [shape=(P,)])``,
-    each partial's centre in mel frames (10 ms from the signal's start)."""
+    each partial's centre in mel frames (10 ms from the signal's start), partials laid out as ``layout``
+    (:func:`partial_starts`)."""
     spec = mel(scaled(y))
-    starts = partial_starts(len(spec))
+    starts = partial_starts(len(spec), layout=layout)
     length = min(PARTIAL, len(spec))
     batch = np.stack([spec[s : s + length] for s in starts])
     m = _model()
@@ -131,10 +147,10 @@ def embed(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return out, np.asarray(starts, dtype=np.float64) + length / 2
 
 
-def frames(y: np.ndarray, n_frames: int, *, hop_length: int) -> np.ndarray:
+def frames(y: np.ndarray, n_frames: int, *, hop_length: int, layout: str = "cover") -> np.ndarray:
     """The ``voice`` block: ``[shape=(256, n_frames)]``, analysis frame ``i`` (centred on sample ``i·hop_length``)
-    holding the embedding of the partial whose centre is nearest to it."""
-    e, centres = embed(y)
+    holding the embedding of the partial whose centre is nearest to it (partials laid out as ``layout``)."""
+    e, centres = embed(y, layout=layout)
     at = np.arange(n_frames) * (hop_length / HOP)
     idx = np.abs(at[:, None] - centres[None, :]).argmin(axis=1)
     return np.ascontiguousarray(e[idx].T)

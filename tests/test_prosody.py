@@ -94,6 +94,8 @@ def test_emphasis_scales_the_columns_and_survives_save_and_load(tmp_path):
         np.testing.assert_allclose(z.std(axis=0), [1, 1, 5, 1, 1, 5] + [1] * 6, rtol=1e-3)
     with pytest.raises(ValueError, match="prosody_weight"):
         ModelConfig(prosody_weight=0.0)
+    with pytest.raises(ValueError, match="voice_weight"):
+        ModelConfig(voice_weight=-1.0)
 
 
 @support.requires_data

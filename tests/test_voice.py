@@ -32,6 +32,20 @@ def test_partials_cover_the_signal_at_most_max_step_apart(m, want):
     assert all(0 < b - a <= voice.MAX_STEP for a, b in zip(starts, starts[1:], strict=False))
 
 
+@pytest.mark.parametrize("m, want", [(1, [0]), (160, [0]), (161, [0]), (251, [45]), (260, [50]), (261, [0, 101]),
+                                     (375, [0, 215]), (420, [0, 260]), (421, [0, 130, 261])])
+def test_sparse_partials_leave_at_most_a_second_unheard_side_by_side(m, want):
+    starts = voice.partial_starts(m, layout="sparse")
+    assert starts == want
+    heard = np.zeros(m, dtype=bool)
+    for s in starts:
+        heard[s : s + voice.PARTIAL] = True
+    assert (~heard).sum() <= voice.SPARSE_SLACK
+    assert len(starts) == 1 or m - voice.PARTIAL * (len(starts) - 1) > voice.SPARSE_SLACK  # no fewer would do
+    with pytest.raises(ValueError, match="layout"):
+        voice.partial_starts(m, layout="dense")
+
+
 def test_mel_matches_librosa_melspectrogram():
     """The front end is Resemblyzer's (librosa's melspectrogram: 25 ms Hann, 10 ms hop, 40 bands, power)."""
     import librosa
@@ -43,9 +57,10 @@ def test_mel_matches_librosa_melspectrogram():
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6 * want.max())
 
 
-@pytest.mark.parametrize("seconds, n", [(0.5, 1), (1.59, 1), (3.0, 2), (5.0, 4)])
-def test_embed_gives_unit_nonnegative_embeddings_one_per_partial(seconds, n):
-    e, centres = voice.embed(_voiced(seconds))
+@pytest.mark.parametrize("seconds, layout, n", [(0.5, "cover", 1), (1.59, "cover", 1), (3.0, "cover", 2),
+                                                (5.0, "cover", 4), (2.5, "sparse", 1), (3.0, "sparse", 2)])
+def test_embed_gives_unit_nonnegative_embeddings_one_per_partial(seconds, layout, n):
+    e, centres = voice.embed(_voiced(seconds), layout=layout)
     assert e.dtype == np.float32 and e.shape == (n, voice.DIM) and centres.shape == (n,)
     assert (e >= 0).all()  # ReLU, then L2 normalisation
     np.testing.assert_allclose(np.linalg.norm(e, axis=1), 1.0, atol=1e-4)
@@ -71,7 +86,7 @@ def test_different_voices_get_different_embeddings():
 
 
 def test_frames_hold_the_partial_centred_nearest(monkeypatch):
-    monkeypatch.setattr(voice, "embed", lambda y: (np.repeat(np.arange(3, dtype=np.float32)[:, None], voice.DIM, 1),
+    monkeypatch.setattr(voice, "embed", lambda y, layout: (np.repeat(np.arange(3, dtype=np.float32)[:, None], voice.DIM, 1),
                                                    np.array([80.0, 155.0, 230.0])))
     got = voice.frames(np.zeros(SR, dtype=np.float32), 310, hop_length=160)[0].astype(int)
     assert got.shape == (310,)
@@ -104,6 +119,20 @@ def test_configs_without_the_block_keep_their_inputs_and_digest():
     assert FeatureConfig().digest() != old.digest()
     with pytest.raises(ValueError, match="16 kHz"):
         FeatureConfig(sample_rate=8000, blocks=("mfcc", "voice"))
+
+
+def test_the_first_voice_bundles_keep_their_partial_layout_and_digest():
+    """Bundles of session 18 (no ``voice_layout`` in config.json) cover each window with partials, as trained;
+    new configs lay them sparsely, which changes the numbers, so the cache digest too."""
+    first = {k: v for k, v in FeatureConfig().to_dict().items() if k != "voice_layout"}
+    old = FeatureConfig.from_dict(first)
+    assert old.voice_layout == "cover" and FeatureConfig().voice_layout == "sparse"
+    assert old.digest() == "3d7661f7f473"  # models/default of session 18 and its cached features
+    assert FeatureConfig().digest() != old.digest()
+    y = _voiced(2.5, seed=3)
+    assert not np.allclose(extract(y, old)[:, old.block_slice("voice")], extract(y, FeatureConfig())[:, old.block_slice("voice")])
+    with pytest.raises(ValueError, match="voice_layout"):
+        FeatureConfig(voice_layout="dense")
 
 
 def test_other_encoder_files_are_refused(tmp_path, monkeypatch):
