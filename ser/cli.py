@@ -58,7 +58,7 @@ def _cmd_train(a: argparse.Namespace) -> int:
     d = recipe_defaults(a.model_type)  # per-model-type defaults (ser.models)
     pick = lambda value, key: d[key] if value is None else value  # noqa: E731
     fcfg = FeatureConfig(window_s=a.window, utterance_norm=not a.no_utterance_norm,
-                         trim_db=None if a.no_trim else 30.0)
+                         trim_db=None if a.no_trim else 30.0, voice_layout=a.voice_layout)
     tc = TrainConfig(
         data=tuple(a.data), out=a.out,
         model=ModelConfig(model_type=a.model_type, dropout=a.dropout, learning_rate=a.lr, width=a.width,
@@ -358,6 +358,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "fearful, disgust, surprised), RAVDESS's calm counted as neutral, other emotions "
                         "(EMO-DB's boredom) left out; all: every emotion in the data")
     t.add_argument("--window", type=float, default=3.0, help="model window in seconds")
+    t.add_argument("--voice-layout", choices=("cover", "sparse"), default="cover",
+                   help="the voice encoder's 1.6 s partials per window: 'cover' every stretch (default), 'sparse' side "
+                        "by side, at most 1 s unheard (about 40%% less encoder time; in this project's check 0.005 "
+                        "lower channel UAR)")
     t.add_argument("--no-utterance-norm", action="store_true",
                    help="keep each clip's own feature means (default: normalised per utterance)")
     t.add_argument("--no-trim", action="store_true", help="keep leading/trailing silence")

@@ -67,7 +67,7 @@ class FeatureConfig:
     functionals: tuple[str, ...] = FUNCTIONALS  # utterance statistics for stats models (mlp, linear)
     level_db: float | None = -20.0  # loud frames scaled to this level before analysis (None: raw level)
     speech_step: int = 16  # mel frames (10 ms) between speech_embedding outputs (the ``speech`` block)
-    voice_layout: str = "sparse"  # how the ``voice`` block's 1.6 s partials sit in a window (ser.voice.LAYOUTS)
+    voice_layout: str = "cover"  # how the ``voice`` block's 1.6 s partials sit in a window (ser.voice.LAYOUTS)
 
     def __post_init__(self) -> None:
         unknown = set(self.blocks) - set(BLOCKS)
@@ -173,7 +173,6 @@ class FeatureConfig:
         d["functionals"] = tuple(d.get("functionals", BASIC_FUNCTIONALS))
         d.setdefault("level_db", None)  # bundles written before level normalisation analysed the raw level
         d.setdefault("speech_step", cls.speech_step)  # only used with the speech block, which came with it
-        d.setdefault("voice_layout", "cover")  # the voice block's first bundles covered each window with partials
         return cls(**d)
 
     def digest(self) -> str:

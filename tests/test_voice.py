@@ -121,18 +121,23 @@ def test_configs_without_the_block_keep_their_inputs_and_digest():
         FeatureConfig(sample_rate=8000, blocks=("mfcc", "voice"))
 
 
-def test_the_first_voice_bundles_keep_their_partial_layout_and_digest():
-    """Bundles of session 18 (no ``voice_layout`` in config.json) cover each window with partials, as trained;
-    new configs lay them sparsely, which changes the numbers, so the cache digest too."""
+def test_the_sparse_layout_is_an_option_with_its_own_digest():
+    """The default (and session 18's bundles, whose config.json has no ``voice_layout``) covers each window with
+    partials; ``sparse`` changes the numbers, so the cache digest too; the CLI offers every layout."""
+    from ser.cli import build_parser
+
     first = {k: v for k, v in FeatureConfig().to_dict().items() if k != "voice_layout"}
-    old = FeatureConfig.from_dict(first)
-    assert old.voice_layout == "cover" and FeatureConfig().voice_layout == "sparse"
-    assert old.digest() == "3d7661f7f473"  # models/default of session 18 and its cached features
-    assert FeatureConfig().digest() != old.digest()
+    assert FeatureConfig.from_dict(first) == FeatureConfig() and FeatureConfig().voice_layout == "cover"
+    assert FeatureConfig().digest() == "3d7661f7f473"  # models/default of session 18 and its cached features
+    sparse = FeatureConfig(voice_layout="sparse")
+    assert sparse.digest() != FeatureConfig().digest()
     y = _voiced(2.5, seed=3)
-    assert not np.allclose(extract(y, old)[:, old.block_slice("voice")], extract(y, FeatureConfig())[:, old.block_slice("voice")])
+    cols = sparse.block_slice("voice")
+    assert not np.allclose(extract(y, sparse)[:, cols], extract(y, FeatureConfig())[:, cols])
     with pytest.raises(ValueError, match="voice_layout"):
         FeatureConfig(voice_layout="dense")
+    for layout in voice.LAYOUTS:
+        assert build_parser().parse_args(["train", "--data", "x", "--out", "y", "--voice-layout", layout]).voice_layout == layout
 
 
 def test_other_encoder_files_are_refused(tmp_path, monkeypatch):
