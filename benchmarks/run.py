@@ -466,7 +466,8 @@ def main(argv: list[str] | None = None) -> int:
         if a.eager:
             from ser.models import feed
 
-            pred._infer = lambda x, plain=None: pred.bundle.model(feed(pred.bundle.model, x, plain), training=False)
+            pred._infer = lambda x, plain=None, w=0.0: pred.bundle.model(feed(pred.bundle.model, x, plain, w),
+                                                                         training=False)
         results["meta"] = {
             "model": str(model), "model_type": pred.bundle.config.model_type, "quick": q, "eager": a.eager,
             "python": platform.python_version(), "machine": platform.machine(), "cpus": os.cpu_count(),

@@ -124,6 +124,15 @@ class AdaptationPrior:
         fade = 1.0 / (1.0 + (n / self.mood_clips) ** 2) if self.mood_clips > 0 else 1.0
         return n * float(np.exp(-self.mood * fade * max(kl, 0.0)))
 
+    def share(self, profile: SpeakerProfile | None) -> float:
+        """How far ``profile`` moves the input, in [0, 1): the mean over inputs of :meth:`weight` at its
+        :meth:`effective_n` (0 without a profile or while it may not adapt). A bundle's adapted member answers with
+        this share (:class:`ser.models.AdaptedBlend`)."""
+        if profile is None or profile.n <= 0:
+            return 0.0
+        n_eff = self.effective_n(profile)
+        return float(np.mean(self.weight(n_eff))) if n_eff > 1e-6 else 0.0
+
     def normalise(self, x: np.ndarray, profile: SpeakerProfile | None) -> np.ndarray:
         """Model input ``x [shape=(n, d)]`` normalised by ``profile`` (None: unadapted)."""
         x = np.array(x, dtype=np.float32, copy=True)
@@ -341,15 +350,16 @@ def step(x: np.ndarray, infer, prior: AdaptationPrior, profile: SpeakerProfile |
          weight: float = 1.0, seconds: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """One clip through the running protocol: the one place adaptation happens.
 
-    ``x [shape=(w, d)]``: the clip's window inputs; ``infer(x, plain) -> [shape=(w, k)]`` for model input ``x``
-    (adapted or not) and the same windows' unadapted input ``plain`` (which a studio/channel blend's gate
-    judges: :func:`ser.models.feed`). Predicts with the profile of the *earlier* speech, then (``update``) adds
-    the clip as ``weight`` clips and ``seconds``. Returns ``(adapted, unadapted)`` window probabilities (the same
-    array without a profile).
+    ``x [shape=(w, d)]``: the clip's window inputs; ``infer(x, plain, share) -> [shape=(w, k)]`` for model input
+    ``x`` (adapted or not), the same windows' unadapted input ``plain`` (which a blend's gates judge) and the
+    profile's :meth:`AdaptationPrior.share` (an adapted member's part of the answer; 0 unadapted):
+    :func:`ser.models.feed`. Predicts with the profile of the *earlier* speech, then (``update``) adds the clip as
+    ``weight`` clips and ``seconds``. Returns ``(adapted, unadapted)`` window probabilities (the same array without
+    a profile).
     """
     x_plain = prior.normalise(x, None)
-    probs = infer(prior.normalise(x, profile), x_plain)
-    plain = probs if profile is None or profile.n <= 0 else infer(x_plain, x_plain)
+    probs = infer(prior.normalise(x, profile), x_plain, prior.share(profile))
+    plain = probs if profile is None or profile.n <= 0 else infer(x_plain, x_plain, 0.0)
     if profile is not None and update:
         profile.update(prior.contribution(x, plain), weight=weight, seconds=seconds, probs=plain.mean(axis=0))
     return probs, plain
@@ -359,7 +369,7 @@ def session_probs(clips: list[np.ndarray], infer, prior: AdaptationPrior, *,
                   weights: list[float] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Run one speaker's clips in order through the running protocol (:func:`step`).
 
-    ``clips``: model inputs ``[shape=(w_i, d)]`` per clip (its windows); ``infer(x, plain) -> [shape=(w, k)]``
+    ``clips``: model inputs ``[shape=(w_i, d)]`` per clip (its windows); ``infer(x, plain, share) -> [shape=(w, k)]``
     (see :func:`step`).
     Each clip is predicted with a profile of the *earlier* clips only, then added to it. Returns
     ``(adapted [shape=(n, k)], unadapted [shape=(n, k)], clips_before [shape=(n,)])``.
@@ -379,7 +389,7 @@ def enrolled_profile(clips: list[np.ndarray], infer, prior: AdaptationPrior) -> 
     profile = SpeakerProfile(digest=prior.digest, enrolled=True)
     for x in clips:
         x_plain = prior.normalise(x, None)
-        plain = infer(x_plain, x_plain)
+        plain = infer(x_plain, x_plain, 0.0)
         profile.update(prior.contribution(x, plain), probs=plain.mean(axis=0))
     return profile
 

@@ -30,7 +30,7 @@ from typing import Any
 
 from .adapt import PRIOR_FILE, AdaptationPrior
 from .errors import BundleError
-from .export import ONNX_FILE, SOURCE_KEY, file_sha1
+from .export import ADAPT_INPUT, ONNX_FILE, SOURCE_KEY, file_sha1
 from .features import FeatureConfig, input_shape
 
 FORMAT_VERSION = 1
@@ -199,8 +199,8 @@ class ModelBundle:
                           f"(run `ser export {self.path}` to refresh it)", stacklevel=3)
             return None
         inputs, outputs = sess.get_inputs(), sess.get_outputs()
-        if len(inputs) not in (1, 2) or len(outputs) != 1 or any(i.type != "tensor(float)" for i in inputs):
-            raise BundleError(f"{path} must have one float32 input (two for a studio/channel blend) and one output")
+        if len(inputs) not in (1, 2, 3) or len(outputs) != 1 or any(i.type != "tensor(float)" for i in inputs):
+            raise BundleError(f"{path} must have one float32 input (two or three for a blend) and one output")
         n_out = outputs[0].shape[-1]
         if n_out != len(self.labels):
             raise BundleError(
@@ -208,7 +208,8 @@ class ModelBundle:
                 f"lists {len(self.labels)} labels"
             )
         for inp in inputs:
-            self._check_input(tuple(d if isinstance(d, int) else None for d in inp.shape[1:]))
+            if ADAPT_INPUT not in inp.name:  # the adapted member's share is one number per row
+                self._check_input(tuple(d if isinstance(d, int) else None for d in inp.shape[1:]))
         return sess
 
     def _check_input(self, got: tuple[int | None, ...]) -> None:
@@ -234,8 +235,8 @@ class ModelBundle:
                 f"model bundle {self.path} is inconsistent: the model has {n_out} outputs but config.json "
                 f"lists {len(self.labels)} labels"
             )
-        for t in model.inputs:  # one, or two for a studio/channel blend (model input + unadapted input)
-            self._check_input(tuple(t.shape[1:]))
+        for t in model.inputs[:2]:  # one, two for a blend (model input + unadapted input), three with an adapted
+            self._check_input(tuple(t.shape[1:]))  # member (then also its share, one number per row)
         return model
 
     def summary(self) -> dict[str, Any]:

@@ -260,6 +260,10 @@ def _members_text(tr: Mapping[str, Any], *, linear: bool = True, l2: float | Non
                  "simulated phone line or 8 kHz link, answers for input that a detector (another logistic regression "
                  "on the unadapted input) hears as telephone-band: a wideband model misreads speech with nothing above "
                  "4 kHz.")
+    if tr.get("adapted_member", False) and tr.get("adapt", True):
+        text += (" An adapted member, trained on the speaker-normalised windows only, answers with the share a speaker "
+                 "profile has earned (none without a profile, most of the answer once it holds a dozen clips): the "
+                 "blend above is the better model of unadapted input, this one of adapted input.")
     return text
 
 

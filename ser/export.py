@@ -33,6 +33,11 @@ OPSET = 17
 #: Name of a studio/channel blend's second input: the *unadapted* model input, which its gate judges (with a
 #: speaker profile the first input is normalised by the speaker's statistics, which hides the channel).
 UNADAPTED_INPUT = "unadapted"
+#: Name of a blend's third input (a bundle with an adapted member): how far the speaker profile moved the first
+#: input, ``[shape=(n, 1)]`` in [0, 1] (0: no profile), the adapted member's share of the answer.
+ADAPT_INPUT = "adapt_weight"
+#: A model's inputs in order: one (a plain model), two (a studio/channel blend), three (with an adapted member).
+INPUT_NAMES = ("features", UNADAPTED_INPUT, ADAPT_INPUT)
 
 
 def file_sha1(path: str | Path) -> str:
@@ -103,9 +108,9 @@ def probe_inputs(input_shape: tuple[int, ...], *, n: int = 6, seed: int = 0) -> 
 
 
 def input_names(sess) -> list[str]:
-    """An ONNX Runtime session's input names, the model input first and the unadapted one (a studio/channel
-    blend's second input) after it."""
-    return sorted((i.name for i in sess.get_inputs()), key=lambda n: UNADAPTED_INPUT in n)
+    """An ONNX Runtime session's input names in :data:`INPUT_NAMES` order: the model input first, then the
+    unadapted one (a blend's second input) and the adaptation weight (its third, with an adapted member)."""
+    return sorted((i.name for i in sess.get_inputs()), key=lambda n: 2 * (ADAPT_INPUT in n) + (UNADAPTED_INPUT in n))
 
 
 def session(path: str | Path, *, threads: int = 1):
@@ -136,7 +141,7 @@ def export_model(model, dest: str | Path, *, source_sha1: str = "", opset: int =
     import onnx
 
     dest = Path(dest)
-    names = ("features", UNADAPTED_INPUT)[: len(model.inputs)]  # two: a studio/channel blend (ser.models.feed)
+    names = INPUT_NAMES[: len(model.inputs)]  # two or three: a blend (ser.models.feed)
     shapes = [tuple(t.shape[1:]) for t in model.inputs]
     spec = [keras.InputSpec(shape=(None, *shape), dtype="float32", name=n) for shape, n in zip(shapes, names, strict=False)]
     try:

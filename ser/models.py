@@ -29,7 +29,7 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from .export import UNADAPTED_INPUT
+from .export import ADAPT_INPUT, INPUT_NAMES, UNADAPTED_INPUT
 
 #: Which model input (see :func:`ser.features.model_input`) each model type takes.
 MODEL_INPUTS = {"linear": "stats", "mlp": "stats", "bilstm": "sequence", "cnn": "logmel", "crnn": "logmel", "tdnn": "sequence"}
@@ -235,12 +235,29 @@ class _FreqMean(layers.Layer):
         return ops.squeeze(ops.mean(x, axis=2, keepdims=True), axis=2)
 
 
-def feed(model, x: np.ndarray, plain: np.ndarray | None = None):
-    """What ``model`` takes for model inputs ``x [shape=(n, ...)]``: ``x`` itself, or ``[x, plain]`` for a
-    two-input studio/channel blend, ``plain`` being the same windows' unadapted input (default ``x``)."""
+def feed(model, x: np.ndarray, plain: np.ndarray | None = None, weight: float = 0.0):
+    """What ``model`` takes for model inputs ``x [shape=(n, ...)]``: ``x`` itself, ``[x, plain]`` for a
+    two-input blend, ``plain`` being the same windows' unadapted input (default ``x``), and ``[x, plain, w]``
+    for a blend with an adapted member, ``w [shape=(n, 1)]`` the profile's ``weight`` (0: unadapted)."""
     if len(model.inputs) == 1:
         return x
-    return [x, x if plain is None else plain]
+    both = [x, x if plain is None else plain]
+    if len(model.inputs) == 2:
+        return both
+    return [*both, np.full((len(x), 1), weight, dtype=np.float32)]
+
+
+@keras.saving.register_keras_serializable(package="ser")
+class AdaptedBlend(layers.Layer):
+    """Inputs ``[adapted, both, w]``: two softmax outputs ``[shape=(n, k)]`` and the adaptation weight ``w
+    [shape=(n, 1)]``; output ``w * adapted + (1 - w) * both``. An adapted member (fitted on speaker-normalised input
+    only) answers as far as the speaker profile has moved the input; without a profile (w 0) the both-modes
+    blend answers alone (benchmarks/EXPERIMENTS.md, session 19)."""
+
+    def call(self, inputs):
+        adapted, both, w = inputs
+        w = ops.clip(w, 0.0, 1.0)
+        return w * adapted + (1.0 - w) * both
 
 
 @keras.saving.register_keras_serializable(package="ser")
@@ -276,7 +293,8 @@ class GatedBlend(layers.Layer):
 
 def blend(channel: keras.Model, *, studio: keras.Model | None = None, gate: keras.Model | None = None,
           weight: float = 0.5, power: float = 1.0, narrowband: keras.Model | None = None,
-          detector: keras.Model | None = None, name: str = "ser_blend") -> keras.Model:
+          detector: keras.Model | None = None, adapted: keras.Model | None = None,
+          name: str = "ser_blend") -> keras.Model:
     """One model from the shipped recipe's parts, named ``channel``, ``studio``, ``gate``, ``narrowband`` and
     ``narrowband_detector`` inside it.
 
@@ -287,12 +305,17 @@ def blend(channel: keras.Model, *, studio: keras.Model | None = None, gate: kera
       (:class:`GatedBlend` with weight 1 and power 2: on a corpus the model never heard, d averages 0.05, and
       the member, useless on wideband speech, cost 0.01 UAR at power 1).
 
+    * ``adapted``: a member fitted on speaker-normalised input only answers with the share ``w`` of a third input,
+      the speaker profile's weight (:class:`AdaptedBlend`; 0 without a profile, so unadapted answers are the rest
+      of the blend's).
+
     Two inputs, ``[features, unadapted]``: the members take the model input (normalised by a speaker profile, or
-    not), the gates the unadapted one (:func:`feed`). Output ``[shape=(n, k)]``."""
+    not), the gates the unadapted one (:func:`feed`); three with ``adapted`` (``adapt_weight [shape=(n, 1)]``).
+    Output ``[shape=(n, k)]``."""
     if (studio is None) != (gate is None) or (narrowband is None) != (detector is None):
         raise ValueError("a studio member needs its gate and a narrowband member its detector")
-    if studio is None and narrowband is None:
-        raise ValueError("blend needs a studio or a narrowband member beside the channel member")
+    if studio is None and narrowband is None and adapted is None:
+        raise ValueError("blend needs a studio, narrowband or adapted member beside the channel member")
     shape = channel.input_shape[1:]
     inp = keras.Input(shape=shape, name="features")
     plain = keras.Input(shape=shape, name=UNADAPTED_INPUT)
@@ -300,11 +323,17 @@ def blend(channel: keras.Model, *, studio: keras.Model | None = None, gate: kera
     out = channel(inp)
     if studio is not None and gate is not None:
         studio.name, gate.name = "studio", "gate"
-        out = GatedBlend(weight, power=power, name="studio_blend" if narrowband is not None else "emotion")(
+        out = GatedBlend(weight, power=power, name="emotion" if narrowband is None and adapted is None else "studio_blend")(
             [studio(inp), out, gate(plain)])
     if narrowband is not None and detector is not None:
         narrowband.name, detector.name = "narrowband", "narrowband_detector"
-        out = GatedBlend(1.0, power=2.0, name="emotion")([narrowband(inp), out, detector(plain)])
+        out = GatedBlend(1.0, power=2.0, name="narrowband_blend" if adapted is not None else "emotion")(
+            [narrowband(inp), out, detector(plain)])
+    if adapted is not None:
+        adapted.name = "adapted"
+        weight_in = keras.Input(shape=(1,), name=ADAPT_INPUT)
+        out = AdaptedBlend(name="emotion")([adapted(inp), out, weight_in])
+        return keras.Model([inp, plain, weight_in], out, name=name)
     return keras.Model([inp, plain], out, name=name)
 
 
@@ -316,8 +345,7 @@ def studio_channel(studio: keras.Model, channel: keras.Model, gate: keras.Model,
 
 def ensemble(models: list[keras.Model], *, name: str = "ser_ensemble") -> keras.Model:
     """One model averaging the softmax outputs of ``models`` (same inputs: one, or two for blends)."""
-    inputs = [keras.Input(shape=t.shape[1:], name=n)
-              for t, n in zip(models[0].inputs, ("features", UNADAPTED_INPUT), strict=False)]
+    inputs = [keras.Input(shape=t.shape[1:], name=n) for t, n in zip(models[0].inputs, INPUT_NAMES, strict=False)]
     outs = []
     for i, m in enumerate(models):
         m.name = f"member_{i}"

@@ -84,9 +84,10 @@ def apply_temperature(probs: np.ndarray, temperature: float) -> np.ndarray:
 
 
 def _inference_fn(bundle: ModelBundle) -> tuple[Callable[..., np.ndarray], str]:
-    """``(fn, backend)``: ``fn(x [shape=(n, ...)], plain=None) -> probabilities [shape=(n, k)]`` for ``bundle``'s
-    model; ``plain``: the same windows' unadapted input, which a two-input studio/channel blend's gate judges
-    (default ``x``; one-input models ignore it).
+    """``(fn, backend)``: ``fn(x [shape=(n, ...)], plain=None, w=0.0) -> probabilities [shape=(n, k)]`` for
+    ``bundle``'s model; ``plain``: the same windows' unadapted input, which a blend's gates judge (default ``x``;
+    one-input models ignore it); ``w``: the speaker profile's weight, the share of a blend's adapted member
+    (:func:`ser.models.feed`; models without one ignore it).
 
     ``"onnx"``: ONNX Runtime on the bundle's ``model.onnx`` (no TensorFlow import; thread-safe).
     ``"keras"`` (a bundle without a current model.onnx): on the TensorFlow backend one traced graph
@@ -97,11 +98,13 @@ def _inference_fn(bundle: ModelBundle) -> tuple[Callable[..., np.ndarray], str]:
     if sess is not None:
         names = input_names(sess)
 
-        def run(x, plain=None):
+        def run(x, plain=None, w=0.0):
             x = np.ascontiguousarray(x, dtype=np.float32)
             feeds = {names[0]: x}
             if len(names) > 1:
                 feeds[names[1]] = x if plain is None else np.ascontiguousarray(plain, dtype=np.float32)
+            if len(names) > 2:
+                feeds[names[2]] = np.full((len(x), 1), w, dtype=np.float32)
             return sess.run(None, feeds)[0]
 
         return run, "onnx"
@@ -116,10 +119,11 @@ def _inference_fn(bundle: ModelBundle) -> tuple[Callable[..., np.ndarray], str]:
         specs = [tf.TensorSpec([None, *t.shape[1:]], tf.float32) for t in model.inputs]
         if len(specs) == 1:
             graph = tf.function(lambda x: model(x, training=False), input_signature=specs)
-            return (lambda x, plain=None: graph(x).numpy()), "keras"
-        graph2 = tf.function(lambda x, p: model([x, p], training=False), input_signature=specs)
-        return (lambda x, plain=None: graph2(x, x if plain is None else plain).numpy()), "keras"
-    return (lambda x, plain=None: model(feed(model, x, plain), training=False)), "keras"
+            return (lambda x, plain=None, w=0.0: graph(x).numpy()), "keras"
+        graph_n = tf.function(lambda *xs: model(list(xs), training=False), input_signature=specs)
+        return (lambda x, plain=None, w=0.0: graph_n(*[np.asarray(a, np.float32) for a in feed(model, x, plain, w)])
+                .numpy()), "keras"
+    return (lambda x, plain=None, w=0.0: model(feed(model, x, plain, w), training=False)), "keras"
 
 
 class Predictor:
@@ -173,12 +177,12 @@ class Predictor:
             raise SERError(f"model bundle {self.bundle.name} cannot adapt to a speaker (no adaptation prior: "
                            "retrain it with this version of ser, as models/default was)")
 
-    def _infer(self, x: np.ndarray, plain: np.ndarray | None = None) -> np.ndarray:
+    def _infer(self, x: np.ndarray, plain: np.ndarray | None = None, w: float = 0.0) -> np.ndarray:
         out = []
         for i in range(0, len(x), _BATCH):
             p = None if plain is None else plain[i : i + _BATCH]
             with self._lock:  # one inference at a time per model (Keras models are not re-entrant)
-                out.append(np.asarray(self._graph(x[i : i + _BATCH], p), dtype=np.float64))
+                out.append(np.asarray(self._graph(x[i : i + _BATCH], p, w), dtype=np.float64))
         return apply_temperature(np.concatenate(out), self.bundle.config.temperature)
 
     def window_probs(self, frames: list[np.ndarray], *, profile: SpeakerProfile | None = None, update: bool = True,

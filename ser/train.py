@@ -105,6 +105,7 @@ class TrainConfig:
     adapt_min_clips: float = DEFAULT_MIN_CLIPS  # a running profile adapts only once it holds this many clips
     adapt_train_tau: float = DEFAULT_TRAIN_TAU  # shrinkage of the training speakers' statistics (adapted half of training)
     adapt_orders: int = 5  # the running protocol on held-out speakers over this many seeded clip orders per mode
+    adapted_member: bool = True  # stats models that adapt: a member fitted on speaker-normalised input only
     labels: tuple[str, ...] = ()
     label_space: str = LabelSpace.CORE.value  # core: the 7 emotions most corpora share (calm → neutral); all: the union
     seed: int = 0
@@ -291,6 +292,17 @@ def _fit_one(
     model, history, secs = _fit_model(tc_channel, x_tr, ys, weights, validation, early=early, k=k, seed=seed,
                                       what=f"[{tag}] {len(train.frames)} clips + {len(train_aug)} augmented copies")
     parts: dict[str, Any] = {}
+    if prior is not None and tc.adapted_member:
+        # a member fitted on the speaker-normalised half only: the both-modes model above is the better unadapted
+        # model (its normalised rows act as one more augmentation), a model of adapted input alone the better
+        # adapted one; it answers with the profile's share (ser.models.AdaptedBlend), so a young profile leaves the
+        # answer to the both-modes model (benchmarks/EXPERIMENTS.md, session 19)
+        adapted, h_adapted, s_adapted = _fit_model(
+            tc_channel, x_tr[n_plain:], ys[n_plain:], weights[n_plain:], None, early=False, k=k, seed=seed + 3571,
+            what=f"[{tag}] adapted member: the speaker-normalised windows")
+        parts["adapted"] = adapted
+        history = history | {"adapted_member": h_adapted}
+        secs += s_adapted
     if tc.studio_weight > 0 and train_aug:
         # a second model on the original clips only: clean studio speech of a corpus the model never heard is
         # recognised far better by a model that never saw a degraded channel, but noise, a telephone band or a
@@ -531,9 +543,9 @@ def _adapted_runs(model, test: _Data, tc: TrainConfig, prior: AdaptationPrior, l
     adaptation ever falls below unadapted (benchmarks/EXPERIMENTS.md, session 14)."""
     unadapted: dict[bytes, np.ndarray] = {}  # a clip's unadapted probabilities are the same in every order
 
-    def infer(x: np.ndarray, plain: np.ndarray | None = None) -> np.ndarray:  # one small batch per clip
-        if plain is None or not np.array_equal(x, plain):
-            return np.asarray(model.predict_on_batch(feed(model, x, plain)))
+    def infer(x: np.ndarray, plain: np.ndarray | None = None, share: float = 0.0) -> np.ndarray:  # a small batch per clip
+        if plain is None or share > 0 or not np.array_equal(x, plain):
+            return np.asarray(model.predict_on_batch(feed(model, x, plain, share)))
         key = hashlib.sha1(x.tobytes()).digest()
         if key not in unadapted:
             unadapted[key] = np.asarray(model.predict_on_batch(feed(model, x, plain)))

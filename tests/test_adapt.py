@@ -231,8 +231,8 @@ def test_running_protocol_uses_only_earlier_clips(real_bundle):
 
     model = pred.bundle.model
 
-    def infer(x: np.ndarray, plain: np.ndarray | None = None) -> np.ndarray:
-        return np.asarray(model(feed(model, x, plain), training=False), dtype=np.float64)
+    def infer(x: np.ndarray, plain: np.ndarray | None = None, share: float = 0.0) -> np.ndarray:
+        return np.asarray(model(feed(model, x, plain, share), training=False), dtype=np.float64)
 
     clips = [_inputs(load(f, sr=SR), cfg) for f in _clips(1)]
     others = [_inputs(load(f, sr=SR), cfg) for f in _clips(2)[:5]]
@@ -569,24 +569,59 @@ def test_step_shows_the_model_the_unadapted_input_beside_the_adapted_one():
     prior = _toy_prior(mood=0.0)
     calls = []
 
-    def infer(x, plain):
+    shares = []
+
+    def infer(x, plain, share):
         calls.append((np.array(x), np.array(plain)))
+        shares.append(share)
         return np.full((len(x), 3), 1 / 3)
 
     x = np.full((2, 4), 5.0)
     profile = _profile_of([[0.2, 0.3, 0.5]] * 4)
     step(x, infer, prior, profile, update=False)
     (xa, pa), (xp, pp) = calls  # the adapted prediction, then the unadapted one
+    assert shares == [pytest.approx(prior.share(profile)), 0.0] and 0.5 < shares[0] < 1  # an adapted member's share
+    assert prior.share(None) == prior.share(SpeakerProfile()) == 0.0
+    assert prior.share(profile) == pytest.approx(float(np.mean(prior.weight(prior.effective_n(profile)))))
     np.testing.assert_allclose(pa, prior.normalise(x, None))
     np.testing.assert_allclose(xa, prior.normalise(x, profile))
     assert np.abs(xa - pa).max() > 0.5  # the profile moved the model input, not the gate's
     np.testing.assert_allclose(xp, pp)
     calls.clear()
+    shares.clear()
     step(x, infer, prior, None)
-    np.testing.assert_allclose(calls[0][0], calls[0][1])  # no profile: both inputs unadapted
+    np.testing.assert_allclose(calls[0][0], calls[0][1])  # no profile: both inputs unadapted, no adapted share
+    assert shares == [0.0]
     calls.clear()
     enrolled_profile([x], infer, prior)
     np.testing.assert_allclose(calls[0][0], calls[0][1])
+
+
+def test_an_adapted_member_answers_with_the_profiles_share_in_keras_and_onnx(tmp_path):
+    """``blend(..., adapted=...)``: a third input, the profile's share w, mixes in a member of adapted input; w 0
+    gives the blend without it (unadapted answers unchanged), w 1 the member alone; the ONNX export agrees."""
+    from ser.export import ADAPT_INPUT, UNADAPTED_INPUT, export_model, input_names, session
+    from ser.models import ModelConfig, blend, build_model, feed
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(5, 6)).astype(np.float32)
+    make = lambda seed, k=3: build_model(ModelConfig(), input_shape=(6,), n_classes=k, seed=seed)  # noqa: E731
+    parts = {"studio": make(1), "gate": make(2, 2), "weight": 0.8, "power": 2.0}
+    old = blend(make(0), **parts)
+    new = blend(old.get_layer("channel"), studio=old.get_layer("studio"), gate=old.get_layer("gate"), weight=0.8,
+                power=2.0, adapted=make(3))
+    assert len(new.inputs) == 3 and len(old.inputs) == 2
+    want0 = np.asarray(old(feed(old, x)))
+    member = np.asarray(new.get_layer("adapted")(x))
+    np.testing.assert_allclose(np.asarray(new(feed(new, x))), want0, atol=1e-6)  # w 0: as without the member
+    np.testing.assert_allclose(np.asarray(new(feed(new, x, x, 1.0))), member, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(new(feed(new, x, x, 0.25))), 0.25 * member + 0.75 * want0, atol=1e-6)
+    export_model(new, tmp_path / "m.onnx")
+    sess = session(tmp_path / "m.onnx")
+    names = input_names(sess)
+    assert UNADAPTED_INPUT in names[1] and ADAPT_INPUT in names[2]
+    got = sess.run(None, dict(zip(names, feed(new, x, x, 0.25), strict=True)))[0]
+    np.testing.assert_allclose(got, 0.25 * member + 0.75 * want0, atol=1e-5)
 
 
 def test_mood_guard_fades_over_a_long_session():
@@ -670,7 +705,7 @@ def test_a_running_profile_adapts_only_once_it_holds_min_clips():
     rng = np.random.default_rng(0)
     clips = [rng.normal(size=(2, 4)).astype(np.float32) + 3.0 for _ in range(5)]
 
-    def infer(z, plain=None):
+    def infer(z, plain=None, share=0.0):
         e = np.exp(z[:, :3] - z[:, :3].max(axis=1, keepdims=True))
         return e / e.sum(axis=1, keepdims=True)
 

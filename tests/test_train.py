@@ -293,6 +293,20 @@ def _spied_fits(monkeypatch, tc, n_copies: int, n: int = 6) -> dict[str, tuple[i
     return fits
 
 
+def test_the_adapted_member_learns_the_speaker_normalised_half_only(monkeypatch):
+    """With adaptation the channel member learns every window twice (unadapted and normalised by its speaker); the
+    adapted member only the normalised half. ``adapted_member=False`` (``--no-adapted-member``) and ``adapt=False``
+    fit none."""
+    from ser import train as tr
+
+    n = 6
+    tc = tr.TrainConfig(data=("x",), out="y", epochs=1, augment=1, narrowband=False)
+    rows = {what: r for what, (r, _) in _spied_fits(monkeypatch, tc, 1, n).items()}
+    assert rows["adapted member"] * 2 == rows[f"{n} clips + 1 augmented copies"] == 2 * 2 * n
+    for off in (dataclasses.replace(tc, adapted_member=False), dataclasses.replace(tc, adapt=False)):
+        assert "adapted member" not in _spied_fits(monkeypatch, off, 1, n)
+
+
 def test_babble_copies_do_not_train_the_studio_gate(monkeypatch):
     """The studio gate tells studio clips from recording channels: it trains on the unadapted windows of the originals
     and their channel copies only; babble copies (after the channel copies) train the channel member, not the gate."""
@@ -325,8 +339,9 @@ def test_narrowband_member_hears_the_originals_and_at_most_two_channel_copies(mo
 
 
 def test_the_studio_and_channel_members_have_their_own_weight_penalties(monkeypatch):
-    """The linear studio member is fitted with ``studio_l2`` and the channel member with ``channel_l2`` (0.05 by
-    default); the gate keeps the recipe's 0.02. A negative penalty is refused before training starts."""
+    """The linear studio member is fitted with ``studio_l2`` and the channel member (and the adapted member, its
+    counterpart of adapted input) with ``channel_l2`` (0.05 by default); the gate keeps the recipe's 0.02. A negative
+    penalty is refused before training starts."""
     from ser import train as tr
     from ser.errors import TrainingError
 
@@ -339,7 +354,8 @@ def test_the_studio_and_channel_members_have_their_own_weight_penalties(monkeypa
     n = 6
     tc = tr.TrainConfig(data=("x",), out="y", epochs=1, augment=1, narrowband=False, studio_l2=0.07, channel_l2=0.03)
     l2 = {what: pen for what, (_, pen) in _spied_fits(monkeypatch, tc, 1, n).items()}
-    assert l2 == {f"{n} clips + 1 augmented copies": 0.03, "studio member": 0.07, "studio gate": 0.02}
+    assert l2 == {f"{n} clips + 1 augmented copies": 0.03, "adapted member": 0.03, "studio member": 0.07,
+                  "studio gate": 0.02}
     plain = dataclasses.replace(tc, augment=0)  # no copies, no channel member: one model with the recipe's penalty
     assert {pen for _, pen in _spied_fits(monkeypatch, plain, 0, n).values()} == {0.02}
 
@@ -454,7 +470,7 @@ def test_the_running_protocol_predicts_a_clips_unadapted_input_once_for_every_or
     n_adapted = sum(int((r["before"] > 0).sum()) for order in runs.values() for r in order)
     assert len(calls) == 12 + n_adapted  # each clip's unadapted input once, every adapted one in every order
 
-    def uncached(x, plain=None):  # the protocol as it ran before: the model on every call
+    def uncached(x, plain=None, share=0.0):  # the protocol as it ran before: the model on every call
         return np.asarray(model.predict_on_batch(x))
 
     from ser.adapt import session_order, session_probs
