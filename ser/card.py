@@ -262,7 +262,7 @@ def _members_text(tr: Mapping[str, Any], *, linear: bool = True, l2: float | Non
                  "4 kHz.")
     if tr.get("adapted_member", False) and tr.get("adapt", True):
         text += (" An adapted member, trained on the speaker-normalised windows only, answers with the share a speaker "
-                 "profile has earned (none without a profile, most of the answer once it holds a dozen clips): the "
+                 "profile has earned (none without a profile or before its third clip, then three quarters and more): the "
                  "blend above is the better model of unadapted input, this one of adapted input.")
     return text
 
