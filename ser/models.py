@@ -344,7 +344,7 @@ def studio_channel(studio: keras.Model, channel: keras.Model, gate: keras.Model,
 
 
 def ensemble(models: list[keras.Model], *, name: str = "ser_ensemble") -> keras.Model:
-    """One model averaging the softmax outputs of ``models`` (same inputs: one, or two for blends)."""
+    """One model averaging the softmax outputs of ``models`` (same inputs: one, or two or three for blends)."""
     inputs = [keras.Input(shape=t.shape[1:], name=n) for t, n in zip(models[0].inputs, INPUT_NAMES, strict=False)]
     outs = []
     for i, m in enumerate(models):
