@@ -73,7 +73,7 @@ def _cmd_train(a: argparse.Namespace) -> int:
         labels=speakers(a.labels), label_space=a.label_space, seed=a.seed, cache_dir=a.cache_dir, use_cache=not a.no_cache,
         channels=not a.no_channels, mic=a.mic, adapt=not a.no_adapt, adapt_tau=a.adapt_tau,
         adapt_mood=a.adapt_mood, adapt_mood_clips=a.adapt_mood_clips, adapt_orders=a.adapt_orders,
-        adapted_member=not a.no_adapted_member,
+        adapted_member=a.adapted_member,
         adapt_min_clips=a.adapt_min_clips, adapt_train_tau=a.adapt_train_tau,
         workers=a.workers, verbose=2 if not sys.stderr.isatty() else 1,
         command="ser " + " ".join(shlex.quote(x) for x in sys.argv[1:]),
@@ -348,9 +348,10 @@ def build_parser() -> argparse.ArgumentParser:
                                                  "half of training"),
     ):
         t.add_argument(flag, type=float, default=default, help=f"{text} (default {default:g})")
-    t.add_argument("--no-adapted-member", action="store_true",
-                   help="no adapted member (a linear model of speaker-normalised input only, answering with the share "
-                        "a speaker profile has earned): one model for both modes, as bundles before session 19")
+    t.add_argument("--adapted-member", action="store_true",
+                   help="add an adapted member (a linear model of speaker-normalised input only, answering with the "
+                        "share a speaker profile has earned): better adapted figures on the training corpora's speakers, "
+                        "worse on a corpus never heard (benchmarks/EXPERIMENTS.md, session 19), so not the default")
     t.add_argument("--adapt-orders", type=int, default=5,
                    help="the running protocol on held-out speakers (K-fold or test split) over this many seeded clip "
                         "orders per mode: metrics.json gives the first order's figures and, per number of earlier "

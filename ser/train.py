@@ -105,7 +105,7 @@ class TrainConfig:
     adapt_min_clips: float = DEFAULT_MIN_CLIPS  # a running profile adapts only once it holds this many clips
     adapt_train_tau: float = DEFAULT_TRAIN_TAU  # shrinkage of the training speakers' statistics (adapted half of training)
     adapt_orders: int = 5  # the running protocol on held-out speakers over this many seeded clip orders per mode
-    adapted_member: bool = True  # stats models that adapt: a member fitted on speaker-normalised input only
+    adapted_member: bool = False  # stats models that adapt: a member fitted on speaker-normalised input only
     labels: tuple[str, ...] = ()
     label_space: str = LabelSpace.CORE.value  # core: the 7 emotions most corpora share (calm → neutral); all: the union
     seed: int = 0

@@ -294,13 +294,13 @@ def _spied_fits(monkeypatch, tc, n_copies: int, n: int = 6) -> dict[str, tuple[i
 
 
 def test_the_adapted_member_learns_the_speaker_normalised_half_only(monkeypatch):
-    """With adaptation the channel member learns every window twice (unadapted and normalised by its speaker); the
-    adapted member only the normalised half. ``adapted_member=False`` (``--no-adapted-member``) and ``adapt=False``
-    fit none."""
+    """With adaptation the channel member learns every window twice (unadapted and normalised by its speaker); an
+    adapted member (``--adapted-member``) only the normalised half. The default and ``adapt=False`` fit none."""
     from ser import train as tr
 
     n = 6
-    tc = tr.TrainConfig(data=("x",), out="y", epochs=1, augment=1, narrowband=False)
+    assert tr.TrainConfig(data=("x",), out="y").adapted_member is False
+    tc = tr.TrainConfig(data=("x",), out="y", epochs=1, augment=1, narrowband=False, adapted_member=True)
     rows = {what: r for what, (r, _) in _spied_fits(monkeypatch, tc, 1, n).items()}
     assert rows["adapted member"] * 2 == rows[f"{n} clips + 1 augmented copies"] == 2 * 2 * n
     for off in (dataclasses.replace(tc, adapted_member=False), dataclasses.replace(tc, adapt=False)):
@@ -339,7 +339,7 @@ def test_narrowband_member_hears_the_originals_and_at_most_two_channel_copies(mo
 
 
 def test_the_studio_and_channel_members_have_their_own_weight_penalties(monkeypatch):
-    """The linear studio member is fitted with ``studio_l2`` and the channel member (and the adapted member, its
+    """The linear studio member is fitted with ``studio_l2`` and the channel member (and an adapted member, its
     counterpart of adapted input) with ``channel_l2`` (0.05 by default); the gate keeps the recipe's 0.02. A negative
     penalty is refused before training starts."""
     from ser import train as tr
@@ -352,7 +352,8 @@ def test_the_studio_and_channel_members_have_their_own_weight_penalties(monkeypa
     with pytest.raises(TrainingError, match="--channel-l2 must be 0 or more"):
         tr.TrainConfig(data=("x",), out="y", channel_l2=-0.01)
     n = 6
-    tc = tr.TrainConfig(data=("x",), out="y", epochs=1, augment=1, narrowband=False, studio_l2=0.07, channel_l2=0.03)
+    tc = tr.TrainConfig(data=("x",), out="y", epochs=1, augment=1, narrowband=False, studio_l2=0.07, channel_l2=0.03,
+                        adapted_member=True)
     l2 = {what: pen for what, (_, pen) in _spied_fits(monkeypatch, tc, 1, n).items()}
     assert l2 == {f"{n} clips + 1 augmented copies": 0.03, "adapted member": 0.03, "studio member": 0.07,
                   "studio gate": 0.02}
