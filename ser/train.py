@@ -296,7 +296,8 @@ def _fit_one(
         # a member fitted on the speaker-normalised half only: the both-modes model above is the better unadapted
         # model (its normalised rows act as one more augmentation), a model of adapted input alone the better
         # adapted one; it answers with the profile's share (ser.models.AdaptedBlend), so a young profile leaves the
-        # answer to the both-modes model (benchmarks/EXPERIMENTS.md, session 19)
+        # answer to the both-modes model. Off by default: on a corpus never heard it takes the answer from the studio
+        # member and gates, and adapted RAVDESS -> EMO-DB fell by 0.04 (benchmarks/EXPERIMENTS.md, session 19)
         adapted, h_adapted, s_adapted = _fit_model(
             tc_channel, x_tr[n_plain:], ys[n_plain:], weights[n_plain:], None, early=False, k=k, seed=seed + 3571,
             what=f"[{tag}] adapted member: the speaker-normalised windows")
