@@ -65,6 +65,9 @@ def model_card(cfg: BundleConfig, metrics: dict[str, Any], eda: dict[str, Any]) 
         + (f" ({len(fc.functionals)} functionals × {fc.n_plain} frame features: {', '.join(fc.functionals)}"
            + (f"; the mean of the {fc.block_sizes['voice']} voice features" if "voice" in fc.blocks else "") + ")"
            if cfg.input_kind == "stats" else "")
+        + (f", over the frames within {fc.stats_floor_db:g} dB of the window's loudest ones (the talker, not the "
+           "noise or other voices in the pauses)" if cfg.input_kind == "stats" and fc.stats_floor_db is not None
+           else "")
         + f". Frame features every {1000 * fc.hop_length / fc.sample_rate:g} ms: {', '.join(fc.blocks)}."
         + (f" The speech block is Google's pre-trained speech_embedding network (Apache-2.0; the ONNX files of "
            f"openwakeword 0.4.0), frozen: 96 features every {10 * fc.speech_step} ms, each over 775 ms of audio."

@@ -58,7 +58,8 @@ def _cmd_train(a: argparse.Namespace) -> int:
     d = recipe_defaults(a.model_type)  # per-model-type defaults (ser.models)
     pick = lambda value, key: d[key] if value is None else value  # noqa: E731
     fcfg = FeatureConfig(window_s=a.window, utterance_norm=not a.no_utterance_norm,
-                         trim_db=None if a.no_trim else 30.0, voice_layout=a.voice_layout)
+                         trim_db=None if a.no_trim else 30.0, voice_layout=a.voice_layout,
+                         stats_floor_db=a.stats_floor_db)
     tc = TrainConfig(
         data=tuple(a.data), out=a.out,
         model=ModelConfig(model_type=a.model_type, dropout=a.dropout, learning_rate=a.lr, width=a.width,
@@ -367,6 +368,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the voice encoder's 1.6 s partials per window: 'cover' every stretch (default), 'sparse' side "
                         "by side, at most 1 s unheard (about 40%% less encoder time; in this project's check 0.005 "
                         "lower channel UAR)")
+    t.add_argument("--stats-floor-db", type=float, default=None, metavar="DB",
+                   help="functionals over the frames within DB dB of each window's loud frames only (default: all "
+                        "frames): noise or other voices in the pauses and ends of a noisy clip are left out")
     t.add_argument("--no-utterance-norm", action="store_true",
                    help="keep each clip's own feature means (default: normalised per utterance)")
     t.add_argument("--no-trim", action="store_true", help="keep leading/trailing silence")

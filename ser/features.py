@@ -68,6 +68,7 @@ class FeatureConfig:
     level_db: float | None = -20.0  # loud frames scaled to this level before analysis (None: raw level)
     speech_step: int = 16  # mel frames (10 ms) between speech_embedding outputs (the ``speech`` block)
     voice_layout: str = "cover"  # how the ``voice`` block's 1.6 s partials sit in a window (ser.voice.LAYOUTS)
+    stats_floor_db: float | None = None  # stats over frames within this many dB of the window's loud frames (None: all)
 
     def __post_init__(self) -> None:
         unknown = set(self.blocks) - set(BLOCKS)
@@ -87,6 +88,8 @@ class FeatureConfig:
             raise ValueError(f"the voice block's encoder hears 16 kHz only, not {self.sample_rate} Hz")
         if self.speech_step < 1:
             raise ValueError(f"speech_step must be at least 1, got {self.speech_step}")
+        if self.stats_floor_db is not None and not (self.stats_floor_db > 0 and "energy" in self.blocks):
+            raise ValueError(f"stats_floor_db must be positive and needs the energy block, got {self.stats_floor_db}")
         if self.voice_layout not in voice.LAYOUTS:
             raise ValueError(f"unknown voice_layout {self.voice_layout!r}; known: {voice.LAYOUTS}")
         object.__setattr__(self, "blocks", tuple(b for b in BLOCKS if b in self.blocks))
@@ -477,15 +480,35 @@ def input_shape(cfg: FeatureConfig, kind: str) -> tuple[int, ...]:
     return shapes[kind]
 
 
+#: Fewest frames :func:`loud_frames` keeps (0.2 s); a window with fewer loud frames keeps all of them.
+MIN_LOUD_FRAMES = 20
+
+
+def loud_frames(frames: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
+    """The frames ``[shape=(t', d)]`` of ``frames [shape=(t, cfg.n_features)]`` whose ``energy`` is within
+    ``cfg.stats_floor_db`` dB of the window's loud frames (its 95th percentile): the talker's own speech, not the
+    noise or other voices that fill the pauses and the ends a noisy clip's trimming keeps. Energy is measured
+    after level normalisation, so the choice does not move with input gain. All frames when the setting is off
+    or fewer than :data:`MIN_LOUD_FRAMES` would stay."""
+    if cfg.stats_floor_db is None or len(frames) <= MIN_LOUD_FRAMES:
+        return frames
+    e = frames[:, cfg.block_slice("energy")][:, 0]
+    keep = e >= np.percentile(e, 95.0) - cfg.stats_floor_db
+    return frames[keep] if int(keep.sum()) >= MIN_LOUD_FRAMES else frames
+
+
 def window_stats(frames: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
     """One window's stats vector ``[shape=(cfg.n_stats,)]`` from its frames ``[shape=(t, cfg.n_features)]``: every
-    functional of the plain features, the ``voice`` block's mean, the window's input level (``level`` block)."""
+    functional of the plain features, the ``voice`` block's mean (both over :func:`loud_frames`), the window's input
+    level (``level`` block)."""
+    level_row = frames[:1]
+    frames = loud_frames(frames, cfg)
     parts = [stats(frames[:, : cfg.n_plain], cfg.functionals)]
     if "voice" in cfg.blocks:
         v = frames[:, cfg.block_slice("voice")]
         parts.append(v.mean(axis=0) if len(v) else np.zeros(v.shape[1], dtype=np.float32))
     if "level" in cfg.blocks:
-        parts.append(np.array([frames[0, -1] if len(frames) else 0.0]))
+        parts.append(np.array([level_row[0, -1] if len(level_row) else 0.0]))
     return np.concatenate(parts).astype(np.float32)
 
 

@@ -187,3 +187,39 @@ def test_babble_and_narrowband_jobs_are_seeded_cached_copies(tmp_path):
     for a, b in zip(first, again, strict=True):  # seeded: the same copy from scratch
         np.testing.assert_allclose(a[0], b[0], rtol=1e-5, atol=1e-5)
     assert not np.allclose(first[0][0], first[1][0]) and not np.allclose(first[0][0], first[2][0])
+
+
+def test_stats_floor_keeps_the_talkers_loud_frames():
+    """``stats_floor_db``: functionals over the frames within that many dB of the window's loud frames, so quiet
+    noise that fills a noisy clip's ends no longer makes up half of its statistics; off by default."""
+    cfg, floor = F.FeatureConfig(blocks=("mfcc", "energy", "level")), F.FeatureConfig(
+        blocks=("mfcc", "energy", "level"), stats_floor_db=20.0)
+    assert F.FeatureConfig().stats_floor_db is None and floor.digest() == cfg.digest()  # cached frames are shared
+    assert F.FeatureConfig.from_dict(floor.to_dict()) == floor
+    speech = speechlike(1.5)
+    rng = np.random.default_rng(0)
+    noise = (rng.standard_normal(16000) * 10 ** (-35 / 20) * np.sqrt(np.mean(speech**2))).astype(np.float32)
+    y = np.concatenate([noise, speech + np.resize(noise, speech.size), noise])
+    frames = F.extract(y, cfg, trimmed=True)  # as a noisy clip after trimming: noise at both ends
+    e = frames[:, cfg.block_slice("energy")][:, 0]
+    kept = F.loud_frames(frames, floor)
+    assert len(kept) < 0.7 * len(frames) and kept[:, cfg.block_slice("energy")].min() >= np.percentile(e, 95) - 20
+    assert np.array_equal(F.loud_frames(frames, cfg), frames)  # off: every frame
+    x, x_floor = F.window_stats(frames, cfg), F.window_stats(frames, floor)
+    clean = F.window_stats(F.extract(y[16000:-16000], cfg, trimmed=True), floor)  # the speech without the noisy ends
+    mean = slice(0, cfg.n_plain)  # the first functional is the mean of each plain column
+    assert np.abs(x_floor[mean] - clean[mean]).sum() < 0.5 * np.abs(x[mean] - clean[mean]).sum()
+    assert x_floor[-1] == x[-1] == frames[0, -1]  # the input level is the window's, whichever frames count
+    quiet = F.extract(0.01 * y, cfg, trimmed=True)  # relative to the window's own loud frames: gain-invariant
+    assert np.allclose(F.window_stats(quiet, floor)[:-1], x_floor[:-1], atol=1e-3)
+    few = frames[: F.MIN_LOUD_FRAMES]
+    assert np.array_equal(F.loud_frames(few, floor), few)
+    with pytest.raises(ValueError, match="stats_floor_db"):
+        F.FeatureConfig(stats_floor_db=0.0)
+    with pytest.raises(ValueError, match="stats_floor_db"):
+        F.FeatureConfig(blocks=("mfcc",), stats_floor_db=20.0)
+    from ser.cli import build_parser
+
+    args = build_parser().parse_args(["train", "--data", "x", "--out", "y", "--stats-floor-db", "20"])
+    assert args.stats_floor_db == 20.0
+    assert build_parser().parse_args(["train", "--data", "x", "--out", "y"]).stats_floor_db is None
