@@ -155,6 +155,13 @@ def emphasise(model: keras.Model, columns, weight: float) -> None:
     layer.finalize_state()  # the layer computes with tensors derived from its weights at adapt/load time
 
 
+#: Batches per call into the compiled training step of the stats models. A linear model's step is microseconds of
+#: arithmetic and milliseconds of Python and dispatch around it; running up to an epoch's batches in one call gives the
+#: same updates (same batches, same order, epoch-end callbacks unchanged) in about 0.6 times the time
+#: (benchmarks/EXPERIMENTS.md, session 20). Models over frames keep one batch per call (their steps are compute).
+STEPS_PER_EXECUTION = 64
+
+
 def build_model(
     cfg: ModelConfig,
     *,
@@ -221,6 +228,7 @@ def build_model(
         optimizer=keras.optimizers.Adam(cfg.learning_rate),
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=0.05),
         metrics=["accuracy"],
+        steps_per_execution=STEPS_PER_EXECUTION if MODEL_INPUTS[cfg.model_type] == "stats" else 1,
     )
     return model
 

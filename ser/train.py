@@ -45,8 +45,9 @@ from .features import FeatureConfig, model_input, per_emotion_profiles
 from .labels import EMOTIONS, LabelSpace
 from .models import MODEL_INPUTS, ModelConfig, emphasise, feed, recipe_defaults
 
-#: Set by the CLI's Ctrl-C handler while ``model.fit`` runs: training then stops at the next batch
-#: boundary. (A KeyboardInterrupt raised inside TensorFlow's C++ code can corrupt the heap.)
+#: Set by the CLI's Ctrl-C handler while ``model.fit`` runs: training then stops at the next batch boundary that
+#: Python sees (every :data:`ser.models.STEPS_PER_EXECUTION` batches for stats models, at most an epoch of the shipped
+#: recipe's, under a second). (A KeyboardInterrupt raised inside TensorFlow's C++ code can corrupt the heap.)
 INTERRUPT = threading.Event()
 #: A fit ends once ReduceLROnPlateau has halved Adam's learning rate below this: each step then moves a weight by about
 #: the rate or less, so the rest of the epochs change nothing that matters (the shipped recipe's members reach it after

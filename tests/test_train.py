@@ -489,3 +489,30 @@ def test_the_running_protocol_predicts_a_clips_unadapted_input_once_for_every_or
                 sl = slice(0, 6) if spk == "a" else slice(6, 12)
                 np.testing.assert_array_equal(r["adapted"][sl], a)
                 np.testing.assert_array_equal(r["plain"][sl], p)
+
+
+def test_stats_models_run_many_batches_per_call_with_the_same_updates(monkeypatch):
+    """A stats model's fit runs up to ``STEPS_PER_EXECUTION`` batches per call into the training step (dispatch, not
+    arithmetic, is its cost): the weights after a fit are those of one batch per call, since the batches, their
+    order and the epoch-end callbacks are the same. Frame models keep one batch per call."""
+    from ser import models
+    from ser import train as tr
+    from ser.models import ModelConfig, build_model
+
+    assert build_model(ModelConfig(), input_shape=(8,), n_classes=3).steps_per_execution == models.STEPS_PER_EXECUTION > 1
+    assert build_model(ModelConfig(model_type="tdnn", width=4), input_shape=(50, 8), n_classes=3).steps_per_execution == 1
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((300, 12)).astype(np.float32)
+    ys = (x[:, 0] > 0).astype(int) + (x[:, 1] > 1)
+    from ser.features import FeatureConfig
+
+    tc = tr.TrainConfig(data=("x",), out="y", features=FeatureConfig(blocks=("mfcc",)), epochs=6, batch_size=32,
+                        min_lr=0.0, verbose=0)
+    fit = dict(weights=np.ones(300), validation=None, early=False, k=3, seed=0, what="spe")
+    many, hist_many, _ = tr._fit_model(tc, x, ys, **fit)
+    monkeypatch.setattr(models, "STEPS_PER_EXECUTION", 1)
+    one, hist_one, _ = tr._fit_model(tc, x, ys, **fit)
+    assert one.steps_per_execution == 1 and len(hist_many["loss"]) == len(hist_one["loss"]) == 6
+    for a, b in zip(many.get_weights(), one.get_weights(), strict=True):
+        assert np.allclose(a, b, atol=1e-5)
+    assert np.allclose(hist_many["loss"], hist_one["loss"], atol=1e-5)
