@@ -70,3 +70,11 @@ def test_card_names_the_members_the_recipe_trained():
     assert "4 augmented copies per training clip" in weighted and "an original clip counts 2 times a copy" in weighted
     assert "original clip counts" not in card(augment=2) + card(augment=2, original_weight=1.0)  # before it
     assert "original clip counts" not in card(augment=0, original_weight=2.0)  # no copies to weigh against
+
+
+def test_card_says_when_functionals_count_only_the_loud_frames():
+    split = {"train": ["ravdess_01"], "val": [], "test": ["ravdess_02"]}
+    floor = BundleConfig(labels=LABELS, model_type="linear", input_kind="stats",
+                         features=FeatureConfig(stats_floor_db=20.0), corpora=("ravdess",), split=split)
+    assert "over the frames within 20 dB of the window's loudest ones" in model_card(floor, {"test": TEST}, {})
+    assert "within 20 dB" not in model_card(_cfg(split), {"test": TEST}, {})  # the default: every frame
