@@ -48,6 +48,7 @@ def _cmd_data_list(a: argparse.Namespace) -> int:
 
 
 def _cmd_train(a: argparse.Namespace) -> int:
+    from .errors import TrainingError
     from .features import FeatureConfig
     from .models import ModelConfig, recipe_defaults
     from .train import DEFAULT_MIN_LR, TrainConfig, train
@@ -57,14 +58,17 @@ def _cmd_train(a: argparse.Namespace) -> int:
 
     d = recipe_defaults(a.model_type)  # per-model-type defaults (ser.models)
     pick = lambda value, key: d[key] if value is None else value  # noqa: E731
-    fcfg = FeatureConfig(window_s=a.window, utterance_norm=not a.no_utterance_norm,
-                         trim_db=None if a.no_trim else 30.0, voice_layout=a.voice_layout,
-                         stats_floor_db=a.stats_floor_db)
+    try:  # the settings' own checks (a negative weight, an unknown layout ...): a message, not a traceback
+        fcfg = FeatureConfig(window_s=a.window, utterance_norm=not a.no_utterance_norm,
+                             trim_db=None if a.no_trim else 30.0, voice_layout=a.voice_layout,
+                             stats_floor_db=a.stats_floor_db)
+        mcfg = ModelConfig(model_type=a.model_type, dropout=a.dropout, learning_rate=a.lr, width=a.width,
+                           l2=pick(a.l2, "l2"), prosody_weight=a.prosody_weight, voice_weight=a.voice_weight)
+    except ValueError as exc:
+        raise TrainingError(str(exc)) from exc
     tc = TrainConfig(
         data=tuple(a.data), out=a.out,
-        model=ModelConfig(model_type=a.model_type, dropout=a.dropout, learning_rate=a.lr, width=a.width,
-                          l2=pick(a.l2, "l2"), prosody_weight=a.prosody_weight,
-                          voice_weight=a.voice_weight),
+        model=mcfg,
         features=fcfg, epochs=pick(a.epochs, "epochs"), batch_size=pick(a.batch_size, "batch_size"),
         patience=pick(a.patience, "patience"), min_lr=DEFAULT_MIN_LR if a.min_lr is None else a.min_lr,
         folds=a.folds,

@@ -150,3 +150,17 @@ def test_model_type_choices_match_the_models_table():
     assert tuple(opt.choices) == MODEL_TYPES == tuple(MODEL_INPUTS)
     assert opt.default == DEFAULT_MODEL_TYPE
     assert all(name in opt.help for name in MODEL_TYPES)
+
+
+def test_train_refuses_bad_settings_with_a_message(tmp_path, capsys):
+    """A setting its own config refuses (a floor of 0 dB, a negative weight, ...) is one 'error:' line and exit 2
+    before anything is read or written, not a traceback."""
+    from ser.cli import main
+
+    for flag, value, words in [("--stats-floor-db", "-3", "stats_floor_db must be positive"),
+                               ("--voice-weight", "0", "voice_weight must be positive"),
+                               ("--prosody-weight", "-1", "prosody_weight")]:
+        assert main(["train", "--data", str(tmp_path), "--out", str(tmp_path / "m"), flag, value]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and words in err and "Traceback" not in err, (flag, err)
+    assert not (tmp_path / "m").exists()
