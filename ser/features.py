@@ -493,7 +493,7 @@ def loud_frames(frames: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
     if cfg.stats_floor_db is None or len(frames) <= MIN_LOUD_FRAMES:
         return frames
     e = frames[:, cfg.block_slice("energy")][:, 0]
-    keep = e >= np.percentile(e, 95.0) - cfg.stats_floor_db
+    keep = e >= np.percentile(e, _LEVEL_PERCENTILE) - cfg.stats_floor_db  # the loud frames, as in level()
     return frames[keep] if int(keep.sum()) >= MIN_LOUD_FRAMES else frames
 
 
@@ -501,14 +501,13 @@ def window_stats(frames: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
     """One window's stats vector ``[shape=(cfg.n_stats,)]`` from its frames ``[shape=(t, cfg.n_features)]``: every
     functional of the plain features, the ``voice`` block's mean (both over :func:`loud_frames`), the window's input
     level (``level`` block)."""
-    level_row = frames[:1]
-    frames = loud_frames(frames, cfg)
-    parts = [stats(frames[:, : cfg.n_plain], cfg.functionals)]
+    loud = loud_frames(frames, cfg)
+    parts = [stats(loud[:, : cfg.n_plain], cfg.functionals)]
     if "voice" in cfg.blocks:
-        v = frames[:, cfg.block_slice("voice")]
+        v = loud[:, cfg.block_slice("voice")]
         parts.append(v.mean(axis=0) if len(v) else np.zeros(v.shape[1], dtype=np.float32))
     if "level" in cfg.blocks:
-        parts.append(np.array([level_row[0, -1] if len(level_row) else 0.0]))
+        parts.append(np.array([frames[0, -1] if len(frames) else 0.0]))
     return np.concatenate(parts).astype(np.float32)
 
 
