@@ -68,6 +68,8 @@ def model_card(cfg: BundleConfig, metrics: dict[str, Any], eda: dict[str, Any]) 
         + (f", over the frames within {fc.stats_floor_db:g} dB of the window's loudest ones (the talker, not the "
            "noise or other voices in the pauses)" if cfg.input_kind == "stats" and fc.stats_floor_db is not None
            else "")
+        + ("; each clip's leading and trailing silence trimmed, and steady noise at its ends too" if fc.trim_noise
+           else "")
         + f". Frame features every {1000 * fc.hop_length / fc.sample_rate:g} ms: {', '.join(fc.blocks)}."
         + (f" The speech block is Google's pre-trained speech_embedding network (Apache-2.0; the ONNX files of "
            f"openwakeword 0.4.0), frozen: 96 features every {10 * fc.speech_step} ms, each over 775 ms of audio."

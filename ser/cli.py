@@ -61,7 +61,7 @@ def _cmd_train(a: argparse.Namespace) -> int:
     try:  # the settings' own checks (a negative weight, an unknown layout ...): a message, not a traceback
         fcfg = FeatureConfig(window_s=a.window, utterance_norm=not a.no_utterance_norm,
                              trim_db=None if a.no_trim else 30.0, voice_layout=a.voice_layout,
-                             stats_floor_db=a.stats_floor_db)
+                             stats_floor_db=a.stats_floor_db, trim_noise=a.trim_noise)
         mcfg = ModelConfig(model_type=a.model_type, dropout=a.dropout, learning_rate=a.lr, width=a.width,
                            l2=pick(a.l2, "l2"), prosody_weight=a.prosody_weight, voice_weight=a.voice_weight)
     except ValueError as exc:
@@ -378,6 +378,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--no-utterance-norm", action="store_true",
                    help="keep each clip's own feature means (default: normalised per utterance)")
     t.add_argument("--no-trim", action="store_true", help="keep leading/trailing silence")
+    t.add_argument("--trim-noise", action=argparse.BooleanOptionalAction, default=True,
+                   help="trim steady noise at a clip's ends too (a fan, hum, other talkers 20 dB below the speech, "
+                        "which stay within the 30 dB below the peak that silence trimming keeps; default: on)")
     t.add_argument("--seed", type=int, default=0, help="seed of the speaker split, augmentation and weights")
     t.add_argument("--cache-dir", help="feature cache folder (default ~/.cache/ser/features)")
     t.add_argument("--no-cache", action="store_true", help="extract every feature again (no cache read or written)")

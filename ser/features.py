@@ -63,6 +63,7 @@ class FeatureConfig:
     window_s: float = 3.0  # model window: longer clips are cut into windows
     hop_s: float = 1.0  # hop between windows of a long clip (timeline)
     trim_db: float | None = 30.0  # trim leading/trailing silence quieter than peak - trim_db
+    trim_noise: bool = True  # trim steady noise at the ends too, not only what is trim_db below the peak
     utterance_norm: bool = True  # per-utterance mean/variance normalisation of sequences
     functionals: tuple[str, ...] = FUNCTIONALS  # utterance statistics for stats models (mlp, linear)
     level_db: float | None = -20.0  # loud frames scaled to this level before analysis (None: raw level)
@@ -90,6 +91,8 @@ class FeatureConfig:
             raise ValueError(f"speech_step must be at least 1, got {self.speech_step}")
         if self.stats_floor_db is not None and not (self.stats_floor_db > 0 and "energy" in self.blocks):
             raise ValueError(f"stats_floor_db must be positive and needs the energy block, got {self.stats_floor_db}")
+        if self.trim_db is None:  # no trimming at all: no noise trimming either
+            object.__setattr__(self, "trim_noise", False)
         if self.voice_layout not in voice.LAYOUTS:
             raise ValueError(f"unknown voice_layout {self.voice_layout!r}; known: {voice.LAYOUTS}")
         object.__setattr__(self, "blocks", tuple(b for b in BLOCKS if b in self.blocks))
@@ -176,6 +179,7 @@ class FeatureConfig:
         d["functionals"] = tuple(d.get("functionals", BASIC_FUNCTIONALS))
         d.setdefault("level_db", None)  # bundles written before level normalisation analysed the raw level
         d.setdefault("speech_step", cls.speech_step)  # only used with the speech block, which came with it
+        d.setdefault("trim_noise", False)  # bundles written before it trimmed at trim_db below the peak only
         return cls(**d)
 
     def digest(self) -> str:
@@ -196,6 +200,7 @@ class FeatureConfig:
             keys += ("voice_encoder",)
             d["voice_encoder"] = voice.MODEL_SHA256[:16]
             keys += ("voice_layout",) if self.voice_layout != "cover" else ()  # the block's first digests unchanged
+        keys += ("trim_noise",) if self.trim_noise else ()  # digests of configs without it unchanged
         payload = json.dumps({k: d[k] for k in keys}, sort_keys=True)
         return hashlib.sha1(payload.encode()).hexdigest()[:12]
 
@@ -219,19 +224,60 @@ def single_thread_blas() -> None:
     threadpool_limits(limits=1, user_api="blas")
 
 
+#: :func:`trim_bounds` with ``trim_noise``: each end's noise level is the median frame power of its first
+#: :data:`END_NOISE_S` seconds, used where it is at least :data:`END_NOISE_GAP_DB` below the loudest frame and steady
+#: (its 90th and 10th percentiles within :data:`END_NOISE_SPREAD_DB`: not a speech onset or a reverberant tail);
+#: speech starts (ends) at the first (last) :data:`END_NOISE_RUN` frames in a row more than
+#: :data:`END_NOISE_MARGIN_DB` above it.
+END_NOISE_S = 0.15
+END_NOISE_GAP_DB = 15.0
+END_NOISE_SPREAD_DB = 10.0
+END_NOISE_MARGIN_DB = 6.0
+END_NOISE_RUN = 5
+_TRIM_FRAME, _TRIM_HOP = 512, 128
+
+
+def _speech_onset(power: np.ndarray, base: float, peak: float, sr: int) -> int | None:
+    """Index of the frame where speech starts in frame powers ``power [shape=(f,)]``: the first frame above
+    ``base`` (the peak rule), or, where the first :data:`END_NOISE_S` seconds hold steady noise well below the
+    ``peak``, the first of :data:`END_NOISE_RUN` frames in a row above that noise + :data:`END_NOISE_MARGIN_DB`.
+    None if no frame qualifies."""
+    k = max(1, int(END_NOISE_S * sr / _TRIM_HOP))
+    lo, noise, hi = (float(v) for v in np.percentile(power[:k], [10, 50, 90]))
+    thr = max(base, noise * 10.0 ** (END_NOISE_MARGIN_DB / 10.0))
+    steady = hi <= lo * 10.0 ** (END_NOISE_SPREAD_DB / 10.0)
+    if not steady or noise >= peak * 10.0 ** (-END_NOISE_GAP_DB / 10.0) or thr <= base:
+        above = np.flatnonzero(power > base)
+        return int(above[0]) if above.size else None
+    runs = np.convolve((power > thr).astype(np.int32), np.ones(END_NOISE_RUN, np.int32), "valid")
+    start = np.flatnonzero(runs == END_NOISE_RUN)
+    return int(start[0]) if start.size else None
+
+
 def trim_bounds(y: np.ndarray, cfg: FeatureConfig) -> tuple[int, int]:
     """Sample range ``(start, end)`` left after dropping leading/trailing silence.
 
     Silence is frames quieter than ``cfg.trim_db`` below the loudest frame (the rule of
     ``librosa.effects.trim``, in plain numpy: librosa's version JIT-compiles on first use and costs
-    ~3 s of cold start in every process). Never trims a clip below 0.25 s.
+    ~3 s of cold start in every process). With ``cfg.trim_noise`` (the default) an end that holds steady noise (a fan, hum,
+    other talkers 20 dB below the speech, which sit within ``trim_db`` of the peak) is trimmed up to where the
+    speech rises above that noise (:func:`_speech_onset`). Never trims a clip below 0.25 s.
     """
-    frame, hop = 512, 128
+    frame, hop = _TRIM_FRAME, _TRIM_HOP
     if cfg.trim_db is None or y.size < frame:
         return 0, y.size
     frames = np.lib.stride_tricks.sliding_window_view(y, frame)[::hop]
     power = np.einsum("ij,ij->i", frames, frames) / frame
-    loud = np.flatnonzero(power > power.max() * 10.0 ** (-cfg.trim_db / 10.0))
+    peak = float(power.max())
+    base = peak * 10.0 ** (-cfg.trim_db / 10.0)
+    if cfg.trim_noise:
+        first = _speech_onset(power, base, peak, cfg.sample_rate)
+        last = _speech_onset(power[::-1], base, peak, cfg.sample_rate)
+        if first is not None and last is not None:
+            start, end = first * hop, min(y.size, (len(power) - 1 - last) * hop + frame)
+            if end - start >= int(0.25 * cfg.sample_rate):
+                return start, end
+    loud = np.flatnonzero(power > base)
     if loud.size == 0:
         return 0, y.size
     start, end = int(loud[0]) * hop, min(y.size, int(loud[-1]) * hop + frame)

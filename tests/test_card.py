@@ -72,9 +72,13 @@ def test_card_names_the_members_the_recipe_trained():
     assert "original clip counts" not in card(augment=0, original_weight=2.0)  # no copies to weigh against
 
 
-def test_card_says_when_functionals_count_only_the_loud_frames():
+def test_card_says_which_frames_count():
     split = {"train": ["ravdess_01"], "val": [], "test": ["ravdess_02"]}
     floor = BundleConfig(labels=LABELS, model_type="linear", input_kind="stats",
                          features=FeatureConfig(stats_floor_db=20.0), corpora=("ravdess",), split=split)
     assert "over the frames within 20 dB of the window's loudest ones" in model_card(floor, {"test": TEST}, {})
     assert "within 20 dB" not in model_card(_cfg(split), {"test": TEST}, {})  # the default: every frame
+    peak = BundleConfig(labels=LABELS, model_type="linear", input_kind="stats",
+                        features=FeatureConfig(trim_noise=False), corpora=("ravdess",), split=split)
+    assert "steady noise at its ends too" in model_card(_cfg(split), {"test": TEST}, {})
+    assert "steady noise" not in model_card(peak, {"test": TEST}, {})  # bundles written before it

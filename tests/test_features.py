@@ -61,6 +61,38 @@ def test_trim_removes_silence():
     assert 15000 < start <= 16000 and 32000 <= end < 33500
 
 
+def test_trim_noise_drops_steady_noise_at_the_ends():
+    """``trim_noise`` (the default): noise 20 dB below the speech sits within the 30 dB the peak rule keeps, so a
+    noisy clip kept its noisy ends (half of a short clip); the rule trims them as well, gain-invariantly; clean clips
+    trim as before; bundles written before it keep the peak rule (and their cache digests)."""
+    cfg, tn = F.FeatureConfig(trim_noise=False), F.FeatureConfig()
+    assert tn.trim_noise and cfg.digest() != tn.digest() and F.FeatureConfig.from_dict(tn.to_dict()) == tn
+    assert F.FeatureConfig.from_dict({k: v for k, v in tn.to_dict().items() if k != "trim_noise"}) == cfg
+    speech = speechlike(1.0)
+    clean = np.concatenate([np.zeros(16000, np.float32), speech, np.zeros(8000, np.float32)])
+    assert F.trim_bounds(clean, tn) == F.trim_bounds(clean, cfg)  # silent ends: the peak rule alone
+    rng = np.random.default_rng(0)
+    noise = rng.standard_normal(clean.size).astype(np.float32) * 10 ** (-20 / 20) * np.sqrt(np.mean(speech**2))
+    noisy = clean + noise
+    start, end = F.trim_bounds(noisy, cfg)
+    assert start < 1600 and end > clean.size - 1600  # the peak rule keeps (almost) all the noise
+    start, end = F.trim_bounds(noisy, tn)
+    assert 14500 < start <= 16500 and 31500 <= end < 34000  # the speech, give or take a frame or two
+    for gain in (0.01, 10.0):  # relative to the clip's own noise and peak: the input gain changes nothing
+        assert F.trim_bounds(gain * noisy, tn) == (start, end)
+    speech_only = speech + noise[:speech.size]  # noise under the speech, no noisy ends: at most a faint syllable's tail
+    assert F.trim_bounds(speech_only, tn)[1] - F.trim_bounds(speech_only, tn)[0] > 0.8 * speech.size
+    t = np.arange(4000) / 16000  # a reverberant tail (60 dB in 0.5 s, from the speech's level) is no steady noise
+    tail = 10 * noise[:4000] * np.exp(-t * np.log(1000) / 0.5)
+    reverberant = np.concatenate([np.zeros(8000, np.float32), speech, tail.astype(np.float32)])
+    assert F.trim_bounds(reverberant, tn) == F.trim_bounds(reverberant, cfg)  # the peak rule, as before
+    assert not F.FeatureConfig(trim_db=None).trim_noise  # no trimming at all
+    from ser.cli import build_parser
+
+    assert build_parser().parse_args(["train", "--data", "x", "--out", "y"]).trim_noise
+    assert not build_parser().parse_args(["train", "--data", "x", "--out", "y", "--no-trim-noise"]).trim_noise
+
+
 def test_windows_and_model_inputs():
     cfg = F.FeatureConfig()
     frames, spans = F.clip_windows(speechlike(2.0), cfg)
