@@ -259,9 +259,9 @@ def trim_bounds(y: np.ndarray, cfg: FeatureConfig) -> tuple[int, int]:
 
     Silence is frames quieter than ``cfg.trim_db`` below the loudest frame (the rule of
     ``librosa.effects.trim``, in plain numpy: librosa's version JIT-compiles on first use and costs
-    ~3 s of cold start in every process). With ``cfg.trim_noise`` (the default) an end that holds steady noise (a fan, hum,
-    other talkers 20 dB below the speech, which sit within ``trim_db`` of the peak) is trimmed up to where the
-    speech rises above that noise (:func:`_speech_onset`). Never trims a clip below 0.25 s.
+    ~3 s of cold start in every process). With ``cfg.trim_noise`` (the default) an end that holds steady noise
+    (a fan, hum, other talkers 20 dB below the speech, which sit within ``trim_db`` of the peak) is trimmed up to
+    where the speech rises above that noise (:func:`_speech_onset`). Never trims a clip below 0.25 s.
     """
     frame, hop = _TRIM_FRAME, _TRIM_HOP
     if cfg.trim_db is None or y.size < frame:
