@@ -10,6 +10,7 @@ import argparse
 import json
 import os
 import shlex
+import signal
 import sys
 from pathlib import Path
 
@@ -447,13 +448,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 class _Interrupted:
-    """SIGINT handler that remembers Ctrl-C: raised inside TensorFlow's C code (e.g. while a train step is
-    traced) the KeyboardInterrupt can come out as another exception (SystemError, ValueError ...)."""
+    """SIGINT/SIGTERM handler that remembers Ctrl-C (or a ``kill``): raised inside TensorFlow's C code (e.g.
+    while a train step is traced) the KeyboardInterrupt can come out as another exception (SystemError,
+    ValueError ...). Either way the command cleans up (temporary files, worker pools) and exits 128 + signal."""
 
     seen = False
+    signum = int(signal.SIGINT)
 
     def __call__(self, signum, frame):
         self.seen = True
+        self.signum = int(signum)
         train = sys.modules.get("ser.train")
         if train is not None and train.IN_FIT.is_set() and not train.INTERRUPT.is_set():
             train.INTERRUPT.set()  # stop at the next batch boundary, from Python (a 2nd Ctrl-C raises now)
@@ -463,13 +467,12 @@ class _Interrupted:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    import signal
     import threading
 
     on_sigint = _Interrupted()
-    previous = None
+    previous = {}
     if threading.current_thread() is threading.main_thread():
-        previous = signal.signal(signal.SIGINT, on_sigint)
+        previous = {sig: signal.signal(sig, on_sigint) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         return int(args.func(args) or 0)
     except SERError as exc:
@@ -479,10 +482,10 @@ def main(argv: list[str] | None = None) -> int:
         if not (isinstance(exc, KeyboardInterrupt) or (on_sigint.seen and isinstance(exc, Exception))):
             raise
         print("interrupted: nothing was written (an existing bundle is left as it was)", file=sys.stderr)
-        return 130
+        return 128 + on_sigint.signum
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGINT, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ import pandas as pd
 from . import audio
 from .errors import TrainingError
 from .features import FeatureCache, FeatureConfig, clip_windows, file_digest
+from .workers import die_with_parent
 
 # -- speaker-independent splits ----------------------------------------------------------------
 
@@ -262,7 +263,8 @@ def extract_all(
         if n_workers <= 1 or len(misses) < 8:
             results = (_work(*a) for _, a in misses)
         else:
-            pool = ProcessPoolExecutor(n_workers, mp_context=get_context("spawn"))
+            pool = ProcessPoolExecutor(n_workers, mp_context=get_context("spawn"), initializer=die_with_parent,
+                                       initargs=(os.getpid(),))
             results = pool.map(_work_star, [a for _, a in misses], chunksize=8)
         try:
             for (i, _), frames in zip(misses, results, strict=True):

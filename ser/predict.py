@@ -22,6 +22,7 @@ from .bundle import ModelBundle, load_bundle
 from .errors import AudioError, SERError
 from .export import input_names
 from .features import clip_windows, extract, model_input, segment_bounds
+from .workers import die_with_parent
 
 #: Files longer than this (seconds) are streamed window by window instead of loaded whole.
 STREAM_ABOVE_S = 300.0
@@ -428,11 +429,9 @@ def _batch_workers(n_files: int, workers: int | None) -> int:
     return max(1, min(int(workers), n_files))
 
 
-def _worker_init(bundle: str, threshold: float) -> None:
-    import signal
-
+def _worker_init(parent_pid: int, bundle: str, threshold: float) -> None:
     global _WORKER
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle (it cancels the rest)
+    die_with_parent(parent_pid)  # Ctrl-C is the parent's to handle (it cancels the rest); ends with the parent
     _WORKER = Predictor(bundle, threshold=threshold)  # its own ONNX Runtime session, not the parent's
 
 
@@ -450,10 +449,11 @@ def _parallel(pred: Predictor, sources: list[str], n_proc: int) -> Iterator[tupl
     files go out in chunks and come back in order.
     """
     import multiprocessing as mp
+    import os
     from concurrent.futures import ProcessPoolExecutor
 
     pool = ProcessPoolExecutor(n_proc, mp_context=mp.get_context("fork"), initializer=_worker_init,
-                               initargs=(str(pred.bundle.path), pred.threshold))
+                               initargs=(os.getpid(), str(pred.bundle.path), pred.threshold))
     try:
         results = pool.map(_worker_predict, sources, chunksize=max(1, min(16, len(sources) // (4 * n_proc))))
     except BaseException:
