@@ -23,6 +23,14 @@ mood (a stretch of anger) rather than mixing emotions:
   seldom lasts dozens of clips, whereas a new corpus, room or microphone makes the *unadapted* model hear one
   emotion in every clip for good — exactly when adaptation matters most. Enrolment profiles (deliberate
   calibration: ``ser enrol``, "calibrate to my voice") skip the guard;
+* **the guard lets a mix through**: a stretch of one mood and a mix of moods differ in how the clips spread along
+  the emotions' directions (the prior's ``mood_axes``: each emotion's offset, in units of each input's spread over
+  the training clips). A training speaker's clips spread about twice as far along them over all their clips as
+  within one emotion (``mood_spread``); the profile's own spread, shrunk towards one mood's while few clips are
+  known (``mix_shrink`` clips' worth) and counted only from ``mix_clips`` clips on, says how mixed its clips are
+  (:meth:`AdaptationPrior.mixedness`, 0 = one mood, 1 = as mixed as a whole training session), and the guard's
+  strength is multiplied by ``1 - mixedness``. So the guard can be strong for one mood (a stretch of anger) and
+  still let a new corpus or microphone, whose clips are many emotions all *heard* as one, adapt;
 * **a minimum** ``min_clips``: a running profile of fewer clips moves nothing (one or two clips of a session
   gained nothing in random order and cost up to 0.02 UAR when they shared one mood).
 
@@ -53,8 +61,13 @@ from .fileio import write_text_atomic
 PRIOR_FILE = "adaptation.json"
 #: Default shrinkage at inference: clips of speech before the profile's mean gets half weight.
 DEFAULT_TAU = 1.0
-#: Default mood guard (kappa): a profile whose clips all sound like one emotion counts for fewer clips.
-DEFAULT_MOOD = 12.0
+#: Default mood guard (kappa): a profile whose clips all sound like one emotion counts for fewer clips (strong: a
+#: profile whose clips spread like a mix of emotions lifts the guard, see :meth:`AdaptationPrior.mixedness`).
+DEFAULT_MOOD = 50.0
+#: Default clips a running profile must hold before its spread may count as a mix of emotions (fewer: one mood).
+DEFAULT_MIX_CLIPS = 8.0
+#: Default shrinkage of a profile's spread towards one mood's (clips' worth of the training speakers' spread).
+DEFAULT_MIX_SHRINK = 4.0
 #: Default fade of the mood guard (N0, clips): a mood rarely lasts a whole session, a new microphone, room
 #: or corpus does; after about N0 clips the guard gives way, 1 / (1 + (n / N0)^2) of its strength.
 DEFAULT_MOOD_CLIPS = 12.0
@@ -86,6 +99,10 @@ class AdaptationPrior:
     mood: float = 0.0  # kappa of the mood guard (0: off, as in bundles made before it)
     mood_clips: float = 0.0  # N0: the guard fades over a long session, 1 / (1 + (n / N0)^2) (0: never fades)
     min_clips: float = 0.0  # a running profile of fewer clips does not adapt (0: any clip does, as in older bundles)
+    mood_axes: np.ndarray | None = None  # [shape=(a, d)] emotion directions in units of each input's spread (None: none)
+    mood_spread: np.ndarray | None = None  # [shape=(2, a)] a training session's variance along them: one emotion, all
+    mix_clips: float = DEFAULT_MIX_CLIPS  # fewer clips than this always count as one mood
+    mix_shrink: float = DEFAULT_MIX_SHRINK  # clips' worth of one mood's spread a profile's spread is shrunk towards
 
     @property
     def dim(self) -> int:
@@ -109,11 +126,33 @@ class AdaptationPrior:
         ``min_clips`` clips on."""
         return profile.enrolled or float(profile.n) >= self.min_clips
 
+    def project(self, x: np.ndarray) -> np.ndarray | None:
+        """Where a clip of window inputs ``x [shape=(w, d)]`` lies along the emotion axes: ``[shape=(a,)]`` (None
+        for a prior without axes)."""
+        if self.mood_axes is None:
+            return None
+        return self.mood_axes @ np.asarray(x, np.float64).reshape(-1, self.dim).mean(axis=0)
+
+    def mixedness(self, profile: SpeakerProfile) -> float:
+        """How far the profile's clips spread along the emotion axes like a mix of emotions, in [0, 1]: 0 for the
+        spread within one emotion (or fewer than ``mix_clips`` clips, or a prior or profile without axes), 1 for the
+        spread of a training speaker's whole session. The profile's variance is shrunk towards one mood's by
+        ``mix_shrink`` clips' worth, so a few clips that happen to differ do not count as a mix."""
+        n = float(profile.spread_n)
+        if (self.mood_axes is None or self.mood_spread is None or profile.spread is None
+                or profile.spread.shape != self.mood_spread.shape or n < max(self.mix_clips, 2.0)):
+            return 0.0
+        within, mixed = self.mood_spread
+        mean = profile.spread[0] / n
+        var = np.maximum(profile.spread[1] / n - mean**2, 0.0) * n / (n - 1.0)
+        var = ((n - 1.0) * var + self.mix_shrink * within) / (n - 1.0 + self.mix_shrink)
+        return float(np.mean(np.clip((var - within) / np.maximum(mixed - within, 1e-12), 0.0, 1.0)))
+
     def effective_n(self, profile: SpeakerProfile) -> float:
         """Clips' worth of evidence the profile counts for: ``n``, shrunk by the mood guard while the
-        mean unadapted posterior of its clips sits on few emotions (not for enrolment profiles); the guard
-        fades once the profile holds more than about ``mood_clips`` clips. 0 while a running profile holds fewer
-        than ``min_clips`` clips."""
+        mean unadapted posterior of its clips sits on few emotions (not for enrolment profiles), less so the more
+        its clips spread like a mix of emotions (:meth:`mixedness`); the guard fades once the profile holds more
+        than about ``mood_clips`` clips. 0 while a running profile holds fewer than ``min_clips`` clips."""
         n = float(profile.n)
         if not self.ready(profile):
             return 0.0
@@ -122,7 +161,7 @@ class AdaptationPrior:
         q = np.clip(profile.posterior / max(profile.posterior.sum(), 1e-12), 1e-9, 1.0)
         kl = float(np.sum(q * np.log(q * q.size)))
         fade = 1.0 / (1.0 + (n / self.mood_clips) ** 2) if self.mood_clips > 0 else 1.0
-        return n * float(np.exp(-self.mood * fade * max(kl, 0.0)))
+        return n * float(np.exp(-self.mood * fade * max(kl, 0.0) * (1.0 - self.mixedness(profile))))
 
     def share(self, profile: SpeakerProfile | None) -> float:
         """How far ``profile`` moves the input, in [0, 1): the mean over inputs of :meth:`weight` at its
@@ -160,6 +199,11 @@ class AdaptationPrior:
         return {"format": 1, "tau": self.tau, "level_index": self.level_index, "labels": list(self.labels),
                 "digest": self.digest, "ratio_scale": self.ratio_scale, "mood": self.mood,
                 "mood_clips": self.mood_clips, "min_clips": self.min_clips,
+                "mix_clips": self.mix_clips, "mix_shrink": self.mix_shrink,
+                "mood_axes": None if self.mood_axes is None else [[float(v) for v in row] for row in
+                                                                  self.mood_axes.astype(np.float32)],
+                "mood_spread": None if self.mood_spread is None else [[float(v) for v in row] for row in
+                                                                      self.mood_spread],
                 "mean": [float(v) for v in self.mean.astype(np.float32)],
                 "emotion_ratio": None if self.emotion_ratio is None else [float(v) for v in
                                                                           self.emotion_ratio.astype(np.float32)],
@@ -172,7 +216,11 @@ class AdaptationPrior:
                    level_index=int(d.get("level_index", -1)), digest=str(d.get("digest", "")),
                    emotion_ratio=None if d.get("emotion_ratio") is None else np.asarray(d["emotion_ratio"], np.float64),
                    ratio_scale=float(d.get("ratio_scale", 1.0)), mood=float(d.get("mood", 0.0)),
-                   mood_clips=float(d.get("mood_clips", 0.0)), min_clips=float(d.get("min_clips", 0.0)))
+                   mood_clips=float(d.get("mood_clips", 0.0)), min_clips=float(d.get("min_clips", 0.0)),
+                   mood_axes=None if d.get("mood_axes") is None else np.asarray(d["mood_axes"], np.float64),
+                   mood_spread=None if d.get("mood_spread") is None else np.asarray(d["mood_spread"], np.float64),
+                   mix_clips=float(d.get("mix_clips", DEFAULT_MIX_CLIPS)),
+                   mix_shrink=float(d.get("mix_shrink", DEFAULT_MIX_SHRINK)))
 
     @classmethod
     def load(cls, path: str | Path) -> AdaptationPrior:
@@ -185,9 +233,10 @@ class AdaptationPrior:
 def fit_prior(x: np.ndarray, y: np.ndarray, speakers: np.ndarray, labels: tuple[str, ...], *,
               tau: float = DEFAULT_TAU, level_index: int = -1, digest: str = "",
               ratio_scale: float = 1.0, mood: float = 0.0, mood_clips: float = 0.0,
-              min_clips: float = 0.0) -> AdaptationPrior:
+              min_clips: float = 0.0, mix_clips: float = DEFAULT_MIX_CLIPS) -> AdaptationPrior:
     """Fit the prior on training clips: ``x [shape=(n, d)]`` clip inputs, ``y [shape=(n,)]`` label
-    indices, ``speakers [shape=(n,)]`` speaker ids (one speaker = one voice in one channel)."""
+    indices, ``speakers [shape=(n,)]`` speaker ids (one speaker = one voice in one channel). ``mix_clips`` 0: no
+    emotion axes (the mood guard is never lifted for a mix, as in bundles made before)."""
     x = np.asarray(x, np.float64)
     speakers = np.asarray(speakers)
     y = np.asarray(y)
@@ -201,10 +250,41 @@ def fit_prior(x: np.ndarray, y: np.ndarray, speakers: np.ndarray, labels: tuple[
     between = np.var(np.stack(list(spk_means.values())), axis=0)
     present = [c for c in range(len(labels)) if (y == c).any()]
     ratio = np.var(offsets[present], axis=0) / np.maximum(between, 1e-12)
+    axes, spread = _mood_axes(x, y, speakers, offsets[present]) if mix_clips > 0 else (None, None)
     return AdaptationPrior(mean=mean, offsets=offsets, labels=tuple(labels), tau=float(tau),
                            level_index=level_index, digest=digest, emotion_ratio=np.minimum(ratio, 1e3),
                            ratio_scale=float(ratio_scale), mood=float(mood), mood_clips=float(mood_clips),
-                           min_clips=float(min_clips))
+                           min_clips=float(min_clips), mood_axes=axes, mood_spread=spread,
+                           mix_clips=float(mix_clips) if mix_clips > 0 else DEFAULT_MIX_CLIPS)
+
+
+def _mood_axes(x: np.ndarray, y: np.ndarray, speakers: np.ndarray,
+               offsets: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """The emotion axes of :meth:`AdaptationPrior.mixedness` and a training speaker's spread along them.
+
+    ``offsets [shape=(a, d)]``: the emotions' mean offsets; each axis is one offset in units of each input's spread
+    over ``x [shape=(n, d)]``, of unit length, scaled so that ``axes @ x`` projects a raw input. Returns ``(axes
+    [shape=(a, d)], spread [shape=(2, a)])``: the mean over speakers of their variance along each axis within one
+    emotion and over all their clips; ``(None, None)`` when no speaker has two emotions of two clips each.
+    """
+    sd = x.std(axis=0) + 1e-6
+    unit = offsets / sd
+    norm = np.linalg.norm(unit, axis=1, keepdims=True)
+    if not len(unit) or (norm <= 0).any():
+        return None, None
+    axes = unit / norm / sd
+    proj = x @ axes.T
+    within, mixed = [], []
+    for s in np.unique(speakers):
+        m = speakers == s
+        parts = [proj[m & (y == c)] for c in np.unique(y[m])]
+        parts = [p for p in parts if len(p) >= 2]
+        if len(parts) >= 2:
+            within.append(np.mean([p.var(axis=0, ddof=1) for p in parts], axis=0))
+            mixed.append(proj[m].var(axis=0, ddof=1))
+    if not within:
+        return None, None
+    return axes, np.stack([np.mean(within, axis=0), np.mean(mixed, axis=0)])
 
 
 def speaker_normalised(x: np.ndarray, speakers: np.ndarray, prior: AdaptationPrior, *,
@@ -230,6 +310,8 @@ class SpeakerProfile:
     ``n``: clips seen (a live window counts as the share of a clip it adds); ``total``
     ``[shape=(d,)]``: sum of the clips' emotion-compensated mean inputs; ``seconds``: speech heard;
     ``posterior`` ``[shape=(k,)]``: sum of the clips' unadapted probabilities (for the mood guard);
+    ``spread`` ``[shape=(2, a)]``: sums of the clips' positions along the prior's emotion axes and of their squares,
+    over ``spread_n`` clips (how mixed the clips are: :meth:`AdaptationPrior.mixedness`);
     ``enrolled``: made by deliberate calibration (the mood guard does not apply).
     """
 
@@ -242,6 +324,8 @@ class SpeakerProfile:
     meta: dict[str, Any] = field(default_factory=dict)
     posterior: np.ndarray | None = None
     enrolled: bool = False
+    spread: np.ndarray | None = None
+    spread_n: float = 0.0
 
     @property
     def mean(self) -> np.ndarray:
@@ -258,30 +342,40 @@ class SpeakerProfile:
             raise SERError("this speaker profile was made with other feature settings: enrol again with this model")
 
     def update(self, contribution: np.ndarray, *, weight: float = 1.0, seconds: float = 0.0,
-               probs: np.ndarray | None = None) -> None:
-        """Add one clip's contribution ``[shape=(d,)]`` (see :meth:`AdaptationPrior.contribution`) and its
-        unadapted probabilities ``probs [shape=(k,)]`` (mean over its windows), as ``weight`` clips."""
+               probs: np.ndarray | None = None, projection: np.ndarray | None = None) -> None:
+        """Add one clip's contribution ``[shape=(d,)]`` (see :meth:`AdaptationPrior.contribution`), its
+        unadapted probabilities ``probs [shape=(k,)]`` (mean over its windows) and its position along the emotion
+        axes ``projection [shape=(a,)]`` (:meth:`AdaptationPrior.project`), as ``weight`` clips."""
         c = np.asarray(contribution, np.float64)
         self.total = c * weight if self.total is None else self.total + c * weight
         if probs is not None:
             q = np.asarray(probs, np.float64) * weight
             self.posterior = q if self.posterior is None or self.posterior.size != q.size else self.posterior + q
+        if projection is not None:
+            z = np.asarray(projection, np.float64)
+            add = np.stack([z, z**2]) * weight
+            same = self.spread is not None and self.spread.shape == add.shape
+            self.spread, self.spread_n = (self.spread + add, self.spread_n + weight) if same else (add, float(weight))
         self.n += float(weight)
         self.seconds += float(seconds)
         self.clips += 1
 
     def reset(self) -> None:
         self.n, self.total, self.seconds, self.clips, self.posterior = 0.0, None, 0.0, 0, None
+        self.spread, self.spread_n = None, 0.0
 
     def copy(self) -> SpeakerProfile:
         return dataclasses.replace(self, total=None if self.total is None else self.total.copy(), meta=dict(self.meta),
-                                   posterior=None if self.posterior is None else self.posterior.copy())
+                                   posterior=None if self.posterior is None else self.posterior.copy(),
+                                   spread=None if self.spread is None else self.spread.copy())
 
     def to_dict(self) -> dict[str, Any]:
         return {"format": PROFILE_FORMAT, "name": self.name, "n": self.n, "clips": self.clips,
                 "seconds": round(self.seconds, 3), "digest": self.digest, "meta": self.meta,
                 "enrolled": self.enrolled,
                 "posterior": None if self.posterior is None else [float(v) for v in self.posterior],
+                "spread": None if self.spread is None else [[float(v) for v in row] for row in self.spread],
+                "spread_n": self.spread_n,
                 "total": None if self.total is None else [float(v) for v in self.total]}
 
     @classmethod
@@ -298,9 +392,14 @@ class SpeakerProfile:
             post = None if post is None else np.asarray(post, dtype=np.float64)
             if post is not None and (post.ndim != 1 or not np.isfinite(post).all() or (post < 0).any()):
                 raise ValueError("posterior")
+            spread = d.get("spread")
+            spread = None if spread is None else np.asarray(spread, dtype=np.float64)
+            if spread is not None and (spread.ndim != 2 or spread.shape[0] != 2 or not np.isfinite(spread).all()):
+                raise ValueError("spread")
             return cls(n=float(d["n"]), total=total, seconds=float(d.get("seconds", 0.0)),
                        name=str(d.get("name", "")), digest=str(d.get("digest", "")), clips=int(d.get("clips", 0)),
-                       meta=dict(d.get("meta", {})), posterior=post, enrolled=bool(d.get("enrolled", False)))
+                       meta=dict(d.get("meta", {})), posterior=post, enrolled=bool(d.get("enrolled", False)),
+                       spread=spread, spread_n=float(d.get("spread_n", 0.0)))
         except (ValueError, TypeError):
             raise bad from None
 
@@ -361,7 +460,8 @@ def step(x: np.ndarray, infer, prior: AdaptationPrior, profile: SpeakerProfile |
     probs = infer(prior.normalise(x, profile), x_plain, prior.share(profile))
     plain = probs if profile is None or profile.n <= 0 else infer(x_plain, x_plain, 0.0)
     if profile is not None and update:
-        profile.update(prior.contribution(x, plain), weight=weight, seconds=seconds, probs=plain.mean(axis=0))
+        profile.update(prior.contribution(x, plain), weight=weight, seconds=seconds, probs=plain.mean(axis=0),
+                       projection=prior.project(x))
     return probs, plain
 
 
@@ -390,9 +490,9 @@ def enrolled_profile(clips: list[np.ndarray], infer, prior: AdaptationPrior) -> 
     for x in clips:
         x_plain = prior.normalise(x, None)
         plain = infer(x_plain, x_plain, 0.0)
-        profile.update(prior.contribution(x, plain), probs=plain.mean(axis=0))
+        profile.update(prior.contribution(x, plain), probs=plain.mean(axis=0), projection=prior.project(x))
     return profile
 
 
-__all__ = ["DEFAULT_MIN_CLIPS", "DEFAULT_MOOD", "DEFAULT_TAU", "DEFAULT_TRAIN_TAU", "PRIOR_FILE", "AdaptationPrior", "SpeakerProfile", "enrolled_profile", "fit_prior",
+__all__ = ["DEFAULT_MIN_CLIPS", "DEFAULT_MIX_CLIPS", "DEFAULT_MIX_SHRINK", "DEFAULT_MOOD", "DEFAULT_TAU", "DEFAULT_TRAIN_TAU", "PRIOR_FILE", "AdaptationPrior", "SpeakerProfile", "enrolled_profile", "fit_prior",
            "session_order", "session_probs", "speaker_normalised", "step"]

@@ -188,6 +188,8 @@ def model_card(cfg: BundleConfig, metrics: dict[str, Any], eda: dict[str, Any]) 
             guard = (f"mood guard κ = {tr['adapt_mood']:g}" if tr.get("adapt_mood") else "no mood guard") + (
                 f", fading after about {tr['adapt_mood_clips']:g} clips of a session"
                 if tr.get("adapt_mood") and tr.get("adapt_mood_clips") else "") + (
+                f", lifted as far as the profile's clips spread like a mix of emotions (from {tr['adapt_mix_clips']:g} "
+                "clips on)" if tr.get("adapt_mood") and tr.get("adapt_mix_clips") else "") + (
                 f"; a running profile adapts only once it holds {tr['adapt_min_clips']:g} clips"
                 if tr.get("adapt_min_clips") else "")
             lines.append(f"- Settings: a profile of n clips gets weight n / (n + {tr['adapt_tau']:g}) (shrinkage towards "

@@ -79,6 +79,7 @@ def _cmd_train(a: argparse.Namespace) -> int:
         labels=speakers(a.labels), label_space=a.label_space, seed=a.seed, cache_dir=a.cache_dir, use_cache=not a.no_cache,
         channels=not a.no_channels, mic=a.mic, adapt=not a.no_adapt, adapt_tau=a.adapt_tau,
         adapt_mood=a.adapt_mood, adapt_mood_clips=a.adapt_mood_clips, adapt_orders=a.adapt_orders,
+        adapt_mix_clips=a.adapt_mix_clips,
         adapted_member=a.adapted_member,
         adapt_min_clips=a.adapt_min_clips, adapt_train_tau=a.adapt_train_tau,
         workers=a.workers, verbose=2 if not sys.stderr.isatty() else 1,
@@ -251,7 +252,14 @@ def _cmd_export(a: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .adapt import DEFAULT_MIN_CLIPS, DEFAULT_MOOD, DEFAULT_MOOD_CLIPS, DEFAULT_TAU, DEFAULT_TRAIN_TAU
+    from .adapt import (
+        DEFAULT_MIN_CLIPS,
+        DEFAULT_MIX_CLIPS,
+        DEFAULT_MOOD,
+        DEFAULT_MOOD_CLIPS,
+        DEFAULT_TAU,
+        DEFAULT_TRAIN_TAU,
+    )
     from .corpus_facts import CORPUS_FACTS
     from .labels import LabelSpace
 
@@ -348,6 +356,9 @@ def build_parser() -> argparse.ArgumentParser:
         ("--adapt-mood-clips", DEFAULT_MOOD_CLIPS, "the mood guard fades after about this many clips of a session "
                                                    "(a mood seldom lasts that long, a new microphone or corpus does; "
                                                    "0: never fades)"),
+        ("--adapt-mix-clips", DEFAULT_MIX_CLIPS, "the mood guard lifts as far as a profile's clips spread along the "
+                                                 "emotions like a mix of emotions (not one mood), from this many "
+                                                 "clips on (0: never lifts)"),
         ("--adapt-min-clips", DEFAULT_MIN_CLIPS, "a running speaker profile adapts only once it holds this many "
                                                  "clips (enrolment profiles at once; 0: from the first clip)"),
         ("--adapt-train-tau", DEFAULT_TRAIN_TAU, "shrinkage of each training speaker's statistics in the adapted "

@@ -26,6 +26,7 @@ import pandas as pd
 from . import dataset
 from .adapt import (
     DEFAULT_MIN_CLIPS,
+    DEFAULT_MIX_CLIPS,
     DEFAULT_MOOD,
     DEFAULT_MOOD_CLIPS,
     DEFAULT_TAU,
@@ -104,6 +105,7 @@ class TrainConfig:
     adapt_mood: float = DEFAULT_MOOD  # mood guard: a profile of one mood counts for fewer clips (ser.adapt)
     adapt_mood_clips: float = DEFAULT_MOOD_CLIPS  # the guard fades after about this many clips of a session
     adapt_min_clips: float = DEFAULT_MIN_CLIPS  # a running profile adapts only once it holds this many clips
+    adapt_mix_clips: float = DEFAULT_MIX_CLIPS  # the mood guard lifts for clips that spread like a mix, from this many on
     adapt_train_tau: float = DEFAULT_TRAIN_TAU  # shrinkage of the training speakers' statistics (adapted half of training)
     adapt_orders: int = 5  # the running protocol on held-out speakers over this many seeded clip orders per mode
     adapted_member: bool = False  # stats models that adapt: a member fitted on speaker-normalised input only
@@ -268,7 +270,8 @@ def _fit_one(
         sessions = np.concatenate([np.char.add(spk.astype(str), f"#{c}") for c in range(len(all_y))])[owner]
         prior = fit_prior(x_tr, ys, sessions, labels, tau=tc.adapt_tau, level_index=cfg.n_stats - 1,
                           digest=cfg.digest(), ratio_scale=tc.adapt_ratio, mood=tc.adapt_mood,
-                          mood_clips=tc.adapt_mood_clips, min_clips=tc.adapt_min_clips)
+                          mood_clips=tc.adapt_mood_clips, min_clips=tc.adapt_min_clips,
+                          mix_clips=tc.adapt_mix_clips)
         x_tr = np.concatenate([prior.normalise(x_tr, None),
                                speaker_normalised(x_tr, sessions, prior, tau=tc.adapt_train_tau)])
         ys = np.concatenate([ys, ys])

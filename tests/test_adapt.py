@@ -16,6 +16,7 @@ clips of four actors, so that its probabilities are not saturated and respond to
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -731,3 +732,90 @@ def test_predictor_adapts_from_the_prior_min_clips_on(tmp_path, real_bundle):
     for r in results[1:3]:  # a profile of 1-2 clips: the prediction is the unadapted one
         assert list(r.probabilities.values()) == pytest.approx(list(r.unadapted.values()), abs=1e-6)
     assert pred.adapts(profile) and not pred.adapts(pred.new_profile())
+
+
+# -- the guard lifts for a mix of emotions -------------------------------------------------------------------
+def _speakers_data(rng: np.random.Generator, n_speakers: int = 6, per_emotion: int = 8):
+    """Toy training clips: 3 emotions, each raising one of the first three inputs; speakers differ in every input."""
+    x, y, spk = [], [], []
+    for s in range(n_speakers):
+        voice = rng.normal(0.0, 3.0, 4)
+        for c in range(3):
+            for _ in range(per_emotion):
+                x.append(voice + 2.0 * np.eye(4)[c] + rng.normal(0.0, 0.5, 4))
+                y.append(c)
+                spk.append(f"s{s}")
+    return np.asarray(x), np.asarray(y), np.asarray(spk)
+
+
+def _heard_as_one(prior, clips: np.ndarray) -> SpeakerProfile:
+    """A running profile of ``clips [shape=(n, 4)]`` whose unadapted posteriors all say emotion 0 (a new corpus
+    or microphone: many emotions heard as one)."""
+    p = SpeakerProfile()
+    for x in clips:
+        p.update(prior.contribution(x[None], np.array([[0.9, 0.05, 0.05]])), probs=np.array([0.9, 0.05, 0.05]),
+                 projection=prior.project(x[None]))
+    return p
+
+
+def test_mood_guard_lifts_for_clips_that_spread_like_a_mix_of_emotions():
+    from ser.adapt import fit_prior
+
+    rng = np.random.default_rng(0)
+    x, y, spk = _speakers_data(rng)
+    prior = fit_prior(x, y, spk, ("a", "b", "c"), mood=8.0, mix_clips=6.0)
+    assert prior.mood_axes.shape == (3, 4) and prior.mood_spread.shape == (2, 3)
+    within, mixed = prior.mood_spread
+    assert (mixed > 3 * within).all()  # a whole session spreads far more along the axes than one emotion
+    voice = rng.normal(0.0, 3.0, 4)
+    emo = 2.0 * np.eye(4)[:3]
+    one_mood = voice + emo[np.zeros(12, int)] + rng.normal(0.0, 0.5, (12, 4))
+    a_mix = voice + emo[np.arange(12) % 3] + rng.normal(0.0, 0.5, (12, 4))
+    p_one, p_mix = _heard_as_one(prior, one_mood), _heard_as_one(prior, a_mix)
+    assert prior.mixedness(p_one) < 0.2 and prior.mixedness(p_mix) > 0.8
+    assert prior.effective_n(p_one) < 0.05 * 12  # one mood: the guard holds
+    # the same posteriors, but the clips are a mix: the guard lifts (by 1 - mixedness of its strength)
+    assert prior.effective_n(p_mix) > max(0.25 * 12, 10 * prior.effective_n(p_one))
+    # fewer clips than mix_clips always count as one mood, however they spread
+    assert prior.mixedness(_heard_as_one(prior, a_mix[:5])) == 0.0
+    # without axes (mix_clips 0, or a bundle made before them) the guard is as it was
+    plain = fit_prior(x, y, spk, ("a", "b", "c"), mood=8.0, mix_clips=0.0)
+    assert plain.mood_axes is None and plain.project(a_mix[:1]) is None
+    assert plain.mixedness(p_mix) == 0.0
+    assert plain.effective_n(p_mix) == pytest.approx(dataclasses.replace(prior, mood_axes=None).effective_n(p_mix))
+
+
+def test_mix_state_survives_json_and_old_files(tmp_path):
+    from ser.adapt import AdaptationPrior, fit_prior
+
+    rng = np.random.default_rng(1)
+    x, y, spk = _speakers_data(rng)
+    prior = fit_prior(x, y, spk, ("a", "b", "c"), mood=8.0, mix_clips=6.0)
+    back = AdaptationPrior.from_dict(json.loads(json.dumps(prior.to_dict())))
+    assert np.allclose(back.mood_axes, prior.mood_axes, rtol=1e-5) and np.allclose(back.mood_spread, prior.mood_spread)
+    assert back.mix_clips == 6.0
+    profile = _heard_as_one(prior, x[:10])
+    again = SpeakerProfile.load(profile.save(tmp_path / "p.json"))
+    assert again.spread_n == 10 and np.allclose(again.spread, profile.spread)
+    assert back.mixedness(again) == pytest.approx(prior.mixedness(profile))
+    old = json.loads(profile.to_json())
+    del old["spread"], old["spread_n"]  # a profile written before
+    legacy = SpeakerProfile.from_dict(old)
+    assert legacy.spread is None and prior.mixedness(legacy) == 0.0
+    d = prior.to_dict()
+    older = AdaptationPrior.from_dict({k: v for k, v in d.items() if k not in ("mood_axes", "mood_spread")})
+    assert older.mood_axes is None and older.mixedness(profile) == 0.0
+    with pytest.raises(SERError, match="not a ser speaker profile"):
+        SpeakerProfile.from_dict(json.loads(profile.to_json()) | {"spread": [[1.0, float("nan"), 0.0]] * 2})
+    profile.reset()
+    assert profile.spread is None and profile.spread_n == 0.0
+
+
+def test_train_sets_when_the_guard_lifts():
+    from ser.adapt import DEFAULT_MIX_CLIPS
+    from ser.cli import build_parser
+    from ser.train import TrainConfig
+
+    parse = lambda *extra: build_parser().parse_args(["train", "--data", "x", "--out", "y", *extra])  # noqa: E731
+    assert parse().adapt_mix_clips == DEFAULT_MIX_CLIPS == TrainConfig(data=("x",), out="y").adapt_mix_clips
+    assert parse("--adapt-mix-clips", "0").adapt_mix_clips == 0.0  # never lifts: the guard of bundles made before

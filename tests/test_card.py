@@ -82,3 +82,17 @@ def test_card_says_which_frames_count():
                         features=FeatureConfig(trim_noise=False), corpora=("ravdess",), split=split)
     assert "steady noise at its ends too" in model_card(_cfg(split), {"test": TEST}, {})
     assert "steady noise" not in model_card(peak, {"test": TEST}, {})  # bundles written before it
+
+
+def test_card_states_the_adaptation_settings_and_when_the_mood_guard_lifts():
+    split = {"train": ["ravdess_01"], "val": [], "test": ["ravdess_02"]}
+    adaptation = {"random": {"uar": 0.7, "unadapted_uar": 0.68, "by_earlier_clips": [{"clips": "0-0", "delta": 0.0}]}}
+    metrics = {"test": TEST, "adaptation": adaptation}
+    base = {"adapt_tau": 1.0, "adapt_mood": 50.0, "adapt_mood_clips": 12.0, "adapt_min_clips": 3.0}
+    card = model_card(_cfg(split, training=base | {"adapt_mix_clips": 8.0}), metrics, {})
+    assert "mood guard κ = 50, fading after about 12 clips of a session" in card
+    assert "lifted as far as the profile's clips spread like a mix of emotions (from 8 clips on)" in card
+    older = model_card(_cfg(split, training=base), metrics, {})  # bundles made before the guard could lift
+    assert "mood guard κ = 50" in older and "mix of emotions" not in older
+    off = model_card(_cfg(split, training=base | {"adapt_mood": 0.0, "adapt_mix_clips": 8.0}), metrics, {})
+    assert "no mood guard" in off and "mix of emotions" not in off
