@@ -15,6 +15,9 @@ mixed from *other test speakers'* clips, never training voices), then predicted 
 (each clip alone) and with ``--adapt running`` (per speaker, clips in seeded random order, each
 predicted with a profile of that speaker's earlier clips only — the same degraded channel, as a
 session through one microphone would be). Prints UAR per corpus as a Markdown table and writes JSON.
+
+``laptop_session`` is the laptop chain with one room per speaker (each clip its own babble): a session on one
+laptop in one room, where ``laptop`` draws a new room for every clip.
 """
 
 from __future__ import annotations
@@ -37,6 +40,16 @@ from ser.adapt import session_order  # noqa: E402
 from ser.corpora import relabel, scan  # noqa: E402
 from ser.evaluate import clip_metrics  # noqa: E402
 from ser.predict import Predictor  # noqa: E402
+
+#: Conditions of this benchmark beyond :data:`ser.channels.CONDITIONS`.
+SESSION_CONDITIONS = ("laptop_session",)
+
+
+def _degrade(cond: str, y: np.ndarray, *, sr: int, seed: int, others: list, session: int) -> np.ndarray:
+    """``y`` through condition ``cond``; ``session`` (the speaker's number) seeds what a session keeps."""
+    if cond == "laptop_session":
+        return channels.laptop(y, sr=sr, seed=seed, others=others, room_seed=10_000 + session)
+    return channels.apply(cond, y, sr=sr, seed=seed, others=others)
 
 
 def run(model: str, data: list[str], conditions: list[str], limit: int, seed: int) -> dict:
@@ -63,13 +76,13 @@ def run(model: str, data: list[str], conditions: list[str], limit: int, seed: in
         probs_u = np.zeros((len(man), len(labels)))
         probs_a = np.zeros_like(probs_u)
         rng = np.random.default_rng(seed)
-        for spk in sorted(set(man["speaker"])):
+        for k, spk in enumerate(sorted(set(man["speaker"]))):
             idx = np.flatnonzero(man["speaker"].to_numpy() == spk)
             others = [clean[j] for j in np.flatnonzero(man["speaker"].to_numpy() != spk)[:40]]
             idx = idx[session_order(y[idx], order="random", rng=rng)]
             profile = pred.new_profile(spk) if pred.adaptive else None
             for i in idx:
-                yi = channels.apply(cond, clean[i], sr=pred.sample_rate, seed=seed + int(i), others=others)
+                yi = _degrade(cond, clean[i], sr=pred.sample_rate, seed=seed + int(i), others=others, session=seed + k)
                 r = pred.predict(yi, profile=profile)
                 probs_a[i] = [r.probabilities[k] for k in labels]
                 probs_u[i] = [(r.unadapted or r.probabilities)[k] for k in labels]
@@ -105,7 +118,8 @@ def main() -> None:
     ap.add_argument("--model", required=True, help="bundle with held-out test speakers")
     ap.add_argument("--data", nargs="+", default=[str(ROOT.parent / "shared" / "data" / "ravdess"),
                                                   str(ROOT.parent / "shared" / "data" / "emodb")])
-    ap.add_argument("--conditions", nargs="+", default=list(channels.CONDITIONS), choices=list(channels.CONDITIONS))
+    names = [*channels.CONDITIONS, *SESSION_CONDITIONS]
+    ap.add_argument("--conditions", nargs="+", default=names, choices=names)
     ap.add_argument("--limit", type=int, default=0, help="at most N clips per speaker (0: all)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", default=str(ROOT / "benchmarks" / "channels.json"))

@@ -70,6 +70,10 @@ def model_card(cfg: BundleConfig, metrics: dict[str, Any], eda: dict[str, Any]) 
            else "")
         + ("; each clip's leading and trailing silence trimmed, and steady noise at its ends too" if fc.trim_noise
            else "")
+        + ({"spectral": "; the noise under the speech suppressed in the spectral blocks' spectrogram (spectral "
+                        "subtraction of each window's own noise estimate)",
+            "signal": "; the noise under the speech suppressed in the waveform every block hears (spectral "
+                      "subtraction of each window's own noise estimate)"}.get(fc.denoise or "", ""))
         + f". Frame features every {1000 * fc.hop_length / fc.sample_rate:g} ms: {', '.join(fc.blocks)}."
         + (f" The speech block is Google's pre-trained speech_embedding network (Apache-2.0; the ONNX files of "
            f"openwakeword 0.4.0), frozen: 96 features every {10 * fc.speech_step} ms, each over 775 ms of audio."

@@ -581,14 +581,20 @@ def codec(
 
 
 def laptop(
-    y: np.ndarray, *, sr: int = SAMPLE_RATE, seed: int = 0, others: Sequence[np.ndarray] | None = None
+    y: np.ndarray, *, sr: int = SAMPLE_RATE, seed: int = 0, others: Sequence[np.ndarray] | None = None,
+    room_seed: int | None = None,
 ) -> np.ndarray:
     """A browser on a laptop: room (rt60 drawn from 0.3-0.5 s) → pink noise at 20 dB SNR (babble of
     ``others`` if given) → AGC (:func:`compressor` to -20 dBFS) → Opus 12 kb/s.
-    ``y [shape=(n,)]`` → ``[shape=(n,)]`` float32."""
+    ``y [shape=(n,)]`` → ``[shape=(n,)]`` float32. ``room_seed`` draws the room apart from the noise: one value
+    for all clips of a session is one laptop in one room (each clip still gets its own noise from ``seed``);
+    ``None`` draws both from ``seed``."""
     rng = np.random.default_rng(seed)
     rt60 = float(rng.uniform(0.3, 0.5))
     s_room, s_noise = (int(s) for s in rng.integers(0, 2**31, size=2))
+    if room_seed is not None:
+        room_rng = np.random.default_rng(room_seed)
+        rt60, s_room = float(room_rng.uniform(0.3, 0.5)), int(room_rng.integers(0, 2**31))
     out = room(y, sr=sr, rt60=rt60, seed=s_room)
     if others is not None and len(others) > 0:
         out = add_babble(out, snr_db=20.0, others=others, seed=s_noise, sr=sr)

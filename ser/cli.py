@@ -62,7 +62,8 @@ def _cmd_train(a: argparse.Namespace) -> int:
     try:  # the settings' own checks (a negative weight, an unknown layout ...): a message, not a traceback
         fcfg = FeatureConfig(window_s=a.window, utterance_norm=not a.no_utterance_norm,
                              trim_db=None if a.no_trim else 30.0, voice_layout=a.voice_layout,
-                             stats_floor_db=a.stats_floor_db, trim_noise=a.trim_noise)
+                             stats_floor_db=a.stats_floor_db, trim_noise=a.trim_noise,
+                             denoise=None if a.denoise == "off" else a.denoise)
         mcfg = ModelConfig(model_type=a.model_type, dropout=a.dropout, learning_rate=a.lr, width=a.width,
                            l2=pick(a.l2, "l2"), prosody_weight=a.prosody_weight, voice_weight=a.voice_weight)
     except ValueError as exc:
@@ -393,6 +394,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--trim-noise", action=argparse.BooleanOptionalAction, default=True,
                    help="trim steady noise at a clip's ends too (a fan, hum, other talkers 20 dB below the speech, "
                         "which stay within the 30 dB below the peak that silence trimming keeps; default: on)")
+    t.add_argument("--denoise", choices=("off", "spectral", "signal"), default="off",
+                   help="suppress steady noise under the speech before analysis (ser.denoise): 'spectral' in the "
+                        "spectrogram of the spectral blocks, 'signal' in the waveform every block hears (default: off)")
     t.add_argument("--seed", type=int, default=0, help="seed of the speaker split, augmentation and weights")
     t.add_argument("--cache-dir", help="feature cache folder (default ~/.cache/ser/features)")
     t.add_argument("--no-cache", action="store_true", help="extract every feature again (no cache read or written)")

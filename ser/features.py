@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import scipy.fft
 
-from . import dsp, prosody, speech, voice
+from . import denoise, dsp, prosody, speech, voice
 from .audio import SAMPLE_RATE
 
 #: Feature blocks, in the order they are stacked (``level`` always last).
@@ -35,6 +35,9 @@ BLOCKS = ("mfcc", "delta", "delta2", "chroma", "contrast", "mel", "energy", "spe
 DEFAULT_BLOCKS = BLOCKS
 #: Blocks of bundles written before the config listed its blocks.
 _FIRST_BLOCKS = ("mfcc", "delta", "delta2", "chroma", "contrast", "mel", "energy")
+#: Noise suppression before analysis (``FeatureConfig.denoise``, :mod:`ser.denoise`): none, the spectral blocks'
+#: power spectrogram, or the waveform every block hears.
+DENOISE = (None, "spectral", "signal")
 #: Utterance functionals (per frame feature) that ``stats`` can compute, in stacking order.
 FUNCTIONALS = ("mean", "std", "p1", "p10", "p25", "p50", "p75", "p90", "p99", "range", "iqr", "skew",
                "kurtosis", "delta_mean", "delta_std", "slope")
@@ -70,6 +73,7 @@ class FeatureConfig:
     speech_step: int = 16  # mel frames (10 ms) between speech_embedding outputs (the ``speech`` block)
     voice_layout: str = "cover"  # how the ``voice`` block's 1.6 s partials sit in a window (ser.voice.LAYOUTS)
     stats_floor_db: float | None = None  # stats over frames within this many dB of the window's loud frames (None: all)
+    denoise: str | None = None  # noise suppression before analysis (ser.denoise): None, "spectral" or "signal"
 
     def __post_init__(self) -> None:
         unknown = set(self.blocks) - set(BLOCKS)
@@ -93,6 +97,8 @@ class FeatureConfig:
             raise ValueError(f"stats_floor_db must be positive and needs the energy block, got {self.stats_floor_db}")
         if self.trim_db is None:  # no trimming at all: no noise trimming either
             object.__setattr__(self, "trim_noise", False)
+        if self.denoise not in DENOISE:
+            raise ValueError(f"unknown denoise {self.denoise!r}; known: {', '.join(str(d) for d in DENOISE)}")
         if self.voice_layout not in voice.LAYOUTS:
             raise ValueError(f"unknown voice_layout {self.voice_layout!r}; known: {voice.LAYOUTS}")
         object.__setattr__(self, "blocks", tuple(b for b in BLOCKS if b in self.blocks))
@@ -201,6 +207,7 @@ class FeatureConfig:
             d["voice_encoder"] = voice.MODEL_SHA256[:16]
             keys += ("voice_layout",) if self.voice_layout != "cover" else ()  # the block's first digests unchanged
         keys += ("trim_noise",) if self.trim_noise else ()  # digests of configs without it unchanged
+        keys += ("denoise",) if self.denoise else ()
         payload = json.dumps({k: d[k] for k in keys}, sort_keys=True)
         return hashlib.sha1(payload.encode()).hexdigest()[:12]
 
@@ -387,7 +394,11 @@ def extract(y: np.ndarray, cfg: FeatureConfig, *, trimmed: bool = False) -> np.n
     input_level = level(y) if cfg.level_db is not None else 0.0
     if cfg.level_db is not None and y.size:
         y = _scaled(y, cfg.level_db, input_level)  # normalise_level without measuring the level twice
+    if cfg.denoise == "signal":
+        y = denoise.suppress_signal(y, n_fft=cfg.n_fft, hop_length=cfg.hop_length, win_length=cfg.win_length)
     S = spectrogram(y, cfg)
+    if cfg.denoise == "spectral" and S.shape[1]:
+        S = S * np.sqrt(denoise.gain(S**2))
     P = S**2
     mel_fb, chroma_fb = _filters(cfg.sample_rate, cfg.n_fft, cfg.n_mels, cfg.fmin, cfg.fmax)
     logmel = _log_mel(P, mel_fb)

@@ -82,6 +82,11 @@ def test_card_says_which_frames_count():
                         features=FeatureConfig(trim_noise=False), corpora=("ravdess",), split=split)
     assert "steady noise at its ends too" in model_card(_cfg(split), {"test": TEST}, {})
     assert "steady noise" not in model_card(peak, {"test": TEST}, {})  # bundles written before it
+    assert "noise under the speech" not in model_card(_cfg(split), {"test": TEST}, {})  # no denoising by default
+    for mode, where in (("spectral", "spectral blocks' spectrogram"), ("signal", "waveform every block hears")):
+        cfg = BundleConfig(labels=LABELS, model_type="linear", input_kind="stats",
+                           features=FeatureConfig(denoise=mode), corpora=("ravdess",), split=split)
+        assert f"noise under the speech suppressed in the {where}" in model_card(cfg, {"test": TEST}, {})
 
 
 def test_card_states_the_adaptation_settings_and_when_the_mood_guard_lifts():

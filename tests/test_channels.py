@@ -312,3 +312,18 @@ def test_laptop_on_a_real_clip():
         assert np.abs(out).max() <= 1.0
         assert abs(_active_db(out) - ch.TARGET_DBFS) < 3.0  # the AGC sets the level
         assert np.corrcoef(y, out)[0, 1] > 0.2  # degraded but still the same utterance
+
+
+def test_laptop_room_seed_keeps_one_room_for_a_session(monkeypatch):
+    """``room_seed``: clips of one session (other ``seed``s) go through the same room, each with its own noise;
+    without it every clip draws its own room."""
+    rooms: list[tuple[float, int]] = []
+    monkeypatch.setattr(ch, "room", lambda y, *, sr, rt60, seed: rooms.append((rt60, seed)) or y)
+    monkeypatch.setattr(ch, "codec", lambda y, **kw: y)
+    y = speechlike(1.0)
+    a, b = (ch.laptop(y, sr=SR, seed=s, room_seed=5) for s in (1, 2))
+    assert rooms[0] == rooms[1] and not np.allclose(a, b)  # one room, other noise
+    rooms.clear()
+    ch.laptop(y, sr=SR, seed=1)
+    ch.laptop(y, sr=SR, seed=2)
+    assert rooms[0] != rooms[1]
