@@ -17,9 +17,12 @@ import dataclasses
 import functools
 import hashlib
 import json
+import multiprocessing
 import os
 import tempfile
+import threading
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -231,6 +234,27 @@ def single_thread_blas() -> None:
     threadpool_limits(limits=1, user_api="blas")
 
 
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _block_pool() -> ThreadPoolExecutor | None:
+    """Threads that compute the ``voice`` block beside the others in :func:`extract` (ONNX Runtime and numpy release
+    the GIL): a prediction's latency, not its numbers, changes. None — run in line — on a single core and in worker
+    processes (training's feature pool and batch prediction already keep every core busy with one clip each)."""
+    global _pool
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    if cores < 2 or multiprocessing.parent_process() is not None:
+        return None
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=cores, thread_name_prefix="ser-voice")
+        return _pool
+
+
 #: :func:`trim_bounds` with ``trim_noise``: each end's noise level is the median frame power of its first
 #: :data:`END_NOISE_S` seconds, used where it is at least :data:`END_NOISE_GAP_DB` below the loudest frame and steady
 #: (its 90th and 10th percentiles within :data:`END_NOISE_SPREAD_DB`: not a speech onset or a reverberant tail);
@@ -396,6 +420,11 @@ def extract(y: np.ndarray, cfg: FeatureConfig, *, trimmed: bool = False) -> np.n
         y = _scaled(y, cfg.level_db, input_level)  # normalise_level without measuring the level twice
     if cfg.denoise == "signal":
         y = denoise.suppress_signal(y, n_fft=cfg.n_fft, hop_length=cfg.hop_length, win_length=cfg.win_length)
+    pool = _block_pool() if "voice" in cfg.blocks else None
+    voice_job: Future | None = None
+    if pool is not None:  # the voice encoder (about half of a window's work) beside the other blocks
+        n_frames = 1 + y.size // cfg.hop_length  # spectrogram()'s centred frames
+        voice_job = pool.submit(voice.frames, y, n_frames, hop_length=cfg.hop_length, layout=cfg.voice_layout)
     S = spectrogram(y, cfg)
     if cfg.denoise == "spectral" and S.shape[1]:
         S = S * np.sqrt(denoise.gain(S**2))
@@ -426,7 +455,8 @@ def extract(y: np.ndarray, cfg: FeatureConfig, *, trimmed: bool = False) -> np.n
         elif block == "prosody":
             out.append(prosody.frames(y, S.shape[1], sr=cfg.sample_rate, hop_length=cfg.hop_length))
         elif block == "voice":
-            out.append(voice.frames(y, S.shape[1], hop_length=cfg.hop_length, layout=cfg.voice_layout))
+            out.append(voice_job.result() if voice_job is not None else
+                       voice.frames(y, S.shape[1], hop_length=cfg.hop_length, layout=cfg.voice_layout))
         elif block == "level":  # the level normalise_level removed: only speaker adaptation may use it
             out.append(np.full((1, S.shape[1]), input_level, dtype=np.float32))
     return np.ascontiguousarray(np.concatenate(out, axis=0).T, dtype=np.float32)

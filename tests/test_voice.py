@@ -154,3 +154,30 @@ def test_other_encoder_files_are_refused(tmp_path, monkeypatch):
     with pytest.raises(voice.VoiceEncoderUnavailable, match="missing"):
         voice._Model(tmp_path / "nothing.onnx")
     assert voice.available()
+
+
+def _pool_in_worker() -> bool:
+    from ser import features
+
+    return features._block_pool() is None
+
+
+def test_voice_block_beside_the_others_changes_no_number(monkeypatch):
+    """``extract`` computes the voice block on a thread beside the other blocks in a main process with two or more
+    cores, in line in worker processes (their pools keep the cores busy already); the numbers are the same."""
+    import multiprocessing
+    import os
+    from concurrent.futures import ProcessPoolExecutor
+
+    from ser import features
+
+    y = (np.random.default_rng(0).standard_normal(2 * 16000) * 0.05).astype(np.float32)
+    y[8000:20000] += (0.3 * np.sin(2 * np.pi * 180 * np.arange(12000) / 16000)).astype(np.float32)
+    cfg = FeatureConfig()
+    if len(os.sched_getaffinity(0)) >= 2:
+        assert features._block_pool() is not None
+    threaded = features.extract(y, cfg)
+    monkeypatch.setattr(features, "_block_pool", lambda: None)
+    np.testing.assert_array_equal(features.extract(y, cfg), threaded)
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        assert pool.submit(_pool_in_worker).result(timeout=600)
