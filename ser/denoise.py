@@ -63,11 +63,6 @@ def gain(P: np.ndarray, *, floor_db: float = FLOOR_DB, **kw: float) -> np.ndarra
     return np.clip(g, floor, 1.0).astype(np.float32)
 
 
-def suppress_power(P: np.ndarray, **kw: float) -> np.ndarray:
-    """``P [shape=(f, t)]`` with its noise suppressed (``gain(P) * P``), same shape and dtype."""
-    return (gain(P, **kw) * P).astype(P.dtype, copy=False)
-
-
 def suppress_signal(y: np.ndarray, *, n_fft: int, hop_length: int, win_length: int, **kw: float) -> np.ndarray:
     """Waveform ``y [shape=(n,)]`` float32 with its noise suppressed: centred STFT (periodic Hann), magnitude scaled
     by ``sqrt(gain)``, weighted overlap-add back to ``[shape=(n,)]`` float32."""
