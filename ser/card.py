@@ -34,6 +34,8 @@ def _pct(x: float | None) -> str:
     return "n/a" if x is None else f"{100 * x:.1f}%"
 
 
+#: Where ``FeatureConfig.denoise`` suppresses the noise, in the card's words.
+_DENOISE_TEXT = {"spectral": "spectral blocks' spectrogram", "signal": "waveform every block hears"}
 _MODEL_TEXT = {
     "linear": "a multinomial logistic regression (one softmax layer with L2 penalty) over standardised "
               "utterance functionals",
@@ -70,10 +72,8 @@ def model_card(cfg: BundleConfig, metrics: dict[str, Any], eda: dict[str, Any]) 
            else "")
         + ("; each clip's leading and trailing silence trimmed, and steady noise at its ends too" if fc.trim_noise
            else "")
-        + ({"spectral": "; the noise under the speech suppressed in the spectral blocks' spectrogram (spectral "
-                        "subtraction of each window's own noise estimate)",
-            "signal": "; the noise under the speech suppressed in the waveform every block hears (spectral "
-                      "subtraction of each window's own noise estimate)"}.get(fc.denoise or "", ""))
+        + (f"; the noise under the speech suppressed in the {_DENOISE_TEXT[fc.denoise]} (spectral subtraction of "
+           "each window's own noise estimate)" if fc.denoise else "")
         + f". Frame features every {1000 * fc.hop_length / fc.sample_rate:g} ms: {', '.join(fc.blocks)}."
         + (f" The speech block is Google's pre-trained speech_embedding network (Apache-2.0; the ONNX files of "
            f"openwakeword 0.4.0), frozen: 96 features every {10 * fc.speech_step} ms, each over 775 ms of audio."

@@ -69,15 +69,11 @@ def suppress_signal(y: np.ndarray, *, n_fft: int, hop_length: int, win_length: i
     y = np.asarray(y, dtype=np.float32)
     if y.size == 0:
         return y
-    half = n_fft // 2
-    padded = np.zeros(y.size + 2 * half, dtype=np.float32)
-    padded[half : half + y.size] = y
+    spec = dsp.stft(y, n_fft=n_fft, hop_length=hop_length, win_length=win_length)  # (t, 1 + n_fft // 2)
+    spec *= np.sqrt(gain((spec.real**2 + spec.imag**2).T, **kw)).T
     w = dsp.hann(win_length, n_fft).astype(np.float32)
-    frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft)[::hop_length]  # (t, n_fft)
-    spec = scipy.fft.rfft(w * frames, axis=-1)  # (t, 1 + n_fft // 2) complex64
-    P = (spec.real**2 + spec.imag**2).T
-    spec *= np.sqrt(gain(P, **kw)).T
     out = scipy.fft.irfft(spec, n=n_fft, axis=-1) * w  # synthesis window: weighted overlap-add
+    half = n_fft // 2
     return (_overlap_add(out, hop_length)[half : half + y.size]
             / np.maximum(_overlap_add(np.broadcast_to(w * w, out.shape), hop_length)[half : half + y.size], 1e-8))
 

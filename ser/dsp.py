@@ -64,19 +64,27 @@ def hann(win_length: int, n_fft: int) -> np.ndarray:
     return out
 
 
-def stft_magnitude(y: np.ndarray, *, n_fft: int, hop_length: int, win_length: int) -> np.ndarray:
-    """``np.abs(librosa.stft(y, centre=True, pad_mode="constant"))`` for ``y [shape=(n,)]`` float32.
+def stft(y: np.ndarray, *, n_fft: int, hop_length: int, win_length: int) -> np.ndarray:
+    """``librosa.stft(y, centre=True, pad_mode="constant")`` for ``y [shape=(n,)]`` float32, frames first.
 
-    Returns ``[shape=(1 + n_fft // 2, 1 + n // hop_length)]`` float32. Like librosa, each frame is
-    windowed in float64, transformed, stored as complex64, and its magnitude taken in float32.
+    Returns ``[shape=(1 + n // hop_length, 1 + n_fft // 2)]`` complex64; like librosa, each frame is windowed in
+    float64 and transformed.
     """
     y = np.asarray(y, dtype=np.float32)
     half = n_fft // 2
     padded = np.zeros(y.size + 2 * half, dtype=np.float32)
     padded[half : half + y.size] = y
     frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft)[::hop_length]  # (t, n_fft)
-    spec = np.fft.rfft(hann(win_length, n_fft) * frames, axis=-1).astype(np.complex64)
-    return np.abs(spec).T
+    return np.fft.rfft(hann(win_length, n_fft) * frames, axis=-1).astype(np.complex64)
+
+
+def stft_magnitude(y: np.ndarray, *, n_fft: int, hop_length: int, win_length: int) -> np.ndarray:
+    """``np.abs(librosa.stft(y, centre=True, pad_mode="constant"))`` for ``y [shape=(n,)]`` float32.
+
+    Returns ``[shape=(1 + n_fft // 2, 1 + n // hop_length)]`` float32 (the magnitude of :func:`stft`, taken in
+    float32 as librosa does).
+    """
+    return np.abs(stft(y, n_fft=n_fft, hop_length=hop_length, win_length=win_length)).T
 
 
 def fft_frequencies(*, sr: float, n_fft: int) -> np.ndarray:

@@ -426,9 +426,10 @@ def extract(y: np.ndarray, cfg: FeatureConfig, *, trimmed: bool = False) -> np.n
         n_frames = 1 + y.size // cfg.hop_length  # spectrogram()'s centred frames
         voice_job = pool.submit(voice.frames, y, n_frames, hop_length=cfg.hop_length, layout=cfg.voice_layout)
     S = spectrogram(y, cfg)
-    if cfg.denoise == "spectral" and S.shape[1]:
-        S = S * np.sqrt(denoise.gain(S**2))
     P = S**2
+    if cfg.denoise == "spectral" and S.shape[1]:
+        g = denoise.gain(P)
+        S, P = S * np.sqrt(g), P * g
     mel_fb, chroma_fb = _filters(cfg.sample_rate, cfg.n_fft, cfg.n_mels, cfg.fmin, cfg.fmax)
     logmel = _log_mel(P, mel_fb)
     out: list[np.ndarray] = []
