@@ -11,7 +11,8 @@
         --test-speakers ravdess_05,ravdess_10,ravdess_14,ravdess_19,emodb_03,emodb_13
 
 For every condition of :data:`ser.channels.CONDITIONS` each test clip is degraded (seeded; babble is
-mixed from *other test speakers'* clips, never training voices), then predicted twice: unadapted
+mixed from *other test speakers'* clips, never training voices: up to 8 clips of each, so the 6 talkers are
+mostly different people; ``talker20`` is one other talker), then predicted twice: unadapted
 (each clip alone) and with ``--adapt running`` (per speaker, clips in seeded random order, each
 predicted with a profile of that speaker's earlier clips only — the same degraded channel, as a
 session through one microphone would be). Prints UAR per corpus as a Markdown table and writes JSON.
@@ -70,7 +71,9 @@ def run(model: str, data: list[str], conditions: list[str], limit: int, seed: in
     clean = [audio.load(p, sr=pred.sample_rate) for p in man["path"]]
     labels = list(pred.labels)
     y = np.array([labels.index(e) for e in man["emotion"]])
-    out: dict = {"model": str(model), "n": len(man), "speakers": sorted(set(man["speaker"])), "conditions": {}}
+    out: dict = {"model": str(model), "n": len(man), "speakers": sorted(set(man["speaker"])),
+                 "babble_pool": f"up to 8 clips of each other held-out speaker (ser.channels.babble_pool, seed {seed})",
+                 "conditions": {}}
     for cond in conditions:
         t0 = time.time()
         probs_u = np.zeros((len(man), len(labels)))
@@ -78,7 +81,7 @@ def run(model: str, data: list[str], conditions: list[str], limit: int, seed: in
         rng = np.random.default_rng(seed)
         for k, spk in enumerate(sorted(set(man["speaker"]))):
             idx = np.flatnonzero(man["speaker"].to_numpy() == spk)
-            others = [clean[j] for j in np.flatnonzero(man["speaker"].to_numpy() != spk)[:40]]
+            others = [clean[j] for j in channels.babble_pool(man["speaker"].to_numpy(), spk, seed=seed)]
             idx = idx[session_order(y[idx], order="random", rng=rng)]
             profile = pred.new_profile(spk) if pred.adaptive else None
             for i in idx:

@@ -322,6 +322,18 @@ def babble_noise(n: int, *, others: Sequence[np.ndarray], rng: np.random.Generat
     return out
 
 
+def babble_pool(speakers: Sequence[str] | np.ndarray, speaker: str, *, seed: int = 0,
+                per_speaker: int = 8) -> np.ndarray:
+    """Indices of the clips to mix ``speaker``'s babble from: up to ``per_speaker`` clips (seeded) of *each* other
+    speaker in ``speakers [shape=(n,)]``, never ``speaker``'s own, so a 6-talker babble holds several voices rather
+    than one voice six times. ``[shape=(k,)]`` int, ascending within each speaker."""
+    speakers = np.asarray(speakers)
+    rng = np.random.default_rng(seed)
+    picks = [np.sort(rng.choice(idx, size=min(per_speaker, idx.size), replace=False))
+             for idx in (np.flatnonzero(speakers == other) for other in sorted(set(speakers.tolist()) - {speaker}))]
+    return np.concatenate(picks).astype(int) if picks else np.zeros(0, dtype=int)
+
+
 def add_babble(
     y: np.ndarray,
     *,
@@ -621,11 +633,11 @@ def _noise_cond(color: NoiseColor, snr: float) -> Condition:
     return f
 
 
-def _babble_cond(snr: float) -> Condition:
+def _babble_cond(snr: float, n_talkers: int = 6) -> Condition:
     def f(y, *, sr=SAMPLE_RATE, seed=0, others=None):
         if others is None or len(others) == 0:
             raise ValueError("babble conditions need `others`: clips of other speakers")
-        return add_babble(y, snr_db=snr, others=others, seed=seed, sr=sr)
+        return add_babble(y, snr_db=snr, others=others, seed=seed, n_talkers=n_talkers, sr=sr)
 
     return f
 
@@ -670,6 +682,7 @@ CONDITIONS: dict[str, Condition] = {
     "pink10": _noise_cond("pink", 10.0),
     "babble20": _babble_cond(20.0),
     "babble10": _babble_cond(10.0),
+    "talker20": _babble_cond(20.0, n_talkers=1),  # one competing voice (a television, a colleague) at 20 dB
     "telephone": lambda y, *, sr=SAMPLE_RATE, seed=0, others=None: telephone(y, sr=sr),
     "opus12": _codec_cond("opus", 12),
     "opus24": _codec_cond("opus", 24),

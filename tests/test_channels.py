@@ -327,3 +327,15 @@ def test_laptop_room_seed_keeps_one_room_for_a_session(monkeypatch):
     ch.laptop(y, sr=SR, seed=1)
     ch.laptop(y, sr=SR, seed=2)
     assert rooms[0] != rooms[1]
+
+
+def test_babble_pool_spans_every_other_speaker_and_never_the_speaker():
+    speakers = np.array(["a"] * 30 + ["b"] * 5 + ["c"] * 20 + ["d"] * 12)
+    pool = ch.babble_pool(speakers, "c", seed=1, per_speaker=8)
+    assert "c" not in set(speakers[pool])
+    counts = {s: int((speakers[pool] == s).sum()) for s in "abd"}
+    assert counts == {"a": 8, "b": 5, "d": 8}  # all of a short speaker's clips, 8 of the others'
+    assert len(set(pool.tolist())) == pool.size
+    np.testing.assert_array_equal(pool, ch.babble_pool(speakers, "c", seed=1, per_speaker=8))
+    assert not np.array_equal(pool, ch.babble_pool(speakers, "c", seed=2, per_speaker=8))
+    assert ch.babble_pool(np.array(["x", "x"]), "x").size == 0
