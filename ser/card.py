@@ -229,7 +229,10 @@ def model_card(cfg: BundleConfig, metrics: dict[str, Any], eda: dict[str, Any]) 
            + ("a microphone's frequency response (high-pass 50-400 Hz, low and high shelves, a resonance), "
               if tr.get("mic") else "")
            + "band limit or telephone band, AGC-style compression, Opus/MP3 at low bit rates, gain -20..+10 dB: "
-           "ser.channels)" if tr.get("channels") else "") + ".",
+           "ser.channels"
+           + (f"; {float(tr['device_chains']):.0%} of the channels are a whole device: room, noise, AGC and codec "
+              "together" if tr.get("device_chains") else "")
+           + ")" if tr.get("channels") else "") + ".",
         ("Input level: every analysed window is scaled to " + f"{fc.level_db:g} dBFS before features, so the "
          "input gain changes nothing (the removed level is used only relative to a speaker profile)."
          if fc.level_db is not None else "Input level: raw (features move with the input gain)."),

@@ -733,6 +733,7 @@ def random_channel(
     rng: np.random.Generator,
     others: Sequence[np.ndarray] | None = None,
     mic: bool = False,
+    device: float = 0.0,
 ) -> tuple[np.ndarray, str]:
     """A random realistic channel for training augmentation: ``(y' [shape=(n,)] float32, description)``.
 
@@ -745,16 +746,24 @@ def random_channel(
     (``"clean"`` if none fired). Deterministic for a given ``rng`` state; about 10-30 ms per 3 s clip.
     The microphone stage draws from a generator of its own, spawned from ``rng``'s seed sequence (so every other
     stage's draws are those of ``mic=False``, the chain before the stage existed).
+
+    ``device``: the probability that the chain is a whole device (a laptop or phone in a room): room, noise, AGC
+    and codec all fire, with the same parameter ranges. Independent stages rarely stack up like that (about 3 % of
+    chains), yet a browser microphone delivers them together. The draw comes from its own spawned generator (every
+    other draw is that of ``device=0``); with ``mic`` too, the microphone's generator is the second one spawned.
     """
     out = _mono(y)
     parts: list[str] = []
     if out.size == 0:
         return out.copy(), "clean"
-    if rng.random() < 0.5:
+    whole = device > 0.0 and bool(_side_rng(rng).random() < device)
+    if whole:
+        parts.append("device")
+    if rng.random() < 0.5 or whole:
         rt60 = float(rng.uniform(0.15, 0.8))
         out = room(out, sr=sr, rt60=rt60, seed=int(rng.integers(2**31)))
         parts.append(f"room{rt60:.2f}")
-    if rng.random() < 0.6:
+    if rng.random() < 0.6 or whole:
         kinds = ["white", "pink"] + (["babble"] if others is not None and len(others) > 0 else [])
         kind = kinds[int(rng.integers(len(kinds)))]
         snr = float(rng.uniform(5.0, 30.0))
@@ -781,10 +790,10 @@ def random_channel(
             high = float(rng.uniform(3000.0, 7000.0))
             out = bandlimit(out, sr=sr, low_hz=None, high_hz=high)
             parts.append(f"lp{high / 1000:.1f}k")
-    if rng.random() < 0.35:
+    if rng.random() < 0.35 or whole:
         out = compressor(out, sr=sr, makeup="auto" if rng.random() < 0.5 else "target")
         parts.append("agc")
-    if rng.random() < 0.3:
+    if rng.random() < 0.3 or whole:
         names = available_codecs()
         if names:
             name = names[int(rng.integers(len(names)))]

@@ -78,7 +78,7 @@ def _cmd_train(a: argparse.Namespace) -> int:
         n_test_speakers=a.n_test, n_val_speakers=pick(a.n_val, "n_val"), augment=a.augment, augment_strength=a.augment_strength,
         original_weight=a.original_weight, studio_weight=a.studio_weight, studio_power=a.studio_power, studio_l2=a.studio_l2, channel_l2=a.channel_l2, narrowband=not a.no_narrowband, babble_copies=a.babble_copies,
         labels=speakers(a.labels), label_space=a.label_space, seed=a.seed, cache_dir=a.cache_dir, use_cache=not a.no_cache,
-        channels=not a.no_channels, mic=a.mic, adapt=not a.no_adapt, adapt_tau=a.adapt_tau,
+        channels=not a.no_channels, mic=a.mic, device_chains=a.device_chains, adapt=not a.no_adapt, adapt_tau=a.adapt_tau,
         adapt_mood=a.adapt_mood, adapt_mood_clips=a.adapt_mood_clips, adapt_orders=a.adapt_orders,
         adapt_mix_clips=a.adapt_mix_clips,
         adapted_member=a.adapted_member,
@@ -347,6 +347,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--mic", action="store_true",
                    help="recording channels also pass a random microphone response (high-pass, shelves, a resonance); "
                         "off by default: it bought little on coloured input and cost clean speech and the laptop chain")
+    t.add_argument("--device-chains", type=float, default=0.0, metavar="P",
+                   help="probability (0-1) that an augmented copy's recording channel is a whole device: room, noise, "
+                        "AGC and low-bitrate codec together, as a laptop or phone delivers them (default 0: each stage "
+                        "on its own draw)")
     t.add_argument("--no-adapt", action="store_true",
                    help="no speaker-adaptation prior (linear/mlp only; default: trained for both modes)")
     for flag, default, text in (

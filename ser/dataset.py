@@ -139,7 +139,7 @@ def _augmenter(strength: float):
 
 
 def augment(y: np.ndarray, *, sr: int, seed: int, strength: float = 1.0, channel_seed: int | None = None,
-            others: Sequence[np.ndarray] | None = None, mic: bool = False) -> np.ndarray:
+            others: Sequence[np.ndarray] | None = None, mic: bool = False, device: float = 0.0) -> np.ndarray:
     """One augmented copy of ``y [shape=(n,)]``: voice (pitch shift, time stretch, noise, gain) and,
     with ``channel_seed``, a recording channel (room, noise or babble of ``others``, a microphone's response
     unless ``mic`` is False, band limit, AGC, low-bitrate codec: :func:`ser.channels.random_channel`).
@@ -153,7 +153,7 @@ def augment(y: np.ndarray, *, sr: int, seed: int, strength: float = 1.0, channel
         from .channels import random_channel
 
         out, _ = random_channel(out.astype(np.float32), sr=sr, rng=np.random.default_rng(channel_seed),
-                                others=list(others) if others else None, mic=mic)
+                                others=list(others) if others else None, mic=mic, device=device)
     peak = float(np.abs(out).max()) if out.size else 0.0
     return (out / peak * 0.99 if peak > 1.0 else out).astype(np.float32)
 
@@ -176,6 +176,7 @@ class Job:
     narrow: bool = False  # then through a random narrowband line (ser.channels.narrowband), seeded per clip
     babble_only: bool = False  # the clip itself plus the babble of ``babble`` at a seeded SNR of 5-20 dB
     mic: bool = False  # with ``channel``: the chain includes a random microphone response (ser.channels.microphone)
+    device: float = 0.0  # with ``channel``: probability that the chain is a whole device (room + noise + AGC + codec)
 
 
 def _tag(job: Job) -> str:
@@ -185,6 +186,7 @@ def _tag(job: Job) -> str:
         if job.channel:
             key = "|".join((job.channel, *job.babble))
             tag += "-ch" + hashlib.sha1(key.encode()).hexdigest()[:10]
+            tag += f"-dev{job.device:g}" if job.device else ""  # chains without it keep their cache entries
             tag += "-mic2" if job.mic else ""  # chains without the microphone stage keep their old cache entries (mic1: a
             # draft whose microphone shared the chain's draws, never shipped)
     if job.babble_only:
@@ -207,7 +209,7 @@ def _work(job: Job, cfg: FeatureConfig, cache_root: str | None, use_cache: bool,
             channel_seed = int(hashlib.sha1(f"{job.channel}-{job.aug}-{job.seed}".encode()).hexdigest()[:8], 16)
         others = [audio.load(p, sr=cfg.sample_rate) for p in job.babble]
         y = augment(y, sr=cfg.sample_rate, seed=seed, strength=job.strength, channel_seed=channel_seed, others=others,
-                    mic=job.mic)
+                    mic=job.mic, device=job.device)
     if job.babble_only and job.babble:
         from .channels import add_babble
 

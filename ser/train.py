@@ -93,6 +93,7 @@ class TrainConfig:
     original_weight: float = 2.0  # weight of an original clip's windows relative to an augmented copy's
     channels: bool = True  # augmented copies also pass a random recording channel (ser.channels)
     mic: bool = False  # ... whose chain includes a random microphone response (measured, not shipped: EXPERIMENTS s15)
+    device_chains: float = 0.0  # ... which is a whole device (room + noise + AGC + codec) with this probability
     studio_weight: float = 0.8  # with augmented copies: most weight of a second model trained on the original clips only
     studio_power: float = 2.0  # its share is studio_weight * g**studio_power, g = the gate's P(studio-clean input)
     studio_l2: float = 0.05  # weight penalty of the studio member (linear models)
@@ -140,6 +141,8 @@ class TrainConfig:
             raise TrainingError(f"--augment must be 0 or more, got {self.augment}")
         if self.babble_copies < 0:
             raise TrainingError(f"--babble-copies must be 0 or more, got {self.babble_copies}")
+        if not 0.0 <= self.device_chains <= 1.0:
+            raise TrainingError(f"--device-chains must be in [0, 1], got {self.device_chains}")
 
 
 @dataclass
@@ -491,7 +494,7 @@ class _FeatureStore:
         tc = self.tc
         return self._copies(self._aug, man, range(1, tc.augment + 1), lambda p, c, spk, babble: dataset.Job(
             p, c, tc.seed, tc.augment_strength, channel=spk if tc.channels else "",
-            babble=babble(c) if tc.channels else (), mic=tc.mic), "augmented features")
+            babble=babble(c) if tc.channels else (), mic=tc.mic, device=tc.device_chains), "augmented features")
 
     def babble(self, man: pd.DataFrame) -> list[list[list[np.ndarray]]]:
         """Babble copies: each clip itself in the babble of 6 other speakers of its fold group (the voices of other
@@ -510,7 +513,8 @@ class _FeatureStore:
         copies = range(0, min(tc.augment, NARROWBAND_COPIES) + 1)
         return self._copies(self._nb, man, copies, lambda p, c, spk, babble: dataset.Job(
             p, c, tc.seed, tc.augment_strength, channel=spk if tc.channels and c else "",
-            babble=babble(c) if tc.channels and c else (), narrow=True, mic=tc.mic), "narrowband features")
+            babble=babble(c) if tc.channels and c else (), narrow=True, mic=tc.mic, device=tc.device_chains),
+            "narrowband features")
 
 
 def _run_split(tc, labels, man, split, store, *, seed, tag):

@@ -339,3 +339,24 @@ def test_babble_pool_spans_every_other_speaker_and_never_the_speaker():
     np.testing.assert_array_equal(pool, ch.babble_pool(speakers, "c", seed=1, per_speaker=8))
     assert not np.array_equal(pool, ch.babble_pool(speakers, "c", seed=2, per_speaker=8))
     assert ch.babble_pool(np.array(["x", "x"]), "x").size == 0
+
+
+def test_random_channel_stacks_a_whole_device_when_asked():
+    """``device``: that share of chains has room, noise, AGC and a codec all at once; the rest are drawn as without it
+    (the draw comes from a generator of its own), and device=0 is the chain from before the option."""
+    y = speechlike(1.0)
+    plain = [ch.random_channel(y, sr=SR, rng=np.random.default_rng(s))[1] for s in range(24)]
+    assert [ch.random_channel(y, sr=SR, rng=np.random.default_rng(s), device=0.0)[1] for s in range(24)] == plain
+    every = [ch.random_channel(y, sr=SR, rng=np.random.default_rng(s), device=1.0)[1] for s in range(6)]
+    for desc in every:
+        stages = desc.split("+")
+        assert stages[0] == "device" and stages[1].startswith("room") and "agc" in stages
+        assert re.match(r"(white|pink)\d+$", stages[2])  # no ``others``: no babble
+        if CODECS:
+            assert re.match(r"(opus\d+|mp3_\d+)$", stages[-1])
+    some = [ch.random_channel(y, sr=SR, rng=np.random.default_rng(s), device=0.3)[1] for s in range(24)]
+    assert 2 <= sum(d.startswith("device") for d in some) <= 14
+    assert [d for d in some if not d.startswith("device")] == [p for p, d in zip(plain, some, strict=True)
+                                                              if not d.startswith("device")]
+    a = ch.random_channel(y, sr=SR, rng=np.random.default_rng(5), device=1.0)[0]
+    np.testing.assert_array_equal(a, ch.random_channel(y, sr=SR, rng=np.random.default_rng(5), device=1.0)[0])

@@ -248,6 +248,10 @@ def test_copies_are_counts():
     assert TrainConfig(data=("x",), out="y", babble_copies=2).babble_copies == 2
     with pytest.raises(TrainingError, match="--babble-copies must be 0 or more"):
         TrainConfig(data=("x",), out="y", babble_copies=-1)
+    assert TrainConfig(data=("x",), out="y").device_chains == 0.0
+    for bad in (-0.1, 1.5):
+        with pytest.raises(TrainingError, match=r"--device-chains must be in \[0, 1\]"):
+            TrainConfig(data=("x",), out="y", device_chains=bad)
 
 
 def test_sample_weights_balance_classes_and_weight_originals():
