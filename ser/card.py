@@ -225,7 +225,9 @@ def model_card(cfg: BundleConfig, metrics: dict[str, Any], eda: dict[str, Any]) 
         + (f"; an original clip counts {float(tr['original_weight']):g} times a copy"
            if tr.get("augment") and float(tr.get("original_weight", 1.0)) != 1.0 else "")
         + ("; each copy of a speaker also passes one simulated recording channel (room 0.15-0.8 s RT60, "
-           "white/pink noise or babble of other training speakers at 5-30 dB SNR, "
+           "white/pink noise or babble of other training speakers"
+           + (" ({}-{} voices)".format(*tr["babble_talkers"]) if tuple(tr.get("babble_talkers") or (6, 6)) != (6, 6)
+              else "") + " at 5-30 dB SNR, "
            + ("a microphone's frequency response (high-pass 50-400 Hz, low and high shelves, a resonance), "
               if tr.get("mic") else "")
            + "band limit or telephone band, AGC-style compression, Opus/MP3 at low bit rates, gain -20..+10 dB: "

@@ -734,6 +734,7 @@ def random_channel(
     others: Sequence[np.ndarray] | None = None,
     mic: bool = False,
     device: float = 0.0,
+    talkers: tuple[int, int] = (6, 6),
 ) -> tuple[np.ndarray, str]:
     """A random realistic channel for training augmentation: ``(y' [shape=(n,)] float32, description)``.
 
@@ -751,6 +752,9 @@ def random_channel(
     and codec all fire, with the same parameter ranges. Independent stages rarely stack up like that (about 3 % of
     chains), yet a browser microphone delivers them together. The draw comes from its own spawned generator (every
     other draw is that of ``device=0``); with ``mic`` too, the microphone's generator is the second one spawned.
+
+    ``talkers``: the babble's number of voices, drawn uniformly from this range (inclusive; default always 6). One
+    or two voices are a competing talker rather than a murmur. Drawn from a generator of its own, like ``device``.
     """
     out = _mono(y)
     parts: list[str] = []
@@ -769,7 +773,9 @@ def random_channel(
         snr = float(rng.uniform(5.0, 30.0))
         s = int(rng.integers(2**31))
         if kind == "babble":
-            out = add_babble(out, snr_db=snr, others=others if others is not None else (), seed=s, sr=sr)
+            n = 6 if tuple(talkers) == (6, 6) else int(_side_rng(rng).integers(talkers[0], talkers[1] + 1))
+            out = add_babble(out, snr_db=snr, others=others if others is not None else (), seed=s, n_talkers=n, sr=sr)
+            kind = "babble" if n == 6 else f"babble{n}x"
         else:
             out = add_noise(out, snr_db=snr, color=kind, seed=s, sr=sr)  # type: ignore[arg-type]
         parts.append(f"{kind}{snr:.0f}")

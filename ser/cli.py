@@ -19,6 +19,15 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # silence TensorFlow's start
 from .errors import SERError  # noqa: E402
 
 
+def _talkers(text: str) -> tuple[int, int]:
+    """``--babble-talkers``: ``"N"`` or ``"LO-HI"`` → ``(lo, hi)``."""
+    try:
+        lo, _, hi = text.partition("-")
+        return int(lo), int(hi or lo)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected N or LO-HI (voices), got {text!r}") from None
+
+
 def _atomic_write(path: str | Path, text: str) -> None:
     from .fileio import write_text_atomic
 
@@ -78,7 +87,8 @@ def _cmd_train(a: argparse.Namespace) -> int:
         n_test_speakers=a.n_test, n_val_speakers=pick(a.n_val, "n_val"), augment=a.augment, augment_strength=a.augment_strength,
         original_weight=a.original_weight, studio_weight=a.studio_weight, studio_power=a.studio_power, studio_l2=a.studio_l2, channel_l2=a.channel_l2, narrowband=not a.no_narrowband, babble_copies=a.babble_copies,
         labels=speakers(a.labels), label_space=a.label_space, seed=a.seed, cache_dir=a.cache_dir, use_cache=not a.no_cache,
-        channels=not a.no_channels, mic=a.mic, device_chains=a.device_chains, adapt=not a.no_adapt, adapt_tau=a.adapt_tau,
+        channels=not a.no_channels, mic=a.mic, device_chains=a.device_chains,
+        babble_talkers=a.babble_talkers, adapt=not a.no_adapt, adapt_tau=a.adapt_tau,
         adapt_mood=a.adapt_mood, adapt_mood_clips=a.adapt_mood_clips, adapt_orders=a.adapt_orders,
         adapt_mix_clips=a.adapt_mix_clips,
         adapted_member=a.adapted_member,
@@ -351,6 +361,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="probability (0-1) that an augmented copy's recording channel is a whole device: room, noise, "
                         "AGC and low-bitrate codec together, as a laptop or phone delivers them (default 0: each stage "
                         "on its own draw)")
+    t.add_argument("--babble-talkers", type=_talkers, default=(6, 6), metavar="N|LO-HI",
+                   help="voices in a training channel's babble: N, or drawn from LO-HI (default 6; 1-2 voices are "
+                        "a competing talker)")
     t.add_argument("--no-adapt", action="store_true",
                    help="no speaker-adaptation prior (linear/mlp only; default: trained for both modes)")
     for flag, default, text in (

@@ -139,7 +139,8 @@ def _augmenter(strength: float):
 
 
 def augment(y: np.ndarray, *, sr: int, seed: int, strength: float = 1.0, channel_seed: int | None = None,
-            others: Sequence[np.ndarray] | None = None, mic: bool = False, device: float = 0.0) -> np.ndarray:
+            others: Sequence[np.ndarray] | None = None, mic: bool = False, device: float = 0.0,
+            talkers: tuple[int, int] = (6, 6)) -> np.ndarray:
     """One augmented copy of ``y [shape=(n,)]``: voice (pitch shift, time stretch, noise, gain) and,
     with ``channel_seed``, a recording channel (room, noise or babble of ``others``, a microphone's response
     unless ``mic`` is False, band limit, AGC, low-bitrate codec: :func:`ser.channels.random_channel`).
@@ -153,7 +154,7 @@ def augment(y: np.ndarray, *, sr: int, seed: int, strength: float = 1.0, channel
         from .channels import random_channel
 
         out, _ = random_channel(out.astype(np.float32), sr=sr, rng=np.random.default_rng(channel_seed),
-                                others=list(others) if others else None, mic=mic, device=device)
+                                others=list(others) if others else None, mic=mic, device=device, talkers=talkers)
     peak = float(np.abs(out).max()) if out.size else 0.0
     return (out / peak * 0.99 if peak > 1.0 else out).astype(np.float32)
 
@@ -177,6 +178,7 @@ class Job:
     babble_only: bool = False  # the clip itself plus the babble of ``babble`` at a seeded SNR of 5-20 dB
     mic: bool = False  # with ``channel``: the chain includes a random microphone response (ser.channels.microphone)
     device: float = 0.0  # with ``channel``: probability that the chain is a whole device (room + noise + AGC + codec)
+    talkers: tuple[int, int] = (6, 6)  # with ``channel``: range of the babble's number of voices
 
 
 def _tag(job: Job) -> str:
@@ -187,6 +189,7 @@ def _tag(job: Job) -> str:
             key = "|".join((job.channel, *job.babble))
             tag += "-ch" + hashlib.sha1(key.encode()).hexdigest()[:10]
             tag += f"-dev{job.device:g}" if job.device else ""  # chains without it keep their cache entries
+            tag += f"-tk{job.talkers[0]}-{job.talkers[1]}" if tuple(job.talkers) != (6, 6) else ""
             tag += "-mic2" if job.mic else ""  # chains without the microphone stage keep their old cache entries (mic1: a
             # draft whose microphone shared the chain's draws, never shipped)
     if job.babble_only:
@@ -209,7 +212,7 @@ def _work(job: Job, cfg: FeatureConfig, cache_root: str | None, use_cache: bool,
             channel_seed = int(hashlib.sha1(f"{job.channel}-{job.aug}-{job.seed}".encode()).hexdigest()[:8], 16)
         others = [audio.load(p, sr=cfg.sample_rate) for p in job.babble]
         y = augment(y, sr=cfg.sample_rate, seed=seed, strength=job.strength, channel_seed=channel_seed, others=others,
-                    mic=job.mic, device=job.device)
+                    mic=job.mic, device=job.device, talkers=tuple(job.talkers))
     if job.babble_only and job.babble:
         from .channels import add_babble
 

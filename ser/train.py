@@ -94,6 +94,7 @@ class TrainConfig:
     channels: bool = True  # augmented copies also pass a random recording channel (ser.channels)
     mic: bool = False  # ... whose chain includes a random microphone response (measured, not shipped: EXPERIMENTS s15)
     device_chains: float = 0.0  # ... which is a whole device (room + noise + AGC + codec) with this probability
+    babble_talkers: tuple[int, int] = (6, 6)  # ... whose babble has this many voices (drawn uniformly)
     studio_weight: float = 0.8  # with augmented copies: most weight of a second model trained on the original clips only
     studio_power: float = 2.0  # its share is studio_weight * g**studio_power, g = the gate's P(studio-clean input)
     studio_l2: float = 0.05  # weight penalty of the studio member (linear models)
@@ -141,6 +142,10 @@ class TrainConfig:
             raise TrainingError(f"--augment must be 0 or more, got {self.augment}")
         if self.babble_copies < 0:
             raise TrainingError(f"--babble-copies must be 0 or more, got {self.babble_copies}")
+        lo, hi = (int(n) for n in self.babble_talkers)
+        object.__setattr__(self, "babble_talkers", (lo, hi))  # a list from a JSON config reads as the tuple
+        if not 1 <= lo <= hi:
+            raise TrainingError(f"--babble-talkers must be N or LO-HI with 1 <= LO <= HI, got {lo}-{hi}")
         if not 0.0 <= self.device_chains <= 1.0:
             raise TrainingError(f"--device-chains must be in [0, 1], got {self.device_chains}")
 
@@ -494,7 +499,8 @@ class _FeatureStore:
         tc = self.tc
         return self._copies(self._aug, man, range(1, tc.augment + 1), lambda p, c, spk, babble: dataset.Job(
             p, c, tc.seed, tc.augment_strength, channel=spk if tc.channels else "",
-            babble=babble(c) if tc.channels else (), mic=tc.mic, device=tc.device_chains), "augmented features")
+            babble=babble(c) if tc.channels else (), mic=tc.mic, device=tc.device_chains,
+            talkers=tc.babble_talkers), "augmented features")
 
     def babble(self, man: pd.DataFrame) -> list[list[list[np.ndarray]]]:
         """Babble copies: each clip itself in the babble of 6 other speakers of its fold group (the voices of other
@@ -513,7 +519,8 @@ class _FeatureStore:
         copies = range(0, min(tc.augment, NARROWBAND_COPIES) + 1)
         return self._copies(self._nb, man, copies, lambda p, c, spk, babble: dataset.Job(
             p, c, tc.seed, tc.augment_strength, channel=spk if tc.channels and c else "",
-            babble=babble(c) if tc.channels and c else (), narrow=True, mic=tc.mic, device=tc.device_chains),
+            babble=babble(c) if tc.channels and c else (), narrow=True, mic=tc.mic, device=tc.device_chains,
+            talkers=tc.babble_talkers),
             "narrowband features")
 
 

@@ -67,6 +67,8 @@ def test_card_names_the_members_the_recipe_trained():
     assert "AGC-style compression" in with_mic and "AGC-style compression" in no_mic
     assert "simulated recording channel" not in card(augment=2, channels=False, mic=True)
     assert "30% of the channels are a whole device" in card(augment=2, channels=True, device_chains=0.3)
+    assert "babble of other training speakers (1-6 voices) at" in card(augment=2, channels=True, babble_talkers=[1, 6])
+    assert "voices)" not in no_mic + card(augment=2, channels=True, babble_talkers=[6, 6])
     assert "whole device" not in no_mic + card(augment=2, channels=False, device_chains=0.3)
     weighted = card(augment=4, original_weight=2.0)  # session 17: the originals keep a third of the weight
     assert "4 augmented copies per training clip" in weighted and "an original clip counts 2 times a copy" in weighted

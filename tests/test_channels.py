@@ -360,3 +360,16 @@ def test_random_channel_stacks_a_whole_device_when_asked():
                                                               if not d.startswith("device")]
     a = ch.random_channel(y, sr=SR, rng=np.random.default_rng(5), device=1.0)[0]
     np.testing.assert_array_equal(a, ch.random_channel(y, sr=SR, rng=np.random.default_rng(5), device=1.0)[0])
+
+
+def test_random_channel_babble_voices_drawn_from_a_range():
+    """``talkers``: the babble's voices drawn from the range (its own generator: every other draw as by default)."""
+    y = speechlike(1.0)
+    others = [speechlike(0.8, f0=f0, seed=i) for i, f0 in enumerate((95.0, 140.0, 190.0, 230.0))]
+    plain = [ch.random_channel(y, sr=SR, rng=np.random.default_rng(s), others=others)[1] for s in range(40)]
+    few = [ch.random_channel(y, sr=SR, rng=np.random.default_rng(s), others=others, talkers=(1, 2))[1] for s in range(40)]
+    voices = [int(m.group(1)) for d in few for m in [re.search(r"babble(\d)x", d)] if m]
+    assert voices and set(voices) <= {1, 2} and "babble" in "".join(plain)
+    assert [re.sub(r"babble\dx", "babble", d) for d in few] == plain
+    assert [ch.random_channel(y, sr=SR, rng=np.random.default_rng(s), others=others, talkers=(6, 6))[1]
+            for s in range(40)] == plain

@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 import soundfile as sf
 from support import RAVDESS, STEREO_48K, requires_data, speechlike
 
@@ -159,8 +160,22 @@ def test_train_refuses_bad_settings_with_a_message(tmp_path, capsys):
 
     for flag, value, words in [("--stats-floor-db", "-3", "stats_floor_db must be positive"),
                                ("--voice-weight", "0", "voice_weight must be positive"),
-                               ("--prosody-weight", "-1", "prosody_weight")]:
+                               ("--prosody-weight", "-1", "prosody_weight"),
+                               ("--device-chains", "2", "--device-chains must be in [0, 1]"),
+                               ("--babble-talkers", "4-2", "--babble-talkers must be N or LO-HI")]:
         assert main(["train", "--data", str(tmp_path), "--out", str(tmp_path / "m"), flag, value]) == 2
         err = capsys.readouterr().err
         assert err.startswith("error: ") and words in err and "Traceback" not in err, (flag, err)
     assert not (tmp_path / "m").exists()
+
+
+def test_babble_talkers_reads_n_or_a_range(capsys):
+    from ser.cli import build_parser
+
+    def parse(*args):
+        return build_parser().parse_args(["train", "--data", "d", "--out", "o", *args]).babble_talkers
+
+    assert parse() == (6, 6) and parse("--babble-talkers", "3") == (3, 3) and parse("--babble-talkers", "1-6") == (1, 6)
+    with pytest.raises(SystemExit):
+        parse("--babble-talkers", "many")
+    assert "expected N or LO-HI" in capsys.readouterr().err

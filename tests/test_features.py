@@ -215,6 +215,8 @@ def test_babble_and_narrowband_jobs_are_seeded_cached_copies(tmp_path):
     assert dataset._tag(with_mic) == dataset._tag(without) + "-mic2"
     device = dataset.Job(paths[0], 1, 0, 1.0, channel="spk", device=0.3)
     assert dataset._tag(device) == dataset._tag(without) + "-dev0.3"  # and device=0 keeps the old tag
+    few = dataset.Job(paths[0], 1, 0, 1.0, channel="spk", talkers=(1, 6))
+    assert dataset._tag(few) == dataset._tag(without) + "-tk1-6"
     cache = tmp_path / "cache"
     first = dataset.extract_all([plain, bab, nb], cfg, cache_dir=cache, workers=1)
     again = dataset.extract_all([plain, bab, nb], cfg, cache_dir=tmp_path / "other", workers=1)

@@ -249,6 +249,9 @@ def test_copies_are_counts():
     with pytest.raises(TrainingError, match="--babble-copies must be 0 or more"):
         TrainConfig(data=("x",), out="y", babble_copies=-1)
     assert TrainConfig(data=("x",), out="y").device_chains == 0.0
+    assert TrainConfig(data=("x",), out="y", babble_talkers=[1, 6]).babble_talkers == (1, 6)  # as read from JSON
+    with pytest.raises(TrainingError, match="--babble-talkers must be N or LO-HI"):
+        TrainConfig(data=("x",), out="y", babble_talkers=(3, 2))
     for bad in (-0.1, 1.5):
         with pytest.raises(TrainingError, match=r"--device-chains must be in \[0, 1\]"):
             TrainConfig(data=("x",), out="y", device_chains=bad)
