@@ -271,6 +271,10 @@ def _members_text(tr: Mapping[str, Any], *, linear: bool = True, l2: float | Non
             text += (f" The studio member has its own weight penalty (L2 {float(tr['studio_l2']):g}"
                      + (f"; the other members {float(l2):g}" if l2 is not None else "")
                      + "): a stronger one makes it lean less on what only the training corpora share.")
+    if linear and tr.get("channel_hidden"):
+        widths = "-".join(str(int(u)) for u in tr["channel_hidden"])
+        text += (f" The channel member is not linear: an MLP with hidden layers of {widths} units (ReLU, dropout, "
+                 "L2 1e-4), so that each kind of recording channel can get its own decision boundary.")
     if tr.get("narrowband", False):
         text += (" A narrowband member, trained on the original clips and up to two of their copies through a "
                  "simulated phone line or 8 kHz link, answers for input that a detector (another logistic regression "

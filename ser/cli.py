@@ -28,6 +28,15 @@ def _talkers(text: str) -> tuple[int, int]:
         raise argparse.ArgumentTypeError(f"expected N or LO-HI (voices), got {text!r}") from None
 
 
+def _widths(text: str) -> tuple[int, ...]:
+    """``--channel-hidden``: ``"256,128"`` → ``(256, 128)``; ``""`` or ``"0"`` → ``()`` (linear)."""
+    try:
+        widths = tuple(int(u) for u in text.split(",") if u.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated layer widths, e.g. 256,128, got {text!r}") from None
+    return () if widths == (0,) else widths
+
+
 def _atomic_write(path: str | Path, text: str) -> None:
     from .fileio import write_text_atomic
 
@@ -85,7 +94,8 @@ def _cmd_train(a: argparse.Namespace) -> int:
         folds=a.folds,
         ensemble=a.ensemble, test_speakers=speakers(a.test_speakers), val_speakers=speakers(a.val_speakers),
         n_test_speakers=a.n_test, n_val_speakers=pick(a.n_val, "n_val"), augment=a.augment, augment_strength=a.augment_strength,
-        original_weight=a.original_weight, studio_weight=a.studio_weight, studio_power=a.studio_power, studio_l2=a.studio_l2, channel_l2=a.channel_l2, narrowband=not a.no_narrowband, babble_copies=a.babble_copies,
+        original_weight=a.original_weight, studio_weight=a.studio_weight, studio_power=a.studio_power, studio_l2=a.studio_l2, channel_l2=a.channel_l2,
+        channel_hidden=a.channel_hidden, channel_epochs=a.channel_epochs, narrowband=not a.no_narrowband, babble_copies=a.babble_copies,
         labels=speakers(a.labels), label_space=a.label_space, seed=a.seed, cache_dir=a.cache_dir, use_cache=not a.no_cache,
         channels=not a.no_channels, mic=a.mic, device_chains=a.device_chains,
         babble_talkers=a.babble_talkers, adapt=not a.no_adapt, adapt_tau=a.adapt_tau,
@@ -345,6 +355,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="weight penalty of the linear channel model (originals + augmented copies; the gates and the "
                         "narrowband model keep --l2); 0.05 gained on a corpus the model never heard "
                         "(benchmarks/EXPERIMENTS.md, session 14)")
+    t.add_argument("--channel-hidden", type=_widths, default=(), metavar="W[,W...]",
+                   help="linear models: the channel model an MLP with hidden layers of these widths (ReLU, --dropout "
+                        "after each, L2 1e-4) instead of one softmax layer; default: linear (the shipped recipe)")
+    t.add_argument("--channel-epochs", type=int, default=0,
+                   help="with --channel-hidden: at most this many epochs for the channel MLP (default 0: --epochs)")
     t.add_argument("--babble-copies", type=int, default=0,
                    help="with augmented copies: copies of each training clip in the babble of 6 other training "
                         "speakers at 5-20 dB SNR, beside the random-channel copies (default 0: more babble "

@@ -5,7 +5,7 @@ name        input                            architecture
 ==========  ===============================  ======================================================
 ``linear``  stats ``[shape=(n, n_stats)]``   standardise → softmax (L2-penalised logistic regression;
                                              the default and the shipped model)
-``mlp``     stats ``[shape=(n, n_stats)]``   standardise → 2 dense layers (seed 002's fast baseline)
+``mlp``     stats ``[shape=(n, n_stats)]``   standardise → dense layers (256, 128: seed 002's fast baseline)
 ``bilstm``  sequence ``[shape=(n, T, d)]``   masking → BiLSTM(128) → BiLSTM(64) → dense (seed 003)
 ``cnn``     log-mel ``[shape=(n, T, m)]``    SpecAugment → 4 conv blocks → attention pooling → dense
 ``crnn``    log-mel ``[shape=(n, T, m)]``    SpecAugment → 3 conv blocks → BiGRU → attention pooling
@@ -66,6 +66,7 @@ class ModelConfig:
     spec_time_mask: int = 30  # max frames masked (SpecAugment), training only
     spec_freq_mask: int = 8  # max mel bands masked, training only
     width: int = 32  # channels of the first conv block / units scale
+    hidden: tuple[int, ...] = (256, 128)  # mlp: units of each hidden layer (ReLU, dropout after each)
     prosody_weight: float = 5.0  # stats models: the prosody block's functionals at this scale once standardised
     voice_weight: float = 1.0  # stats models: the voice block's means at this scale once standardised
 
@@ -74,6 +75,9 @@ class ModelConfig:
             raise ValueError(f"prosody_weight must be positive, got {self.prosody_weight}")
         if not self.voice_weight > 0:
             raise ValueError(f"voice_weight must be positive, got {self.voice_weight}")
+        object.__setattr__(self, "hidden", tuple(int(u) for u in self.hidden))  # a JSON list reads as the tuple
+        if not self.hidden or min(self.hidden) < 1:
+            raise ValueError(f"hidden must be one or more positive layer widths, got {self.hidden}")
         if self.l2 is None:
             object.__setattr__(self, "l2", float(recipe_defaults(self.model_type)["l2"]))
 
@@ -180,7 +184,7 @@ def build_model(
     elif cfg.model_type == "mlp":
         x = layers.Normalization(name="standardise")(inp)
         x = layers.GaussianNoise(0.1)(x)
-        for units in (256, 128):
+        for units in cfg.hidden:
             x = layers.Dense(units, activation="relu", kernel_regularizer=reg)(x)
             x = layers.Dropout(cfg.dropout)(x)
     elif cfg.model_type == "bilstm":

@@ -99,6 +99,8 @@ class TrainConfig:
     studio_power: float = 2.0  # its share is studio_weight * g**studio_power, g = the gate's P(studio-clean input)
     studio_l2: float = 0.05  # weight penalty of the studio member (linear models)
     channel_l2: float = 0.05  # weight penalty of the channel member (linear models; gate and narrowband: the recipe's)
+    channel_hidden: tuple[int, ...] = ()  # linear models: the channel member an MLP with these hidden widths (() = linear)
+    channel_epochs: int = 0  # ... trained for at most this many epochs (0: the recipe's)
     narrowband: bool = True  # with augmented copies: a member trained on telephone-band copies, and its detector
     babble_copies: int = 0  # with augmented copies: copies of each clip in babble of other training speakers (5-20 dB)
     adapt: bool = True  # stats models: fit a speaker-adaptation prior, train unadapted + adapted halves
@@ -134,6 +136,11 @@ class TrainConfig:
             raise TrainingError(f"--studio-l2 must be 0 or more, got {self.studio_l2}")
         if not self.channel_l2 >= 0:
             raise TrainingError(f"--channel-l2 must be 0 or more, got {self.channel_l2}")
+        object.__setattr__(self, "channel_hidden", tuple(int(u) for u in self.channel_hidden))
+        if any(u < 1 for u in self.channel_hidden):
+            raise TrainingError(f"--channel-hidden widths must be positive, got {self.channel_hidden}")
+        if self.channel_epochs < 0:
+            raise TrainingError(f"--channel-epochs must be 0 or more, got {self.channel_epochs}")
         if not self.min_lr >= 0:
             raise TrainingError(f"--min-lr must be 0 or more, got {self.min_lr}")
         if self.adapt_orders < 1:
@@ -301,6 +308,14 @@ def _fit_one(
     # it less sure of itself, so in the blend it pulls a new corpus' studio-clean speech less away from the studio
     # member, and alone it transfers better to another corpus (benchmarks/EXPERIMENTS.md, session 14)
     tc_channel = _with_l2(tc, tc.channel_l2) if linear and train_aug else tc
+    if linear and tc.channel_hidden:
+        # capacity for the channel member: one linear model over every kind of recording channel trades one channel
+        # for another whenever the training channels change (benchmarks/EXPERIMENTS.md, sessions 14-24); an MLP
+        # (the recipe's L2 on its hidden layers, dropout after each) can give each kind of input its own boundary
+        tc_channel = dataclasses.replace(
+            tc, epochs=tc.channel_epochs or tc.epochs,
+            model=dataclasses.replace(tc.model, model_type="mlp", hidden=tc.channel_hidden,
+                                      l2=float(recipe_defaults("mlp")["l2"])))
     model, history, secs = _fit_model(tc_channel, x_tr, ys, weights, validation, early=early, k=k, seed=seed,
                                       what=f"[{tag}] {len(train.frames)} clips + {len(train_aug)} augmented copies")
     parts: dict[str, Any] = {}

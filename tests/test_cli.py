@@ -162,7 +162,8 @@ def test_train_refuses_bad_settings_with_a_message(tmp_path, capsys):
                                ("--voice-weight", "0", "voice_weight must be positive"),
                                ("--prosody-weight", "-1", "prosody_weight"),
                                ("--device-chains", "2", "--device-chains must be in [0, 1]"),
-                               ("--babble-talkers", "4-2", "--babble-talkers must be N or LO-HI")]:
+                               ("--babble-talkers", "4-2", "--babble-talkers must be N or LO-HI"),
+                               ("--channel-epochs", "-3", "--channel-epochs must be 0 or more")]:
         assert main(["train", "--data", str(tmp_path), "--out", str(tmp_path / "m"), flag, value]) == 2
         err = capsys.readouterr().err
         assert err.startswith("error: ") and words in err and "Traceback" not in err, (flag, err)
@@ -179,3 +180,15 @@ def test_babble_talkers_reads_n_or_a_range(capsys):
     with pytest.raises(SystemExit):
         parse("--babble-talkers", "many")
     assert "expected N or LO-HI" in capsys.readouterr().err
+
+
+def test_channel_hidden_reads_layer_widths(capsys):
+    from ser.cli import build_parser
+
+    def parse(*args):
+        return build_parser().parse_args(["train", "--data", "d", "--out", "o", *args]).channel_hidden
+
+    assert parse() == () and parse("--channel-hidden", "0") == () and parse("--channel-hidden", "256,128") == (256, 128)
+    with pytest.raises(SystemExit):
+        parse("--channel-hidden", "wide")
+    assert "expected comma-separated layer widths" in capsys.readouterr().err

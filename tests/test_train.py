@@ -368,6 +368,56 @@ def test_the_studio_and_channel_members_have_their_own_weight_penalties(monkeypa
     assert {pen for _, pen in _spied_fits(monkeypatch, plain, 0, n).values()} == {0.02}
 
 
+def test_the_channel_member_can_be_an_mlp(monkeypatch):
+    """``--channel-hidden`` (TrainConfig.channel_hidden) makes the channel member of a linear recipe an MLP with those
+    hidden widths and the mlp recipe's L2, fitted for at most ``channel_epochs``; studio member and gate stay linear,
+    and the blend answers with probabilities. Bad widths or epochs are refused before training starts."""
+    import keras
+
+    from ser import train as tr
+
+    assert tr.TrainConfig(data=("x",), out="y").channel_hidden == ()
+    assert tr.TrainConfig(data=("x",), out="y", channel_hidden=[16, 8]).channel_hidden == (16, 8)  # JSON list
+    with pytest.raises(TrainingError, match="--channel-hidden widths must be positive"):
+        tr.TrainConfig(data=("x",), out="y", channel_hidden=(16, 0))
+    with pytest.raises(TrainingError, match="--channel-epochs must be 0 or more"):
+        tr.TrainConfig(data=("x",), out="y", channel_epochs=-1)
+    seen: dict[str, tuple[str, tuple[int, ...], int, float]] = {}
+    real = tr._fit_model
+    models = []
+
+    def spy(tc, x, ys, weights, validation, **kw):
+        seen[kw["what"].split("] ", 1)[1].split(":")[0]] = (tc.model.model_type, tc.model.hidden, tc.epochs,
+                                                             tc.model.l2)
+        out = real(tc, x, ys, weights, validation, **kw)
+        models.append(out[0])
+        return out
+
+    monkeypatch.setattr(tr, "_fit_model", spy)
+    tc = tr.TrainConfig(data=("x",), out="y", epochs=2, augment=1, narrowband=False, channel_hidden=(8,),
+                        channel_epochs=1, verbose=0)
+    n, rng = 6, np.random.default_rng(0)
+    import pandas as pd
+
+    cfg = tc.features
+    man = pd.DataFrame({"path": [f"{i}.wav" for i in range(n)], "emotion": ["neutral", "sad", "angry"] * 2,
+                        "speaker": ["ravdess_01"] * 3 + ["ravdess_02"] * 3})
+
+    def clips() -> list[list[np.ndarray]]:
+        return [[rng.standard_normal((60, cfg.n_features)).astype("float32")] for _ in range(n)]
+
+    model, *_ = tr._fit_one(tc, ("neutral", "sad", "angry"), tr._Data(man, clips()), [clips()],
+                            tr._Data(man.iloc[:0], []), seed=0, tag="t")
+    assert seen[f"{n} clips + 1 augmented copies"] == ("mlp", (8,), 1, 1e-4)
+    assert seen["studio member"][0] == seen["studio gate"][0] == "linear"
+    assert seen["studio member"][2] == 2
+    widths = [layer.units for layer in model.get_layer("channel").layers if isinstance(layer, keras.layers.Dense)]
+    assert widths == [8, 3]
+    x = rng.standard_normal((4, cfg.n_stats)).astype("float32")
+    p = np.asarray(model.predict([x, x], verbose=0))
+    assert p.shape == (4, 3) and np.allclose(p.sum(axis=1), 1.0, atol=1e-5)
+
+
 @pytest.mark.parametrize("mic", [False, True])
 def test_mic_setting_reaches_every_channel_copy(monkeypatch, mic):
     """``--mic`` (TrainConfig.mic) puts the microphone stage into the augmented and narrowband copies' chains."""
