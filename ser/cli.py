@@ -83,7 +83,8 @@ def _cmd_train(a: argparse.Namespace) -> int:
                              stats_floor_db=a.stats_floor_db, trim_noise=a.trim_noise,
                              denoise=None if a.denoise == "off" else a.denoise)
         mcfg = ModelConfig(model_type=a.model_type, dropout=a.dropout, learning_rate=a.lr, width=a.width,
-                           l2=pick(a.l2, "l2"), prosody_weight=a.prosody_weight, voice_weight=a.voice_weight)
+                           l2=pick(a.l2, "l2"), prosody_weight=a.prosody_weight, voice_weight=a.voice_weight,
+                           speech_weight=a.speech_weight)
     except ValueError as exc:
         raise TrainingError(str(exc)) from exc
     tc = TrainConfig(
@@ -95,7 +96,8 @@ def _cmd_train(a: argparse.Namespace) -> int:
         ensemble=a.ensemble, test_speakers=speakers(a.test_speakers), val_speakers=speakers(a.val_speakers),
         n_test_speakers=a.n_test, n_val_speakers=pick(a.n_val, "n_val"), augment=a.augment, augment_strength=a.augment_strength,
         original_weight=a.original_weight, studio_weight=a.studio_weight, studio_power=a.studio_power, studio_l2=a.studio_l2, channel_l2=a.channel_l2,
-        channel_hidden=a.channel_hidden, channel_epochs=a.channel_epochs, narrowband=not a.no_narrowband, babble_copies=a.babble_copies,
+        channel_hidden=a.channel_hidden, channel_epochs=a.channel_epochs,
+        channel_speech_weight=a.channel_speech_weight, narrowband=not a.no_narrowband, babble_copies=a.babble_copies,
         labels=speakers(a.labels), label_space=a.label_space, seed=a.seed, cache_dir=a.cache_dir, use_cache=not a.no_cache,
         channels=not a.no_channels, mic=a.mic, device_chains=a.device_chains,
         babble_talkers=a.babble_talkers, adapt=not a.no_adapt, adapt_tau=a.adapt_tau,
@@ -320,6 +322,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "penalty does not drown 48 of them among thousands of spectral ones (default 5; 1: none)")
     t.add_argument("--voice-weight", type=float, default=1.0,
                    help="linear/mlp: scale of the voice encoder's 256 means once standardised (default 1: none)")
+    t.add_argument("--speech-weight", type=float, default=1.0,
+                   help="linear/mlp: scale of the speech embedding's 1,536 functionals once standardised, in every "
+                        "member (default 1: none; below 1 the model leans on them less)")
+    t.add_argument("--channel-speech-weight", type=float, default=None,
+                   help="the same for the channel member alone, which answers for noisy input (default: --speech-weight)")
     t.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
     t.add_argument("--dropout", type=float, default=0.3, help="dropout rate of the hidden layers (default 0.3)")
     t.add_argument("--width", type=int, default=32, help="channels of the first conv block")

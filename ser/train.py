@@ -101,6 +101,7 @@ class TrainConfig:
     channel_l2: float = 0.05  # weight penalty of the channel member (linear models; gate and narrowband: the recipe's)
     channel_hidden: tuple[int, ...] = ()  # linear models: the channel member an MLP with these hidden widths (() = linear)
     channel_epochs: int = 0  # ... trained for at most this many epochs (0: the recipe's)
+    channel_speech_weight: float | None = None  # stats models: the channel member's speech weight (None: the model's)
     narrowband: bool = True  # with augmented copies: a member trained on telephone-band copies, and its detector
     babble_copies: int = 0  # with augmented copies: copies of each clip in babble of other training speakers (5-20 dB)
     adapt: bool = True  # stats models: fit a speaker-adaptation prior, train unadapted + adapted halves
@@ -139,6 +140,8 @@ class TrainConfig:
         object.__setattr__(self, "channel_hidden", tuple(int(u) for u in self.channel_hidden))
         if any(u < 1 for u in self.channel_hidden):
             raise TrainingError(f"--channel-hidden widths must be positive, got {self.channel_hidden}")
+        if self.channel_speech_weight is not None and not self.channel_speech_weight > 0:
+            raise TrainingError(f"--channel-speech-weight must be positive, got {self.channel_speech_weight}")
         if self.channel_epochs < 0:
             raise TrainingError(f"--channel-epochs must be 0 or more, got {self.channel_epochs}")
         if not self.min_lr >= 0:
@@ -308,6 +311,12 @@ def _fit_one(
     # it less sure of itself, so in the blend it pulls a new corpus' studio-clean speech less away from the studio
     # member, and alone it transfers better to another corpus (benchmarks/EXPERIMENTS.md, session 14)
     tc_channel = _with_l2(tc, tc.channel_l2) if linear and train_aug else tc
+    if tc.channel_speech_weight is not None and train_aug:
+        # the speech block (speech_embedding, 1,536 functionals) is what noise corrupts most for the channel member:
+        # restoring its clean values alone wins back most of the laptop chain's loss (benchmarks/EXPERIMENTS.md,
+        # session 25), so the member that answers for noisy input may lean on it less than the others
+        tc_channel = dataclasses.replace(
+            tc_channel, model=dataclasses.replace(tc_channel.model, speech_weight=tc.channel_speech_weight))
     if linear and tc.channel_hidden:
         # capacity for the channel member: one linear model over every kind of recording channel trades one channel
         # for another whenever the training channels change (benchmarks/EXPERIMENTS.md, sessions 14-24); an MLP
@@ -411,6 +420,8 @@ def _fit_model(tc: TrainConfig, x: np.ndarray, ys: np.ndarray, weights: np.ndarr
             emphasise(model, cfg.stats_columns("prosody"), tc.model.prosody_weight)
         if "voice" in cfg.blocks:
             emphasise(model, cfg.stats_columns("voice"), tc.model.voice_weight)
+        if "speech" in cfg.blocks:
+            emphasise(model, cfg.stats_columns("speech"), tc.model.speech_weight)
     monitor = "val_loss" if early else "loss"
     callbacks = [keras.callbacks.ReduceLROnPlateau(monitor=monitor, factor=0.5, patience=max(2, tc.patience // 3))]
     if early:

@@ -63,6 +63,9 @@ def test_card_names_the_members_the_recipe_trained():
     assert "own weight penalties (L2 0.05 and 0.04" in both_l2 and "own weight penalty (" not in both_l2
     assert "own weight penalties (L2 0.05 each" in card(augment=2, studio_weight=0.8, studio_l2=0.05, channel_l2=0.05)
     mlp = card(augment=2, studio_weight=0.8, channel_hidden=[256, 128])
+    assert "speech_embedding" in mlp and "times unit variance once standardised (" not in mlp
+    speech = model_card(_cfg(split, training={"augment": 2, "channel_speech_weight": 0.5}), {"test": TEST}, {})
+    assert "(0.5 in the channel member, which answers for noisy input)" in speech
     assert "an MLP with hidden layers of 256-128 units" in mlp and "not linear" not in both_l2
     with_mic, no_mic = card(augment=2, channels=True, mic=True), card(augment=2, channels=True)  # before session 15
     assert "a microphone's frequency response (high-pass 50-400 Hz" in with_mic and "microphone" not in no_mic

@@ -163,7 +163,9 @@ def test_train_refuses_bad_settings_with_a_message(tmp_path, capsys):
                                ("--prosody-weight", "-1", "prosody_weight"),
                                ("--device-chains", "2", "--device-chains must be in [0, 1]"),
                                ("--babble-talkers", "4-2", "--babble-talkers must be N or LO-HI"),
-                               ("--channel-epochs", "-3", "--channel-epochs must be 0 or more")]:
+                               ("--channel-epochs", "-3", "--channel-epochs must be 0 or more"),
+                               ("--speech-weight", "0", "speech_weight must be positive"),
+                               ("--channel-speech-weight", "-1", "--channel-speech-weight must be positive")]:
         assert main(["train", "--data", str(tmp_path), "--out", str(tmp_path / "m"), flag, value]) == 2
         err = capsys.readouterr().err
         assert err.startswith("error: ") and words in err and "Traceback" not in err, (flag, err)

@@ -418,6 +418,44 @@ def test_the_channel_member_can_be_an_mlp(monkeypatch):
     assert p.shape == (4, 3) and np.allclose(p.sum(axis=1), 1.0, atol=1e-5)
 
 
+def test_the_channel_member_can_lean_less_on_the_speech_block(monkeypatch):
+    """``channel_speech_weight`` scales the speech block's standardised functionals in the channel member only (its
+    ``standardise`` variance divided by the weight squared); the studio member keeps the model's ``speech_weight``."""
+    from ser import train as tr
+
+    with pytest.raises(TrainingError, match="--channel-speech-weight must be positive"):
+        tr.TrainConfig(data=("x",), out="y", channel_speech_weight=0.0)
+    weights: dict[str, float] = {}
+    real = tr._fit_model
+
+    def spy(tc, x, ys, weights_, validation, **kw):
+        model, *rest = real(tc, x, ys, weights_, validation, **kw)
+        what = kw["what"].split("] ", 1)[1].split(":")[0]
+        var = model.get_layer("standardise").get_weights()[1]
+        cols = tc.features.stats_columns("speech")
+        weights[what] = float(np.sqrt(np.median(np.var(x[:, cols], axis=0) / var[..., cols])))
+        return (model, *rest)
+
+    monkeypatch.setattr(tr, "_fit_model", spy)
+    import pandas as pd
+
+    from ser.models import ModelConfig
+
+    tc = tr.TrainConfig(data=("x",), out="y", epochs=1, augment=1, narrowband=False, channel_speech_weight=0.5,
+                        model=ModelConfig(speech_weight=2.0), verbose=0, adapt=False)
+    n, rng, cfg = 6, np.random.default_rng(0), tc.features
+    man = pd.DataFrame({"path": [f"{i}.wav" for i in range(n)], "emotion": ["neutral", "sad", "angry"] * 2,
+                        "speaker": ["ravdess_01"] * 3 + ["ravdess_02"] * 3})
+
+    def clips() -> list[list[np.ndarray]]:
+        return [[rng.standard_normal((60, cfg.n_features)).astype("float32")] for _ in range(n)]
+
+    tr._fit_one(tc, ("neutral", "sad", "angry"), tr._Data(man, clips()), [clips()], tr._Data(man.iloc[:0], []),
+                seed=0, tag="t")
+    assert weights[f"{n} clips + 1 augmented copies"] == pytest.approx(0.5, rel=1e-3)
+    assert weights["studio member"] == pytest.approx(2.0, rel=1e-3)
+
+
 @pytest.mark.parametrize("mic", [False, True])
 def test_mic_setting_reaches_every_channel_copy(monkeypatch, mic):
     """``--mic`` (TrainConfig.mic) puts the microphone stage into the augmented and narrowband copies' chains."""
