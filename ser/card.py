@@ -77,11 +77,7 @@ def model_card(cfg: BundleConfig, metrics: dict[str, Any], eda: dict[str, Any]) 
         + f". Frame features every {1000 * fc.hop_length / fc.sample_rate:g} ms: {', '.join(fc.blocks)}."
         + (f" The speech block is Google's pre-trained speech_embedding network (Apache-2.0; the ONNX files of "
            f"openwakeword 0.4.0), frozen: 96 features every {10 * fc.speech_step} ms, each over 775 ms of audio"
-           + (f"; its functionals enter the model at {cfg.model.get('speech_weight', 1):g} times unit variance once "
-              "standardised" if cfg.input_kind == "stats" and cfg.model.get("speech_weight", 1) != 1 else "")
-           + (f" ({float(cfg.extra['training']['channel_speech_weight']):g} in the channel member, which answers for "
-              "noisy input)" if cfg.extra.get("training", {}).get("channel_speech_weight") is not None else "")
-           + "." if "speech" in fc.blocks else "")
+           + _weight_text(cfg, "speech_weight", "functionals") + "." if "speech" in fc.blocks else "")
         + (" The voice block is the GE2E speaker encoder of Resemblyzer 0.1.4 (Apache-2.0; a 3-layer LSTM trained to "
            "tell thousands of speakers apart), frozen and partly quantised to int8: a 256-dimensional embedding of "
            + ("each 1.6 s of the window" if fc.voice_layout == "cover" else
@@ -248,6 +244,19 @@ def model_card(cfg: BundleConfig, metrics: dict[str, Any], eda: dict[str, Any]) 
         "",
     ]
     return "\n".join(lines)
+
+
+def _weight_text(cfg: BundleConfig, key: str, what: str) -> str:
+    """'; its <what> enter the model at W times unit variance once standardised' for a block weight ``key`` of
+    ``cfg.model`` other than 1, with the channel member's own weight (``channel_<key>`` of the training settings)."""
+    if cfg.input_kind != "stats":
+        return ""
+    w = float(cfg.model.get(key, 1) or 1)
+    cw = cfg.extra.get("training", {}).get(f"channel_{key}")
+    if cw is not None and float(cw) != w:
+        return (f"; its {what} enter the channel member, which answers for noisy input, at {float(cw):g} times unit "
+                "variance once standardised" + (f", the other members at {w:g}" if w != 1 else ""))
+    return f"; its {what} enter the model at {w:g} times unit variance once standardised" if w != 1 else ""
 
 
 def _members_text(tr: Mapping[str, Any], *, linear: bool = True, l2: float | None = None) -> str:

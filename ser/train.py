@@ -313,17 +313,19 @@ def _fit_one(
     tc_channel = _with_l2(tc, tc.channel_l2) if linear and train_aug else tc
     if tc.channel_speech_weight is not None and train_aug:
         # the speech block (speech_embedding, 1,536 functionals) is what noise corrupts most for the channel member:
-        # restoring its clean values alone wins back most of the laptop chain's loss (benchmarks/EXPERIMENTS.md,
-        # session 25), so the member that answers for noisy input may lean on it less than the others
+        # restoring its clean values alone wins back about half of the laptop chain's loss, so the member that answers
+        # for noisy input may lean on it less than the others (measured, not shipped: it trades the laptop chain for
+        # steady noise and low-bitrate MP3; benchmarks/EXPERIMENTS.md, session 25)
         tc_channel = dataclasses.replace(
             tc_channel, model=dataclasses.replace(tc_channel.model, speech_weight=tc.channel_speech_weight))
     if linear and tc.channel_hidden:
         # capacity for the channel member: one linear model over every kind of recording channel trades one channel
         # for another whenever the training channels change (benchmarks/EXPERIMENTS.md, sessions 14-24); an MLP
-        # (the recipe's L2 on its hidden layers, dropout after each) can give each kind of input its own boundary
+        # (the mlp recipe's L2 on its hidden layers, dropout after each) could give each kind of input its own
+        # boundary, but it learns the training voices and lost 0.01 over the channel table (session 25)
         tc_channel = dataclasses.replace(
-            tc, epochs=tc.channel_epochs or tc.epochs,
-            model=dataclasses.replace(tc.model, model_type="mlp", hidden=tc.channel_hidden,
+            tc_channel, epochs=tc.channel_epochs or tc.epochs,
+            model=dataclasses.replace(tc_channel.model, model_type="mlp", hidden=tc.channel_hidden,
                                       l2=float(recipe_defaults("mlp")["l2"])))
     model, history, secs = _fit_model(tc_channel, x_tr, ys, weights, validation, early=early, k=k, seed=seed,
                                       what=f"[{tag}] {len(train.frames)} clips + {len(train_aug)} augmented copies")

@@ -65,7 +65,10 @@ def test_card_names_the_members_the_recipe_trained():
     mlp = card(augment=2, studio_weight=0.8, channel_hidden=[256, 128])
     assert "speech_embedding" in mlp and "times unit variance once standardised (" not in mlp
     speech = model_card(_cfg(split, training={"augment": 2, "channel_speech_weight": 0.5}), {"test": TEST}, {})
-    assert "(0.5 in the channel member, which answers for noisy input)" in speech
+    assert "its functionals enter the channel member, which answers for noisy input, at 0.5 times" in speech
+    both = _cfg(split, training={"augment": 2, "channel_speech_weight": 0.5})
+    both.model["speech_weight"] = 0.8
+    assert "at 0.5 times unit variance once standardised, the other members at 0.8" in model_card(both, {"test": TEST}, {})
     assert "an MLP with hidden layers of 256-128 units" in mlp and "not linear" not in both_l2
     with_mic, no_mic = card(augment=2, channels=True, mic=True), card(augment=2, channels=True)  # before session 15
     assert "a microphone's frequency response (high-pass 50-400 Hz" in with_mic and "microphone" not in no_mic

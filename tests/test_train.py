@@ -370,7 +370,8 @@ def test_the_studio_and_channel_members_have_their_own_weight_penalties(monkeypa
 
 def test_the_channel_member_can_be_an_mlp(monkeypatch):
     """``--channel-hidden`` (TrainConfig.channel_hidden) makes the channel member of a linear recipe an MLP with those
-    hidden widths and the mlp recipe's L2, fitted for at most ``channel_epochs``; studio member and gate stay linear,
+    hidden widths and the mlp recipe's L2, fitted for at most ``channel_epochs`` (and with the channel member's own
+    speech weight, when one is set); studio member and gate stay linear,
     and the blend answers with probabilities. Bad widths or epochs are refused before training starts."""
     import keras
 
@@ -382,20 +383,20 @@ def test_the_channel_member_can_be_an_mlp(monkeypatch):
         tr.TrainConfig(data=("x",), out="y", channel_hidden=(16, 0))
     with pytest.raises(TrainingError, match="--channel-epochs must be 0 or more"):
         tr.TrainConfig(data=("x",), out="y", channel_epochs=-1)
-    seen: dict[str, tuple[str, tuple[int, ...], int, float]] = {}
+    seen: dict[str, tuple[str, tuple[int, ...], int, float, float]] = {}
     real = tr._fit_model
     models = []
 
     def spy(tc, x, ys, weights, validation, **kw):
         seen[kw["what"].split("] ", 1)[1].split(":")[0]] = (tc.model.model_type, tc.model.hidden, tc.epochs,
-                                                             tc.model.l2)
+                                                             tc.model.l2, tc.model.speech_weight)
         out = real(tc, x, ys, weights, validation, **kw)
         models.append(out[0])
         return out
 
     monkeypatch.setattr(tr, "_fit_model", spy)
     tc = tr.TrainConfig(data=("x",), out="y", epochs=2, augment=1, narrowband=False, channel_hidden=(8,),
-                        channel_epochs=1, verbose=0)
+                        channel_epochs=1, channel_speech_weight=0.5, verbose=0)
     n, rng = 6, np.random.default_rng(0)
     import pandas as pd
 
@@ -408,9 +409,9 @@ def test_the_channel_member_can_be_an_mlp(monkeypatch):
 
     model, *_ = tr._fit_one(tc, ("neutral", "sad", "angry"), tr._Data(man, clips()), [clips()],
                             tr._Data(man.iloc[:0], []), seed=0, tag="t")
-    assert seen[f"{n} clips + 1 augmented copies"] == ("mlp", (8,), 1, 1e-4)
+    assert seen[f"{n} clips + 1 augmented copies"] == ("mlp", (8,), 1, 1e-4, 0.5)  # with its own speech weight
     assert seen["studio member"][0] == seen["studio gate"][0] == "linear"
-    assert seen["studio member"][2] == 2
+    assert seen["studio member"][2] == 2 and seen["studio member"][4] == 1.0
     widths = [layer.units for layer in model.get_layer("channel").layers if isinstance(layer, keras.layers.Dense)]
     assert widths == [8, 3]
     x = rng.standard_normal((4, cfg.n_stats)).astype("float32")
