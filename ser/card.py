@@ -84,14 +84,12 @@ def model_card(cfg: BundleConfig, metrics: dict[str, Any], eda: dict[str, Any]) 
               "1.6 s stretches of the window laid side by side (one up to 2.6 s, two up to 4.2 s; at most 1 s at "
               "its ends unheard)")
            + ", describing how the voice sounds"
-           + (f"; its means enter the model at {cfg.model.get('voice_weight', 1):g} times unit variance once "
-              "standardised" if cfg.input_kind == "stats" and cfg.model.get("voice_weight", 1) != 1 else "") + "."
+           + _weight_text(cfg, "voice_weight", "means") + "."
            if "voice" in fc.blocks else "")
         + (" The prosody block is the pitch contour (YIN, semitones re 100 Hz, carried across unvoiced frames), "
            "periodicity and voicing of every frame"
-           + (f"; its functionals enter the model at {cfg.model.get('prosody_weight', 1):g} times unit variance"
-              " once standardised, so the weight penalty does not drown them among the spectral ones"
-              if cfg.input_kind == "stats" and cfg.model.get("prosody_weight", 1) != 1 else "") + "."
+           + _weight_text(cfg, "prosody_weight", "functionals",
+                          why=", so the weight penalty does not drown them among the spectral ones") + "."
            if "prosody" in fc.blocks else "")
         + _members_text(cfg.extra.get("training", {}), linear=cfg.model_type == "linear", l2=cfg.model.get("l2")),
         "",
@@ -246,8 +244,8 @@ def model_card(cfg: BundleConfig, metrics: dict[str, Any], eda: dict[str, Any]) 
     return "\n".join(lines)
 
 
-def _weight_text(cfg: BundleConfig, key: str, what: str) -> str:
-    """'; its <what> enter the model at W times unit variance once standardised' for a block weight ``key`` of
+def _weight_text(cfg: BundleConfig, key: str, what: str, *, why: str = "") -> str:
+    """'; its <what> enter the model at W times unit variance once standardised<why>' for a block weight ``key`` of
     ``cfg.model`` other than 1, with the channel member's own weight (``channel_<key>`` of the training settings)."""
     if cfg.input_kind != "stats":
         return ""
@@ -256,7 +254,7 @@ def _weight_text(cfg: BundleConfig, key: str, what: str) -> str:
     if cw is not None and float(cw) != w:
         return (f"; its {what} enter the channel member, which answers for noisy input, at {float(cw):g} times unit "
                 "variance once standardised" + (f", the other members at {w:g}" if w != 1 else ""))
-    return f"; its {what} enter the model at {w:g} times unit variance once standardised" if w != 1 else ""
+    return f"; its {what} enter the model at {w:g} times unit variance once standardised{why}" if w != 1 else ""
 
 
 def _members_text(tr: Mapping[str, Any], *, linear: bool = True, l2: float | None = None) -> str:

@@ -418,12 +418,9 @@ def _fit_model(tc: TrainConfig, x: np.ndarray, ys: np.ndarray, weights: np.ndarr
     model = build_model(tc.model, input_shape=x.shape[1:], n_classes=k, seed=seed)
     if kind == "stats":
         model.get_layer("standardise").adapt(x)
-        if "prosody" in cfg.blocks:
-            emphasise(model, cfg.stats_columns("prosody"), tc.model.prosody_weight)
-        if "voice" in cfg.blocks:
-            emphasise(model, cfg.stats_columns("voice"), tc.model.voice_weight)
-        if "speech" in cfg.blocks:
-            emphasise(model, cfg.stats_columns("speech"), tc.model.speech_weight)
+        for block in ("prosody", "voice", "speech"):  # ModelConfig.<block>_weight
+            if block in cfg.blocks:
+                emphasise(model, cfg.stats_columns(block), getattr(tc.model, f"{block}_weight"))
     monitor = "val_loss" if early else "loss"
     callbacks = [keras.callbacks.ReduceLROnPlateau(monitor=monitor, factor=0.5, patience=max(2, tc.patience // 3))]
     if early:
