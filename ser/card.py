@@ -232,7 +232,11 @@ def model_card(cfg: BundleConfig, metrics: dict[str, Any], eda: dict[str, Any]) 
            "ser.channels"
            + (f"; {float(tr['device_chains']):.0%} of the channels are a whole device: room, noise, AGC and codec "
               "together" if tr.get("device_chains") else "")
-           + ")" if tr.get("channels") else "") + ".",
+           + ")" if tr.get("channels") else "")
+        + (f"; {int(tr['mic_copies'])} more {'copy' if int(tr['mic_copies']) == 1 else 'copies'} of each clip "
+           "through a random microphone (high-pass 50-400 Hz, low and high shelves, a resonance; one microphone per "
+           "speaker and copy), which the studio gate learns as not studio speech"
+           if tr.get("augment") and tr.get("mic_copies") else "") + ".",
         ("Input level: every analysed window is scaled to " + f"{fc.level_db:g} dBFS before features, so the "
          "input gain changes nothing (the removed level is used only relative to a speaker profile)."
          if fc.level_db is not None else "Input level: raw (features move with the input gain)."),

@@ -98,6 +98,7 @@ def _cmd_train(a: argparse.Namespace) -> int:
         original_weight=a.original_weight, studio_weight=a.studio_weight, studio_power=a.studio_power, studio_l2=a.studio_l2, channel_l2=a.channel_l2,
         channel_hidden=a.channel_hidden, channel_epochs=a.channel_epochs,
         channel_speech_weight=a.channel_speech_weight, narrowband=not a.no_narrowband, babble_copies=a.babble_copies,
+        mic_copies=a.mic_copies,
         labels=speakers(a.labels), label_space=a.label_space, seed=a.seed, cache_dir=a.cache_dir, use_cache=not a.no_cache,
         channels=not a.no_channels, mic=a.mic, device_chains=a.device_chains,
         babble_talkers=a.babble_talkers, adapt=not a.no_adapt, adapt_tau=a.adapt_tau,
@@ -371,6 +372,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with augmented copies: copies of each training clip in the babble of 6 other training "
                         "speakers at 5-20 dB SNR, beside the random-channel copies (default 0: more babble "
                         "robustness, less on clean speech of new speakers; benchmarks/EXPERIMENTS.md, session 11)")
+    t.add_argument("--mic-copies", type=int, default=0,
+                   help="with augmented copies: copies of each training clip through a random microphone response "
+                        "(low cut, shelves, a resonance; one microphone per speaker and copy), beside the random-channel "
+                        "copies; they train the channel model and the studio gate (default 0)")
     t.add_argument("--no-narrowband", action="store_true",
                    help="no narrowband member (default with augmented copies: a model trained on telephone-band "
                         "copies answers for input a detector hears as a phone line or 8 kHz audio)")

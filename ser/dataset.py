@@ -179,6 +179,7 @@ class Job:
     mic: bool = False  # with ``channel``: the chain includes a random microphone response (ser.channels.microphone)
     device: float = 0.0  # with ``channel``: probability that the chain is a whole device (room + noise + AGC + codec)
     talkers: tuple[int, int] = (6, 6)  # with ``channel``: range of the babble's number of voices
+    mic_only: bool = False  # the clip itself through the random microphone of session ``channel`` (ser.channels.microphone)
 
 
 def _tag(job: Job) -> str:
@@ -196,6 +197,8 @@ def _tag(job: Job) -> str:
         tag += ("-" if tag else "") + f"bab1-s{job.seed}-" + hashlib.sha1("|".join(job.babble).encode()).hexdigest()[:10]
     if job.narrow:
         tag += ("-" if tag else "") + f"nb1-s{job.seed}"
+    if job.mic_only:
+        tag += ("-" if tag else "") + f"mico1-s{job.seed}-" + hashlib.sha1(job.channel.encode()).hexdigest()[:10]
     return tag
 
 
@@ -220,6 +223,12 @@ def _work(job: Job, cfg: FeatureConfig, cache_root: str | None, use_cache: bool,
         others = [audio.load(p, sr=cfg.sample_rate) for p in job.babble]
         y = add_babble(y, snr_db=float(rng.uniform(*BABBLE_SNR_DB)), others=others, seed=int(rng.integers(2**31)),
                        sr=cfg.sample_rate)
+    if job.mic_only:
+        from .channels import microphone
+
+        # one microphone per session (speaker + copy), as a person records every clip through the same device
+        rng = np.random.default_rng(int(hashlib.sha1(f"{job.channel}-mic-{job.seed}".encode()).hexdigest()[:8], 16))
+        y, _ = microphone(y, sr=cfg.sample_rate, rng=rng)
     if job.narrow:
         from .channels import narrowband
 

@@ -104,6 +104,7 @@ class TrainConfig:
     channel_speech_weight: float | None = None  # stats models: the channel member's speech weight (None: the model's)
     narrowband: bool = True  # with augmented copies: a member trained on telephone-band copies, and its detector
     babble_copies: int = 0  # with augmented copies: copies of each clip in babble of other training speakers (5-20 dB)
+    mic_copies: int = 0  # with augmented copies: copies of each clip through one random microphone per speaker and copy
     adapt: bool = True  # stats models: fit a speaker-adaptation prior, train unadapted + adapted halves
     adapt_tau: float = DEFAULT_TAU  # shrinkage of a speaker profile at inference (clips)
     adapt_ratio: float = 1.0  # inputs that move with emotion more than between speakers adapt slower
@@ -152,6 +153,8 @@ class TrainConfig:
             raise TrainingError(f"--augment must be 0 or more, got {self.augment}")
         if self.babble_copies < 0:
             raise TrainingError(f"--babble-copies must be 0 or more, got {self.babble_copies}")
+        if self.mic_copies < 0:
+            raise TrainingError(f"--mic-copies must be 0 or more, got {self.mic_copies}")
         lo, hi = (int(n) for n in self.babble_talkers)
         object.__setattr__(self, "babble_talkers", (lo, hi))  # a list from a JSON config reads as the tuple
         if not 1 <= lo <= hi:
@@ -356,8 +359,11 @@ def _fit_one(
             early=early, k=k, seed=seed + 7919, what=f"[{tag}] studio member: {len(train.frames)} original clips")
         # the gate judges the unadapted input, also when the members get an adapted one; babble copies do not train
         # it (it tells studio clips from recording channels): they come last in train_aug, so their windows end the
-        # unadapted half and the gate's rows stay one slice (a view, no copy of the inputs)
-        plain = slice(0, int(np.count_nonzero(owner[:n_plain] < (1 + tc.augment) * len(train.frames))))
+        # unadapted half and the gate's rows stay one slice (a view, no copy of the inputs). Microphone copies do:
+        # a coloured recording the gate took for studio speech went to the studio member, which never heard one
+        # (benchmarks/EXPERIMENTS.md, session 26)
+        channel_copies = tc.augment + tc.mic_copies
+        plain = slice(0, int(np.count_nonzero(owner[:n_plain] < (1 + channel_copies) * len(train.frames))))
         is_orig = original[plain].astype(int)
         gate, h_gate, s_gate = _fit_model(
             dataclasses.replace(tc, epochs=max(1, tc.epochs // 4)), x_tr[plain], is_orig,
@@ -473,6 +479,7 @@ class _FeatureStore:
         self._aug: dict[tuple[str, int], list[np.ndarray]] = {}
         self._nb: dict[tuple[str, int], list[np.ndarray]] = {}
         self._bab: dict[tuple[str, int], list[np.ndarray]] = {}
+        self._mic: dict[tuple[str, int], list[np.ndarray]] = {}
         self.seconds = 0.0
         self.groups: dict[str, int] = {}  # speaker → fold group (babble stays within a group)
         self.inputs = _InputCache()  # model inputs of the windows above, once per run
@@ -536,6 +543,13 @@ class _FeatureStore:
             p, 0, tc.seed + c - 1, tc.augment_strength, babble=babble(1000 + c), babble_only=True),
             "babble features")
 
+    def mics(self, man: pd.DataFrame) -> list[list[list[np.ndarray]]]:
+        """Microphone copies: each clip itself through a random microphone response (:func:`ser.channels.microphone`),
+        one microphone per speaker and copy (a session on one device), as ``[copy][clip]`` lists of windows."""
+        tc = self.tc
+        return self._copies(self._mic, man, range(1, tc.mic_copies + 1), lambda p, c, spk, babble: dataset.Job(
+            p, 0, tc.seed + c - 1, tc.augment_strength, channel=spk, mic_only=True), "microphone features")
+
     def narrow(self, man: pd.DataFrame) -> list[list[list[np.ndarray]]]:
         """Narrowband copies: each original clip and each of its first :data:`NARROWBAND_COPIES` augmented copies
         through a random narrowband line (:func:`ser.channels.narrowband`), as ``[copy][clip]`` lists of windows
@@ -554,6 +568,8 @@ def _run_split(tc, labels, man, split, store, *, seed, tag):
     tr, va, te = sel(split.train), sel(split.val), sel(split.test)
     train, val, test = store.originals(tr), store.originals(va), store.originals(te)
     aug = store.augmented(tr) if tc.augment else []
+    if tc.augment and tc.mic_copies:
+        aug += store.mics(tr)
     if tc.augment and tc.babble_copies:
         aug += store.babble(tr)
     nb = store.narrow(tr) if tc.augment and tc.narrowband else None

@@ -78,6 +78,10 @@ def test_card_names_the_members_the_recipe_trained():
     assert "babble of other training speakers (1-6 voices) at" in card(augment=2, channels=True, babble_talkers=[1, 6])
     assert "voices)" not in no_mic + card(augment=2, channels=True, babble_talkers=[6, 6])
     assert "whole device" not in no_mic + card(augment=2, channels=False, device_chains=0.3)
+    mic_copy = card(augment=2, channels=True, mic_copies=1)
+    assert "; 1 more copy of each clip through a random microphone" in mic_copy and "learns as not studio" in mic_copy
+    assert "2 more copies of each clip" in card(augment=2, channels=False, mic_copies=2)
+    assert "more cop" not in no_mic + card(augment=0, mic_copies=1)
     weighted = card(augment=4, original_weight=2.0)  # session 17: the originals keep a third of the weight
     assert "4 augmented copies per training clip" in weighted and "an original clip counts 2 times a copy" in weighted
     assert "original clip counts" not in card(augment=2) + card(augment=2, original_weight=1.0)  # before it

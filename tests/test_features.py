@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from support import speechlike
@@ -192,9 +194,10 @@ def test_per_emotion_profiles():
     assert list(F.per_emotion_profiles({"sad": [a]}, cfg, blocks=("mfcc",))["sad"]) == ["mfcc"]
 
 
-def test_babble_and_narrowband_jobs_are_seeded_cached_copies(tmp_path):
-    """A babble copy (the clip in other speakers' babble) and a narrowband copy are copies of their own, with
-    cache tags of their own, the same on every run, and different from the original's frames."""
+def test_babble_narrowband_and_microphone_jobs_are_seeded_cached_copies(tmp_path, monkeypatch):
+    """A babble copy (the clip in other speakers' babble), a narrowband copy and a microphone copy are copies of their
+    own, with cache tags of their own, the same on every run, and different from the original's frames; a microphone
+    copy's device is its session's (speaker + copy seed): every clip of that session goes through the same one."""
     import soundfile as sf
 
     from ser import dataset
@@ -208,8 +211,10 @@ def test_babble_and_narrowband_jobs_are_seeded_cached_copies(tmp_path):
     plain = dataset.Job(paths[0], 0, 0, 1.0)
     bab = dataset.Job(paths[0], 0, 0, 1.0, babble=tuple(paths[1:]), babble_only=True)
     nb = dataset.Job(paths[0], 0, 0, 1.0, narrow=True)
-    tags = {dataset._tag(j) for j in (plain, bab, nb)}
-    assert len(tags) == 3 and dataset._tag(plain) == ""
+    mic = dataset.Job(paths[0], 0, 0, 1.0, channel="ravdess_01", mic_only=True)
+    tags = {dataset._tag(j) for j in (plain, bab, nb, mic)}
+    assert len(tags) == 4 and dataset._tag(plain) == ""
+    assert dataset._tag(dataclasses.replace(mic, channel="ravdess_02")) != dataset._tag(mic)
     # a channel copy's tag says whether its chain had the microphone stage (the recipe before it keeps its cache)
     with_mic, without = (dataset.Job(paths[0], 1, 0, 1.0, channel="spk", mic=m) for m in (True, False))
     assert dataset._tag(with_mic) == dataset._tag(without) + "-mic2"
@@ -218,11 +223,26 @@ def test_babble_and_narrowband_jobs_are_seeded_cached_copies(tmp_path):
     few = dataset.Job(paths[0], 1, 0, 1.0, channel="spk", talkers=(1, 6))
     assert dataset._tag(few) == dataset._tag(without) + "-tk1-6"
     cache = tmp_path / "cache"
-    first = dataset.extract_all([plain, bab, nb], cfg, cache_dir=cache, workers=1)
-    again = dataset.extract_all([plain, bab, nb], cfg, cache_dir=tmp_path / "other", workers=1)
+    first = dataset.extract_all([plain, bab, nb, mic], cfg, cache_dir=cache, workers=1)
+    again = dataset.extract_all([plain, bab, nb, mic], cfg, cache_dir=tmp_path / "other", workers=1)
     for a, b in zip(first, again, strict=True):  # seeded: the same copy from scratch
         np.testing.assert_allclose(a[0], b[0], rtol=1e-5, atol=1e-5)
-    assert not np.allclose(first[0][0], first[1][0]) and not np.allclose(first[0][0], first[2][0])
+    assert all(not np.allclose(first[0][0], first[i][0]) for i in (1, 2, 3))
+    # the session's microphone: the same draw for every clip of speaker + copy seed, another for another session
+    from ser import channels
+
+    drawn: list[str] = []
+    real = channels.microphone
+
+    def spy(y, *, sr, rng):
+        out = real(y, sr=sr, rng=rng)
+        drawn.append(out[1])  # the description of the microphone drawn
+        return out
+
+    monkeypatch.setattr(channels, "microphone", spy)
+    for session, clip in (("a", 0), ("a", 1), ("a", 2), ("b", 0)):
+        dataset._work(dataset.Job(paths[clip], 0, 0, 1.0, channel=session, mic_only=True), cfg, None, False)
+    assert drawn[0] == drawn[1] == drawn[2] != drawn[3]
 
 
 def test_stats_floor_keeps_the_talkers_loud_frames():

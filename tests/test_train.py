@@ -248,6 +248,9 @@ def test_copies_are_counts():
     assert TrainConfig(data=("x",), out="y", babble_copies=2).babble_copies == 2
     with pytest.raises(TrainingError, match="--babble-copies must be 0 or more"):
         TrainConfig(data=("x",), out="y", babble_copies=-1)
+    assert TrainConfig(data=("x",), out="y").mic_copies == 0
+    with pytest.raises(TrainingError, match="--mic-copies must be 0 or more"):
+        TrainConfig(data=("x",), out="y", mic_copies=-1)
     assert TrainConfig(data=("x",), out="y").device_chains == 0.0
     assert TrainConfig(data=("x",), out="y", babble_talkers=[1, 6]).babble_talkers == (1, 6)  # as read from JSON
     with pytest.raises(TrainingError, match="--babble-talkers must be N or LO-HI"):
@@ -325,6 +328,36 @@ def test_babble_copies_do_not_train_the_studio_gate(monkeypatch):
     assert sizes[f"{n} clips + 2 augmented copies"] == 2 * 3 * n  # original, channel and babble copy; both halves
     assert sizes["studio member"] == 2 * n  # originals, both halves
     assert sizes["studio gate"] == 2 * n  # unadapted originals and channel copies, no babble copy
+
+
+def test_microphone_copies_train_the_studio_gate(monkeypatch):
+    """Microphone copies (after the channel copies, before babble copies) train the channel member and the gate: a
+    coloured recording is not studio speech, and the studio member never heard one."""
+    from ser import train as tr
+
+    n = 6
+    tc = tr.TrainConfig(data=("x",), out="y", epochs=1, augment=1, mic_copies=1, babble_copies=1, narrowband=False)
+    sizes = {what: rows for what, (rows, _) in _spied_fits(monkeypatch, tc, 3, n).items()}
+    assert sizes[f"{n} clips + 3 augmented copies"] == 2 * 4 * n  # original, channel, microphone, babble; both halves
+    assert sizes["studio member"] == 2 * n
+    assert sizes["studio gate"] == 3 * n  # unadapted originals, channel and microphone copies; no babble copy
+
+
+def test_the_feature_store_asks_for_microphone_copies(monkeypatch):
+    """``mic_copies`` N: copies 1..N of every clip, each a microphone-only job of its speaker's session."""
+    import pandas as pd
+
+    from ser import train as tr
+
+    man = pd.DataFrame({"path": ["a.wav", "b.wav"], "emotion": ["sad", "angry"], "speaker": ["ravdess_01", "ravdess_02"]})
+    store = tr._FeatureStore(tr.TrainConfig(data=("x",), out="y", augment=1, mic_copies=2, seed=5))
+    jobs = []
+    monkeypatch.setattr(store, "_copies", lambda st, m, copies, job, desc: jobs.extend(
+        job(p, c, s, lambda copy: ()) for c in copies for p, s in zip(m["path"], m["speaker"], strict=True)))
+    store.mics(man)
+    assert [(j.path, j.channel, j.seed, j.mic_only, j.aug) for j in jobs] == [
+        ("a.wav", "ravdess_01", 5, True, 0), ("b.wav", "ravdess_02", 5, True, 0),
+        ("a.wav", "ravdess_01", 6, True, 0), ("b.wav", "ravdess_02", 6, True, 0)]
 
 
 def test_narrowband_member_hears_the_originals_and_at_most_two_channel_copies(monkeypatch):
