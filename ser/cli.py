@@ -372,10 +372,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with augmented copies: copies of each training clip in the babble of 6 other training "
                         "speakers at 5-20 dB SNR, beside the random-channel copies (default 0: more babble "
                         "robustness, less on clean speech of new speakers; benchmarks/EXPERIMENTS.md, session 11)")
-    t.add_argument("--mic-copies", type=int, default=0,
+    t.add_argument("--mic-copies", type=int, default=1,
                    help="with augmented copies: copies of each training clip through a random microphone response "
                         "(low cut, shelves, a resonance; one microphone per speaker and copy), beside the random-channel "
-                        "copies; they train the channel model and the studio gate (default 0)")
+                        "copies; they train the channel model and the studio gate (default 1: a coloured recording is "
+                        "no longer taken for studio speech; 0: the recipe before session 26)")
     t.add_argument("--no-narrowband", action="store_true",
                    help="no narrowband member (default with augmented copies: a model trained on telephone-band "
                         "copies answers for input a detector hears as a phone line or 8 kHz audio)")

@@ -104,7 +104,7 @@ class TrainConfig:
     channel_speech_weight: float | None = None  # stats models: the channel member's speech weight (None: the model's)
     narrowband: bool = True  # with augmented copies: a member trained on telephone-band copies, and its detector
     babble_copies: int = 0  # with augmented copies: copies of each clip in babble of other training speakers (5-20 dB)
-    mic_copies: int = 0  # with augmented copies: copies of each clip through one random microphone per speaker and copy
+    mic_copies: int = 1  # with augmented copies: copies of each clip through one random microphone per speaker and copy
     adapt: bool = True  # stats models: fit a speaker-adaptation prior, train unadapted + adapted halves
     adapt_tau: float = DEFAULT_TAU  # shrinkage of a speaker profile at inference (clips)
     adapt_ratio: float = 1.0  # inputs that move with emotion more than between speakers adapt slower

@@ -248,7 +248,7 @@ def test_copies_are_counts():
     assert TrainConfig(data=("x",), out="y", babble_copies=2).babble_copies == 2
     with pytest.raises(TrainingError, match="--babble-copies must be 0 or more"):
         TrainConfig(data=("x",), out="y", babble_copies=-1)
-    assert TrainConfig(data=("x",), out="y").mic_copies == 0
+    assert TrainConfig(data=("x",), out="y").mic_copies == 1  # the shipped recipe since session 26
     with pytest.raises(TrainingError, match="--mic-copies must be 0 or more"):
         TrainConfig(data=("x",), out="y", mic_copies=-1)
     assert TrainConfig(data=("x",), out="y").device_chains == 0.0
@@ -323,7 +323,7 @@ def test_babble_copies_do_not_train_the_studio_gate(monkeypatch):
     from ser import train as tr
 
     n = 6
-    tc = tr.TrainConfig(data=("x",), out="y", epochs=1, augment=1, babble_copies=1, narrowband=False)
+    tc = tr.TrainConfig(data=("x",), out="y", epochs=1, augment=1, babble_copies=1, mic_copies=0, narrowband=False)
     sizes = {what: rows for what, (rows, _) in _spied_fits(monkeypatch, tc, 2, n).items()}
     assert sizes[f"{n} clips + 2 augmented copies"] == 2 * 3 * n  # original, channel and babble copy; both halves
     assert sizes["studio member"] == 2 * n  # originals, both halves
