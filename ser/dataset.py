@@ -202,6 +202,11 @@ def _tag(job: Job) -> str:
     return tag
 
 
+def _seed(key: str) -> int:
+    """A 32-bit seed from the text ``key`` (the first 8 hex digits of its SHA-1): the same key, the same draw."""
+    return int(hashlib.sha1(key.encode()).hexdigest()[:8], 16)
+
+
 def _work(job: Job, cfg: FeatureConfig, cache_root: str | None, use_cache: bool,
           content: str | None = None) -> list[np.ndarray]:
     """Extract one job's frames and store them in the cache (the caller has already looked there)."""
@@ -209,17 +214,17 @@ def _work(job: Job, cfg: FeatureConfig, cache_root: str | None, use_cache: bool,
     content = content or file_digest(job.path)
     y = audio.load(job.path, sr=cfg.sample_rate)
     if job.aug:
-        seed = int(hashlib.sha1(f"{content}-{job.aug}-{job.seed}".encode()).hexdigest()[:8], 16)
+        seed = _seed(f"{content}-{job.aug}-{job.seed}")
         channel_seed = None
         if job.channel:  # the chain is the session's; the noise differs per clip
-            channel_seed = int(hashlib.sha1(f"{job.channel}-{job.aug}-{job.seed}".encode()).hexdigest()[:8], 16)
+            channel_seed = _seed(f"{job.channel}-{job.aug}-{job.seed}")
         others = [audio.load(p, sr=cfg.sample_rate) for p in job.babble]
         y = augment(y, sr=cfg.sample_rate, seed=seed, strength=job.strength, channel_seed=channel_seed, others=others,
                     mic=job.mic, device=job.device, talkers=tuple(job.talkers))
     if job.babble_only and job.babble:
         from .channels import add_babble
 
-        rng = np.random.default_rng(int(hashlib.sha1(f"{content}-bab-{job.seed}".encode()).hexdigest()[:8], 16))
+        rng = np.random.default_rng(_seed(f"{content}-bab-{job.seed}"))
         others = [audio.load(p, sr=cfg.sample_rate) for p in job.babble]
         y = add_babble(y, snr_db=float(rng.uniform(*BABBLE_SNR_DB)), others=others, seed=int(rng.integers(2**31)),
                        sr=cfg.sample_rate)
@@ -227,12 +232,12 @@ def _work(job: Job, cfg: FeatureConfig, cache_root: str | None, use_cache: bool,
         from .channels import microphone
 
         # one microphone per session (speaker + copy), as a person records every clip through the same device
-        rng = np.random.default_rng(int(hashlib.sha1(f"{job.channel}-mic-{job.seed}".encode()).hexdigest()[:8], 16))
+        rng = np.random.default_rng(_seed(f"{job.channel}-mic-{job.seed}"))
         y, _ = microphone(y, sr=cfg.sample_rate, rng=rng)
     if job.narrow:
         from .channels import narrowband
 
-        seed = int(hashlib.sha1(f"{content}-nb-{job.aug}-{job.seed}".encode()).hexdigest()[:8], 16)
+        seed = _seed(f"{content}-nb-{job.aug}-{job.seed}")
         y, _ = narrowband(y, sr=cfg.sample_rate, rng=np.random.default_rng(seed))
     frames, _ = clip_windows(y, cfg)
     cache.put(content, cfg, _tag(job), frames)

@@ -504,7 +504,7 @@ class _FeatureStore:
         pool = paths[(speakers != speaker) & (groups == group)]
         if not pool.size:
             return ()
-        rng = np.random.default_rng(int(dataset.hashlib.sha1(f"{path}-{copy}".encode()).hexdigest()[:8], 16))
+        rng = np.random.default_rng(dataset._seed(f"{path}-{copy}"))
         return tuple(sorted(rng.choice(pool, size=min(6, len(pool)), replace=False).tolist()))
 
     def _copies(self, store: dict[tuple[str, int], list[np.ndarray]], man: pd.DataFrame, copies: range, job,
