@@ -362,17 +362,20 @@ def _mulaw(x: np.ndarray, mu: float = 255.0) -> np.ndarray:
     return np.sign(c) * np.expm1(np.abs(c) * np.log1p(mu)) / mu
 
 
-def telephone(y: np.ndarray, *, sr: int = SAMPLE_RATE, mulaw: bool = True) -> np.ndarray:
+def telephone(y: np.ndarray, *, sr: int = SAMPLE_RATE, mulaw: bool = True, low_hz: float = 300.0,
+              high_hz: float = 3400.0) -> np.ndarray:
     """A narrow-band phone line: ``y [shape=(n,)]`` resampled to 8 kHz (:func:`ser.audio.resample`), 8-bit μ-law (G.711-like,
-    if ``mulaw``; the line clips at full scale), band-pass 300-3400 Hz (Butterworth, order 6, zero
-    phase), back to ``sr``. ``[shape=(n,)]`` float32."""
+    if ``mulaw``; the line clips at full scale), band-pass ``low_hz``-``high_hz`` (default 300-3400 Hz; Butterworth,
+    order 6, zero phase), back to ``sr``. ``[shape=(n,)]`` float32."""
     y = _mono(y)
     if y.size == 0:
         return y.copy()
     x = resample(y, sr_in=sr, sr_out=8000).astype(np.float64)
     if mulaw:
         x = _mulaw(x)
-    sos = scipy.signal.butter(6, [300.0, 3400.0], btype="band", fs=8000, output="sos")
+    if not 0.0 < low_hz < high_hz < 4000.0:
+        raise ValueError(f"telephone band must satisfy 0 < low_hz < high_hz < 4000 Hz, got {low_hz}-{high_hz}")
+    sos = scipy.signal.butter(6, [low_hz, high_hz], btype="band", fs=8000, output="sos")
     x = _filtfilt(sos, x)
     if sr != 8000:
         x = resample(x, sr_in=8000, sr_out=sr)
@@ -401,22 +404,42 @@ def bandlimit(
 
 
 
-def narrowband(y: np.ndarray, *, sr: int = SAMPLE_RATE, rng: np.random.Generator) -> tuple[np.ndarray, str]:
+#: Upper band edges (Hz) of the narrower lines of :func:`narrowband` with ``bands`` (drawn uniformly).
+NARROW_HIGH_HZ = (2400.0, 3400.0)
+#: ... and their lower edges (Hz).
+NARROW_LOW_HZ = (150.0, 500.0)
+
+
+def narrowband(y: np.ndarray, *, sr: int = SAMPLE_RATE, rng: np.random.Generator,
+               bands: bool = False) -> tuple[np.ndarray, str]:
     """A random narrowband line for training the narrowband member: ``(y' [shape=(n,)] float32, description)``.
 
     A phone line (:func:`telephone`, 300-3400 Hz at 8 kHz) with 8-bit μ-law (p=0.4) or without (p=0.3), or plain
     8 kHz audio (resampled to 8 kHz and back: everything above 4 kHz gone, nothing else, p=0.3). Descriptions
-    ``"tel"``, ``"tel-linear"``, ``"8k"``."""
+    ``"tel"``, ``"tel-linear"``, ``"8k"``. With ``bands``, half of the lines (a draw of their own, so the kind of
+    line is that of ``bands=False``) are narrower: upper edge in :data:`NARROW_HIGH_HZ`, lower edge in
+    :data:`NARROW_LOW_HZ` (a cheap headset, an old line, a muffled device), description e.g. ``"tel-b180-2900"``."""
     out = _mono(y)
     if out.size == 0:
         return out.copy(), "8k"
     u = float(rng.random())
+    low, high, suffix = 300.0, 3400.0, ""
+    if bands:
+        side = _side_rng(rng)
+        if side.random() < 0.5:
+            low, high = float(side.uniform(*NARROW_LOW_HZ)), float(side.uniform(*NARROW_HIGH_HZ))
+            suffix = f"-b{low:.0f}-{high:.0f}"
     if u < 0.7:
-        return telephone(out, sr=sr, mulaw=u < 0.4), "tel" if u < 0.4 else "tel-linear"
+        line = telephone(out, sr=sr, mulaw=u < 0.4, low_hz=low, high_hz=high)
+        return line, ("tel" if u < 0.4 else "tel-linear") + suffix
     if sr <= 8000:
-        return out.copy(), "8k"
-    z = resample(resample(out, sr_in=sr, sr_out=8000), sr_in=8000, sr_out=sr)
-    return _fit_peak(_fix_length(np.asarray(z, dtype=np.float32), out.size)), "8k"
+        z = out.copy()
+    else:
+        z = resample(resample(out, sr_in=sr, sr_out=8000), sr_in=8000, sr_out=sr)
+        z = _fix_length(np.asarray(z, dtype=np.float32), out.size)
+    if suffix:
+        z = bandlimit(z, sr=sr, low_hz=low, high_hz=high)
+    return _fit_peak(np.asarray(z, dtype=np.float32)), "8k" + suffix
 
 
 # -- microphones -------------------------------------------------------------------------------------
@@ -726,6 +749,10 @@ def _side_rng(rng: np.random.Generator) -> np.random.Generator:
     return np.random.default_rng(int.from_bytes(hashlib.sha1(state).digest()[:8], "little"))
 
 
+#: rt60 range (s) of the large rooms of :func:`random_channel` with ``big_rooms``.
+BIG_ROOM_RT60 = (0.8, 1.6)
+
+
 def random_channel(
     y: np.ndarray,
     *,
@@ -735,6 +762,7 @@ def random_channel(
     mic: bool = False,
     device: float = 0.0,
     talkers: tuple[int, int] = (6, 6),
+    big_rooms: float = 0.0,
 ) -> tuple[np.ndarray, str]:
     """A random realistic channel for training augmentation: ``(y' [shape=(n,)] float32, description)``.
 
@@ -755,6 +783,10 @@ def random_channel(
 
     ``talkers``: the babble's number of voices, drawn uniformly from this range (inclusive; default always 6). One
     or two voices are a competing talker rather than a murmur. Drawn from a generator of its own, like ``device``.
+
+    ``big_rooms``: the probability that a chain's room is a large or bare one, rt60 U(0.8, 1.6) s (a hall, a
+    stairwell, a tiled kitchen) instead of the draw above; from a generator of its own, spawned when the room
+    stage fires (every other stage draws as with ``big_rooms=0``).
     """
     out = _mono(y)
     parts: list[str] = []
@@ -765,6 +797,10 @@ def random_channel(
         parts.append("device")
     if rng.random() < 0.5 or whole:
         rt60 = float(rng.uniform(0.15, 0.8))
+        if big_rooms > 0.0:
+            side = _side_rng(rng)
+            if side.random() < big_rooms:
+                rt60 = float(side.uniform(*BIG_ROOM_RT60))
         out = room(out, sr=sr, rt60=rt60, seed=int(rng.integers(2**31)))
         parts.append(f"room{rt60:.2f}")
     if rng.random() < 0.6 or whole:

@@ -140,7 +140,7 @@ def _augmenter(strength: float):
 
 def augment(y: np.ndarray, *, sr: int, seed: int, strength: float = 1.0, channel_seed: int | None = None,
             others: Sequence[np.ndarray] | None = None, mic: bool = False, device: float = 0.0,
-            talkers: tuple[int, int] = (6, 6)) -> np.ndarray:
+            talkers: tuple[int, int] = (6, 6), big_rooms: float = 0.0) -> np.ndarray:
     """One augmented copy of ``y [shape=(n,)]``: voice (pitch shift, time stretch, noise, gain) and,
     with ``channel_seed``, a recording channel (room, noise or babble of ``others``, a microphone's response
     unless ``mic`` is False, band limit, AGC, low-bitrate codec: :func:`ser.channels.random_channel`).
@@ -154,7 +154,8 @@ def augment(y: np.ndarray, *, sr: int, seed: int, strength: float = 1.0, channel
         from .channels import random_channel
 
         out, _ = random_channel(out.astype(np.float32), sr=sr, rng=np.random.default_rng(channel_seed),
-                                others=list(others) if others else None, mic=mic, device=device, talkers=talkers)
+                                others=list(others) if others else None, mic=mic, device=device, talkers=talkers,
+                                big_rooms=big_rooms)
     peak = float(np.abs(out).max()) if out.size else 0.0
     return (out / peak * 0.99 if peak > 1.0 else out).astype(np.float32)
 
@@ -180,6 +181,8 @@ class Job:
     device: float = 0.0  # with ``channel``: probability that the chain is a whole device (room + noise + AGC + codec)
     talkers: tuple[int, int] = (6, 6)  # with ``channel``: range of the babble's number of voices
     mic_only: bool = False  # the clip itself through the random microphone of session ``channel`` (ser.channels.microphone)
+    big_rooms: float = 0.0  # with ``channel``: probability that the chain's room is a large one (rt60 0.8-1.6 s)
+    narrow_bands: bool = False  # with ``narrow``: half the lines narrower (upper edge 2.4-3.4 kHz)
 
 
 def _tag(job: Job) -> str:
@@ -191,12 +194,13 @@ def _tag(job: Job) -> str:
             tag += "-ch" + hashlib.sha1(key.encode()).hexdigest()[:10]
             tag += f"-dev{job.device:g}" if job.device else ""  # chains without it keep their cache entries
             tag += f"-tk{job.talkers[0]}-{job.talkers[1]}" if tuple(job.talkers) != (6, 6) else ""
+            tag += f"-br{job.big_rooms:g}" if job.big_rooms else ""
             tag += "-mic2" if job.mic else ""  # chains without the microphone stage keep their old cache entries (mic1: a
             # draft whose microphone shared the chain's draws, never shipped)
     if job.babble_only:
         tag += ("-" if tag else "") + f"bab1-s{job.seed}-" + hashlib.sha1("|".join(job.babble).encode()).hexdigest()[:10]
     if job.narrow:
-        tag += ("-" if tag else "") + f"nb1-s{job.seed}"
+        tag += ("-" if tag else "") + (f"nb2-s{job.seed}" if job.narrow_bands else f"nb1-s{job.seed}")
     if job.mic_only:
         tag += ("-" if tag else "") + f"mico1-s{job.seed}-" + hashlib.sha1(job.channel.encode()).hexdigest()[:10]
     return tag
@@ -220,7 +224,7 @@ def _work(job: Job, cfg: FeatureConfig, cache_root: str | None, use_cache: bool,
             channel_seed = _seed(f"{job.channel}-{job.aug}-{job.seed}")
         others = [audio.load(p, sr=cfg.sample_rate) for p in job.babble]
         y = augment(y, sr=cfg.sample_rate, seed=seed, strength=job.strength, channel_seed=channel_seed, others=others,
-                    mic=job.mic, device=job.device, talkers=tuple(job.talkers))
+                    mic=job.mic, device=job.device, talkers=tuple(job.talkers), big_rooms=job.big_rooms)
     if job.babble_only and job.babble:
         from .channels import add_babble
 
@@ -238,7 +242,7 @@ def _work(job: Job, cfg: FeatureConfig, cache_root: str | None, use_cache: bool,
         from .channels import narrowband
 
         seed = _seed(f"{content}-nb-{job.aug}-{job.seed}")
-        y, _ = narrowband(y, sr=cfg.sample_rate, rng=np.random.default_rng(seed))
+        y, _ = narrowband(y, sr=cfg.sample_rate, rng=np.random.default_rng(seed), bands=job.narrow_bands)
     frames, _ = clip_windows(y, cfg)
     cache.put(content, cfg, _tag(job), frames)
     return frames

@@ -95,6 +95,7 @@ class TrainConfig:
     mic: bool = False  # ... whose chain includes a random microphone response (measured, not shipped: EXPERIMENTS s15)
     device_chains: float = 0.0  # ... which is a whole device (room + noise + AGC + codec) with this probability
     babble_talkers: tuple[int, int] = (6, 6)  # ... whose babble has this many voices (drawn uniformly)
+    big_rooms: float = 0.0  # ... whose room is a large one (rt60 0.8-1.6 s) with this probability
     studio_weight: float = 0.8  # with augmented copies: most weight of a second model trained on the original clips only
     studio_power: float = 2.0  # its share is studio_weight * g**studio_power, g = the gate's P(studio-clean input)
     studio_l2: float = 0.05  # weight penalty of the studio member (linear models)
@@ -103,6 +104,7 @@ class TrainConfig:
     channel_epochs: int = 0  # ... trained for at most this many epochs (0: the recipe's)
     channel_speech_weight: float | None = None  # stats models: the channel member's speech weight (None: the model's)
     narrowband: bool = True  # with augmented copies: a member trained on telephone-band copies, and its detector
+    narrow_bands: bool = False  # ... half of whose lines are narrower (upper edge 2.4-3.4 kHz, lower 150-500 Hz)
     babble_copies: int = 0  # with augmented copies: copies of each clip in babble of other training speakers (5-20 dB)
     mic_copies: int = 1  # with augmented copies: copies of each clip through one random microphone per speaker and copy
     adapt: bool = True  # stats models: fit a speaker-adaptation prior, train unadapted + adapted halves
@@ -159,6 +161,8 @@ class TrainConfig:
         object.__setattr__(self, "babble_talkers", (lo, hi))  # a list from a JSON config reads as the tuple
         if not 1 <= lo <= hi:
             raise TrainingError(f"--babble-talkers must be N or LO-HI with 1 <= LO <= HI, got {lo}-{hi}")
+        if not 0.0 <= self.big_rooms <= 1.0:
+            raise TrainingError(f"--big-rooms must be in [0, 1], got {self.big_rooms}")
         if not 0.0 <= self.device_chains <= 1.0:
             raise TrainingError(f"--device-chains must be in [0, 1], got {self.device_chains}")
 
@@ -532,7 +536,7 @@ class _FeatureStore:
         return self._copies(self._aug, man, range(1, tc.augment + 1), lambda p, c, spk, babble: dataset.Job(
             p, c, tc.seed, tc.augment_strength, channel=spk if tc.channels else "",
             babble=babble(c) if tc.channels else (), mic=tc.mic, device=tc.device_chains,
-            talkers=tc.babble_talkers), "augmented features")
+            talkers=tc.babble_talkers, big_rooms=tc.big_rooms), "augmented features")
 
     def babble(self, man: pd.DataFrame) -> list[list[list[np.ndarray]]]:
         """Babble copies: each clip itself in the babble of 6 other speakers of its fold group (the voices of other
@@ -559,7 +563,7 @@ class _FeatureStore:
         return self._copies(self._nb, man, copies, lambda p, c, spk, babble: dataset.Job(
             p, c, tc.seed, tc.augment_strength, channel=spk if tc.channels and c else "",
             babble=babble(c) if tc.channels and c else (), narrow=True, mic=tc.mic, device=tc.device_chains,
-            talkers=tc.babble_talkers),
+            talkers=tc.babble_talkers, big_rooms=tc.big_rooms, narrow_bands=tc.narrow_bands),
             "narrowband features")
 
 

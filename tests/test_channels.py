@@ -294,6 +294,54 @@ def test_narrowband_lines_keep_nothing_above_4_khz_and_are_seeded():
     assert empty.size == 0
 
 
+def test_narrowband_bands_draw_narrower_lines_and_keep_the_kind_of_line():
+    """``bands``: half the lines have an upper edge of 2.4-3.4 kHz (and a lower one of 150-500 Hz), drawn on a generator
+    of their own, so the kind of line (μ-law, linear, 8 kHz) is the one ``bands=False`` draws from the same seed; the
+    narrow lines keep nothing above their edge; the telephone band rejects an impossible edge."""
+    rng = np.random.default_rng(4)
+    white = (0.1 * rng.standard_normal(2 * SR)).astype(np.float32)
+    narrow = 0
+    for seed in range(16):
+        plain, kind = ch.narrowband(white, sr=SR, rng=np.random.default_rng(seed))
+        out, desc = _drawn_twice(lambda y, sr, rng: ch.narrowband(y, sr=sr, rng=rng, bands=True), white, seed)
+        assert desc.split("-b")[0] == kind
+        if "-b" not in desc:
+            np.testing.assert_array_equal(out, plain)
+            continue
+        narrow += 1
+        low, high = (float(v) for v in desc.split("-b")[1].split("-"))
+        assert ch.NARROW_LOW_HZ[0] <= low <= ch.NARROW_LOW_HZ[1] and ch.NARROW_HIGH_HZ[0] <= high <= ch.NARROW_HIGH_HZ[1]
+        above = 10 * np.log10(_band_energy(out, high + 500, 8001) / _band_energy(white, high + 500, 8001))
+        assert above < -25, desc
+        assert abs(10 * np.log10(_band_energy(out, 800, 2000) / _band_energy(white, 800, 2000))) < 2.0
+    assert 3 <= narrow <= 13
+    with pytest.raises(ValueError, match="telephone band"):
+        ch.telephone(white, sr=SR, low_hz=300.0, high_hz=4200.0)
+
+
+def test_random_channel_draws_big_rooms_on_their_own_generator():
+    """``big_rooms``: that share of the chains' rooms has rt60 0.8-1.6 s; every other stage is the one drawn without
+    the option (the room's draw comes from a generator of its own), and 0 is the chain from before."""
+    y = speechlike(1.0)
+    plain = [ch.random_channel(y, sr=SR, rng=np.random.default_rng(s))[1] for s in range(30)]
+    assert [ch.random_channel(y, sr=SR, rng=np.random.default_rng(s), big_rooms=0.0)[1] for s in range(30)] == plain
+    big = [ch.random_channel(y, sr=SR, rng=np.random.default_rng(s), big_rooms=1.0)[1] for s in range(30)]
+    rooms = 0
+    for p, b in zip(plain, big, strict=True):
+        ps, bs = p.split("+"), b.split("+")
+        assert len(ps) == len(bs)
+        if ps[0].startswith("room"):
+            rooms += 1
+            assert ch.BIG_ROOM_RT60[0] <= float(bs[0][4:]) <= ch.BIG_ROOM_RT60[1] and ps[1:] == bs[1:]
+        else:
+            assert ps == bs
+    assert rooms >= 5
+    with pytest.raises(Exception, match="big-rooms"):
+        from ser.train import TrainConfig
+
+        TrainConfig(data=("x",), out="y", big_rooms=1.5)
+
+
 @requires_data
 def test_laptop_on_a_real_clip():
     from ser import audio

@@ -222,6 +222,10 @@ def test_babble_narrowband_and_microphone_jobs_are_seeded_cached_copies(tmp_path
     assert dataset._tag(device) == dataset._tag(without) + "-dev0.3"  # and device=0 keeps the old tag
     few = dataset.Job(paths[0], 1, 0, 1.0, channel="spk", talkers=(1, 6))
     assert dataset._tag(few) == dataset._tag(without) + "-tk1-6"
+    big = dataset.Job(paths[0], 1, 0, 1.0, channel="spk", big_rooms=0.25)
+    assert dataset._tag(big) == dataset._tag(without) + "-br0.25"  # and big_rooms=0 keeps the old tag
+    narrower = dataclasses.replace(nb, narrow_bands=True)  # narrower lines are other copies, the old ones keep theirs
+    assert dataset._tag(narrower) == dataset._tag(nb).replace("nb1-", "nb2-") != dataset._tag(nb)
     cache = tmp_path / "cache"
     first = dataset.extract_all([plain, bab, nb, mic], cfg, cache_dir=cache, workers=1)
     again = dataset.extract_all([plain, bab, nb, mic], cfg, cache_dir=tmp_path / "other", workers=1)
