@@ -292,9 +292,10 @@ def _members_text(tr: Mapping[str, Any], *, linear: bool = True, l2: float | Non
                  "L2 1e-4), so that each kind of recording channel can get its own decision boundary.")
     if tr.get("narrowband", False):
         text += (" A narrowband member, trained on the original clips and up to two of their copies through a "
-                 "simulated phone line or 8 kHz link, answers for input that a detector (another logistic regression "
-                 "on the unadapted input) hears as telephone-band: a wideband model misreads speech with nothing above "
-                 "4 kHz.")
+                 "simulated phone line or 8 kHz link" + (", half of them narrower still (upper band edge 2.4-3.4 kHz)"
+                                                        if tr.get("narrow_bands", False) else "")
+                 + ", answers for input that a detector (another logistic regression on the unadapted input) hears as "
+                   "telephone-band: a wideband model misreads speech with nothing above 4 kHz.")
     if tr.get("adapted_member", False) and tr.get("adapt", True):
         text += (" An adapted member, trained on the speaker-normalised windows only, answers with the share a speaker "
                  "profile has earned (none without a profile or before its third clip, then three quarters and more): the "

@@ -101,7 +101,7 @@ def _cmd_train(a: argparse.Namespace) -> int:
         mic_copies=a.mic_copies,
         labels=speakers(a.labels), label_space=a.label_space, seed=a.seed, cache_dir=a.cache_dir, use_cache=not a.no_cache,
         channels=not a.no_channels, mic=a.mic, device_chains=a.device_chains, big_rooms=a.big_rooms,
-        narrow_bands=a.narrow_bands,
+        narrow_bands=not a.no_narrow_bands,
         babble_talkers=a.babble_talkers, adapt=not a.no_adapt, adapt_tau=a.adapt_tau,
         adapt_mood=a.adapt_mood, adapt_mood_clips=a.adapt_mood_clips, adapt_orders=a.adapt_orders,
         adapt_mix_clips=a.adapt_mix_clips,
@@ -393,9 +393,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--big-rooms", type=float, default=0.0, metavar="P",
                    help="probability (0-1) that a training channel's room is a large or bare one, reverberation "
                         "time 0.8-1.6 s (default 0: rooms of 0.15-0.8 s only)")
-    t.add_argument("--narrow-bands", action="store_true",
-                   help="half of the narrowband member's training lines narrower than a phone line (upper edge "
-                        "2.4-3.4 kHz, lower 150-500 Hz), so a muffled or cheap line is not misread")
+    t.add_argument("--no-narrow-bands", action="store_true",
+                   help="the narrowband member's training lines are all phone lines (300-3400 Hz) or 8 kHz audio "
+                        "(default: half of them narrower, upper edge 2.4-3.4 kHz and lower 150-500 Hz, so a cheap or "
+                        "muffled line below a phone line's band is not misread)")
     t.add_argument("--babble-talkers", type=_talkers, default=(6, 6), metavar="N|LO-HI",
                    help="voices in a training channel's babble: N, or drawn from LO-HI (default 6; 1-2 voices are "
                         "a competing talker)")

@@ -182,7 +182,7 @@ class Job:
     talkers: tuple[int, int] = (6, 6)  # with ``channel``: range of the babble's number of voices
     mic_only: bool = False  # the clip itself through the random microphone of session ``channel`` (ser.channels.microphone)
     big_rooms: float = 0.0  # with ``channel``: probability that the chain's room is a large one (rt60 0.8-1.6 s)
-    narrow_bands: bool = False  # with ``narrow``: half the lines narrower (upper edge 2.4-3.4 kHz)
+    narrow_bands: bool = False  # with ``narrow``: half the lines narrower (upper edge 2.4-3.4 kHz; training's default)
 
 
 def _tag(job: Job) -> str:

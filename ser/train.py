@@ -104,7 +104,7 @@ class TrainConfig:
     channel_epochs: int = 0  # ... trained for at most this many epochs (0: the recipe's)
     channel_speech_weight: float | None = None  # stats models: the channel member's speech weight (None: the model's)
     narrowband: bool = True  # with augmented copies: a member trained on telephone-band copies, and its detector
-    narrow_bands: bool = False  # ... half of whose lines are narrower (upper edge 2.4-3.4 kHz, lower 150-500 Hz)
+    narrow_bands: bool = True  # ... half of whose lines are narrower (upper edge 2.4-3.4 kHz, lower 150-500 Hz; session 27)
     babble_copies: int = 0  # with augmented copies: copies of each clip in babble of other training speakers (5-20 dB)
     mic_copies: int = 1  # with augmented copies: copies of each clip through one random microphone per speaker and copy
     adapt: bool = True  # stats models: fit a speaker-adaptation prior, train unadapted + adapted halves

@@ -54,6 +54,7 @@ def test_card_names_the_members_the_recipe_trained():
     narrow_only = card(augment=2, studio_weight=0.0, narrowband=True)
     assert "studio member" not in narrow_only and "narrowband member" in narrow_only
     assert "narrowband member" not in card(augment=0, studio_weight=0.5, narrowband=True)
+    assert "2.4-3.4 kHz" in card(augment=2, narrowband=True, narrow_bands=True) and "2.4-3.4 kHz" not in both
     squared = card(augment=2, studio_weight=0.8, studio_power=2.0, narrowband=True)
     assert "up to 80% of the say" in squared and "square of the gate's probability" in squared
     assert "square of the gate" not in both  # bundles from before studio_power: the gate's probability itself

@@ -249,6 +249,7 @@ def test_copies_are_counts():
     with pytest.raises(TrainingError, match="--babble-copies must be 0 or more"):
         TrainConfig(data=("x",), out="y", babble_copies=-1)
     assert TrainConfig(data=("x",), out="y").mic_copies == 1  # the shipped recipe since session 26
+    assert TrainConfig(data=("x",), out="y").narrow_bands and TrainConfig(data=("x",), out="y").big_rooms == 0.0  # session 27
     with pytest.raises(TrainingError, match="--mic-copies must be 0 or more"):
         TrainConfig(data=("x",), out="y", mic_copies=-1)
     assert TrainConfig(data=("x",), out="y").device_chains == 0.0
