@@ -718,6 +718,9 @@ CONDITIONS: dict[str, Condition] = {
                            ("highshelf", {"hz": 2500.0, "db": 8.0, "q": 0.707})),
     "mic_muffled": _mic_cond(("highshelf", {"hz": 2000.0, "db": -12.0, "q": 0.707})),
     "mic_eq": _mic_eq,
+    # outside the training copies' ranges (session 27): a line narrower than a phone's, a large bare room
+    "lowpass3k": lambda y, *, sr=SAMPLE_RATE, seed=0, others=None: bandlimit(y, sr=sr, low_hz=None, high_hz=3000.0),
+    "room1.0": lambda y, *, sr=SAMPLE_RATE, seed=0, others=None: room(y, sr=sr, rt60=1.0, seed=seed),
 }
 
 
