@@ -236,6 +236,10 @@ def model_card(cfg: BundleConfig, metrics: dict[str, Any], eda: dict[str, Any]) 
         + (f"; {int(tr['mic_copies'])} more {'copy' if int(tr['mic_copies']) == 1 else 'copies'} of each clip "
            "through a random microphone (high-pass 50-400 Hz, low and high shelves, a resonance; one microphone per "
            "speaker and copy), which the studio gate learns as not studio speech"
+           + (f"; {float(tr['mic_chains']):.0%} of those sessions also pass a random recording channel after the "
+              "microphone" if tr.get("mic_chains") else "")
+           + (f"; {float(tr['mic_clips']):.0%} of them are clipped (1-35 % of each clip's samples, an input gain set "
+              "too high)" if tr.get("mic_clips") else "")
            if tr.get("augment") and tr.get("mic_copies") else "") + ".",
         ("Input level: every analysed window is scaled to " + f"{fc.level_db:g} dBFS before features, so the "
          "input gain changes nothing (the removed level is used only relative to a speaker profile)."

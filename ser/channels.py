@@ -125,6 +125,22 @@ def gain(y: np.ndarray, *, db: float, clip: bool = False) -> np.ndarray:
     return out.astype(np.float32, copy=False)
 
 
+def clipping(y: np.ndarray, *, percent: float) -> np.ndarray:
+    """``y [shape=(n,)]`` hard-clipped so that about ``percent`` % of its samples sit at the clipping level, as an input
+    gain set too high for a loud voice delivers it (audiomentations ``ClippingDistortion`` with that percentile),
+    ``[shape=(n,)]`` float32 at the level it had (the clipped peak scaled back up to the original peak)."""
+    import audiomentations as am
+
+    x = _mono(y)
+    peak = float(np.abs(x).max()) if x.size else 0.0
+    if peak <= 0.0 or percent <= 0.0:
+        return x.copy()
+    p = int(round(min(float(percent), 99.0)))
+    out = am.ClippingDistortion(min_percentile_threshold=p, max_percentile_threshold=p, p=1.0)(samples=x, sample_rate=SAMPLE_RATE)
+    top = float(np.abs(out).max())
+    return (out * (peak / top) if top > 0 else out).astype(np.float32)
+
+
 def _limit(y: np.ndarray, sr: int, ceiling: float = PEAK_CEILING) -> np.ndarray:
     """A fast peak limiter: per-millisecond gain that keeps ``|y| <= ceiling`` (smoothed over a few
     ms, never more than needed), then a hard clip for the last stray sample."""

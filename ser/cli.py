@@ -98,7 +98,7 @@ def _cmd_train(a: argparse.Namespace) -> int:
         original_weight=a.original_weight, studio_weight=a.studio_weight, studio_power=a.studio_power, studio_l2=a.studio_l2, channel_l2=a.channel_l2,
         channel_hidden=a.channel_hidden, channel_epochs=a.channel_epochs,
         channel_speech_weight=a.channel_speech_weight, narrowband=not a.no_narrowband, babble_copies=a.babble_copies,
-        mic_copies=a.mic_copies,
+        mic_copies=a.mic_copies, mic_chains=a.mic_chains, mic_clips=a.mic_clips,
         labels=speakers(a.labels), label_space=a.label_space, seed=a.seed, cache_dir=a.cache_dir, use_cache=not a.no_cache,
         channels=not a.no_channels, mic=a.mic, device_chains=a.device_chains, big_rooms=a.big_rooms,
         narrow_bands=not a.no_narrow_bands,
@@ -378,6 +378,14 @@ def build_parser() -> argparse.ArgumentParser:
                         "(low cut, shelves, a resonance; one microphone per speaker and copy), beside the random-channel "
                         "copies; they train the channel model and the studio gate (default 1: a coloured recording is "
                         "no longer taken for studio speech; 0: the recipe before session 26)")
+    t.add_argument("--mic-chains", type=float, default=0.0, metavar="P",
+                   help="probability (0-1) that a microphone copy's session also passes a random recording channel "
+                        "after the microphone (room, noise or babble, AGC, codec; half of them a whole device), as a "
+                        "laptop's own microphone colours what its room and codec deliver (default 0: the microphone "
+                        "alone)")
+    t.add_argument("--mic-clips", type=float, default=0.0, metavar="P",
+                   help="probability (0-1) that a microphone copy's session is clipped, 1-35 %% of each clip's samples "
+                        "at the rails, as a device whose input gain is set too high for a loud voice (default 0)")
     t.add_argument("--no-narrowband", action="store_true",
                    help="no narrowband member (default with augmented copies: a model trained on telephone-band "
                         "copies answers for input a detector hears as a phone line or 8 kHz audio)")

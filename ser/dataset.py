@@ -183,6 +183,30 @@ class Job:
     mic_only: bool = False  # the clip itself through the random microphone of session ``channel`` (ser.channels.microphone)
     big_rooms: float = 0.0  # with ``channel``: probability that the chain's room is a large one (rt60 0.8-1.6 s)
     narrow_bands: bool = False  # with ``narrow``: half the lines narrower (upper edge 2.4-3.4 kHz; training's default)
+    mic_chain: float = 0.0  # with ``mic_only``: probability that the session's microphone also feeds a recording channel
+    mic_clip: float = 0.0  # with ``mic_only``: probability that the session's input gain is set too high (clipping)
+
+
+#: Probability of a whole device (room + noise + AGC + codec) among the chains behind microphone copies.
+MIC_CHAIN_DEVICE = 0.5
+#: Range of the share (%) of a clip's samples clipped in a microphone copy's clipping session.
+MIC_CLIP_PERCENT = (1.0, 35.0)
+
+
+def mic_chain_fires(job: Job) -> bool:
+    """Whether the microphone copy ``job`` (``mic_only``) also passes its session's recording channel: drawn once per
+    session (speaker + copy) with probability ``job.mic_chain``, so one person's clips on one device share it."""
+    if not (job.mic_only and job.mic_chain > 0.0):
+        return False
+    return bool(np.random.default_rng(_seed(f"{job.channel}-micch-{job.seed}")).random() < job.mic_chain)
+
+
+def mic_clip_fires(job: Job) -> bool:
+    """Whether the microphone copy ``job`` (``mic_only``) is clipped: drawn once per session (speaker + copy) with
+    probability ``job.mic_clip`` (a device whose input gain is set too high), independently of its chain."""
+    if not (job.mic_only and job.mic_clip > 0.0):
+        return False
+    return bool(np.random.default_rng(_seed(f"{job.channel}-miccl-{job.seed}")).random() < job.mic_clip)
 
 
 def _tag(job: Job) -> str:
@@ -203,6 +227,10 @@ def _tag(job: Job) -> str:
         tag += ("-" if tag else "") + (f"nb2-s{job.seed}" if job.narrow_bands else f"nb1-s{job.seed}")
     if job.mic_only:
         tag += ("-" if tag else "") + f"mico1-s{job.seed}-" + hashlib.sha1(job.channel.encode()).hexdigest()[:10]
+        if mic_chain_fires(job):  # copies whose session has no chain keep their cache entries
+            tag += "-mch1-" + hashlib.sha1("|".join(job.babble).encode()).hexdigest()[:10]
+        if mic_clip_fires(job):
+            tag += "-mcl1"
     return tag
 
 
@@ -238,6 +266,19 @@ def _work(job: Job, cfg: FeatureConfig, cache_root: str | None, use_cache: bool,
         # one microphone per session (speaker + copy), as a person records every clip through the same device
         rng = np.random.default_rng(_seed(f"{job.channel}-mic-{job.seed}"))
         y, _ = microphone(y, sr=cfg.sample_rate, rng=rng)
+        if mic_chain_fires(job):  # ... then the session's room, noise, AGC and codec (a laptop's tinny microphone)
+            from .channels import random_channel
+
+            others = [audio.load(p, sr=cfg.sample_rate) for p in job.babble]
+            y, _ = random_channel(y, sr=cfg.sample_rate, rng=np.random.default_rng(_seed(f"{job.channel}-micrc-{job.seed}")),
+                                  others=others or None, device=MIC_CHAIN_DEVICE)
+            peak = float(np.abs(y).max()) if y.size else 0.0
+            y = (y / peak * 0.99 if peak > 1.0 else y).astype(np.float32)
+        if mic_clip_fires(job):  # ... and an input gain set too high: the loudest samples stuck at the rails
+            from .channels import clipping
+
+            rng = np.random.default_rng(_seed(f"{content}-miccl-{job.channel}-{job.seed}"))
+            y = clipping(y, percent=float(rng.uniform(*MIC_CLIP_PERCENT)))
     if job.narrow:
         from .channels import narrowband
 

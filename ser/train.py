@@ -107,6 +107,8 @@ class TrainConfig:
     narrow_bands: bool = True  # ... half of whose lines are narrower (upper edge 2.4-3.4 kHz, lower 150-500 Hz; session 27)
     babble_copies: int = 0  # with augmented copies: copies of each clip in babble of other training speakers (5-20 dB)
     mic_copies: int = 1  # with augmented copies: copies of each clip through one random microphone per speaker and copy
+    mic_chains: float = 0.0  # ... a session of which also passes a random recording channel with this probability
+    mic_clips: float = 0.0  # ... a session of which is clipped (1-35 % of each clip's samples) with this probability
     adapt: bool = True  # stats models: fit a speaker-adaptation prior, train unadapted + adapted halves
     adapt_tau: float = DEFAULT_TAU  # shrinkage of a speaker profile at inference (clips)
     adapt_ratio: float = 1.0  # inputs that move with emotion more than between speakers adapt slower
@@ -163,6 +165,10 @@ class TrainConfig:
             raise TrainingError(f"--babble-talkers must be N or LO-HI with 1 <= LO <= HI, got {lo}-{hi}")
         if not 0.0 <= self.big_rooms <= 1.0:
             raise TrainingError(f"--big-rooms must be in [0, 1], got {self.big_rooms}")
+        if not 0.0 <= self.mic_chains <= 1.0:
+            raise TrainingError(f"--mic-chains must be in [0, 1], got {self.mic_chains}")
+        if not 0.0 <= self.mic_clips <= 1.0:
+            raise TrainingError(f"--mic-clips must be in [0, 1], got {self.mic_clips}")
         if not 0.0 <= self.device_chains <= 1.0:
             raise TrainingError(f"--device-chains must be in [0, 1], got {self.device_chains}")
 
@@ -549,10 +555,14 @@ class _FeatureStore:
 
     def mics(self, man: pd.DataFrame) -> list[list[list[np.ndarray]]]:
         """Microphone copies: each clip itself through a random microphone response (:func:`ser.channels.microphone`),
-        one microphone per speaker and copy (a session on one device), as ``[copy][clip]`` lists of windows."""
+        one microphone per speaker and copy (a session on one device), as ``[copy][clip]`` lists of windows. With
+        ``mic_chains`` P, a share P of these sessions also passes a random recording channel after the microphone
+        (:func:`dataset.mic_chain_fires`; half of those chains a whole device), babble from the fold group's voices;
+        with ``mic_clips`` P, a share P of them is clipped (:func:`dataset.mic_clip_fires`, an input gain set too high)."""
         tc = self.tc
         return self._copies(self._mic, man, range(1, tc.mic_copies + 1), lambda p, c, spk, babble: dataset.Job(
-            p, 0, tc.seed + c - 1, tc.augment_strength, channel=spk, mic_only=True), "microphone features")
+            p, 0, tc.seed + c - 1, tc.augment_strength, channel=spk, mic_only=True, mic_chain=tc.mic_chains, mic_clip=tc.mic_clips,
+            babble=babble(2000 + c) if tc.mic_chains else ()), "microphone features")
 
     def narrow(self, man: pd.DataFrame) -> list[list[list[np.ndarray]]]:
         """Narrowband copies: each original clip and each of its first :data:`NARROWBAND_COPIES` augmented copies

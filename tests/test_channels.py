@@ -336,9 +336,10 @@ def test_random_channel_draws_big_rooms_on_their_own_generator():
         else:
             assert ps == bs
     assert rooms >= 5
-    with pytest.raises(Exception, match="big-rooms"):
-        from ser.train import TrainConfig
+    from ser.errors import TrainingError
+    from ser.train import TrainConfig
 
+    with pytest.raises(TrainingError, match=r"--big-rooms must be in \[0, 1\]"):
         TrainConfig(data=("x",), out="y", big_rooms=1.5)
 
 
@@ -421,3 +422,17 @@ def test_random_channel_babble_voices_drawn_from_a_range():
     assert [re.sub(r"babble\dx", "babble", d) for d in few] == plain
     assert [ch.random_channel(y, sr=SR, rng=np.random.default_rng(s), others=others, talkers=(6, 6))[1]
             for s in range(40)] == plain
+
+
+def test_clipping_sticks_that_share_of_samples_at_the_rails_and_keeps_the_peak():
+    """``clipping(percent=P)``: about P % of the samples end at the clipping level (both polarities), the peak is the
+    input's, and 0 % is the input unchanged."""
+    y = speechlike(1.5) * np.float32(0.4)
+    for percent in (2.0, 10.0, 30.0):
+        z = ch.clipping(y, percent=percent)
+        assert z.dtype == np.float32 and z.shape == y.shape
+        assert np.abs(z).max() == pytest.approx(np.abs(y).max(), rel=1e-4)
+        stuck = np.mean((z >= z.max() * 0.9999) | (z <= z.min() * 0.9999)) * 100  # at either rail
+        assert percent * 0.7 <= stuck <= percent * 1.3 + 0.5, (percent, stuck)
+    np.testing.assert_array_equal(ch.clipping(y, percent=0.0), y)
+    assert not np.any(ch.clipping(np.zeros(100, np.float32), percent=10.0))

@@ -283,3 +283,56 @@ def test_stats_floor_keeps_the_talkers_loud_frames():
     args = build_parser().parse_args(["train", "--data", "x", "--out", "y", "--stats-floor-db", "20"])
     assert args.stats_floor_db == 20.0
     assert build_parser().parse_args(["train", "--data", "x", "--out", "y"]).stats_floor_db is None
+
+
+def test_microphone_chains_fire_per_session_and_keep_other_sessions_cache(tmp_path, monkeypatch):
+    """``mic_chain`` P: a share P of the microphone copies' sessions (speaker + copy seed) also pass a random recording
+    channel after the microphone, every clip of a session alike; sessions without one keep the old cache tag."""
+    import soundfile as sf
+
+    from ser import channels, dataset
+
+    sessions = [f"spk{i}" for i in range(200)]
+    fires = [dataset.mic_chain_fires(dataset.Job("x", 0, 0, 1.0, channel=s, mic_only=True, mic_chain=0.5))
+             for s in sessions]
+    assert 70 < sum(fires) < 130  # about half
+    assert not any(dataset.mic_chain_fires(dataset.Job("x", 0, 0, 1.0, channel=s, mic_only=True)) for s in sessions)
+    on, off = sessions[fires.index(True)], sessions[fires.index(False)]
+    for s, fired in ((on, True), (off, False)):
+        plain = dataset.Job("x", 0, 0, 1.0, channel=s, mic_only=True)
+        chained = dataclasses.replace(plain, mic_chain=0.5, babble=("o.wav",))
+        assert (dataset._tag(chained) != dataset._tag(plain)) is fired
+        assert dataset._tag(chained).startswith(dataset._tag(plain))
+
+    cfg = F.FeatureConfig()
+    paths = []
+    for i, f0 in enumerate((120.0, 210.0)):
+        p = tmp_path / f"clip{i}.wav"
+        sf.write(p, speechlike(seconds=1.5, f0=f0, seed=i), cfg.sample_rate)
+        paths.append(str(p))
+    drawn: list[str] = []
+    real = channels.random_channel
+
+    def spy(y, **kw):
+        out = real(y, **kw)
+        drawn.append(out[1])  # the chain drawn
+        return out
+
+    monkeypatch.setattr(channels, "random_channel", spy)
+    for clip in (0, 1):
+        dataset._work(dataset.Job(paths[clip], 0, 0, 1.0, channel=on, mic_only=True, mic_chain=0.5), cfg, None, False)
+    dataset._work(dataset.Job(paths[0], 0, 0, 1.0, channel=off, mic_only=True, mic_chain=0.5), cfg, None, False)
+    assert len(drawn) == 2 and drawn[0] == drawn[1]  # the session's chain, for each of its clips; none for the other
+
+    # --mic-clips: a share of the sessions clipped (a draw of its own), tagged so the others keep their cache entries
+    clips = [dataset.mic_clip_fires(dataset.Job("x", 0, 0, 1.0, channel=s, mic_only=True, mic_clip=0.3))
+             for s in sessions]
+    assert 35 < sum(clips) < 85 and clips != fires[: len(clips)]
+    hot = sessions[clips.index(True)]
+    job = dataset.Job(paths[0], 0, 0, 1.0, channel=hot, mic_only=True, mic_clip=0.3)
+    assert dataset._tag(job) == dataset._tag(dataclasses.replace(job, mic_clip=0.0)) + "-mcl1"
+    y = dataset.audio.load(paths[0], sr=cfg.sample_rate)
+    monkeypatch.setattr(dataset, "clip_windows", lambda z, c: ([z], None))  # the copy's samples, not its features
+    (z,) = dataset._work(job, cfg, None, False)
+    stuck = np.mean((z >= z.max() * 0.9999) | (z <= z.min() * 0.9999))
+    assert 0.005 < stuck < 0.4 and z.shape == y.shape  # 1-35 % of the samples at the rails

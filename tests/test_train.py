@@ -359,6 +359,13 @@ def test_the_feature_store_asks_for_microphone_copies(monkeypatch):
     assert [(j.path, j.channel, j.seed, j.mic_only, j.aug) for j in jobs] == [
         ("a.wav", "ravdess_01", 5, True, 0), ("b.wav", "ravdess_02", 5, True, 0),
         ("a.wav", "ravdess_01", 6, True, 0), ("b.wav", "ravdess_02", 6, True, 0)]
+    assert all(j.mic_chain == 0.0 and j.babble == () for j in jobs)
+    jobs.clear()  # --mic-chains: the sessions may pass a chain, whose babble is the fold group's voices
+    store = tr._FeatureStore(tr.TrainConfig(data=("x",), out="y", augment=1, mic_copies=1, mic_chains=0.5))
+    monkeypatch.setattr(store, "_copies", lambda st, m, copies, job, desc: jobs.extend(
+        job(p, c, s, lambda copy: (f"voice{copy}",)) for c in copies for p, s in zip(m["path"], m["speaker"], strict=True)))
+    store.mics(man)
+    assert [(j.mic_chain, j.babble) for j in jobs] == [(0.5, ("voice2001",))] * 2
 
 
 def test_narrowband_member_hears_the_originals_and_at_most_two_channel_copies(monkeypatch):
