@@ -373,19 +373,21 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with augmented copies: copies of each training clip in the babble of 6 other training "
                         "speakers at 5-20 dB SNR, beside the random-channel copies (default 0: more babble "
                         "robustness, less on clean speech of new speakers; benchmarks/EXPERIMENTS.md, session 11)")
-    t.add_argument("--mic-copies", type=int, default=1,
+    t.add_argument("--mic-copies", type=int, default=2,
                    help="with augmented copies: copies of each training clip through a random microphone response "
                         "(low cut, shelves, a resonance; one microphone per speaker and copy), beside the random-channel "
-                        "copies; they train the channel model and the studio gate (default 1: a coloured recording is "
-                        "no longer taken for studio speech; 0: the recipe before session 26)")
-    t.add_argument("--mic-chains", type=float, default=0.0, metavar="P",
+                        "copies; they train the channel model and the studio gate (default 2, with --mic-chains and "
+                        "--mic-clips: a coloured recording is no longer taken for studio speech; 1: session 26's recipe, "
+                        "0: the recipe before it)")
+    t.add_argument("--mic-chains", type=float, default=0.5, metavar="P",
                    help="probability (0-1) that a microphone copy's session also passes a random recording channel "
                         "after the microphone (room, noise or babble, AGC, codec; half of them a whole device), as a "
-                        "laptop's own microphone colours what its room and codec deliver (default 0: the microphone "
-                        "alone)")
-    t.add_argument("--mic-clips", type=float, default=0.0, metavar="P",
+                        "laptop's own microphone colours what its room and codec deliver (default 0.5; 0: the "
+                        "microphone alone, the recipe before session 28)")
+    t.add_argument("--mic-clips", type=float, default=0.3, metavar="P",
                    help="probability (0-1) that a microphone copy's session is clipped, 1-35 %% of each clip's samples "
-                        "at the rails, as a device whose input gain is set too high for a loud voice (default 0)")
+                        "at the rails, as a device whose input gain is set too high for a loud voice (default 0.3; 0: "
+                        "never, the recipe before session 28)")
     t.add_argument("--no-narrowband", action="store_true",
                    help="no narrowband member (default with augmented copies: a model trained on telephone-band "
                         "copies answers for input a detector hears as a phone line or 8 kHz audio)")

@@ -106,9 +106,11 @@ class TrainConfig:
     narrowband: bool = True  # with augmented copies: a member trained on telephone-band copies, and its detector
     narrow_bands: bool = True  # ... half of whose lines are narrower (upper edge 2.4-3.4 kHz, lower 150-500 Hz; session 27)
     babble_copies: int = 0  # with augmented copies: copies of each clip in babble of other training speakers (5-20 dB)
-    mic_copies: int = 1  # with augmented copies: copies of each clip through one random microphone per speaker and copy
-    mic_chains: float = 0.0  # ... a session of which also passes a random recording channel with this probability
-    mic_clips: float = 0.0  # ... a session of which is clipped (1-35 % of each clip's samples) with this probability
+    mic_copies: int = 2  # with augmented copies: copies of each clip through one random microphone per speaker and copy
+    # ... a session of which also passes a random recording channel, or is clipped (1-35 % of each clip's samples),
+    # with these probabilities (session 28: a laptop's microphone colours what its room and codec deliver)
+    mic_chains: float = 0.5
+    mic_clips: float = 0.3
     adapt: bool = True  # stats models: fit a speaker-adaptation prior, train unadapted + adapted halves
     adapt_tau: float = DEFAULT_TAU  # shrinkage of a speaker profile at inference (clips)
     adapt_ratio: float = 1.0  # inputs that move with emotion more than between speakers adapt slower

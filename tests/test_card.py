@@ -84,6 +84,8 @@ def test_card_names_the_members_the_recipe_trained():
     assert "2 more copies of each clip" in card(augment=2, channels=False, mic_copies=2)
     chained = card(augment=2, channels=True, mic_copies=1, mic_chains=0.5)
     assert "50% of those sessions also pass a random recording channel" in chained and "of those sessions" not in mic_copy
+    clipped = card(augment=2, channels=True, mic_copies=2, mic_chains=0.5, mic_clips=0.3)
+    assert "30% of them are clipped (1-35 % of each clip's samples" in clipped and "clipped" not in chained
     assert "more cop" not in no_mic + card(augment=0, mic_copies=1)
     weighted = card(augment=4, original_weight=2.0)  # session 17: the originals keep a third of the weight
     assert "4 augmented copies per training clip" in weighted and "an original clip counts 2 times a copy" in weighted

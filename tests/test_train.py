@@ -248,7 +248,8 @@ def test_copies_are_counts():
     assert TrainConfig(data=("x",), out="y", babble_copies=2).babble_copies == 2
     with pytest.raises(TrainingError, match="--babble-copies must be 0 or more"):
         TrainConfig(data=("x",), out="y", babble_copies=-1)
-    assert TrainConfig(data=("x",), out="y").mic_copies == 1  # the shipped recipe since session 26
+    default = TrainConfig(data=("x",), out="y")  # session 28: two microphone copies, some through a channel or clipped
+    assert (default.mic_copies, default.mic_chains, default.mic_clips) == (2, 0.5, 0.3)
     assert TrainConfig(data=("x",), out="y").narrow_bands and TrainConfig(data=("x",), out="y").big_rooms == 0.0  # session 27
     with pytest.raises(TrainingError, match="--mic-copies must be 0 or more"):
         TrainConfig(data=("x",), out="y", mic_copies=-1)
@@ -351,7 +352,8 @@ def test_the_feature_store_asks_for_microphone_copies(monkeypatch):
     from ser import train as tr
 
     man = pd.DataFrame({"path": ["a.wav", "b.wav"], "emotion": ["sad", "angry"], "speaker": ["ravdess_01", "ravdess_02"]})
-    store = tr._FeatureStore(tr.TrainConfig(data=("x",), out="y", augment=1, mic_copies=2, seed=5))
+    store = tr._FeatureStore(tr.TrainConfig(data=("x",), out="y", augment=1, mic_copies=2, seed=5, mic_chains=0.0,
+                                            mic_clips=0.0))
     jobs = []
     monkeypatch.setattr(store, "_copies", lambda st, m, copies, job, desc: jobs.extend(
         job(p, c, s, lambda copy: ()) for c in copies for p, s in zip(m["path"], m["speaker"], strict=True)))
@@ -359,13 +361,13 @@ def test_the_feature_store_asks_for_microphone_copies(monkeypatch):
     assert [(j.path, j.channel, j.seed, j.mic_only, j.aug) for j in jobs] == [
         ("a.wav", "ravdess_01", 5, True, 0), ("b.wav", "ravdess_02", 5, True, 0),
         ("a.wav", "ravdess_01", 6, True, 0), ("b.wav", "ravdess_02", 6, True, 0)]
-    assert all(j.mic_chain == 0.0 and j.babble == () for j in jobs)
+    assert all(j.mic_chain == 0.0 == j.mic_clip and j.babble == () for j in jobs)
     jobs.clear()  # --mic-chains: the sessions may pass a chain, whose babble is the fold group's voices
-    store = tr._FeatureStore(tr.TrainConfig(data=("x",), out="y", augment=1, mic_copies=1, mic_chains=0.5))
+    store = tr._FeatureStore(tr.TrainConfig(data=("x",), out="y", augment=1, mic_copies=1))  # the defaults (session 28)
     monkeypatch.setattr(store, "_copies", lambda st, m, copies, job, desc: jobs.extend(
         job(p, c, s, lambda copy: (f"voice{copy}",)) for c in copies for p, s in zip(m["path"], m["speaker"], strict=True)))
     store.mics(man)
-    assert [(j.mic_chain, j.babble) for j in jobs] == [(0.5, ("voice2001",))] * 2
+    assert [(j.mic_chain, j.mic_clip, j.babble) for j in jobs] == [(0.5, 0.3, ("voice2001",))] * 2
 
 
 def test_narrowband_member_hears_the_originals_and_at_most_two_channel_copies(monkeypatch):
