@@ -156,8 +156,13 @@ def augment(y: np.ndarray, *, sr: int, seed: int, strength: float = 1.0, channel
         out, _ = random_channel(out.astype(np.float32), sr=sr, rng=np.random.default_rng(channel_seed),
                                 others=list(others) if others else None, mic=mic, device=device, talkers=talkers,
                                 big_rooms=big_rooms)
-    peak = float(np.abs(out).max()) if out.size else 0.0
-    return (out / peak * 0.99 if peak > 1.0 else out).astype(np.float32)
+    return _below_full_scale(out)
+
+
+def _below_full_scale(y: np.ndarray) -> np.ndarray:
+    """``y`` as float32, scaled to a peak of 0.99 if it exceeds full scale (a copy must fit a sound file's range)."""
+    peak = float(np.abs(y).max()) if y.size else 0.0
+    return (y / peak * 0.99 if peak > 1.0 else y).astype(np.float32)
 
 
 # -- feature extraction with cache ----------------------------------------------------------------
@@ -193,20 +198,21 @@ MIC_CHAIN_DEVICE = 0.5
 MIC_CLIP_PERCENT = (1.0, 35.0)
 
 
+def _session_draw(job: Job, key: str, p: float) -> bool:
+    """One draw per microphone session (speaker + copy) with probability ``p``, from a generator of its own (``key``)."""
+    return job.mic_only and p > 0.0 and bool(np.random.default_rng(_seed(f"{job.channel}-{key}-{job.seed}")).random() < p)
+
+
 def mic_chain_fires(job: Job) -> bool:
     """Whether the microphone copy ``job`` (``mic_only``) also passes its session's recording channel: drawn once per
     session (speaker + copy) with probability ``job.mic_chain``, so one person's clips on one device share it."""
-    if not (job.mic_only and job.mic_chain > 0.0):
-        return False
-    return bool(np.random.default_rng(_seed(f"{job.channel}-micch-{job.seed}")).random() < job.mic_chain)
+    return _session_draw(job, "micch", job.mic_chain)
 
 
 def mic_clip_fires(job: Job) -> bool:
     """Whether the microphone copy ``job`` (``mic_only``) is clipped: drawn once per session (speaker + copy) with
     probability ``job.mic_clip`` (a device whose input gain is set too high), independently of its chain."""
-    if not (job.mic_only and job.mic_clip > 0.0):
-        return False
-    return bool(np.random.default_rng(_seed(f"{job.channel}-miccl-{job.seed}")).random() < job.mic_clip)
+    return _session_draw(job, "miccl", job.mic_clip)
 
 
 def _tag(job: Job) -> str:
@@ -272,8 +278,7 @@ def _work(job: Job, cfg: FeatureConfig, cache_root: str | None, use_cache: bool,
             others = [audio.load(p, sr=cfg.sample_rate) for p in job.babble]
             y, _ = random_channel(y, sr=cfg.sample_rate, rng=np.random.default_rng(_seed(f"{job.channel}-micrc-{job.seed}")),
                                   others=others or None, device=MIC_CHAIN_DEVICE)
-            peak = float(np.abs(y).max()) if y.size else 0.0
-            y = (y / peak * 0.99 if peak > 1.0 else y).astype(np.float32)
+            y = _below_full_scale(y)
         if mic_clip_fires(job):  # ... and an input gain set too high: the loudest samples stuck at the rails
             from .channels import clipping
 
