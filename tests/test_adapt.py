@@ -184,7 +184,13 @@ def test_features_do_not_depend_on_input_gain():
     x_lo, x_hi = _inputs(lo, cfg), _inputs(hi, cfg)
     assert x_lo.shape == x_hi.shape == (1, cfg.n_stats)
     assert x_hi[0, -1] - x_lo[0, -1] == pytest.approx(40.0, abs=0.01)  # the level column holds the gain ...
-    np.testing.assert_allclose(x_lo[:, :-1], x_hi[:, :-1], rtol=1e-4, atol=2e-3)  # ... and nothing else does
+    # ... and nothing else does. The voice encoder's upper layers are int8 with activations quantised per call, so the
+    # float rounding of the level-normalised signal can flip a quantisation step: its functionals moved by up to
+    # 0.0027 on an AMD EPYC with AVX-512 VNNI (0.002 elsewhere), far below what a gain dependence would show (> 10)
+    voice = np.asarray(cfg.stats_columns("voice"))
+    rest = np.setdiff1d(np.arange(cfg.n_stats - 1), voice)
+    np.testing.assert_allclose(x_lo[:, rest], x_hi[:, rest], rtol=1e-4, atol=2e-3)
+    np.testing.assert_allclose(x_lo[:, voice], x_hi[:, voice], rtol=1e-4, atol=1e-2)
     # without level normalisation (the old bundles) the same clips give very different inputs
     raw = FeatureConfig(level_db=None, blocks=tuple(b for b in cfg.blocks if b != "level"))
     assert np.abs(_inputs(lo, raw) - _inputs(hi, raw)).max() > 10.0
