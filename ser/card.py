@@ -193,7 +193,9 @@ def model_card(cfg: BundleConfig, metrics: dict[str, Any], eda: dict[str, Any]) 
                 f", lifted as far as the profile's clips spread like a mix of emotions (from {tr['adapt_mix_clips']:g} "
                 "clips on)" if tr.get("adapt_mood") and tr.get("adapt_mix_clips") else "") + (
                 f"; a running profile adapts only once it holds {tr['adapt_min_clips']:g} clips"
-                if tr.get("adapt_min_clips") else "")
+                if tr.get("adapt_min_clips") else "") + (
+                f"; it takes a clip in only once {tr['adapt_lag']:g} clips' worth of newer speech has followed it "
+                "(the newest clips are the likeliest to share the present mood)" if tr.get("adapt_lag") else "")
             lines.append(f"- Settings: a profile of n clips gets weight n / (n + {tr['adapt_tau']:g}) (shrinkage towards "
                          f"the training speakers); {guard}; enrolment profiles skip the guard.")
     per_class = test.get("per_class", {})

@@ -106,7 +106,7 @@ def _cmd_train(a: argparse.Namespace) -> int:
         adapt_mood=a.adapt_mood, adapt_mood_clips=a.adapt_mood_clips, adapt_orders=a.adapt_orders,
         adapt_mix_clips=a.adapt_mix_clips,
         adapted_member=a.adapted_member,
-        adapt_min_clips=a.adapt_min_clips, adapt_train_tau=a.adapt_train_tau,
+        adapt_min_clips=a.adapt_min_clips, adapt_train_tau=a.adapt_train_tau, adapt_lag=a.adapt_lag,
         workers=a.workers, verbose=2 if not sys.stderr.isatty() else 1,
         command="ser " + " ".join(shlex.quote(x) for x in sys.argv[1:]),
     )
@@ -278,6 +278,7 @@ def _cmd_export(a: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from .adapt import (
+        DEFAULT_LAG,
         DEFAULT_MIN_CLIPS,
         DEFAULT_MIX_CLIPS,
         DEFAULT_MOOD,
@@ -425,6 +426,9 @@ def build_parser() -> argparse.ArgumentParser:
                                                  "clips on (0: never lifts)"),
         ("--adapt-min-clips", DEFAULT_MIN_CLIPS, "a running speaker profile adapts only once it holds this many "
                                                  "clips (enrolment profiles at once; 0: from the first clip)"),
+        ("--adapt-lag", DEFAULT_LAG, "a running speaker profile takes a clip in only once this many clips' worth of "
+                                     "newer speech has followed it: the clips just before are the likeliest to share "
+                                     "the present mood (enrolment profiles at once; 0: at once)"),
         ("--adapt-train-tau", DEFAULT_TRAIN_TAU, "shrinkage of each training speaker's statistics in the adapted "
                                                  "half of training"),
     ):

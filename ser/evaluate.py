@@ -213,6 +213,7 @@ def evaluate_folder(
             emos = man["emotion"].to_numpy()[idx]
             profile = predictor.new_profile(spk)
             if adapt == "enrol":
+                profile.enrolled = True  # deliberate calibration, as `ser enrol` makes it: every clip counts at once
                 enrol = idx[np.isin(emos, ["neutral", "calm"])]
                 for i in enrol:
                     try:
@@ -226,7 +227,7 @@ def evaluate_folder(
             else:
                 idx = idx[session_order(emos, order=order, rng=rng)]
             for i in idx:
-                before = profile.n
+                before = profile.heard  # clips heard before this one (those held back included)
                 try:
                     res = predict_clip(int(i), profile, adapt == "running")
                 except SERError as exc:

@@ -170,8 +170,9 @@ class Predictor:
 
     @property
     def adapt_after_s(self) -> float:
-        """Seconds of speech a running profile needs before it adapts (0 for a model that adapts at once)."""
-        return self.prior.min_clips * self.features.window_s if self.prior is not None else 0.0
+        """Seconds of speech a running profile needs before it adapts (0 for a model that adapts at once): the
+        prior's ``min_clips`` in its statistics, and the ``lag`` it holds back after them."""
+        return (self.prior.min_clips + self.prior.lag) * self.features.window_s if self.prior is not None else 0.0
 
     def _need_prior(self) -> None:
         if self.prior is None:

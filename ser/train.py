@@ -25,6 +25,7 @@ import pandas as pd
 
 from . import dataset
 from .adapt import (
+    DEFAULT_LAG,
     DEFAULT_MIN_CLIPS,
     DEFAULT_MIX_CLIPS,
     DEFAULT_MOOD,
@@ -117,6 +118,7 @@ class TrainConfig:
     adapt_mood: float = DEFAULT_MOOD  # mood guard: a profile of one mood counts for fewer clips (ser.adapt)
     adapt_mood_clips: float = DEFAULT_MOOD_CLIPS  # the guard fades after about this many clips of a session
     adapt_min_clips: float = DEFAULT_MIN_CLIPS  # a running profile adapts only once it holds this many clips
+    adapt_lag: float = DEFAULT_LAG  # a running profile holds back this many clips' worth of the newest speech
     adapt_mix_clips: float = DEFAULT_MIX_CLIPS  # the mood guard lifts for clips that spread like a mix, from this many on
     adapt_train_tau: float = DEFAULT_TRAIN_TAU  # shrinkage of the training speakers' statistics (adapted half of training)
     adapt_orders: int = 5  # the running protocol on held-out speakers over this many seeded clip orders per mode
@@ -167,6 +169,8 @@ class TrainConfig:
             raise TrainingError(f"--babble-talkers must be N or LO-HI with 1 <= LO <= HI, got {lo}-{hi}")
         if not 0.0 <= self.big_rooms <= 1.0:
             raise TrainingError(f"--big-rooms must be in [0, 1], got {self.big_rooms}")
+        if not self.adapt_lag >= 0.0:
+            raise TrainingError(f"--adapt-lag must be 0 or more, got {self.adapt_lag}")
         if not 0.0 <= self.mic_chains <= 1.0:
             raise TrainingError(f"--mic-chains must be in [0, 1], got {self.mic_chains}")
         if not 0.0 <= self.mic_clips <= 1.0:
@@ -304,7 +308,7 @@ def _fit_one(
         prior = fit_prior(x_tr, ys, sessions, labels, tau=tc.adapt_tau, level_index=cfg.n_stats - 1,
                           digest=cfg.digest(), ratio_scale=tc.adapt_ratio, mood=tc.adapt_mood,
                           mood_clips=tc.adapt_mood_clips, min_clips=tc.adapt_min_clips,
-                          mix_clips=tc.adapt_mix_clips)
+                          mix_clips=tc.adapt_mix_clips, lag=tc.adapt_lag)
         x_tr = np.concatenate([prior.normalise(x_tr, None),
                                speaker_normalised(x_tr, sessions, prior, tau=tc.adapt_train_tau)])
         ys = np.concatenate([ys, ys])

@@ -622,7 +622,7 @@ def voice_profile_section(predictor) -> SpeakerProfile | None:
                                 clip.getvalue())
                 if err:
                     show_error(SERError(err), "Calibrate with a few seconds of clear speech.")
-        if profile.n > 0:
+        if profile.heard > 0:
             st.success(f"Voice profile: {profile_status(profile)}.", icon=":material/check_circle:")
             if profile.seconds < CALIBRATION_S / 2:
                 st.caption(f"A little more speech (about {CALIBRATION_S:.0f} s in all) makes it steadier.")
@@ -634,10 +634,10 @@ def voice_profile_section(predictor) -> SpeakerProfile | None:
                         help="On: your clips are predicted relative to your voice and added to the profile. "
                              "Off: the general model answers and the profile is left as it is.")
         t2.button("Reset voice profile", key="analyze_profile_reset", on_click=reset_voice_profile,
-                  icon=":material/restart_alt:", disabled=profile.n <= 0)
+                  icon=":material/restart_alt:", disabled=profile.heard <= 0)
         t3.download_button("Profile (JSON)", profile.to_json(), file_name="voice_profile.json",
                            mime="application/json", on_click="ignore", icon=":material/download:",
-                           disabled=profile.n <= 0)
+                           disabled=profile.heard <= 0)
     state = profile_status(profile)
     status.caption(f":material/record_voice_over: Voice profile: {state[0].upper() + state[1:]}"
                    + (" · used for your clips" if use else " · off (general model)"))
@@ -657,9 +657,13 @@ def reset_voice_profile(key: str = PROFILE_KEY) -> None:
 
 
 def profile_status(profile: SpeakerProfile | None) -> str:
-    """``"calibrated on 21 s of your voice (2 clips)"``, or ``"not calibrated"`` for an empty/no profile."""
-    if profile is None or profile.n <= 0:
+    """``"calibrated on 21 s of your voice (2 clips)"``, or ``"not calibrated"`` for an empty/no profile (a running
+    profile whose clips are all still held back says it is listening)."""
+    if profile is None or profile.heard <= 0:
         return "not calibrated"
+    if profile.n <= 0:
+        return (f"listening: {profile.seconds:.0f} s of your voice so far ({profile.clips} clip"
+                f"{'s' * (profile.clips != 1)}), used once a few more clips follow")
     return f"calibrated on {profile.seconds:.0f} s of your voice ({profile.clips} clip{'s' * (profile.clips != 1)})"
 
 

@@ -30,7 +30,7 @@ from scipy.signal import butter, sosfiltfilt
 from support import RAVDESS, SHIPPED, requires_data, speechlike
 
 from ser import Predictor
-from ser.adapt import PRIOR_FILE, SpeakerProfile, enrolled_profile, session_order, session_probs
+from ser.adapt import PRIOR_FILE, SpeakerProfile, enrolled_profile, session_order, session_probs, step
 from ser.audio import load
 from ser.cli import main
 from ser.errors import SERError
@@ -227,6 +227,83 @@ def test_real_bundle_is_not_saturated(real_bundle):
 
 
 # -- running protocol ----------------------------------------------------------------------------------
+
+
+def test_a_running_profile_holds_back_the_newest_clips():
+    rng = np.random.default_rng(0)
+    cs = [rng.normal(size=4) for _ in range(6)]
+    p = SpeakerProfile(digest="abc")
+    for i, c in enumerate(cs[:3]):
+        p.update(c, seconds=2.0, probs=np.full(3, 1 / 3), projection=np.ones(2), hold=3)
+        # heard and counted for the person (clips, seconds), not yet in the statistics
+        assert (p.n, p.held, p.heard, p.clips, p.seconds) == (0.0, i + 1, i + 1, i + 1, 2.0 * (i + 1))
+        assert p.total is None and p.posterior is None
+    p.update(cs[3], seconds=2.0, probs=np.full(3, 1 / 3), projection=np.ones(2), hold=3)
+    assert (p.n, p.held, p.clips) == (1.0, 3.0, 4)
+    np.testing.assert_allclose(p.mean, cs[0])  # the oldest clip enters first, once 3 newer ones followed it
+    # the JSON keeps the held-back clips: the copy read back goes on exactly like the original
+    q = SpeakerProfile.from_json(p.to_json())
+    assert (q.n, q.held, q.clips, q.seconds) == (p.n, p.held, p.clips, p.seconds)
+    for c in cs[4:]:
+        p.update(c, probs=np.full(3, 1 / 3), projection=np.ones(2), hold=3)
+        q.update(c, probs=np.full(3, 1 / 3), projection=np.ones(2), hold=3)
+    assert p.n == q.n == 3.0 and p.spread_n == q.spread_n == 3.0
+    np.testing.assert_allclose(q.mean, np.mean(cs[:3], axis=0))
+    np.testing.assert_allclose(q.posterior, p.posterior)
+    copy = p.copy()
+    copy.update(cs[0], hold=3)
+    assert len(p.pending) == 3 and copy.n == 4.0  # a copy holds its own queue
+    p.reset()
+    assert p.pending == [] and p.heard == 0.0 and p.total is None
+    # live windows add a share of a clip each: a window enters once 3 clips' worth of newer windows followed it
+    w = SpeakerProfile()
+    for _ in range(18):
+        w.update(np.ones(4), weight=1 / 6, hold=3)
+    assert w.n == 0.0 and w.held == pytest.approx(3.0)
+    w.update(np.ones(4), weight=1 / 6, hold=3)
+    assert w.n == pytest.approx(1 / 6) and w.held == pytest.approx(3.0)
+    now = SpeakerProfile()
+    now.update(cs[0])  # hold 0 (the default): at once
+    assert now.n == 1.0 and not now.pending
+
+
+@pytest.mark.parametrize("pending", [
+    [{"weight": 1.0}],
+    [{"contribution": [1.0, "x"], "weight": 1.0}],
+    [{"contribution": [1.0, 2.0], "weight": 0.0}],
+    [{"contribution": [1.0, 2.0], "weight": 1.0, "probs": [[0.5]]}],
+    ["not a clip"],
+])
+def test_profile_with_broken_held_back_clips_is_refused(pending):
+    d = _profile().to_dict() | {"pending": pending}
+    with pytest.raises(SERError, match="not a ser speaker profile"):
+        SpeakerProfile.from_dict(d)
+
+
+@requires_data
+def test_running_protocol_with_held_back_clips_uses_only_clips_before_them(real_bundle):
+    """With ``lag`` L, clip i is predicted with a profile of clips 0..i-L-1 exactly; an enrolment profile takes every
+    clip at once."""
+    from ser.models import feed
+
+    pred = Predictor(real_bundle)
+    model = pred.bundle.model
+    prior = dataclasses.replace(pred.prior, lag=2.0)
+
+    def infer(x: np.ndarray, plain: np.ndarray | None = None, share: float = 0.0) -> np.ndarray:
+        return np.asarray(model(feed(model, x, plain, share), training=False), dtype=np.float64)
+
+    clips = [_inputs(load(f, sr=SR), pred.features) for f in _clips(1)[:10]]
+    adapted, plain, before = session_probs(clips, infer, prior)
+    assert list(before) == list(range(10))  # clips heard before each, the held-back ones included
+    np.testing.assert_allclose(adapted[:3], plain[:3], atol=1e-7)  # nothing in the statistics before clip 3
+    for i in (3, 6, 9):
+        profile = enrolled_profile(clips[: i - 2], infer, prior)
+        expected = infer(prior.normalise(clips[i], profile), prior.normalise(clips[i], None)).mean(axis=0)
+        np.testing.assert_allclose(adapted[i], expected, atol=1e-6)
+    enrolled = SpeakerProfile(digest=prior.digest, enrolled=True)
+    step(clips[0], infer, prior, enrolled)
+    assert enrolled.n == 1.0 and not enrolled.pending
 
 
 @requires_data
@@ -738,6 +815,33 @@ def test_predictor_adapts_from_the_prior_min_clips_on(tmp_path, real_bundle):
     for r in results[1:3]:  # a profile of 1-2 clips: the prediction is the unadapted one
         assert list(r.probabilities.values()) == pytest.approx(list(r.unadapted.values()), abs=1e-6)
     assert pred.adapts(profile) and not pred.adapts(pred.new_profile())
+
+
+@requires_data
+def test_predictor_with_a_lag_adapts_once_the_held_back_clips_are_followed(tmp_path, real_bundle):
+    """min_clips 1 and lag 2: clips 1-3 come out unadapted while the profile listens (what the app says), clip 4
+    adapted to the first clip only; the Live page's wait is three model windows of speech."""
+    from ser import ui
+
+    bundle = tmp_path / "lag2"
+    shutil.copytree(real_bundle, bundle)
+    d = json.loads((bundle / PRIOR_FILE).read_text())
+    (bundle / PRIOR_FILE).write_text(json.dumps(d | {"min_clips": 1.0, "lag": 2.0}))
+    pred = Predictor(bundle)
+    assert pred.prior.lag == 2.0 and pred.adapt_after_s == pytest.approx(3 * pred.features.window_s)
+    profile = pred.new_profile("actor 2")
+    results, used = [], []
+    for f in _clips(2)[:4]:
+        used.append(profile.n)  # clips' worth in the statistics before the clip: what its prediction says it used
+        results.append(pred.predict_file(f, profile=profile))
+        if len(results) == 2:
+            assert profile.n == 0.0 and profile.clips == 2
+            assert ui.profile_status(profile).startswith("listening: ") and "(2 clips)" in ui.profile_status(profile)
+    assert [r.adapted for r in results] == [False, False, False, True]
+    assert used[:3] == [0.0, 0.0, 0.0] and used[3] > 0 and profile.held >= 2.0 - 1e-9
+    assert [r.profile_clips for r in results] == pytest.approx(used, abs=1e-3)
+    assert ui.profile_status(profile).startswith("calibrated on ")
+    assert SpeakerProfile.from_json(profile.to_json()).held == pytest.approx(profile.held)
 
 
 # -- the guard lifts for a mix of emotions -------------------------------------------------------------------

@@ -122,3 +122,6 @@ def test_card_states_the_adaptation_settings_and_when_the_mood_guard_lifts():
     assert "mood guard κ = 50" in older and "mix of emotions" not in older
     off = model_card(_cfg(split, training=base | {"adapt_mood": 0.0, "adapt_mix_clips": 8.0}), metrics, {})
     assert "no mood guard" in off and "mix of emotions" not in off
+    lagged = model_card(_cfg(split, training=base | {"adapt_lag": 3.0}), metrics, {})  # session 29
+    assert "it takes a clip in only once 3 clips' worth of newer speech has followed it" in lagged
+    assert "newer speech" not in card + older + off  # bundles made before it: every clip at once

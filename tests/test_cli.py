@@ -164,6 +164,7 @@ def test_train_refuses_bad_settings_with_a_message(tmp_path, capsys):
                                ("--device-chains", "2", "--device-chains must be in [0, 1]"),
                                ("--big-rooms", "-0.5", "--big-rooms must be in [0, 1]"),
                                ("--mic-chains", "1.5", "--mic-chains must be in [0, 1]"),
+                               ("--adapt-lag", "-1", "--adapt-lag must be 0 or more"),
                                ("--babble-talkers", "4-2", "--babble-talkers must be N or LO-HI"),
                                ("--channel-epochs", "-3", "--channel-epochs must be 0 or more"),
                                ("--speech-weight", "0", "speech_weight must be positive"),
