@@ -33,11 +33,12 @@ mood (a stretch of anger) rather than mixing emotions:
   still let a new corpus or microphone, whose clips are many emotions all *heard* as one, adapt;
 * **a minimum** ``min_clips``: a running profile of fewer clips moves nothing (one or two clips of a session
   gained nothing in random order and cost up to 0.02 UAR when they shared one mood);
-* **the newest speech held back** ``lag`` (clips' worth): a running profile takes a clip in only once ``lag`` clips'
-  worth of newer speech has followed it. A mood lasts over consecutive clips, so the clips just before the present
-  one are the likeliest to share its mood; statistics that leave them out absorb less of it (in blocked order the
-  worst of 8 orders after 8-15 earlier clips went from -0.026 to -0.004 in the K-fold, from -0.20 to -0.01 across
-  corpora; benchmarks/EXPERIMENTS.md, session 29). Enrolment profiles take every clip at once.
+* **the newest speech held back** ``lag`` (clips' worth; off by default): a running profile takes a clip in only
+  once ``lag`` clips' worth of newer speech has followed it. A mood lasts over consecutive clips, so the clips just
+  before the present one are the likeliest to share its mood. Held back 3 clips, the K-fold's blocked order gained
+  0.005 and its random order lost 0.002, but across corpora random order lost 0.008 (0.047 after 8-15 earlier clips),
+  where adaptation pays most, and the worst blocked order was no better (benchmarks/EXPERIMENTS.md, session 29).
+  Enrolment profiles take every clip at once.
 
 The input level (the ``level`` column, the dBFS that level normalisation removed) is only ever used
 relative to the speaker: without a profile it is set to the prior, so unadapted predictions do not
@@ -81,9 +82,9 @@ DEFAULT_TRAIN_TAU = 12.0
 #: Default clips a running profile must hold before it moves the input at all: with one or two clips of a
 #: session adaptation gained nothing in random order and lost up to 0.02 UAR when those clips shared one mood.
 DEFAULT_MIN_CLIPS = 3.0
-#: Default clips' worth of the newest speech a running profile holds back (0: every clip counts at once, as in bundles
-#: made before session 29).
-DEFAULT_LAG = 3.0
+#: Default clips' worth of the newest speech a running profile holds back: none (every clip counts at once). Holding
+#: back 3 traded random order, across corpora above all, for blocked order (benchmarks/EXPERIMENTS.md, session 29).
+DEFAULT_LAG = 0.0
 PROFILE_FORMAT = 1
 
 

@@ -428,7 +428,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                  "clips (enrolment profiles at once; 0: from the first clip)"),
         ("--adapt-lag", DEFAULT_LAG, "a running speaker profile takes a clip in only once this many clips' worth of "
                                      "newer speech has followed it: the clips just before are the likeliest to share "
-                                     "the present mood (enrolment profiles at once; 0: at once)"),
+                                     "the present mood; it trades random order for blocked order, so it is off by "
+                                     "default (enrolment profiles at once; 0: at once)"),
         ("--adapt-train-tau", DEFAULT_TRAIN_TAU, "shrinkage of each training speaker's statistics in the adapted "
                                                  "half of training"),
     ):
