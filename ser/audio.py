@@ -211,6 +211,11 @@ def load(source: str | Path | bytes, *, sr: int = SAMPLE_RATE) -> np.ndarray:
     return check_signal(y, sr=sr, min_duration=0.0, allow_silence=True)
 
 
+def peak(y: np.ndarray) -> float:
+    """Peak of ``y [shape=(n,)]`` around its mean (full scale 1.0): a DC offset alone is silence, not sound."""
+    return float(np.max(np.abs(y - np.float32(np.mean(y, dtype=np.float64))))) if y.size else 0.0
+
+
 def check_signal(
     y: np.ndarray,
     *,
@@ -221,7 +226,7 @@ def check_signal(
     """Validate a signal and return it as contiguous mono float32 ``[shape=(n,)]``.
 
     Raises :class:`AudioError` for NaN/inf samples, fewer than ``min_duration`` seconds, or
-    (unless ``allow_silence``) digital silence. A 2-D ``(n, ch)`` array is averaged to mono; integer
+    (unless ``allow_silence``) digital silence (a DC offset alone is silence too: :func:`peak`). A 2-D ``(n, ch)`` array is averaged to mono; integer
     PCM is scaled by :func:`pcm_to_float` (int16 / 32768).
     """
     y = np.asarray(y)
@@ -243,7 +248,7 @@ def check_signal(
         raise AudioError(
             f"the clip is too short: {duration * 1000:.0f} ms (at least {min_duration * 1000:.0f} ms is needed)"
         )
-    if not allow_silence and float(np.max(np.abs(y))) < SILENCE_PEAK:
+    if not allow_silence and peak(y) < SILENCE_PEAK:
         raise AudioError("the clip is silent (peak below -60 dBFS): there is no speech to analyse")
     return y
 

@@ -245,7 +245,9 @@ def model_card(cfg: BundleConfig, metrics: dict[str, Any], eda: dict[str, Any]) 
            if tr.get("augment") and tr.get("mic_copies") else "") + ".",
         ("Input level: every analysed window is scaled to " + f"{fc.level_db:g} dBFS before features, so the "
          "input gain changes nothing (the removed level is used only relative to a speaker profile)."
-         if fc.level_db is not None else "Input level: raw (features move with the input gain)."),
+         if fc.level_db is not None else "Input level: raw (features move with the input gain).")
+        + (" A clip's mean (a converter's DC offset) is removed before anything else: an offset is no sound."
+           if fc.remove_dc else ""),
         f"Training time: {metrics.get('train_seconds', '?')} s on the machine that trained it "
         f"(features {metrics.get('feature_seconds', '?')} s). Versions: "
         + ", ".join(f"{k} {v}" for k, v in cfg.extra.get("versions", {}).items()) + ".",

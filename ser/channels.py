@@ -309,6 +309,21 @@ def _mix(y: np.ndarray, noise: np.ndarray, snr_db: float, sr: int) -> np.ndarray
     return _fit_peak(y + noise)
 
 
+def dc_offset(y: np.ndarray, *, db: float = 0.0, sr: int = SAMPLE_RATE) -> np.ndarray:
+    """``y [shape=(n,)]`` plus a constant offset (a converter's or a cheap microphone's DC) whose power is ``db`` dB
+    re ``y``'s active speech power; the sum is re-scaled (not clipped) if it would exceed full scale."""
+    p = active_power(y, sr=sr)
+    return _fit_peak(np.asarray(y, dtype=np.float64) + np.sqrt(p * 10.0 ** (db / 10.0)))
+
+
+def hum(y: np.ndarray, *, hz: float = 50.0, snr_db: float = 10.0, sr: int = SAMPLE_RATE) -> np.ndarray:
+    """``y [shape=(n,)]`` plus mains hum: ``hz`` and its 2nd-5th harmonics (each 6 dB below the one before), ``snr_db``
+    dB below the active speech power (a ground loop, an unshielded cable)."""
+    t = np.arange(np.asarray(y).size) / sr
+    tone = sum(0.5 ** (k - 1) * np.sin(2.0 * np.pi * k * hz * t + k) for k in range(1, 6))
+    return _mix(np.asarray(y, dtype=np.float64), tone, snr_db, sr)
+
+
 def add_noise(
     y: np.ndarray, *, snr_db: float, color: NoiseColor = "white", seed: int = 0, sr: int = SAMPLE_RATE
 ) -> np.ndarray:
@@ -737,6 +752,9 @@ CONDITIONS: dict[str, Condition] = {
     # outside the training copies' ranges (session 27): a line narrower than a phone's, a large bare room
     "lowpass3k": lambda y, *, sr=SAMPLE_RATE, seed=0, others=None: bandlimit(y, sr=sr, low_hz=None, high_hz=3000.0),
     "room1.0": lambda y, *, sr=SAMPLE_RATE, seed=0, others=None: room(y, sr=sr, rt60=1.0, seed=seed),
+    # a converter's DC offset as loud as the speech, and 50 Hz mains hum 10 dB below it (session 30)
+    "dc": lambda y, *, sr=SAMPLE_RATE, seed=0, others=None: dc_offset(y, db=0.0, sr=sr),
+    "hum50": lambda y, *, sr=SAMPLE_RATE, seed=0, others=None: hum(y, hz=50.0, snr_db=10.0, sr=sr),
 }
 
 

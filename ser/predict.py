@@ -346,7 +346,7 @@ class Predictor:
                 raise AudioError(f"the signal contains NaN or infinite samples (at {start / cfg.sample_rate:.0f} s)")
             n_total = max(n_total, start + y_win.size)
             peak = max(peak, float(np.abs(y_win).max()))
-            if float(np.abs(y_win).max()) < audio.SILENCE_PEAK:
+            if audio.peak(y_win) < audio.SILENCE_PEAK:
                 continue  # silent stretch: not a prediction
             pending.append(extract(y_win, cfg, trimmed=True))
             pending_spans.append((start / cfg.sample_rate, (start + y_win.size) / cfg.sample_rate))

@@ -17,7 +17,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .features import FeatureConfig, display_maps, extract, per_emotion_profiles
+from .features import FeatureConfig, display_maps, extract, per_emotion_profiles, remove_dc
 from .features import spectrogram as _stft_mag
 from .labels import EMOTIONS
 
@@ -186,7 +186,7 @@ def stft_db(y: np.ndarray, sr: int, *, max_frames: int = 800,
     Returns ``(S_db [shape=(n_fft/2 + 1, t)], freqs_hz [shape=(n_fft/2 + 1,)], times_s [shape=(t,)])``.
     """
     cfg = _display_config(sr)
-    mag = S if S is not None else _stft_mag(np.asarray(y, dtype=np.float32), cfg)
+    mag = S if S is not None else _stft_mag(remove_dc(np.asarray(y, dtype=np.float32)), cfg)
     power = mag.astype(np.float64) ** 2
     ref = max(float(power.max()), 1e-20)
     s_db = 10.0 * np.log10(np.maximum(power, ref * 1e-8) / ref)  # 0 dB at the peak, floor -80 dB
@@ -198,8 +198,9 @@ def stft_db(y: np.ndarray, sr: int, *, max_frames: int = 800,
 
 def display_stft(y: np.ndarray, sr: int) -> np.ndarray:
     """Magnitude STFT ``[shape=(n_fft/2 + 1, t)]`` float32 of ``y`` under the display config: the ``S=`` that
-    lets :func:`stft_db`, :func:`feature_maps` and the figures of one clip share one STFT."""
-    return _stft_mag(np.asarray(y, dtype=np.float32), _display_config(sr))
+    lets :func:`stft_db`, :func:`feature_maps` and the figures of one clip share one STFT (of ``y`` less its mean,
+    as the model hears it)."""
+    return _stft_mag(remove_dc(np.asarray(y, dtype=np.float32)), _display_config(sr))
 
 
 def feature_maps(y: np.ndarray, sr: int, *, max_frames: int = 800, S: np.ndarray | None = None) -> dict[str, np.ndarray]:

@@ -265,6 +265,8 @@ def test_predictor_rejects_arrays_too_short_or_silent(predictor):
         predictor.predict(np.zeros(0, np.float32))
     with pytest.raises(AudioError, match="silent"):
         predictor.predict(np.zeros(10 * SR, np.float32))
+    with pytest.raises(AudioError, match="silent"):  # a DC offset alone (a converter's) is no sound either
+        predictor.predict(np.full(3 * SR, 0.05, np.float32))
 
 
 # -- a 1-hour file ----------------------------------------------------------------------------------

@@ -54,6 +54,20 @@ def test_every_condition_keeps_length_dtype_and_is_finite(name):
     assert ch.apply(name, odd, sr=SR, seed=3, others=_others()).shape == odd.shape
 
 
+def test_dc_offset_and_hum_sit_where_they_say():
+    """``dc_offset``: a constant whose power is ``db`` re the active speech; ``hum``: 50 Hz and harmonics ``snr_db``
+    below it (nothing above 250 Hz but the speech)."""
+    y = 0.1 * speechlike(2.0)
+    p = ch.active_power(y, sr=SR)
+    off = ch.dc_offset(y, db=-6.0, sr=SR) - y
+    np.testing.assert_allclose(off, np.sqrt(p * 10 ** (-0.6)), rtol=1e-4)
+    added = ch.hum(y, hz=50.0, snr_db=10.0, sr=SR).astype(np.float64) - y
+    assert 10 * np.log10(p / np.mean(added**2)) == pytest.approx(10.0, abs=0.1)
+    spec = np.abs(np.fft.rfft(added))
+    f = np.fft.rfftfreq(added.size, 1 / SR)
+    assert f[spec.argmax()] == pytest.approx(50.0, abs=1.0) and spec[f > 260].max() < 1e-3 * spec.max()
+
+
 def test_gain_is_unclipped_unless_asked():
     y = speechlike(1.0)
     loud = ch.gain(y, db=20.0)
