@@ -234,6 +234,8 @@ def model_card(cfg: BundleConfig, metrics: dict[str, Any], eda: dict[str, Any]) 
            "ser.channels"
            + (f"; {float(tr['device_chains']):.0%} of the channels are a whole device: room, noise, AGC and codec "
               "together" if tr.get("device_chains") else "")
+           + (f"; {float(tr['mains']):.0%} of them carry mains hum (50 or 60 Hz and harmonics, 5-30 dB below the "
+              "speech)" if tr.get("mains") else "")
            + ")" if tr.get("channels") else "")
         + (f"; {int(tr['mic_copies'])} more {'copy' if int(tr['mic_copies']) == 1 else 'copies'} of each clip "
            "through a random microphone (high-pass 50-400 Hz, low and high shelves, a resonance; one microphone per "

@@ -786,6 +786,13 @@ def _side_rng(rng: np.random.Generator) -> np.random.Generator:
     return np.random.default_rng(int.from_bytes(hashlib.sha1(state).digest()[:8], "little"))
 
 
+def _keyed_rng(rng: np.random.Generator, key: str) -> np.random.Generator:
+    """A generator derived from ``rng``'s current state and ``key``, neither advancing ``rng`` nor spawning from its
+    seed sequence (so the children of :func:`_side_rng` stay those of a chain without it)."""
+    state = (str(rng.bit_generator.state) + key).encode()
+    return np.random.default_rng(int.from_bytes(hashlib.sha1(state).digest()[:8], "little"))
+
+
 #: rt60 range (s) of the large rooms of :func:`random_channel` with ``big_rooms``.
 BIG_ROOM_RT60 = (0.8, 1.6)
 
@@ -800,6 +807,7 @@ def random_channel(
     device: float = 0.0,
     talkers: tuple[int, int] = (6, 6),
     big_rooms: float = 0.0,
+    mains: float = 0.0,
 ) -> tuple[np.ndarray, str]:
     """A random realistic channel for training augmentation: ``(y' [shape=(n,)] float32, description)``.
 
@@ -824,7 +832,12 @@ def random_channel(
     ``big_rooms``: the probability that a chain's room is a large or bare one, rt60 U(0.8, 1.6) s (a hall, a
     stairwell, a tiled kitchen) instead of the draw above; from a generator of its own, spawned when the room
     stage fires (every other stage draws as with ``big_rooms=0``).
+
+    ``mains``: the probability of mains hum after the noise stage (:func:`hum`: 50 or 60 Hz and harmonics, U(5, 30) dB
+    below the speech; a ground loop or an unshielded cable), drawn from a generator keyed on ``rng``'s state at entry,
+    so every other stage draws as with ``mains=0``.
     """
+    hum_rng = _keyed_rng(rng, "mains") if mains > 0.0 else None
     out = _mono(y)
     parts: list[str] = []
     if out.size == 0:
@@ -852,6 +865,11 @@ def random_channel(
         else:
             out = add_noise(out, snr_db=snr, color=kind, seed=s, sr=sr)  # type: ignore[arg-type]
         parts.append(f"{kind}{snr:.0f}")
+    if hum_rng is not None and hum_rng.random() < mains:
+        hz = 50.0 if hum_rng.random() < 0.5 else 60.0
+        snr = float(hum_rng.uniform(5.0, 30.0))
+        out = hum(out, hz=hz, snr_db=snr, sr=sr)
+        parts.append(f"hum{hz:.0f}_{snr:.0f}")
     if mic:
         side = _side_rng(rng)  # its own draws: every other stage draws exactly as in a chain without it
         if side.random() < 0.5:

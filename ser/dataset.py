@@ -140,7 +140,7 @@ def _augmenter(strength: float):
 
 def augment(y: np.ndarray, *, sr: int, seed: int, strength: float = 1.0, channel_seed: int | None = None,
             others: Sequence[np.ndarray] | None = None, mic: bool = False, device: float = 0.0,
-            talkers: tuple[int, int] = (6, 6), big_rooms: float = 0.0) -> np.ndarray:
+            talkers: tuple[int, int] = (6, 6), big_rooms: float = 0.0, mains: float = 0.0) -> np.ndarray:
     """One augmented copy of ``y [shape=(n,)]``: voice (pitch shift, time stretch, noise, gain) and,
     with ``channel_seed``, a recording channel (room, noise or babble of ``others``, a microphone's response
     unless ``mic`` is False, band limit, AGC, low-bitrate codec: :func:`ser.channels.random_channel`).
@@ -155,7 +155,7 @@ def augment(y: np.ndarray, *, sr: int, seed: int, strength: float = 1.0, channel
 
         out, _ = random_channel(out.astype(np.float32), sr=sr, rng=np.random.default_rng(channel_seed),
                                 others=list(others) if others else None, mic=mic, device=device, talkers=talkers,
-                                big_rooms=big_rooms)
+                                big_rooms=big_rooms, mains=mains)
     return _below_full_scale(out)
 
 
@@ -190,6 +190,7 @@ class Job:
     narrow_bands: bool = False  # with ``narrow``: half the lines narrower (upper edge 2.4-3.4 kHz; training's default)
     mic_chain: float = 0.0  # with ``mic_only``: probability that the session's microphone also feeds a recording channel
     mic_clip: float = 0.0  # with ``mic_only``: probability that the session's input gain is set too high (clipping)
+    mains: float = 0.0  # with ``channel``: probability of mains hum in the chain (ser.channels.hum)
 
 
 #: Probability of a whole device (room + noise + AGC + codec) among the chains behind microphone copies.
@@ -225,6 +226,7 @@ def _tag(job: Job) -> str:
             tag += f"-dev{job.device:g}" if job.device else ""  # chains without it keep their cache entries
             tag += f"-tk{job.talkers[0]}-{job.talkers[1]}" if tuple(job.talkers) != (6, 6) else ""
             tag += f"-br{job.big_rooms:g}" if job.big_rooms else ""
+            tag += f"-hum{job.mains:g}" if job.mains else ""
             tag += "-mic2" if job.mic else ""  # chains without the microphone stage keep their old cache entries (mic1: a
             # draft whose microphone shared the chain's draws, never shipped)
     if job.babble_only:
@@ -258,7 +260,8 @@ def _work(job: Job, cfg: FeatureConfig, cache_root: str | None, use_cache: bool,
             channel_seed = _seed(f"{job.channel}-{job.aug}-{job.seed}")
         others = [audio.load(p, sr=cfg.sample_rate) for p in job.babble]
         y = augment(y, sr=cfg.sample_rate, seed=seed, strength=job.strength, channel_seed=channel_seed, others=others,
-                    mic=job.mic, device=job.device, talkers=tuple(job.talkers), big_rooms=job.big_rooms)
+                    mic=job.mic, device=job.device, talkers=tuple(job.talkers), big_rooms=job.big_rooms,
+                    mains=job.mains)
     if job.babble_only and job.babble:
         from .channels import add_babble
 

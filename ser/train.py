@@ -97,6 +97,7 @@ class TrainConfig:
     device_chains: float = 0.0  # ... which is a whole device (room + noise + AGC + codec) with this probability
     babble_talkers: tuple[int, int] = (6, 6)  # ... whose babble has this many voices (drawn uniformly)
     big_rooms: float = 0.0  # ... whose room is a large one (rt60 0.8-1.6 s) with this probability
+    mains: float = 0.0  # ... which carries mains hum (50/60 Hz and harmonics, 5-30 dB below the speech; session 30)
     studio_weight: float = 0.8  # with augmented copies: most weight of a second model trained on the original clips only
     studio_power: float = 2.0  # its share is studio_weight * g**studio_power, g = the gate's P(studio-clean input)
     studio_l2: float = 0.05  # weight penalty of the studio member (linear models)
@@ -167,6 +168,8 @@ class TrainConfig:
         object.__setattr__(self, "babble_talkers", (lo, hi))  # a list from a JSON config reads as the tuple
         if not 1 <= lo <= hi:
             raise TrainingError(f"--babble-talkers must be N or LO-HI with 1 <= LO <= HI, got {lo}-{hi}")
+        if not 0.0 <= self.mains <= 1.0:
+            raise TrainingError(f"--mains must be in [0, 1], got {self.mains}")
         if not 0.0 <= self.big_rooms <= 1.0:
             raise TrainingError(f"--big-rooms must be in [0, 1], got {self.big_rooms}")
         if not self.adapt_lag >= 0.0:
@@ -548,7 +551,7 @@ class _FeatureStore:
         return self._copies(self._aug, man, range(1, tc.augment + 1), lambda p, c, spk, babble: dataset.Job(
             p, c, tc.seed, tc.augment_strength, channel=spk if tc.channels else "",
             babble=babble(c) if tc.channels else (), mic=tc.mic, device=tc.device_chains,
-            talkers=tc.babble_talkers, big_rooms=tc.big_rooms), "augmented features")
+            talkers=tc.babble_talkers, big_rooms=tc.big_rooms, mains=tc.mains), "augmented features")
 
     def babble(self, man: pd.DataFrame) -> list[list[list[np.ndarray]]]:
         """Babble copies: each clip itself in the babble of 6 other speakers of its fold group (the voices of other
@@ -579,7 +582,7 @@ class _FeatureStore:
         return self._copies(self._nb, man, copies, lambda p, c, spk, babble: dataset.Job(
             p, c, tc.seed, tc.augment_strength, channel=spk if tc.channels and c else "",
             babble=babble(c) if tc.channels and c else (), narrow=True, mic=tc.mic, device=tc.device_chains,
-            talkers=tc.babble_talkers, big_rooms=tc.big_rooms, narrow_bands=tc.narrow_bands),
+            talkers=tc.babble_talkers, big_rooms=tc.big_rooms, narrow_bands=tc.narrow_bands, mains=tc.mains),
             "narrowband features")
 
 

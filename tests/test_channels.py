@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import time
 
@@ -331,6 +332,32 @@ def test_narrowband_bands_draw_narrower_lines_and_keep_the_kind_of_line():
     assert 3 <= narrow <= 13
     with pytest.raises(ValueError, match="telephone band"):
         ch.telephone(white, sr=SR, low_hz=300.0, high_hz=4200.0)
+
+
+def test_random_channel_adds_mains_hum_on_its_own_generator():
+    """``mains``: that share of the chains carries 50 or 60 Hz hum 5-30 dB below the speech, after the noise stage;
+    every other stage is the one drawn without it, and 0 is the chain from before. A job's cache tag says so."""
+    from ser import dataset
+
+    y = speechlike(1.0)
+    plain = [ch.random_channel(y, sr=SR, rng=np.random.default_rng(s))[1] for s in range(20)]
+    assert [ch.random_channel(y, sr=SR, rng=np.random.default_rng(s), mains=0.0)[1] for s in range(20)] == plain
+    for s, p in enumerate(plain):
+        out, desc = ch.random_channel(y, sr=SR, rng=np.random.default_rng(s), mains=1.0)
+        parts = desc.split("+")
+        hums = [i for i, part in enumerate(parts) if part.startswith("hum")]
+        assert len(hums) == 1 and out.shape == y.shape and np.isfinite(out).all()
+        hz, snr = parts[hums[0]][3:].split("_")
+        assert hz in ("50", "60") and 5 <= int(snr) <= 30
+        assert parts[: hums[0]] + parts[hums[0] + 1 :] == (p.split("+") if p != "clean" else [])
+        assert all(not q.startswith(("room", "white", "pink", "babble")) for q in parts[hums[0] + 1 :])
+    job = dataset.Job("a.wav", 1, 0, 1.0, channel="ravdess_01")
+    assert "hum" not in dataset._tag(job) and dataset._tag(dataclasses.replace(job, mains=0.3)).endswith("-hum0.3")
+    from ser.errors import TrainingError
+    from ser.train import TrainConfig
+
+    with pytest.raises(TrainingError, match=r"--mains must be in \[0, 1\]"):
+        TrainConfig(data=("x",), out="y", mains=-0.1)
 
 
 def test_random_channel_draws_big_rooms_on_their_own_generator():
