@@ -244,7 +244,11 @@ def model_card(cfg: BundleConfig, metrics: dict[str, Any], eda: dict[str, Any]) 
               "microphone" if tr.get("mic_chains") else "")
            + (f"; {float(tr['mic_clips']):.0%} of them are clipped (1-35 % of each clip's samples, an input gain set "
               "too high)" if tr.get("mic_clips") else "")
-           if tr.get("augment") and tr.get("mic_copies") else "") + ".",
+           if tr.get("augment") and tr.get("mic_copies") else "")
+        + (f"; {int(tr['voice_copies'])} more {'copy' if int(tr['voice_copies']) == 1 else 'copies'} of each clip as "
+           "another voice (formants scaled by 0.87-1.15 and F0 by ±3 semitones, independently, through the WORLD "
+           "vocoder; one virtual speaker per speaker and copy), which train like the original clips"
+           if tr.get("voice_copies") else "") + ".",
         ("Input level: every analysed window is scaled to " + f"{fc.level_db:g} dBFS before features, so the "
          "input gain changes nothing (the removed level is used only relative to a speaker profile)."
          if fc.level_db is not None else "Input level: raw (features move with the input gain).")

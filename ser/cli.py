@@ -101,7 +101,7 @@ def _cmd_train(a: argparse.Namespace) -> int:
         mic_copies=a.mic_copies, mic_chains=a.mic_chains, mic_clips=a.mic_clips,
         labels=speakers(a.labels), label_space=a.label_space, seed=a.seed, cache_dir=a.cache_dir, use_cache=not a.no_cache,
         channels=not a.no_channels, mic=a.mic, device_chains=a.device_chains, big_rooms=a.big_rooms,
-        mains=a.mains,
+        mains=a.mains, voice_copies=a.voice_copies,
         narrow_bands=not a.no_narrow_bands,
         babble_talkers=a.babble_talkers, adapt=not a.no_adapt, adapt_tau=a.adapt_tau,
         adapt_mood=a.adapt_mood, adapt_mood_clips=a.adapt_mood_clips, adapt_orders=a.adapt_orders,
@@ -390,6 +390,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="probability (0-1) that a microphone copy's session is clipped, 1-35 %% of each clip's samples "
                         "at the rails, as a device whose input gain is set too high for a loud voice (default 0.3; 0: "
                         "never, the recipe before session 28)")
+    t.add_argument("--voice-copies", type=int, default=0,
+                   help="copies of each training clip as another voice: formants and F0 rescaled independently "
+                        "(vocal tract -13 %% to +15 %%, F0 +-3 semitones; the WORLD vocoder, pip install pyworld), one "
+                        "virtual speaker per speaker and copy; they train like the originals (default 0)")
     t.add_argument("--no-narrowband", action="store_true",
                    help="no narrowband member (default with augmented copies: a model trained on telephone-band "
                         "copies answers for input a detector hears as a phone line or 8 kHz audio)")

@@ -159,6 +159,45 @@ def augment(y: np.ndarray, *, sr: int, seed: int, strength: float = 1.0, channel
     return _below_full_scale(out)
 
 
+#: Range of a voice copy's formant ratio (vocal tract 13 % longer to 15 % shorter) and of its F0 shift (semitones).
+VOICE_FORMANT_RATIO = (0.87, 1.15)
+VOICE_PITCH_SEMITONES = (-3.0, 3.0)
+
+
+def change_voice(y: np.ndarray, *, sr: int, formant_ratio: float, pitch_factor: float) -> np.ndarray:
+    """``y [shape=(n,)]`` as another voice: its spectral envelope (formants) stretched along frequency by
+    ``formant_ratio`` (> 1: a shorter vocal tract) and its F0 multiplied by ``pitch_factor``, each independently of the
+    other, through the WORLD vocoder (``pyworld``: F0 by DIO + StoneMask, envelope by CheapTrick, aperiodicity by
+    D4C, 5 ms frames). Timing and loudness (RMS) are kept. Returns float32 ``[shape=(n,)]``."""
+    import pyworld
+
+    x = np.ascontiguousarray(y, dtype=np.float64)
+    if x.size < sr // 10 or not np.any(x):
+        return y.astype(np.float32)
+    f0, t = pyworld.dio(x, sr, f0_floor=60.0, f0_ceil=600.0, frame_period=5.0)
+    f0 = pyworld.stonemask(x, f0, t, sr)
+    sp = pyworld.cheaptrick(x, f0, t, sr)
+    ap = pyworld.d4c(x, f0, t, sr)
+    bins = np.arange(sp.shape[1], dtype=np.float64)
+    src = np.clip(bins / formant_ratio, 0.0, bins[-1])  # the new envelope at f is the old one at f / ratio
+    i0 = np.minimum(src.astype(np.int64), sp.shape[1] - 2)
+    frac = src - i0
+    sp = sp[:, i0] * (1.0 - frac) + sp[:, i0 + 1] * frac
+    ap = np.clip(ap[:, i0] * (1.0 - frac) + ap[:, i0 + 1] * frac, 0.0, 1.0)
+    out = pyworld.synthesize(f0 * pitch_factor, np.ascontiguousarray(sp), np.ascontiguousarray(ap), sr, 5.0)
+    out = np.pad(out, (0, max(0, x.size - out.size)))[: x.size]
+    rms_in, rms_out = float(np.sqrt(np.mean(x**2))), float(np.sqrt(np.mean(out**2)))
+    return (out * (rms_in / rms_out) if rms_out > 0 else out).astype(np.float32)
+
+
+def voice_draw(rng: np.random.Generator) -> tuple[float, float]:
+    """A virtual speaker: ``(formant_ratio, pitch_factor)`` drawn log-uniformly from :data:`VOICE_FORMANT_RATIO` and
+    :data:`VOICE_PITCH_SEMITONES`."""
+    lo, hi = np.log(VOICE_FORMANT_RATIO)
+    ratio = float(np.exp(rng.uniform(lo, hi)))
+    return ratio, float(2.0 ** (rng.uniform(*VOICE_PITCH_SEMITONES) / 12.0))
+
+
 def _below_full_scale(y: np.ndarray) -> np.ndarray:
     """``y`` as float32, scaled to a peak of 0.99 if it exceeds full scale (a copy must fit a sound file's range)."""
     peak = float(np.abs(y).max()) if y.size else 0.0
@@ -191,6 +230,7 @@ class Job:
     mic_chain: float = 0.0  # with ``mic_only``: probability that the session's microphone also feeds a recording channel
     mic_clip: float = 0.0  # with ``mic_only``: probability that the session's input gain is set too high (clipping)
     mains: float = 0.0  # with ``channel``: probability of mains hum in the chain (ser.channels.hum)
+    voice_only: bool = False  # the clip itself as the virtual speaker of session ``channel`` (change_voice, voice_draw)
 
 
 #: Probability of a whole device (room + noise + AGC + codec) among the chains behind microphone copies.
@@ -239,6 +279,8 @@ def _tag(job: Job) -> str:
             tag += "-mch1-" + hashlib.sha1("|".join(job.babble).encode()).hexdigest()[:10]
         if mic_clip_fires(job):
             tag += "-mcl1"
+    if job.voice_only:
+        tag += ("-" if tag else "") + f"voice1-s{job.seed}-" + hashlib.sha1(job.channel.encode()).hexdigest()[:10]
     return tag
 
 
@@ -287,6 +329,9 @@ def _work(job: Job, cfg: FeatureConfig, cache_root: str | None, use_cache: bool,
 
             rng = np.random.default_rng(_seed(f"{content}-miccl-{job.channel}-{job.seed}"))
             y = clipping(y, percent=float(rng.uniform(*MIC_CLIP_PERCENT)))
+    if job.voice_only:  # one virtual speaker per session (speaker + copy): the same vocal tract and F0 scale in every clip
+        ratio, factor = voice_draw(np.random.default_rng(_seed(f"{job.channel}-voice-{job.seed}")))
+        y = _below_full_scale(change_voice(y, sr=cfg.sample_rate, formant_ratio=ratio, pitch_factor=factor))
     if job.narrow:
         from .channels import narrowband
 

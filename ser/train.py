@@ -113,6 +113,8 @@ class TrainConfig:
     # with these probabilities (session 28: a laptop's microphone colours what its room and codec deliver)
     mic_chains: float = 0.5
     mic_clips: float = 0.3
+    voice_copies: int = 0  # copies of each clip as another voice (formants and F0 rescaled, one virtual speaker per
+    # speaker and copy; dataset.change_voice): more voices for the studio member, the gate's studio side and the prior
     adapt: bool = True  # stats models: fit a speaker-adaptation prior, train unadapted + adapted halves
     adapt_tau: float = DEFAULT_TAU  # shrinkage of a speaker profile at inference (clips)
     adapt_ratio: float = 1.0  # inputs that move with emotion more than between speakers adapt slower
@@ -164,6 +166,8 @@ class TrainConfig:
             raise TrainingError(f"--babble-copies must be 0 or more, got {self.babble_copies}")
         if self.mic_copies < 0:
             raise TrainingError(f"--mic-copies must be 0 or more, got {self.mic_copies}")
+        if self.voice_copies < 0:
+            raise TrainingError(f"--voice-copies must be 0 or more, got {self.voice_copies}")
         lo, hi = (int(n) for n in self.babble_talkers)
         object.__setattr__(self, "babble_talkers", (lo, hi))  # a list from a JSON config reads as the tuple
         if not 1 <= lo <= hi:
@@ -277,6 +281,7 @@ def _fit_one(
     watch: _Data | None = None,
     train_nb: list[list[list[np.ndarray]]] | None = None,
     inputs=model_input,
+    train_voice: list[list[list[np.ndarray]]] | None = None,
 ):
     """Train one model; returns (model, history dict, seconds, adaptation prior or None).
 
@@ -286,6 +291,8 @@ def _fit_one(
     With validation clips, training stops early on validation loss (best weights restored); without
     (``n_val_speakers=0``), the learning rate follows the training loss. Either way a fit ends once that rate has
     been halved below ``tc.min_lr`` (at most ``tc.epochs``).
+    ``train_voice``: voice copies of the training clips (other virtual speakers, studio-clean), which train like the
+    originals (the studio member, the gate's studio side, sessions of their own) at an augmented copy's weight.
     ``watch`` (a K-fold's test speakers, when there is no validation) is only scored after each epoch
     for the curves in the report: nothing is chosen on it. ``inputs``: :func:`ser.features.model_input` or a run's
     :class:`_InputCache`."""
@@ -297,7 +304,7 @@ def _fit_one(
     y_tr = train.manifest["emotion"].map(lab_idx).to_numpy()
     all_frames = list(train.frames)
     all_y = [y_tr]
-    for copy in train_aug:
+    for copy in [*(train_voice or []), *train_aug]:  # voice copies first: with the originals, the studio-clean rows
         all_frames += copy
         all_y.append(y_tr)
     flat, ys, owner = _expand(all_frames, np.concatenate(all_y))
@@ -318,6 +325,7 @@ def _fit_one(
         owner = np.concatenate([owner, owner])
         n_plain = len(x_tr) // 2  # the unadapted half comes first
     original = owner < len(train.frames)
+    studio_rows = owner < (1 + len(train_voice or [])) * len(train.frames)  # originals and voice copies
     weights = _sample_weights(ys, original, k, tc.original_weight)
 
     def batch(d: _Data) -> tuple[np.ndarray, np.ndarray]:
@@ -374,19 +382,20 @@ def _fit_one(
         # corpora heard gain (session 13)
         tc_studio = _with_l2(tc, tc.studio_l2) if linear else tc
         studio, h_studio, s_studio = _fit_model(
-            tc_studio, x_tr[original], ys[original], _sample_weights(ys[original], original[original], k), validation,
+            tc_studio, x_tr[studio_rows], ys[studio_rows],
+            _sample_weights(ys[studio_rows], original[studio_rows], k, tc.original_weight), validation,
             early=early, k=k, seed=seed + 7919, what=f"[{tag}] studio member: {len(train.frames)} original clips")
         # the gate judges the unadapted input, also when the members get an adapted one; babble copies do not train
         # it (it tells studio clips from recording channels): they come last in train_aug, so their windows end the
         # unadapted half and the gate's rows stay one slice (a view, no copy of the inputs). Microphone copies do:
         # a coloured recording the gate took for studio speech went to the studio member, which never heard one
         # (benchmarks/EXPERIMENTS.md, session 26)
-        channel_copies = tc.augment + tc.mic_copies
+        channel_copies = len(train_voice or []) + tc.augment + tc.mic_copies
         plain = slice(0, int(np.count_nonzero(owner[:n_plain] < (1 + channel_copies) * len(train.frames))))
-        is_orig = original[plain].astype(int)
+        is_orig = studio_rows[plain].astype(int)
         gate, h_gate, s_gate = _fit_model(
             dataclasses.replace(tc, epochs=max(1, tc.epochs // 4)), x_tr[plain], is_orig,
-            _sample_weights(is_orig, original[plain], 2), None, early=False, k=2, seed=seed + 104729,
+            _sample_weights(is_orig, studio_rows[plain], 2), None, early=False, k=2, seed=seed + 104729,
             what=f"[{tag}] studio gate: original clip or augmented copy")
         parts |= {"studio": studio, "gate": gate, "weight": tc.studio_weight, "power": tc.studio_power}
         history = history | {"studio_member": h_studio, "studio_gate": h_gate}
@@ -499,6 +508,7 @@ class _FeatureStore:
         self._nb: dict[tuple[str, int], list[np.ndarray]] = {}
         self._bab: dict[tuple[str, int], list[np.ndarray]] = {}
         self._mic: dict[tuple[str, int], list[np.ndarray]] = {}
+        self._voice: dict[tuple[str, int], list[np.ndarray]] = {}
         self.seconds = 0.0
         self.groups: dict[str, int] = {}  # speaker → fold group (babble stays within a group)
         self.inputs = _InputCache()  # model inputs of the windows above, once per run
@@ -573,6 +583,13 @@ class _FeatureStore:
             p, 0, tc.seed + c - 1, tc.augment_strength, channel=spk, mic_only=True, mic_chain=tc.mic_chains, mic_clip=tc.mic_clips,
             babble=babble(2000 + c) if tc.mic_chains else ()), "microphone features")
 
+    def voices(self, man: pd.DataFrame) -> list[list[list[np.ndarray]]]:
+        """Voice copies: each clip itself as another voice (:func:`dataset.change_voice`), one virtual speaker (formant
+        ratio and F0 scale, :func:`dataset.voice_draw`) per speaker and copy, as ``[copy][clip]`` lists of windows."""
+        tc = self.tc
+        return self._copies(self._voice, man, range(1, tc.voice_copies + 1), lambda p, c, spk, babble: dataset.Job(
+            p, 0, tc.seed + c - 1, tc.augment_strength, channel=spk, voice_only=True), "voice features")
+
     def narrow(self, man: pd.DataFrame) -> list[list[list[np.ndarray]]]:
         """Narrowband copies: each original clip and each of its first :data:`NARROWBAND_COPIES` augmented copies
         through a random narrowband line (:func:`ser.channels.narrowband`), as ``[copy][clip]`` lists of windows
@@ -596,8 +613,9 @@ def _run_split(tc, labels, man, split, store, *, seed, tag):
     if tc.augment and tc.babble_copies:
         aug += store.babble(tr)
     nb = store.narrow(tr) if tc.augment and tc.narrowband else None
+    voice = store.voices(tr) if tc.voice_copies else None
     model, history, secs, prior = _fit_one(tc, labels, train, aug, val, seed=seed, tag=tag, watch=test, train_nb=nb,
-                                           inputs=store.inputs)
+                                           inputs=store.inputs, train_voice=voice)
     kind = MODEL_INPUTS[tc.model.model_type]
     lab_idx = {lab: i for i, lab in enumerate(labels)}
     out = {

@@ -364,3 +364,60 @@ def test_microphone_chains_fire_per_session_and_keep_other_sessions_cache(tmp_pa
     (z,) = dataset._work(job, cfg, None, False)
     stuck = np.mean((z >= z.max() * 0.9999) | (z <= z.min() * 0.9999))
     assert 0.005 < stuck < 0.4 and z.shape == y.shape  # 1-35 % of the samples at the rails
+
+
+def _vowel(f0: float, formants: tuple[float, ...], *, sr: int = 16_000, seconds: float = 1.0) -> np.ndarray:
+    """A steady vowel ``[shape=(n,)]``: a pulse train at ``f0`` Hz through two-pole resonators at ``formants`` Hz."""
+    from scipy.signal import lfilter
+
+    y = np.zeros(int(seconds * sr))
+    y[:: int(round(sr / f0))] = 1.0
+    for f in formants:
+        r, theta = np.exp(-np.pi * 80.0 / sr), 2 * np.pi * f / sr
+        y = lfilter([1.0], [1.0, -2 * r * np.cos(theta), r * r], y)
+    return (0.1 * y / np.abs(y).max()).astype(np.float32)
+
+
+def _f0_and_first_formant(y: np.ndarray, sr: int = 16_000) -> tuple[float, float]:
+    """F0 (autocorrelation peak in 60-400 Hz) and the first peak of a 12th-order LPC envelope above 250 Hz, of the
+    middle half of ``y``."""
+    import librosa
+    from scipy.signal import freqz
+
+    x = y[y.size // 4 : 3 * y.size // 4].astype(np.float64)
+    ac = np.correlate(x, x, "full")[x.size - 1 :]
+    lo, hi = sr // 400, sr // 60
+    f0 = sr / (lo + int(np.argmax(ac[lo:hi])))
+    w, h = freqz([1.0], librosa.lpc(x * np.hanning(x.size), order=12), worN=2048, fs=sr)
+    env = np.abs(h)
+    peaks = [i for i in range(1, env.size - 1) if env[i] > env[i - 1] and env[i] >= env[i + 1] and w[i] > 250]
+    return f0, float(w[peaks[0]])
+
+
+def test_change_voice_moves_formants_and_pitch_independently():
+    """A voice copy (``dataset.change_voice``): the formant ratio moves the spectral envelope and leaves F0, the pitch
+    factor moves F0 and leaves the envelope; length and loudness (RMS) are kept; a virtual speaker's draw is seeded."""
+    pytest.importorskip("pyworld")
+    from ser import dataset
+
+    sr = 16_000
+    y = _vowel(120.0, (700.0, 1800.0))
+    f0, f1 = _f0_and_first_formant(y)
+    assert f0 == pytest.approx(120.0, rel=0.03) and f1 == pytest.approx(700.0, rel=0.08)
+    higher = dataset.change_voice(y, sr=sr, formant_ratio=1.15, pitch_factor=1.0)
+    f0_h, f1_h = _f0_and_first_formant(higher)
+    assert f0_h == pytest.approx(f0, rel=0.03) and f1_h / f1 == pytest.approx(1.15, abs=0.06)
+    lower = dataset.change_voice(y, sr=sr, formant_ratio=0.87, pitch_factor=1.0)
+    assert _f0_and_first_formant(lower)[1] / f1 == pytest.approx(0.87, abs=0.06)
+    up = dataset.change_voice(y, sr=sr, formant_ratio=1.0, pitch_factor=2 ** (3 / 12))
+    f0_u, f1_u = _f0_and_first_formant(up)
+    assert f0_u / f0 == pytest.approx(2 ** (3 / 12), rel=0.03) and f1_u == pytest.approx(f1, rel=0.06)
+    for out in (higher, lower, up):
+        assert out.dtype == np.float32 and out.shape == y.shape
+        assert np.sqrt(np.mean(out**2)) == pytest.approx(np.sqrt(np.mean(y**2)), rel=1e-3)
+    assert dataset.voice_draw(np.random.default_rng(3)) == dataset.voice_draw(np.random.default_rng(3))
+    draws = np.array([dataset.voice_draw(np.random.default_rng(s)) for s in range(200)])
+    assert draws[:, 0].min() >= 0.87 and draws[:, 0].max() <= 1.15 and draws[:, 0].std() > 0.05
+    assert draws[:, 1].min() >= 2 ** (-3 / 12) - 1e-9 and draws[:, 1].max() <= 2 ** (3 / 12) + 1e-9
+    silent = np.zeros(sr, dtype=np.float32)  # nothing to analyse: returned as it is
+    np.testing.assert_array_equal(dataset.change_voice(silent, sr=sr, formant_ratio=1.1, pitch_factor=1.1), silent)

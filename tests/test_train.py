@@ -278,7 +278,7 @@ def test_sample_weights_balance_classes_and_weight_originals():
     assert w[0] == pytest.approx(3 * w[1]) and w[3] == pytest.approx(3 * w[5])  # an original = 3 copies, per class
 
 
-def _spied_fits(monkeypatch, tc, n_copies: int, n: int = 6) -> dict[str, tuple[int, float]]:
+def _spied_fits(monkeypatch, tc, n_copies: int, n: int = 6, n_voice: int = 0) -> dict[str, tuple[int, float]]:
     """Run ``_fit_one`` on ``n`` random clips of two speakers and ``n_copies`` augmented copies; returns, per fit (the
     text before the colon of its log line), the number of input rows and the model's L2 penalty."""
     import pandas as pd
@@ -302,7 +302,7 @@ def _spied_fits(monkeypatch, tc, n_copies: int, n: int = 6) -> dict[str, tuple[i
 
     monkeypatch.setattr(tr, "_fit_model", spy)
     tr._fit_one(tc, ("neutral", "sad", "angry"), tr._Data(man, clips()), [clips() for _ in range(n_copies)],
-                tr._Data(man.iloc[:0], []), seed=0, tag="t")
+                tr._Data(man.iloc[:0], []), seed=0, tag="t", train_voice=[clips() for _ in range(n_voice)] or None)
     return fits
 
 
@@ -344,6 +344,54 @@ def test_microphone_copies_train_the_studio_gate(monkeypatch):
     assert sizes[f"{n} clips + 3 augmented copies"] == 2 * 4 * n  # original, channel, microphone, babble; both halves
     assert sizes["studio member"] == 2 * n
     assert sizes["studio gate"] == 3 * n  # unadapted originals, channel and microphone copies; no babble copy
+
+
+def test_voice_copies_train_like_the_originals(monkeypatch):
+    """Voice copies (other virtual speakers, studio-clean) train the channel member, the studio member and the gate's
+    studio side, as the originals do; without them every fit keeps its rows."""
+    from ser import train as tr
+
+    n = 6
+    tc = tr.TrainConfig(data=("x",), out="y", epochs=1, augment=1, mic_copies=1, narrowband=False, voice_copies=1)
+    sizes = {what: rows for what, (rows, _) in _spied_fits(monkeypatch, tc, 2, n, n_voice=1).items()}
+    assert sizes[f"{n} clips + 2 augmented copies"] == 2 * 4 * n  # original, voice, channel, microphone; both halves
+    assert sizes["studio member"] == 2 * 2 * n  # originals and voice copies, both halves
+    assert sizes["studio gate"] == 4 * n  # unadapted: studio side originals + voice copies, the other side the copies
+    gate_labels = []
+    real = tr._fit_model
+
+    def spy(tc, x, ys, weights, validation, **kw):
+        if "studio gate" in kw["what"]:
+            gate_labels.append(ys.copy())
+        return real(tc, x, ys, weights, validation, **kw)
+
+    monkeypatch.setattr(tr, "_fit_model", spy)
+    _spied_fits(monkeypatch, tc, 2, n, n_voice=1)
+    assert gate_labels and gate_labels[-1].tolist() == [1] * (2 * n) + [0] * (2 * n)
+    assert tr.TrainConfig(data=("x",), out="y").voice_copies == 0
+    with pytest.raises(tr.TrainingError, match="--voice-copies"):
+        tr.TrainConfig(data=("x",), out="y", voice_copies=-1)
+
+
+def test_the_feature_store_asks_for_voice_copies(monkeypatch):
+    """``voice_copies`` N: copies 1..N of every clip, each a voice job of its speaker's session (one virtual speaker
+    per speaker and copy), with a cache tag of its own per session."""
+    import pandas as pd
+
+    from ser import dataset
+    from ser import train as tr
+
+    man = pd.DataFrame({"path": ["a.wav", "b.wav"], "emotion": ["sad", "angry"], "speaker": ["ravdess_01", "ravdess_02"]})
+    store = tr._FeatureStore(tr.TrainConfig(data=("x",), out="y", voice_copies=2, seed=5))
+    jobs = []
+    monkeypatch.setattr(store, "_copies", lambda st, m, copies, job, desc: jobs.extend(
+        job(p, c, s, lambda copy: ()) for c in copies for p, s in zip(m["path"], m["speaker"], strict=True)))
+    store.voices(man)
+    assert [(j.path, j.channel, j.seed, j.voice_only, j.aug) for j in jobs] == [
+        ("a.wav", "ravdess_01", 5, True, 0), ("b.wav", "ravdess_02", 5, True, 0),
+        ("a.wav", "ravdess_01", 6, True, 0), ("b.wav", "ravdess_02", 6, True, 0)]
+    tags = {dataset._tag(j) for j in jobs}
+    assert len(tags) == 4 and all(t.startswith("voice1-") for t in tags)
 
 
 def test_the_feature_store_asks_for_microphone_copies(monkeypatch):
