@@ -248,7 +248,7 @@ def model_card(cfg: BundleConfig, metrics: dict[str, Any], eda: dict[str, Any]) 
         + (f"; {int(tr['voice_copies'])} more {'copy' if int(tr['voice_copies']) == 1 else 'copies'} of each clip as "
            "another voice (formants scaled by 0.87-1.15 and F0 by ±3 semitones, independently, through the WORLD "
            "vocoder; one virtual speaker per speaker and copy), which train like the original clips"
-           if tr.get("voice_copies") else "") + ".",
+           if tr.get("augment") and tr.get("voice_copies") else "") + ".",
         ("Input level: every analysed window is scaled to " + f"{fc.level_db:g} dBFS before features, so the "
          "input gain changes nothing (the removed level is used only relative to a speaker profile)."
          if fc.level_db is not None else "Input level: raw (features move with the input gain).")

@@ -390,10 +390,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="probability (0-1) that a microphone copy's session is clipped, 1-35 %% of each clip's samples "
                         "at the rails, as a device whose input gain is set too high for a loud voice (default 0.3; 0: "
                         "never, the recipe before session 28)")
-    t.add_argument("--voice-copies", type=int, default=0,
+    t.add_argument("--voice-copies", type=int, default=2,
                    help="copies of each training clip as another voice: formants and F0 rescaled independently "
-                        "(vocal tract -13 %% to +15 %%, F0 +-3 semitones; the WORLD vocoder, pip install pyworld), one "
-                        "virtual speaker per speaker and copy; they train like the originals (default 0)")
+                        "(formants x0.87-1.15, F0 +-3 semitones; the WORLD vocoder, pyworld), one virtual speaker per "
+                        "speaker and copy; they train like the original clips (default 2: held-out speakers in another "
+                        "voice 0.52-0.61 -> 0.60-0.77, RAVDESS -> EMO-DB 0.45 -> 0.49; 0: the recipe before session 31)")
     t.add_argument("--no-narrowband", action="store_true",
                    help="no narrowband member (default with augmented copies: a model trained on telephone-band "
                         "copies answers for input a detector hears as a phone line or 8 kHz audio)")

@@ -190,6 +190,13 @@ def change_voice(y: np.ndarray, *, sr: int, formant_ratio: float, pitch_factor: 
     return (out * (rms_in / rms_out) if rms_out > 0 else out).astype(np.float32)
 
 
+def can_change_voice() -> bool:
+    """Whether :func:`change_voice` can run here: ``pyworld`` (a training-only dependency, built from source) imports."""
+    import importlib.util
+
+    return importlib.util.find_spec("pyworld") is not None
+
+
 def voice_draw(rng: np.random.Generator) -> tuple[float, float]:
     """A virtual speaker: ``(formant_ratio, pitch_factor)`` drawn log-uniformly from :data:`VOICE_FORMANT_RATIO` and
     :data:`VOICE_PITCH_SEMITONES`."""

@@ -113,8 +113,8 @@ class TrainConfig:
     # with these probabilities (session 28: a laptop's microphone colours what its room and codec deliver)
     mic_chains: float = 0.5
     mic_clips: float = 0.3
-    voice_copies: int = 0  # copies of each clip as another voice (formants and F0 rescaled, one virtual speaker per
-    # speaker and copy; dataset.change_voice): more voices for the studio member, the gate's studio side and the prior
+    voice_copies: int = 2  # with augmented copies: copies of each clip as another voice (formants and F0 rescaled, one virtual speaker per
+    # speaker and copy; dataset.change_voice): more voices for every member, the gate's studio side and the prior (session 31)
     adapt: bool = True  # stats models: fit a speaker-adaptation prior, train unadapted + adapted halves
     adapt_tau: float = DEFAULT_TAU  # shrinkage of a speaker profile at inference (clips)
     adapt_ratio: float = 1.0  # inputs that move with emotion more than between speakers adapt slower
@@ -613,7 +613,7 @@ def _run_split(tc, labels, man, split, store, *, seed, tag):
     if tc.augment and tc.babble_copies:
         aug += store.babble(tr)
     nb = store.narrow(tr) if tc.augment and tc.narrowband else None
-    voice = store.voices(tr) if tc.voice_copies else None
+    voice = store.voices(tr) if tc.augment and tc.voice_copies else None
     model, history, secs, prior = _fit_one(tc, labels, train, aug, val, seed=seed, tag=tag, watch=test, train_nb=nb,
                                            inputs=store.inputs, train_voice=voice)
     kind = MODEL_INPUTS[tc.model.model_type]
@@ -921,6 +921,9 @@ def train(tc: TrainConfig) -> Path:
     from .card import model_card
 
     t_start = time.time()
+    if tc.augment and tc.voice_copies and not dataset.can_change_voice():
+        raise TrainingError("voice copies need the WORLD vocoder: pip install pyworld (it builds with a C++ compiler "
+                            "and the Python headers: apt-get install g++ python3-dev), or train with --voice-copies 0")
     man, labels = _scan(tc)
     store = _FeatureStore(tc)
     # babble comes from other speakers of the same group; the groups of a 5-fold split unless --folds says

@@ -87,6 +87,10 @@ def test_card_names_the_members_the_recipe_trained():
     clipped = card(augment=2, channels=True, mic_copies=2, mic_chains=0.5, mic_clips=0.3)
     assert "30% of them are clipped (1-35 % of each clip's samples" in clipped and "clipped" not in chained
     assert "more cop" not in no_mic + card(augment=0, mic_copies=1)
+    voices = card(augment=2, voice_copies=2)  # session 31: other voices, as originals
+    assert "; 2 more copies of each clip as another voice (formants scaled by 0.87-1.15" in voices
+    assert "1 more copy of each clip as another voice" in card(augment=2, voice_copies=1)
+    assert "another voice" not in no_mic + card(augment=0, voice_copies=2) + card(augment=2, voice_copies=0)
     weighted = card(augment=4, original_weight=2.0)  # session 17: the originals keep a third of the weight
     assert "4 augmented copies per training clip" in weighted and "an original clip counts 2 times a copy" in weighted
     assert "original clip counts" not in card(augment=2) + card(augment=2, original_weight=1.0)  # before it

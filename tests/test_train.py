@@ -120,7 +120,7 @@ def test_ser_train_small_subset_end_to_end(tmp_path, capsys):
     cache = str(tmp_path / "cache")
     cmd = [sys.executable, "-m", "ser", "train", "--data", str(sub), "--model-type", "tdnn", "--out", str(out),
            "--epochs", "2", "--augment", "1", "--test-speakers", "ravdess_04", "--val-speakers", "ravdess_03",
-           "--cache-dir", cache, "--width", "8", "--workers", "1"]
+           "--cache-dir", cache, "--width", "8", "--workers", "1", "--voice-copies", "0"]
     r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
     cfg = json.loads((out / "config.json").read_text())
@@ -158,6 +158,7 @@ def test_ser_train_small_subset_end_to_end(tmp_path, capsys):
     training = cfg2["training"]  # the linear defaults of the CLI: large batches, no validation speakers
     assert training["batch_size"] == 256 and training["n_val_speakers"] == 0 and training["epochs"] == 3
     assert training["adapt"] and training["channels"] and training["augment"] == 1 and training["babble_copies"] == 1
+    assert training["voice_copies"] == 2 and "2 more copies of each clip as another voice" in (out / "MODEL_CARD.md").read_text()
     assert not training["mic"]  # no microphone stage unless --mic
     speakers = [f"ravdess_0{i}" for i in range(1, 5)]
     assert cfg2["split"]["train"] == speakers and cfg2["split"]["test"] == [] and cfg2["split"]["cross_validated"] == speakers
@@ -368,9 +369,29 @@ def test_voice_copies_train_like_the_originals(monkeypatch):
     monkeypatch.setattr(tr, "_fit_model", spy)
     _spied_fits(monkeypatch, tc, 2, n, n_voice=1)
     assert gate_labels and gate_labels[-1].tolist() == [1] * (2 * n) + [0] * (2 * n)
-    assert tr.TrainConfig(data=("x",), out="y").voice_copies == 0
+    assert tr.TrainConfig(data=("x",), out="y").voice_copies == 2  # the default since session 31
     with pytest.raises(tr.TrainingError, match="--voice-copies"):
         tr.TrainConfig(data=("x",), out="y", voice_copies=-1)
+
+
+def test_voice_copies_without_the_vocoder_fail_before_any_work(monkeypatch, capsys):
+    """Without ``pyworld`` (a training-only dependency, built from source), ``ser train`` with voice copies stops at
+    once with what to install or which flag to use (exit 2), before scanning or extracting anything; without copies
+    (``--voice-copies 0`` or no augmentation) it is not needed."""
+    from ser import dataset
+    from ser import train as tr
+    from ser.cli import main
+
+    monkeypatch.setattr(dataset, "can_change_voice", lambda: False)
+    scanned = []
+    monkeypatch.setattr(tr, "_scan", lambda tc: scanned.append(tc) or (_ for _ in ()).throw(RuntimeError("scanned")))
+    with pytest.raises(tr.TrainingError, match="pip install pyworld.*--voice-copies 0"):
+        tr.train(tr.TrainConfig(data=("x",), out="y", augment=1))
+    assert main(["train", "--data", "x", "--out", "y"]) == 2  # the CLI's exit status for a bad setting
+    assert "pip install pyworld" in capsys.readouterr().err and not scanned
+    for tc in (tr.TrainConfig(data=("x",), out="y", augment=1, voice_copies=0), tr.TrainConfig(data=("x",), out="y", augment=0)):
+        with pytest.raises(RuntimeError, match="scanned"):
+            tr.train(tc)
 
 
 def test_the_feature_store_asks_for_voice_copies(monkeypatch):
