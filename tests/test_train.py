@@ -394,49 +394,52 @@ def test_voice_copies_without_the_vocoder_fail_before_any_work(monkeypatch, caps
             tr.train(tc)
 
 
-def test_the_feature_store_asks_for_voice_copies(monkeypatch):
-    """``voice_copies`` N: copies 1..N of every clip, each a voice job of its speaker's session (one virtual speaker
-    per speaker and copy), with a cache tag of its own per session."""
+def _store_jobs(monkeypatch, tc, ask: str, babble=lambda copy: ()) -> list:
+    """The :class:`ser.dataset.Job` s the feature store of ``tc`` makes when asked for ``ask`` (``"mics"``,
+    ``"voices"``) on two clips of two speakers, in order (``babble(copy)`` stands for the fold group's voices)."""
     import pandas as pd
 
-    from ser import dataset
     from ser import train as tr
 
     man = pd.DataFrame({"path": ["a.wav", "b.wav"], "emotion": ["sad", "angry"], "speaker": ["ravdess_01", "ravdess_02"]})
-    store = tr._FeatureStore(tr.TrainConfig(data=("x",), out="y", voice_copies=2, seed=5))
-    jobs = []
+    store = tr._FeatureStore(tc)
+    jobs: list = []
     monkeypatch.setattr(store, "_copies", lambda st, m, copies, job, desc: jobs.extend(
-        job(p, c, s, lambda copy: ()) for c in copies for p, s in zip(m["path"], m["speaker"], strict=True)))
-    store.voices(man)
-    assert [(j.path, j.channel, j.seed, j.voice_only, j.aug) for j in jobs] == [
-        ("a.wav", "ravdess_01", 5, True, 0), ("b.wav", "ravdess_02", 5, True, 0),
-        ("a.wav", "ravdess_01", 6, True, 0), ("b.wav", "ravdess_02", 6, True, 0)]
+        job(p, c, s, babble) for c in copies for p, s in zip(m["path"], m["speaker"], strict=True)))
+    getattr(store, ask)(man)
+    return jobs
+
+
+#: (path, session, seed) of the jobs of copies 1 and 2 of two clips of two speakers, training seed 5.
+_TWO_SESSIONS = [("a.wav", "ravdess_01", 5), ("b.wav", "ravdess_02", 5), ("a.wav", "ravdess_01", 6),
+                 ("b.wav", "ravdess_02", 6)]
+
+
+def test_the_feature_store_asks_for_voice_copies(monkeypatch):
+    """``voice_copies`` N: copies 1..N of every clip, each a voice job of its speaker's session (one virtual speaker
+    per speaker and copy), with a cache tag of its own per session."""
+    from ser import dataset
+    from ser import train as tr
+
+    jobs = _store_jobs(monkeypatch, tr.TrainConfig(data=("x",), out="y", voice_copies=2, seed=5), "voices")
+    assert [(j.path, j.channel, j.seed) for j in jobs] == _TWO_SESSIONS
+    assert all(j.voice_only and not j.mic_only and j.aug == 0 for j in jobs)
     tags = {dataset._tag(j) for j in jobs}
     assert len(tags) == 4 and all(t.startswith("voice1-") for t in tags)
 
 
 def test_the_feature_store_asks_for_microphone_copies(monkeypatch):
     """``mic_copies`` N: copies 1..N of every clip, each a microphone-only job of its speaker's session."""
-    import pandas as pd
-
     from ser import train as tr
 
-    man = pd.DataFrame({"path": ["a.wav", "b.wav"], "emotion": ["sad", "angry"], "speaker": ["ravdess_01", "ravdess_02"]})
-    store = tr._FeatureStore(tr.TrainConfig(data=("x",), out="y", augment=1, mic_copies=2, seed=5, mic_chains=0.0,
-                                            mic_clips=0.0))
-    jobs = []
-    monkeypatch.setattr(store, "_copies", lambda st, m, copies, job, desc: jobs.extend(
-        job(p, c, s, lambda copy: ()) for c in copies for p, s in zip(m["path"], m["speaker"], strict=True)))
-    store.mics(man)
-    assert [(j.path, j.channel, j.seed, j.mic_only, j.aug) for j in jobs] == [
-        ("a.wav", "ravdess_01", 5, True, 0), ("b.wav", "ravdess_02", 5, True, 0),
-        ("a.wav", "ravdess_01", 6, True, 0), ("b.wav", "ravdess_02", 6, True, 0)]
+    jobs = _store_jobs(monkeypatch, tr.TrainConfig(data=("x",), out="y", augment=1, mic_copies=2, seed=5,
+                                                   mic_chains=0.0, mic_clips=0.0), "mics")
+    assert [(j.path, j.channel, j.seed) for j in jobs] == _TWO_SESSIONS
+    assert all(j.mic_only and not j.voice_only and j.aug == 0 for j in jobs)
     assert all(j.mic_chain == 0.0 == j.mic_clip and j.babble == () for j in jobs)
-    jobs.clear()  # --mic-chains: the sessions may pass a chain, whose babble is the fold group's voices
-    store = tr._FeatureStore(tr.TrainConfig(data=("x",), out="y", augment=1, mic_copies=1))  # the defaults (session 28)
-    monkeypatch.setattr(store, "_copies", lambda st, m, copies, job, desc: jobs.extend(
-        job(p, c, s, lambda copy: (f"voice{copy}",)) for c in copies for p, s in zip(m["path"], m["speaker"], strict=True)))
-    store.mics(man)
+    # --mic-chains: the sessions may pass a chain, whose babble is the fold group's voices; the defaults (session 28)
+    jobs = _store_jobs(monkeypatch, tr.TrainConfig(data=("x",), out="y", augment=1, mic_copies=1), "mics",
+                       babble=lambda copy: (f"voice{copy}",))
     assert [(j.mic_chain, j.mic_clip, j.babble) for j in jobs] == [(0.5, 0.3, ("voice2001",))] * 2
 
 
