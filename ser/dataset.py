@@ -174,10 +174,7 @@ def change_voice(y: np.ndarray, *, sr: int, formant_ratio: float, pitch_factor: 
     x = np.ascontiguousarray(y, dtype=np.float64)
     if x.size < sr // 10 or not np.any(x):
         return y.astype(np.float32)
-    f0, t = pyworld.dio(x, sr, f0_floor=60.0, f0_ceil=600.0, frame_period=5.0)
-    f0 = pyworld.stonemask(x, f0, t, sr)
-    sp = pyworld.cheaptrick(x, f0, t, sr)
-    ap = pyworld.d4c(x, f0, t, sr)
+    f0, sp, ap = _world_analysis(x, sr)
     bins = np.arange(sp.shape[1], dtype=np.float64)
     src = np.clip(bins / formant_ratio, 0.0, bins[-1])  # the new envelope at f is the old one at f / ratio
     i0 = np.minimum(src.astype(np.int64), sp.shape[1] - 2)
@@ -188,6 +185,27 @@ def change_voice(y: np.ndarray, *, sr: int, formant_ratio: float, pitch_factor: 
     out = np.pad(out, (0, max(0, x.size - out.size)))[: x.size]
     rms_in, rms_out = float(np.sqrt(np.mean(x**2))), float(np.sqrt(np.mean(out**2)))
     return (out * (rms_in / rms_out) if rms_out > 0 else out).astype(np.float32)
+
+
+#: The last clip :func:`_world_analysis` analysed (its SHA-1 and rate) and the analysis: a clip's voice copies are
+#: extracted one after the other in one worker (:meth:`ser.train._FeatureStore._copies`), so the second one reuses it.
+_LAST_ANALYSIS: tuple[str, tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None
+
+
+def _world_analysis(x: np.ndarray, sr: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """WORLD analysis of ``x [shape=(n,)]`` float64: F0 ``[shape=(f,)]`` (DIO + StoneMask, 60-600 Hz), spectral
+    envelope and aperiodicity ``[shape=(f, bins)]`` (CheapTrick, D4C), 5 ms frames; the last clip's is kept."""
+    global _LAST_ANALYSIS
+    import pyworld
+
+    key = f"{sr}-" + hashlib.sha1(x.tobytes()).hexdigest()
+    if _LAST_ANALYSIS is not None and _LAST_ANALYSIS[0] == key:
+        return _LAST_ANALYSIS[1]
+    f0, t = pyworld.dio(x, sr, f0_floor=60.0, f0_ceil=600.0, frame_period=5.0)
+    f0 = pyworld.stonemask(x, f0, t, sr)
+    out = (f0, pyworld.cheaptrick(x, f0, t, sr), pyworld.d4c(x, f0, t, sr))
+    _LAST_ANALYSIS = (key, out)
+    return out
 
 
 def can_change_voice() -> bool:

@@ -541,7 +541,9 @@ class _FeatureStore:
         """Copies ``copies`` of every clip of ``man`` as ``[copy][clip]`` lists of windows, extracted (or read from
         the cache) once per run into ``store``; ``job(path, copy, speaker, babble)`` makes one :class:`dataset.Job`, where
         ``babble(copy)`` picks that copy's babble voices (:meth:`_babble`)."""
-        need = [(p, c) for c in copies for p in man["path"] if (p, c) not in store]
+        # a clip's copies one after the other: they land in one worker, which reuses what they share (a voice copy's
+        # vocoder analysis, dataset._world_analysis)
+        need = [(p, c) for p in man["path"] for c in copies if (p, c) not in store]
         if need:
             t0 = time.time()
             spk = dict(zip(man["path"], man["speaker"], strict=True))

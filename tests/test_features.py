@@ -421,3 +421,24 @@ def test_change_voice_moves_formants_and_pitch_independently():
     assert draws[:, 1].min() >= 2 ** (-3 / 12) - 1e-9 and draws[:, 1].max() <= 2 ** (3 / 12) + 1e-9
     silent = np.zeros(sr, dtype=np.float32)  # nothing to analyse: returned as it is
     np.testing.assert_array_equal(dataset.change_voice(silent, sr=sr, formant_ratio=1.1, pitch_factor=1.1), silent)
+
+
+def test_a_clips_voice_copies_share_one_vocoder_analysis(monkeypatch):
+    """The feature store extracts a clip's voice copies one after the other (in one worker), and the second reuses the
+    first's WORLD analysis: the same output as a fresh analysis, one analysis per clip."""
+    pyworld = pytest.importorskip("pyworld")
+    from ser import dataset
+
+    calls = []
+    real = pyworld.dio
+    monkeypatch.setattr(pyworld, "dio", lambda *a, **k: calls.append(1) or real(*a, **k))
+    monkeypatch.setattr(dataset, "_LAST_ANALYSIS", None)
+    a, b = _vowel(120.0, (700.0, 1800.0)), _vowel(180.0, (500.0, 1500.0))
+    first = dataset.change_voice(a, sr=16_000, formant_ratio=1.1, pitch_factor=0.9)
+    second = dataset.change_voice(a, sr=16_000, formant_ratio=0.9, pitch_factor=1.1)
+    assert len(calls) == 1 and not np.allclose(first, second)
+    dataset.change_voice(b, sr=16_000, formant_ratio=0.9, pitch_factor=1.1)
+    assert len(calls) == 2
+    monkeypatch.setattr(dataset, "_LAST_ANALYSIS", None)
+    np.testing.assert_array_equal(dataset.change_voice(a, sr=16_000, formant_ratio=0.9, pitch_factor=1.1), second)
+    assert len(calls) == 3

@@ -728,3 +728,25 @@ def test_stats_models_run_many_batches_per_call_with_the_same_updates(monkeypatc
     for a, b in zip(many.get_weights(), one.get_weights(), strict=True):
         assert np.allclose(a, b, atol=1e-5)
     assert np.allclose(hist_many["loss"], hist_one["loss"], atol=1e-5)
+
+
+def test_a_clips_copies_are_extracted_one_after_the_other(monkeypatch):
+    """Copies are asked for clip by clip (copy 1 and 2 of a clip adjacent), so a clip's voice copies land in one worker
+    and share its vocoder analysis; every (clip, copy) still comes back in the ``[copy][clip]`` layout."""
+    import pandas as pd
+
+    from ser import dataset
+    from ser import train as tr
+
+    man = pd.DataFrame({"path": ["a.wav", "b.wav"], "emotion": ["sad", "angry"], "speaker": ["ravdess_01", "ravdess_02"]})
+    store = tr._FeatureStore(tr.TrainConfig(data=("x",), out="y", voice_copies=2))
+    asked = []
+
+    def fake_extract(jobs, cfg, **kw):
+        asked.extend((j.path, j.seed) for j in jobs)
+        return [[np.full((1, 1), i, dtype="float32")] for i, _ in enumerate(jobs)]
+
+    monkeypatch.setattr(dataset, "extract_all", fake_extract)
+    copies = store.voices(man)
+    assert asked == [("a.wav", 0), ("a.wav", 1), ("b.wav", 0), ("b.wav", 1)]
+    assert [[float(c[0][0, 0]) for c in copy] for copy in copies] == [[0.0, 2.0], [1.0, 3.0]]
