@@ -179,9 +179,11 @@ def change_voice(y: np.ndarray, *, sr: int, formant_ratio: float, pitch_factor: 
     src = np.clip(bins / formant_ratio, 0.0, bins[-1])  # the new envelope at f is the old one at f / ratio
     i0 = np.minimum(src.astype(np.int64), sp.shape[1] - 2)
     frac = src - i0
-    sp = sp[:, i0] * (1.0 - frac) + sp[:, i0 + 1] * frac
-    ap = np.clip(ap[:, i0] * (1.0 - frac) + ap[:, i0 + 1] * frac, 0.0, 1.0)
-    out = pyworld.synthesize(f0 * pitch_factor, np.ascontiguousarray(sp), np.ascontiguousarray(ap), sr, 5.0)
+
+    def warp(a: np.ndarray) -> np.ndarray:  # every frame of a [shape=(f, bins)] map, read at the source bins
+        return np.ascontiguousarray(a[:, i0] * (1.0 - frac) + a[:, i0 + 1] * frac)
+
+    out = pyworld.synthesize(f0 * pitch_factor, warp(sp), np.clip(warp(ap), 0.0, 1.0), sr, 5.0)
     out = np.pad(out, (0, max(0, x.size - out.size)))[: x.size]
     rms_in, rms_out = float(np.sqrt(np.mean(x**2))), float(np.sqrt(np.mean(out**2)))
     return (out * (rms_in / rms_out) if rms_out > 0 else out).astype(np.float32)

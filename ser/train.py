@@ -304,6 +304,7 @@ def _fit_one(
     y_tr = train.manifest["emotion"].map(lab_idx).to_numpy()
     all_frames = list(train.frames)
     all_y = [y_tr]
+    n_voice = len(train_voice or [])
     for copy in [*(train_voice or []), *train_aug]:  # voice copies first: with the originals, the studio-clean rows
         all_frames += copy
         all_y.append(y_tr)
@@ -325,7 +326,7 @@ def _fit_one(
         owner = np.concatenate([owner, owner])
         n_plain = len(x_tr) // 2  # the unadapted half comes first
     original = owner < len(train.frames)
-    studio_rows = owner < (1 + len(train_voice or [])) * len(train.frames)  # originals and voice copies
+    studio_rows = owner < (1 + n_voice) * len(train.frames)  # originals and voice copies
     weights = _sample_weights(ys, original, k, tc.original_weight)
 
     def batch(d: _Data) -> tuple[np.ndarray, np.ndarray]:
@@ -390,8 +391,8 @@ def _fit_one(
         # unadapted half and the gate's rows stay one slice (a view, no copy of the inputs). Microphone copies do:
         # a coloured recording the gate took for studio speech went to the studio member, which never heard one
         # (benchmarks/EXPERIMENTS.md, session 26)
-        channel_copies = len(train_voice or []) + tc.augment + tc.mic_copies
-        plain = slice(0, int(np.count_nonzero(owner[:n_plain] < (1 + channel_copies) * len(train.frames))))
+        gate_copies = n_voice + tc.augment + tc.mic_copies  # every copy but the babble copies, which come last
+        plain = slice(0, int(np.count_nonzero(owner[:n_plain] < (1 + gate_copies) * len(train.frames))))
         is_orig = studio_rows[plain].astype(int)
         gate, h_gate, s_gate = _fit_model(
             dataclasses.replace(tc, epochs=max(1, tc.epochs // 4)), x_tr[plain], is_orig,
