@@ -253,7 +253,9 @@ def model_card(cfg: BundleConfig, metrics: dict[str, Any], eda: dict[str, Any]) 
          "input gain changes nothing (the removed level is used only relative to a speaker profile)."
          if fc.level_db is not None else "Input level: raw (features move with the input gain).")
         + (" A clip's mean (a converter's DC offset) is removed before anything else: an offset is no sound."
-           if fc.remove_dc else ""),
+           if fc.remove_dc else "")
+        + (" So is mains hum (50 or 60 Hz and its multiples, notched out where a clip has it; clips without hum are"
+           " left as they are)." if fc.remove_hum else ""),
         f"Training time: {metrics.get('train_seconds', '?')} s on the machine that trained it "
         f"(features {metrics.get('feature_seconds', '?')} s). Versions: "
         + ", ".join(f"{k} {v}" for k, v in cfg.extra.get("versions", {}).items()) + ".",

@@ -755,6 +755,8 @@ CONDITIONS: dict[str, Condition] = {
     # a converter's DC offset as loud as the speech, and 50 Hz mains hum 10 dB below it (session 30)
     "dc": lambda y, *, sr=SAMPLE_RATE, seed=0, others=None: dc_offset(y, db=0.0, sr=sr),
     "hum50": lambda y, *, sr=SAMPLE_RATE, seed=0, others=None: hum(y, hz=50.0, snr_db=10.0, sr=sr),
+    # ... and 60 Hz (the Americas' mains) as loud (session 32)
+    "hum60": lambda y, *, sr=SAMPLE_RATE, seed=0, others=None: hum(y, hz=60.0, snr_db=10.0, sr=sr),
 }
 
 

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import scipy.fft
 
-from . import denoise, dsp, prosody, speech, voice
+from . import denoise, dsp, hum, prosody, speech, voice
 from .audio import SAMPLE_RATE, remove_dc
 
 #: Feature blocks, in the order they are stacked (``level`` always last).
@@ -78,6 +78,7 @@ class FeatureConfig:
     stats_floor_db: float | None = None  # stats over frames within this many dB of the window's loud frames (None: all)
     denoise: str | None = None  # noise suppression before analysis (ser.denoise): None, "spectral" or "signal"
     remove_dc: bool = True  # subtract a clip's (and each window's) mean before analysis: a DC offset is not speech
+    remove_hum: bool = True  # notch out mains hum (50/60 Hz and multiples, ser.hum) where a clip or window has it
 
     def __post_init__(self) -> None:
         unknown = set(self.blocks) - set(BLOCKS)
@@ -191,6 +192,7 @@ class FeatureConfig:
         d.setdefault("speech_step", cls.speech_step)  # only used with the speech block, which came with it
         d.setdefault("trim_noise", False)  # bundles written before it trimmed at trim_db below the peak only
         d.setdefault("remove_dc", False)  # bundles written before it analysed a DC offset with the speech
+        d.setdefault("remove_hum", False)  # ... and mains hum
         return cls(**d)
 
     def digest(self) -> str:
@@ -214,6 +216,7 @@ class FeatureConfig:
         keys += ("trim_noise",) if self.trim_noise else ()  # digests of configs without it unchanged
         keys += ("denoise",) if self.denoise else ()
         keys += ("remove_dc",) if self.remove_dc else ()
+        keys += ("remove_hum",) if self.remove_hum else ()
         payload = json.dumps({k: d[k] for k in keys}, sort_keys=True)
         return hashlib.sha1(payload.encode()).hexdigest()[:12]
 
@@ -320,6 +323,17 @@ def trim_bounds(y: np.ndarray, cfg: FeatureConfig) -> tuple[int, int]:
     return start, end
 
 
+def clean(y: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
+    """``y [shape=(n,)]`` float32 less what is no speech, before anything else looks at it: its mean (a DC offset,
+    ``cfg.remove_dc``) and mains hum (``cfg.remove_hum``, :func:`ser.hum.remove_hum`); ``y`` itself when neither is
+    on. Both would fill the pauses, so trimming, the level and the low bands would take them for speech."""
+    if cfg.remove_dc:
+        y = remove_dc(y)
+    if cfg.remove_hum:
+        y = hum.remove_hum(y, sr=cfg.sample_rate)
+    return y
+
+
 def trim(y: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
     """``y`` without leading/trailing silence (see :func:`trim_bounds`)."""
     start, end = trim_bounds(y, cfg)
@@ -415,14 +429,14 @@ def extract(y: np.ndarray, cfg: FeatureConfig, *, trimmed: bool = False) -> np.n
     """Frame features of a mono signal at ``cfg.sample_rate``.
 
     Parameters: ``y`` ``np.ndarray [shape=(n,)]`` float32 (less its mean first with ``cfg.remove_dc``); ``trimmed``
-    says silence was already trimmed.
+    says silence was already trimmed, and hum removed (:func:`clean`; a signal that is not trimmed is cleaned here).
     Returns ``np.ndarray [shape=(t, cfg.n_features)]`` float32, blocks stacked in ``cfg.blocks`` order.
     """
     single_thread_blas()
-    if cfg.remove_dc:
-        y = remove_dc(y)
     if not trimmed:
-        y = trim(y, cfg)
+        y = trim(clean(y, cfg), cfg)
+    elif cfg.remove_dc:
+        y = remove_dc(y)
     input_level = level(y) if cfg.level_db is not None else 0.0
     if cfg.level_db is not None and y.size:
         y = _scaled(y, cfg.level_db, input_level)  # normalise_level without measuring the level twice
@@ -707,8 +721,7 @@ def clip_windows(y: np.ndarray, cfg: FeatureConfig) -> tuple[list[np.ndarray], l
     Returns ``(frames, spans)``: a list of ``[shape=(t_i, d)]`` arrays and each window's
     ``(start_s, end_s)`` in seconds on the untrimmed clip's time axis.
     """
-    if cfg.remove_dc:  # before trimming: an offset would make silence as loud as speech
-        y = remove_dc(y)
+    y = clean(y, cfg)  # before trimming: an offset or hum would make silence as loud as speech
     offset, stop = trim_bounds(y, cfg)
     y = y[offset:stop]
     frames, spans = [], []

@@ -21,7 +21,7 @@ from .adapt import SpeakerProfile
 from .bundle import ModelBundle, load_bundle
 from .errors import AudioError, SERError
 from .export import input_names
-from .features import clip_windows, extract, model_input, segment_bounds
+from .features import clean, clip_windows, extract, model_input, segment_bounds
 from .workers import die_with_parent
 
 #: Files longer than this (seconds) are streamed window by window instead of loaded whole.
@@ -263,7 +263,7 @@ class Predictor:
             y = audio.resample(y, sr_in=sr, sr_out=self.sample_rate)
         y = audio.check_signal(y, sr=self.sample_rate)
         q = quality.assess(y, sr=self.sample_rate, source_sr=source_sr or sr,
-                           narrowband_reliability=self.narrowband_reliability)
+                           narrowband_reliability=self.narrowband_reliability, hum_removed=self.features.remove_hum)
         if warnings:
             q = dataclasses.replace(q, warnings=tuple(warnings) + q.warnings)
         frames, spans = clip_windows(y, self.features)
@@ -348,7 +348,7 @@ class Predictor:
             peak = max(peak, float(np.abs(y_win).max()))
             if audio.peak(y_win) < audio.SILENCE_PEAK:
                 continue  # silent stretch: not a prediction
-            pending.append(extract(y_win, cfg, trimmed=True))
+            pending.append(extract(clean(y_win, cfg), cfg, trimmed=True))  # a window of a recording: not trimmed
             pending_spans.append((start / cfg.sample_rate, (start + y_win.size) / cfg.sample_rate))
             if len(pending) == _BATCH:
                 self._stream_batch(pending, profile, probs, plains, update_profile)

@@ -158,7 +158,7 @@ def test_other_rates_and_dc(speech):
 
 def test_to_dict_is_json_ready(speech):
     d = assess(lowpass(speech, 3400), sr=SR, source_sr=16_000).to_dict()
-    assert set(d) == {"bandwidth_hz", "source_sr", "clipping_ratio", "snr_db", "warnings", "reliability", "ok"}
+    assert set(d) == {"bandwidth_hz", "source_sr", "clipping_ratio", "snr_db", "warnings", "reliability", "hum_hz", "ok"}
     assert d["ok"] is False and isinstance(d["warnings"], list)
     assert json.loads(json.dumps(d)) == d
 

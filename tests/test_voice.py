@@ -111,7 +111,8 @@ def test_block_sits_before_level_and_its_stats_are_its_means():
 
 def test_configs_without_the_block_keep_their_inputs_and_digest():
     """Bundles trained before the block (the blocks are listed in their config.json) get the same inputs."""
-    old = FeatureConfig(blocks=tuple(b for b in BLOCKS if b != "voice"), trim_noise=False, remove_dc=False)  # then
+    old = FeatureConfig(blocks=tuple(b for b in BLOCKS if b != "voice"), trim_noise=False, remove_dc=False,
+                         remove_hum=False)  # then
     f = extract(_voiced(1.5), old)
     assert f.shape[1] == old.n_features and old.n_stats == len(old.functionals) * (old.n_features - 1) + 1
     np.testing.assert_array_equal(window_stats(f, old), np.append(stats(f[:, :-1], old.functionals), f[0, -1]))
@@ -126,11 +127,13 @@ def test_the_sparse_layout_is_an_option_with_its_own_digest():
     partials; ``sparse`` changes the numbers, so the cache digest too; the CLI offers every layout."""
     from ser.cli import build_parser
 
-    session18 = FeatureConfig(trim_noise=False, remove_dc=False)  # no voice_layout, trim_noise nor remove_dc then
-    first = {k: v for k, v in session18.to_dict().items() if k not in ("voice_layout", "trim_noise", "remove_dc")}
+    session18 = FeatureConfig(trim_noise=False, remove_dc=False, remove_hum=False)  # none of these keys then
+    first = {k: v for k, v in session18.to_dict().items()
+             if k not in ("voice_layout", "trim_noise", "remove_dc", "remove_hum")}
     assert FeatureConfig.from_dict(first) == session18 and FeatureConfig().voice_layout == "cover"
     assert session18.digest() == "3d7661f7f473"  # models/default of sessions 18-20 and its cached features
-    assert FeatureConfig(remove_dc=False).digest() == "ceed28f741e6"  # models/default of sessions 21-29 (trim_noise)
+    assert FeatureConfig(remove_dc=False, remove_hum=False).digest() == "ceed28f741e6"  # models/default, sessions 21-29
+    assert FeatureConfig(remove_hum=False).digest() == "f9ece4232064"  # models/default of sessions 30-31
     sparse = FeatureConfig(voice_layout="sparse")
     assert sparse.digest() != FeatureConfig().digest()
     y = _voiced(2.5, seed=3)
