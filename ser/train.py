@@ -458,6 +458,9 @@ def _fit_model(tc: TrainConfig, x: np.ndarray, ys: np.ndarray, weights: np.ndarr
                 emphasise(model, cfg.stats_columns(block), getattr(tc.model, f"{block}_weight"))
     monitor = "val_loss" if early else "loss"
     callbacks = [keras.callbacks.ReduceLROnPlateau(monitor=monitor, factor=0.5, patience=max(2, tc.patience // 3))]
+    if validation is not None and not early:  # watched only: scored by one forward pass, not Keras' evaluation loop
+        callbacks.insert(0, _watch(*validation))
+        validation = None
     if early:
         callbacks.append(keras.callbacks.EarlyStopping(monitor="val_loss", patience=tc.patience,
                                                        restore_best_weights=True))
@@ -493,6 +496,31 @@ def _fit_model(tc: TrainConfig, x: np.ndarray, ys: np.ndarray, weights: np.ndarr
         IN_FIT.clear()
     history = {key: [float(v) for v in vals] for key, vals in hist.history.items()}
     return model, history, time.time() - t0
+
+
+def _watch(x: np.ndarray, y: np.ndarray):
+    """A Keras callback that scores watched clips after each epoch into the history (``val_loss``, ``val_accuracy``)
+    with one forward pass: the loss of :func:`ser.models.build_model` (cross-entropy with its label smoothing, plus
+    the weight penalty), as Keras' validation reports it. Keras' own validation loop builds a dataset and an iterator
+    every epoch, about a minute of a cold K-fold run (several hundred epochs per fold); nothing trains on these
+    numbers. ``x [shape=(n, ...)]``, ``y [shape=(n, k)]`` one-hot."""
+    import keras
+
+    from .models import LABEL_SMOOTHING
+
+    inputs, truth = keras.ops.convert_to_tensor(np.asarray(x, np.float32)), np.asarray(y, np.float64)
+    smooth = truth * (1.0 - LABEL_SMOOTHING) + LABEL_SMOOTHING / truth.shape[1]
+
+    class Watch(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if logs is None:
+                return
+            p = np.asarray(keras.ops.convert_to_numpy(self.model(inputs, training=False)), np.float64)
+            penalty = sum(float(keras.ops.convert_to_numpy(v)) for v in self.model.losses)
+            logs["val_loss"] = float(-np.sum(smooth * np.log(np.clip(p, 1e-7, 1.0)), axis=1).mean() + penalty)
+            logs["val_accuracy"] = float(np.mean(p.argmax(axis=1) == truth.argmax(axis=1)))
+
+    return Watch()
 
 
 def _adapts(tc: TrainConfig) -> bool:
