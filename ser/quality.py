@@ -47,7 +47,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.fft
 
-from .audio import check_signal
+from .audio import check_signal, remove_dc
 from .errors import AudioError
 from .hum import find_hum
 
@@ -229,7 +229,7 @@ def assess(y: np.ndarray, *, sr: int, source_sr: int | None = None,
     if source_sr is not None and source_sr <= 0:
         raise AudioError(f"invalid source sample rate: {source_sr}")
     y = check_signal(y, sr=sr)
-    y = y - float(y.mean())  # a DC offset is neither speech nor bandwidth
+    y = remove_dc(y)  # a DC offset is neither speech nor bandwidth
     frames, window = _frames(y, sr)
 
     # SNR: speech level (louder half of the frames) vs noise floor (quiet frames).
