@@ -9,8 +9,8 @@ common problems move an input away from that and make its predictions less trust
 * **clipped** — samples stuck at full scale in runs (flat tops), which add harsh harmonics.
 * **very noisy** — a low estimated signal-to-noise ratio.
 * **mains hum** — 50 or 60 Hz and its multiples (:func:`ser.hum.find_hum`). The features filter it out before the
-  model hears it (``FeatureConfig.remove_hum``), so it is reported without lowering the reliability (except for a
-  model trained before that).
+  model hears it (``FeatureConfig.remove_hum``), so it is reported without lowering the reliability, and the other
+  measures are taken on the signal without it (except for a model trained before that).
 
 :func:`assess` measures all three with numpy on the framed signal and one ``rfft`` of its active frames
 (about 2 ms for a 4 s clip; memory stays bounded on long recordings) and returns a :class:`Quality`
@@ -49,7 +49,7 @@ import scipy.fft
 
 from .audio import check_signal, remove_dc
 from .errors import AudioError
-from .hum import find_hum
+from .hum import find_hum, remove_hum
 
 # -- narrowband ------------------------------------------------------------------------------------
 #: Bandwidth (Hz) below which an input counts as narrowband. Clean 16 kHz speech reaches ~7-8 kHz;
@@ -230,6 +230,9 @@ def assess(y: np.ndarray, *, sr: int, source_sr: int | None = None,
         raise AudioError(f"invalid source sample rate: {source_sr}")
     y = check_signal(y, sr=sr)
     y = remove_dc(y)  # a DC offset is neither speech nor bandwidth
+    hum = find_hum(y, sr=sr)
+    if hum is not None and hum_removed:  # the rest is measured on what the model hears (hum would read as noise)
+        y = remove_hum(y, sr=sr, hum=hum)
     frames, window = _frames(y, sr)
 
     # SNR: speech level (louder half of the frames) vs noise floor (quiet frames).
@@ -256,7 +259,6 @@ def assess(y: np.ndarray, *, sr: int, source_sr: int | None = None,
     bandwidth = float(freqs[above[-1]])
 
     clipping = _clipping_ratio(y)
-    hum = find_hum(y, sr=sr)
 
     warnings: list[str] = []
     reliability = 1.0
