@@ -20,11 +20,12 @@ notches :data:`NOTCH_HZ` wide: speech loses a few hertz around each line (the vo
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.fft
+
+from . import dsp
 
 #: Mains frequencies (Hz) looked for.
 MAINS_HZ = (50.0, 60.0)
@@ -65,20 +66,12 @@ class Hum:
     strength_db: float
 
 
-@functools.lru_cache(maxsize=8)
-def _window(n: int) -> np.ndarray:
-    """Periodic Hann window ``[shape=(n,)]`` float32 (read-only: shared between calls)."""
-    w = (0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(n) / n)).astype(np.float32)
-    w.flags.writeable = False
-    return w
-
-
 def _power_spectrum(y: np.ndarray, sr: int) -> tuple[np.ndarray, np.ndarray]:
     """Mean power spectrum of Hann segments of ``y [shape=(n,)]`` float32 up to :data:`MAX_HZ` + :data:`FLOOR_HZ`:
     ``(freqs [shape=(b,)] Hz, power [shape=(b,)])``."""
     n = int(min(y.size, round(SEGMENT_S * sr)))
     hop = max(1, n // 2)
-    window = _window(n)
+    window = dsp.hann(n, n).astype(np.float32)  # periodic Hann, float32 like the signal
     starts = np.arange(0, y.size - n + 1, hop)
     freqs = np.fft.rfftfreq(n, 1.0 / sr)
     keep = int(np.searchsorted(freqs, MAX_HZ + 2 * FLOOR_HZ))
