@@ -323,14 +323,15 @@ def trim_bounds(y: np.ndarray, cfg: FeatureConfig) -> tuple[int, int]:
     return start, end
 
 
-def clean(y: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
+def clean(y: np.ndarray, cfg: FeatureConfig, *, found: hum.Found = "find") -> np.ndarray:
     """``y [shape=(n,)]`` float32 less what is no speech, before anything else looks at it: its mean (a DC offset,
     ``cfg.remove_dc``) and mains hum (``cfg.remove_hum``, :func:`ser.hum.remove_hum`); ``y`` itself when neither is
-    on. Both would fill the pauses, so trimming, the level and the low bands would take them for speech."""
+    on. Both would fill the pauses, so trimming, the level and the low bands would take them for speech. ``found``:
+    the hum :func:`ser.hum.find_hum` found in ``y`` without its mean when the caller looked already (None: none)."""
     if cfg.remove_dc:
         y = remove_dc(y)
     if cfg.remove_hum:
-        y = hum.remove_hum(y, sr=cfg.sample_rate)
+        y = hum.remove_hum(y, sr=cfg.sample_rate, hum=found)
     return y
 
 
@@ -715,13 +716,14 @@ class FeatureCache:
             raise
 
 
-def clip_windows(y: np.ndarray, cfg: FeatureConfig) -> tuple[list[np.ndarray], list[tuple[float, float]]]:
+def clip_windows(y: np.ndarray, cfg: FeatureConfig, *,
+                 found: hum.Found = "find") -> tuple[list[np.ndarray], list[tuple[float, float]]]:
     """Trim a clip, cut it into model windows and extract each window's frame features.
 
     Returns ``(frames, spans)``: a list of ``[shape=(t_i, d)]`` arrays and each window's
-    ``(start_s, end_s)`` in seconds on the untrimmed clip's time axis.
+    ``(start_s, end_s)`` in seconds on the untrimmed clip's time axis. ``found``: see :func:`clean`.
     """
-    y = clean(y, cfg)  # before trimming: an offset or hum would make silence as loud as speech
+    y = clean(y, cfg, found=found)  # before trimming: an offset or hum would make silence as loud as speech
     offset, stop = trim_bounds(y, cfg)
     y = y[offset:stop]
     frames, spans = [], []

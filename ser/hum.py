@@ -21,6 +21,7 @@ notches :data:`NOTCH_HZ` wide: speech loses a few hertz around each line (the vo
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import scipy.fft
@@ -132,10 +133,17 @@ def find_hum(y: np.ndarray, *, sr: int) -> Hum | None:
     return best
 
 
-def remove_hum(y: np.ndarray, *, sr: int, hum: Hum | None = None) -> np.ndarray:
-    """``y [shape=(n,)]`` with the mains hum :func:`find_hum` finds (or ``hum``) notched out, float32; ``y`` itself
-    when there is none. Zero-phase (forward and backward) IIR notches, :data:`NOTCH_HZ` wide, one per line."""
-    hum = hum if hum is not None else find_hum(y, sr=sr)
+#: What a caller knows of a signal's hum: what :func:`find_hum` found in it (a :class:`Hum`, or None for none), or
+#: ``"find"``: not looked for yet.
+Found = Hum | None | Literal["find"]
+
+
+def remove_hum(y: np.ndarray, *, sr: int, hum: Found = "find") -> np.ndarray:
+    """``y [shape=(n,)]`` with its mains hum notched out, float32; ``y`` itself when there is none. ``hum``: what
+    :func:`find_hum` found in ``y`` when the caller looked already (None: no hum), ``"find"`` to look here.
+    Zero-phase (forward and backward) IIR notches, :data:`NOTCH_HZ` wide, one per line."""
+    if isinstance(hum, str):
+        hum = find_hum(y, sr=sr)
     if hum is None or not hum.lines_hz:
         return y
     import scipy.signal  # only when there is hum: the import costs a cold start about 0.3 s

@@ -22,6 +22,7 @@ from .bundle import ModelBundle, load_bundle
 from .errors import AudioError, SERError
 from .export import input_names
 from .features import clean, clip_windows, extract, model_input, segment_bounds
+from .hum import find_hum
 from .workers import die_with_parent
 
 #: Files longer than this (seconds) are streamed window by window instead of loaded whole.
@@ -262,11 +263,12 @@ class Predictor:
             y = audio.check_signal(y, sr=sr, min_duration=0.0, allow_silence=True)
             y = audio.resample(y, sr_in=sr, sr_out=self.sample_rate)
         y = audio.check_signal(y, sr=self.sample_rate)
-        q = quality.assess(y, sr=self.sample_rate, source_sr=source_sr or sr,
+        found = find_hum(audio.remove_dc(y), sr=self.sample_rate)  # once: the quality check and the features share it
+        q = quality.assess(y, sr=self.sample_rate, source_sr=source_sr or sr, found=found,
                            narrowband_reliability=self.narrowband_reliability, hum_removed=self.features.remove_hum)
         if warnings:
             q = dataclasses.replace(q, warnings=tuple(warnings) + q.warnings)
-        frames, spans = clip_windows(y, self.features)
+        frames, spans = clip_windows(y, self.features, found=found)
         x = model_input(frames, self.features, self._kind)
         x.flags.writeable = False  # an analysis may be predicted many times: nothing may change it in between
         return Analysis(x=x, spans=tuple(spans),

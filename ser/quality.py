@@ -49,7 +49,7 @@ import scipy.fft
 
 from .audio import check_signal, remove_dc
 from .errors import AudioError
-from .hum import find_hum, remove_hum
+from .hum import Found, find_hum, remove_hum
 
 # -- narrowband ------------------------------------------------------------------------------------
 #: Bandwidth (Hz) below which an input counts as narrowband. Clean 16 kHz speech reaches ~7-8 kHz;
@@ -214,14 +214,16 @@ def _clipping_ratio(y: np.ndarray) -> float:
 
 
 def assess(y: np.ndarray, *, sr: int, source_sr: int | None = None,
-           narrowband_reliability: float = NARROWBAND_RELIABILITY, hum_removed: bool = True) -> Quality:
+           narrowband_reliability: float = NARROWBAND_RELIABILITY, hum_removed: bool = True,
+           found: Found = "find") -> Quality:
     """Measure bandwidth, clipping and SNR of ``y [shape=(n,)]`` (mono, float in [-1, 1]) at ``sr`` Hz.
 
     ``source_sr`` is the file's original sample rate (Hz) if known: audio recorded at ≤ 8 kHz is
     narrowband even after resampling. ``narrowband_reliability``: the reliability factor of a fully
     narrowband input (:data:`NARROWBAND_MEMBER_RELIABILITY` for a model that has a narrowband member).
     ``hum_removed``: whether the model's features filter mains hum out (``FeatureConfig.remove_hum``); for a model
-    that hears it, hum lowers the reliability by :data:`HUM_RELIABILITY`. Raises :class:`~ser.errors.AudioError` for empty, NaN/inf,
+    that hears it, hum lowers the reliability by :data:`HUM_RELIABILITY`. ``found``: the hum :func:`ser.hum.find_hum` found
+    in ``y`` without its mean when the caller looked already (None: none), so a clip is searched once. Raises :class:`~ser.errors.AudioError` for empty, NaN/inf,
     too-short or silent input, or a non-positive rate.
     """
     if sr is None or sr <= 0:
@@ -230,7 +232,7 @@ def assess(y: np.ndarray, *, sr: int, source_sr: int | None = None,
         raise AudioError(f"invalid source sample rate: {source_sr}")
     y = check_signal(y, sr=sr)
     y = remove_dc(y)  # a DC offset is neither speech nor bandwidth
-    hum = find_hum(y, sr=sr)
+    hum = find_hum(y, sr=sr) if isinstance(found, str) else found
     if hum is not None and hum_removed:  # the rest is measured on what the model hears (hum would read as noise)
         y = remove_hum(y, sr=sr, hum=hum)
     frames, window = _frames(y, sr)

@@ -158,3 +158,28 @@ def test_every_input_path_hears_the_voice_without_the_hum(tiny_bundle, monkeypat
     streamed = pred.predict_file(path)
     assert len(seen) >= 3 and all(hum.find_hum(w, sr=SR) is None for w in seen)
     assert streamed.label in pred.labels
+
+
+def test_an_analysed_clip_is_searched_for_hum_once(tiny_bundle, monkeypatch):
+    """The quality check and the features share one search (:func:`ser.hum.find_hum`), and what the model hears is
+    what each searching on its own would have given it."""
+    from ser import predict as P
+
+    pred = P.Predictor(tiny_bundle)
+    hummed = channels.hum(_voice(4.0), hz=60.0, snr_db=10.0, sr=SR)
+    frames_alone, _ = F.clip_windows(hummed, pred.features)  # searches by itself
+    calls: list[int] = []
+    real_find = hum.find_hum
+
+    def counting(y, *, sr):
+        calls.append(1)
+        return real_find(y, sr=sr)
+
+    from ser import quality
+
+    for module in (hum, quality, P):  # wherever a search may be called from
+        monkeypatch.setattr(module, "find_hum", counting, raising=False)
+    a = pred.analyse(hummed)
+    assert len(calls) == 1
+    assert a.quality.hum_hz == 60.0
+    np.testing.assert_array_equal(a.x, F.model_input(frames_alone, pred.features, pred._kind))
