@@ -108,7 +108,7 @@ def _cmd_train(a: argparse.Namespace) -> int:
         adapt_mix_clips=a.adapt_mix_clips,
         adapted_member=a.adapted_member,
         adapt_min_clips=a.adapt_min_clips, adapt_train_tau=a.adapt_train_tau, adapt_lag=a.adapt_lag,
-        workers=a.workers, verbose=2 if not sys.stderr.isatty() else 1,
+        workers=a.workers, fit_threads=a.fit_threads, verbose=2 if not sys.stderr.isatty() else 1,
         command="ser " + " ".join(shlex.quote(x) for x in sys.argv[1:]),
     )
     train(tc)
@@ -479,6 +479,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--cache-dir", help="feature cache folder (default ~/.cache/ser/features)")
     t.add_argument("--no-cache", action="store_true", help="extract every feature again (no cache read or written)")
     t.add_argument("--workers", type=int, help="feature-extraction processes (default: CPU count)")
+    t.add_argument("--fit-threads", type=int, default=2,
+                   help="members of a model fitted at once (default 2; the weights are the same for any number)")
     t.set_defaults(func=_cmd_train)
 
     e = sub.add_parser("evaluate", help="evaluate a bundle on a corpus folder")

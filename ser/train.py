@@ -132,6 +132,7 @@ class TrainConfig:
     cache_dir: str | None = None
     use_cache: bool = True
     workers: int | None = None
+    fit_threads: int = 2  # members of a fold fitted at once (the weights do not depend on it)
     verbose: int = 2
     command: str = ""
 
@@ -143,6 +144,8 @@ class TrainConfig:
                 object.__setattr__(self, name, int(recipe[key]))
         if not 0.0 <= self.studio_weight <= 1.0:
             raise TrainingError(f"--studio-weight must be in [0, 1], got {self.studio_weight}")
+        if self.fit_threads < 1:
+            raise TrainingError(f"--fit-threads must be 1 or more, got {self.fit_threads}")
         if self.studio_power not in (1.0, 2.0):
             raise TrainingError(f"--studio-power must be 1 or 2, got {self.studio_power}")
         if not self.studio_l2 >= 0:
@@ -358,21 +361,19 @@ def _fit_one(
             tc_channel, epochs=tc.channel_epochs or tc.epochs,
             model=dataclasses.replace(tc_channel.model, model_type="mlp", hidden=tc.channel_hidden,
                                       l2=float(recipe_defaults("mlp")["l2"])))
-    model, history, secs = _fit_model(tc_channel, x_tr, ys, weights, validation, early=early, k=k, seed=seed,
-                                      what=f"[{tag}] {len(train.frames)} clips + {len(train_aug)} augmented copies")
-    parts: dict[str, Any] = {}
+    # every member is built here, one after the other (each seeds the global generators), and then fitted, up to
+    # tc.fit_threads of them at once (_run_fits): a linear member's fit keeps about one core busy
+    fits = {"main": _prepare_fit(tc_channel, x_tr, ys, weights, validation, early=early, k=k, seed=seed,
+                                 what=f"[{tag}] {len(train.frames)} clips + {len(train_aug)} augmented copies")}
     if prior is not None and tc.adapted_member:
         # a member fitted on the speaker-normalised half only: the both-modes model above is the better unadapted
         # model (its normalised rows act as one more augmentation), a model of adapted input alone the better
         # adapted one; it answers with the profile's share (ser.models.AdaptedBlend), so a young profile leaves the
         # answer to the both-modes model. Off by default: on a corpus never heard it takes the answer from the studio
         # member and gates, and adapted RAVDESS -> EMO-DB fell by 0.04 (benchmarks/EXPERIMENTS.md, session 19)
-        adapted, h_adapted, s_adapted = _fit_model(
+        fits["adapted"] = _prepare_fit(
             tc_channel, x_tr[n_plain:], ys[n_plain:], weights[n_plain:], None, early=False, k=k, seed=seed + 3571,
             what=f"[{tag}] adapted member: the speaker-normalised windows")
-        parts["adapted"] = adapted
-        history = history | {"adapted_member": h_adapted}
-        secs += s_adapted
     if tc.studio_weight > 0 and train_aug:
         # a second model on the original clips only: clean studio speech of a corpus the model never heard is
         # recognised far better by a model that never saw a degraded channel, but noise, a telephone band or a
@@ -382,7 +383,7 @@ def _fit_one(
         # weight penalty: alone it then transfers better to another corpus, and in the blend new speakers of the
         # corpora heard gain (session 13)
         tc_studio = _with_l2(tc, tc.studio_l2) if linear else tc
-        studio, h_studio, s_studio = _fit_model(
+        fits["studio"] = _prepare_fit(
             tc_studio, x_tr[studio_rows], ys[studio_rows],
             _sample_weights(ys[studio_rows], original[studio_rows], k, tc.original_weight), validation,
             early=early, k=k, seed=seed + 7919, what=f"[{tag}] studio member: {len(train.frames)} original clips")
@@ -394,13 +395,10 @@ def _fit_one(
         gate_copies = n_voice + tc.augment + tc.mic_copies  # every copy but the babble copies, which come last
         plain = slice(0, int(np.count_nonzero(owner[:n_plain] < (1 + gate_copies) * len(train.frames))))
         is_orig = studio_rows[plain].astype(int)
-        gate, h_gate, s_gate = _fit_model(
+        fits["gate"] = _prepare_fit(
             dataclasses.replace(tc, epochs=max(1, tc.epochs // 4)), x_tr[plain], is_orig,
             _sample_weights(is_orig, studio_rows[plain], 2), None, early=False, k=2, seed=seed + 104729,
             what=f"[{tag}] studio gate: original clip or augmented copy")
-        parts |= {"studio": studio, "gate": gate, "weight": tc.studio_weight, "power": tc.studio_power}
-        history = history | {"studio_member": h_studio, "studio_gate": h_gate}
-        secs += s_studio + s_gate
     if train_nb:
         # a member for telephone-band input (a phone line or 8 kHz audio has nothing above 4 kHz, which every
         # wideband model misreads), answering as far as a detector (narrowband copy vs wideband clip, logistic
@@ -415,18 +413,22 @@ def _fit_one(
             x_nb = np.concatenate([prior.normalise(x_nb, None),
                                    speaker_normalised(x_nb, sess_nb[owner_nb], prior, tau=tc.adapt_train_tau)])
             ys_nb = np.concatenate([ys_nb, ys_nb])
-        narrow, h_nb, s_nb = _fit_model(
+        fits["narrowband"] = _prepare_fit(
             tc, x_nb, ys_nb, _sample_weights(ys_nb, np.ones(len(ys_nb), bool), k), None, early=False, k=k,
             seed=seed + 15485863, what=f"[{tag}] narrowband member: {len(train_nb)} telephone-band copies")
         x_det = np.concatenate([x_tr[:n_plain], x_nb[:n_nb]])
         is_nb = np.r_[np.zeros(n_plain, int), np.ones(n_nb, int)]
-        detector, h_det, s_det = _fit_model(
+        fits["detector"] = _prepare_fit(
             dataclasses.replace(tc, epochs=max(1, tc.epochs // 4)), x_det, is_nb,
             _sample_weights(is_nb, np.ones(len(is_nb), bool), 2), None, early=False, k=2, seed=seed + 32452843,
             what=f"[{tag}] narrowband detector: telephone-band copy or wideband clip")
-        parts |= {"narrowband": narrow, "detector": detector}
-        history = history | {"narrowband_member": h_nb, "narrowband_detector": h_det}
-        secs += s_nb + s_det
+    done = _run_fits(fits, threads=tc.fit_threads)
+    model, history, secs = done.pop("main")
+    secs = sum(s for _, _, s in done.values()) + secs
+    parts: dict[str, Any] = {name: m for name, (m, _, _) in done.items()}
+    history = history | {_HISTORY_KEYS[name]: h for name, (_, h, _) in done.items()}
+    if "studio" in parts:
+        parts |= {"weight": tc.studio_weight, "power": tc.studio_power}
     if parts:
         from .models import blend
 
@@ -439,11 +441,72 @@ def _with_l2(tc: TrainConfig, l2: float) -> TrainConfig:
     return dataclasses.replace(tc, model=dataclasses.replace(tc.model, l2=l2))
 
 
-def _fit_model(tc: TrainConfig, x: np.ndarray, ys: np.ndarray, weights: np.ndarray,
-               validation: tuple[np.ndarray, np.ndarray] | None, *, early: bool, k: int, seed: int, what: str):
-    """Build and fit one model of ``tc.model`` on inputs ``x`` and labels ``ys [shape=(n,)]``; returns (model,
-    history dict, seconds). ``early``: ``validation`` holds validation speakers and training stops early on its
-    loss (best weights restored); otherwise it is only scored after each epoch for the curves."""
+#: The history key of each member besides the main one (``_fit_one``'s names).
+_HISTORY_KEYS = {"adapted": "adapted_member", "studio": "studio_member", "gate": "studio_gate",
+                 "narrowband": "narrowband_member", "detector": "narrowband_detector"}
+#: Guards the count of fits running (:data:`IN_FIT` is set while it is above 0).
+_FIT_LOCK = threading.Lock()
+_FITS_RUNNING = 0
+
+
+def _shuffled(x: np.ndarray, y: np.ndarray, weights: np.ndarray, *, batch_size: int, seed: int):
+    """A ``tf.data.Dataset`` of one pass over ``(x, y, weights)`` in batches, in a new order each time it is iterated
+    (each epoch). The order is drawn by the dataset's own generator, seeded by ``seed`` and TensorFlow's global seed
+    at creation (:func:`ser.models.build_model` sets it to the model's seed just before), so it depends on nothing
+    else: not on other fits running at the same time. The last batch may be smaller. ``x [shape=(n, ...)]``."""
+    import tensorflow as tf
+
+    n = len(x)
+    data = tf.data.Dataset.from_tensors((tf.constant(x), tf.constant(y), tf.constant(weights))).repeat()
+    order = (tf.data.Dataset.range(n).shuffle(n, seed=seed, reshuffle_each_iteration=True).batch(batch_size))
+    options = tf.data.Options()
+    options.experimental_optimization.apply_default_optimizations = False  # no graph rewrites of a large constant
+    return (tf.data.Dataset.zip((order, data))
+            .map(lambda i, d: tuple(tf.gather(t, i, axis=0) for t in d), num_parallel_calls=tf.data.AUTOTUNE)
+            .with_options(options).prefetch(2))
+
+
+@dataclass
+class _Fit:
+    """One model built (and seeded) by :func:`_prepare_fit`, ready to be fitted in any thread by :meth:`run`."""
+
+    model: Any
+    tc: TrainConfig
+    data: Any  # tf.data.Dataset of one epoch's batches (_shuffled)
+    n: int  # training rows
+    validation: tuple[np.ndarray, np.ndarray] | None
+    callbacks: list
+    what: str
+
+    def run(self, *, verbose: int | None = None) -> tuple[Any, dict[str, list[float]], float]:
+        """Fit; returns (model, history dict, seconds). ``verbose``: Keras' progress output (default the config's)."""
+        global _FITS_RUNNING
+        tc = self.tc
+        t0 = time.time()
+        with _FIT_LOCK:
+            if _FITS_RUNNING == 0:
+                INTERRUPT.clear()
+            _FITS_RUNNING += 1
+            IN_FIT.set()
+        try:
+            hist = self.model.fit(self.data, validation_data=self.validation, epochs=tc.epochs,
+                                  callbacks=self.callbacks, verbose=tc.verbose if verbose is None else verbose,
+                                  shuffle=False)  # the dataset shuffles itself
+        finally:
+            with _FIT_LOCK:
+                _FITS_RUNNING -= 1
+                if _FITS_RUNNING == 0:
+                    IN_FIT.clear()
+        history = {key: [float(v) for v in vals] for key, vals in hist.history.items()}
+        return self.model, history, time.time() - t0
+
+
+def _prepare_fit(tc: TrainConfig, x: np.ndarray, ys: np.ndarray, weights: np.ndarray,
+                 validation: tuple[np.ndarray, np.ndarray] | None, *, early: bool, k: int, seed: int,
+                 what: str) -> _Fit:
+    """Build one model of ``tc.model`` for inputs ``x`` and labels ``ys [shape=(n,)]`` (seeded by ``seed``) and its
+    callbacks; :meth:`_Fit.run` fits it. ``early``: ``validation`` holds validation speakers and training stops early
+    on its loss (best weights restored); otherwise it is only scored after each epoch for the curves."""
     import keras
 
     from .models import build_model
@@ -483,19 +546,37 @@ def _fit_model(tc: TrainConfig, x: np.ndarray, ys: np.ndarray, weights: np.ndarr
     callbacks.append(_StopOnInterrupt())
     if tc.min_lr > 0:  # after ReduceLROnPlateau (which lowers the rate at the end of the same epoch)
         callbacks.append(_StopAtMinLearningRate())
-    t0 = time.time()
-    INTERRUPT.clear()
-    IN_FIT.set()
-    try:
-        hist = model.fit(
-            x, keras.utils.to_categorical(ys, k), validation_data=validation,
-            epochs=tc.epochs, batch_size=tc.batch_size, sample_weight=weights, callbacks=callbacks,
-            verbose=tc.verbose, shuffle=True,
-        )
-    finally:
-        IN_FIT.clear()
-    history = {key: [float(v) for v in vals] for key, vals in hist.history.items()}
-    return model, history, time.time() - t0
+    data = _shuffled(x, keras.utils.to_categorical(ys, k), np.asarray(weights, np.float32), batch_size=tc.batch_size,
+                     seed=seed)
+    return _Fit(model, tc, data, len(x), validation, callbacks, what)
+
+
+def _fit_model(tc: TrainConfig, x: np.ndarray, ys: np.ndarray, weights: np.ndarray,
+               validation: tuple[np.ndarray, np.ndarray] | None, *, early: bool, k: int, seed: int, what: str):
+    """Build and fit one model (:func:`_prepare_fit`, then :meth:`_Fit.run`); returns (model, history dict,
+    seconds)."""
+    return _prepare_fit(tc, x, ys, weights, validation, early=early, k=k, seed=seed, what=what).run()
+
+
+def _run_fits(fits: dict[str, _Fit], *, threads: int) -> dict[str, tuple[Any, dict[str, list[float]], float]]:
+    """Fit every prepared model, up to ``threads`` at once (in the order given; 1: one after the other, with Keras'
+    progress output). Each fit's batches depend on its own seed only (:func:`_shuffled`) and TensorFlow's CPU kernels
+    split their work by the size of its thread pool, not by who else runs, so the weights do not depend on
+    ``threads``. Returns ``{name: (model, history, seconds)}``."""
+    if threads <= 1 or len(fits) <= 1:
+        return {name: f.run() for name, f in fits.items()}
+    from concurrent.futures import ThreadPoolExecutor
+
+    def run(item: tuple[str, _Fit]):
+        name, f = item
+        out = f.run(verbose=0)  # two fits' progress lines would interleave: one line per fit instead
+        hist = out[1]
+        last = f", loss {hist['loss'][-1]:.4f}" if hist.get("loss") else ""
+        print(f"{f.what}: {len(hist.get('loss', []))} epochs{last}, {out[2]:.0f} s", file=sys.stderr, flush=True)
+        return name, out
+
+    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="ser-fit") as pool:
+        return dict(pool.map(run, fits.items()))
 
 
 def _watch(x: np.ndarray, y: np.ndarray):
@@ -541,17 +622,57 @@ class _FeatureStore:
         self.seconds = 0.0
         self.groups: dict[str, int] = {}  # speaker → fold group (babble stays within a group)
         self.inputs = _InputCache()  # model inputs of the windows above, once per run
+        self._collect: list[tuple[dict, Any, dataset.Job]] | None = None  # jobs gathered by prefetch()
+
+    def _extract(self, todo: list[tuple[dict, Any, dataset.Job]], desc: str) -> None:
+        """Extract (or read from the cache) ``(store, key, job)`` items into their stores, in one pool of workers;
+        while :meth:`prefetch` gathers, only collect them."""
+        if self._collect is not None:
+            self._collect.extend(todo)
+            return
+        if not todo:
+            return
+        t0 = time.time()
+        frames = dataset.extract_all([job for _, _, job in todo], self.tc.features, cache_dir=self.tc.cache_dir,
+                                     use_cache=self.tc.use_cache, workers=self.tc.workers, desc=desc)
+        for (store, key, _), fr in zip(todo, frames, strict=True):
+            store[key] = fr
+        self.seconds += time.time() - t0
+
+    def prefetch(self, originals: pd.DataFrame, copies: pd.DataFrame) -> None:
+        """Extract what a split needs (the clips of ``originals``, every kind of copy of the clips of ``copies``, as
+        :func:`_run_split` asks for them) in one pool of workers: each pool costs its workers' start-up (loading the
+        encoders) and an idle worker at its end, and a cold run would otherwise start a dozen."""
+        tc = self.tc
+        self._collect = []
+        try:
+            if tc.augment and tc.voice_copies:  # first: a clip's voice copies then share a chunk of jobs, and so a
+                self.voices(copies)  # worker and its vocoder analysis (dataset._world_analysis), as in a pool of their own
+            self.originals(originals)
+            if tc.augment:
+                self.augmented(copies)
+                if tc.mic_copies:
+                    self.mics(copies)
+                if tc.babble_copies:
+                    self.babble(copies)
+                if tc.narrowband:
+                    self.narrow(copies)
+        finally:
+            todo, self._collect = self._collect, None
+        seen: set[tuple[int, Any]] = set()
+        unique = []
+        for item in todo:  # a clip in both manifests is asked for once
+            if (id(item[0]), item[1]) not in seen:
+                seen.add((id(item[0]), item[1]))
+                unique.append(item)
+        self._extract(unique, "features and copies")
 
     def originals(self, man: pd.DataFrame) -> _Data:
-        need = [p for p in man["path"] if p not in self._orig]
-        if need:
-            t0 = time.time()
-            jobs = [dataset.Job(p, 0, self.tc.seed, self.tc.augment_strength) for p in need]
-            for p, fr in zip(need, dataset.extract_all(jobs, self.tc.features, cache_dir=self.tc.cache_dir,
-                                                       use_cache=self.tc.use_cache, workers=self.tc.workers,
-                                                       desc="features"), strict=True):
-                self._orig[p] = fr
-            self.seconds += time.time() - t0
+        need = list(dict.fromkeys(p for p in man["path"] if p not in self._orig))
+        self._extract([(self._orig, p, dataset.Job(p, 0, self.tc.seed, self.tc.augment_strength)) for p in need],
+                      "features")
+        if self._collect is not None:
+            return _Data(man, [])
         return _Data(man, [self._orig[p] for p in man["path"]])
 
     def _babble(self, paths: np.ndarray, speakers: np.ndarray, groups: np.ndarray, path: str, speaker: str,
@@ -574,16 +695,13 @@ class _FeatureStore:
         # vocoder analysis, dataset._world_analysis)
         need = [(p, c) for p in man["path"] for c in copies if (p, c) not in store]
         if need:
-            t0 = time.time()
             spk = dict(zip(man["path"], man["speaker"], strict=True))
             arrays = (man["path"].to_numpy(), man["speaker"].to_numpy(),
                       man["speaker"].map(lambda s: self.groups.get(s, 0)).to_numpy())
-            jobs = [job(p, c, spk[p], lambda copy, p=p: self._babble(*arrays, p, spk[p], copy)) for p, c in need]
-            for key, fr in zip(need, dataset.extract_all(jobs, self.tc.features, cache_dir=self.tc.cache_dir,
-                                                         use_cache=self.tc.use_cache, workers=self.tc.workers,
-                                                         desc=desc), strict=True):
-                store[key] = fr
-            self.seconds += time.time() - t0
+            self._extract([(store, (p, c), job(p, c, spk[p], lambda copy, p=p: self._babble(*arrays, p, spk[p], copy)))
+                           for p, c in need], desc)
+        if self._collect is not None:
+            return []
         return [[store[(p, c)] for p in man["path"]] for c in copies]
 
     def augmented(self, man: pd.DataFrame) -> list[list[list[np.ndarray]]]:
@@ -637,6 +755,7 @@ class _FeatureStore:
 def _run_split(tc, labels, man, split, store, *, seed, tag):
     sel = lambda speakers: man[man["speaker"].isin(speakers)].reset_index(drop=True)  # noqa: E731
     tr, va, te = sel(split.train), sel(split.val), sel(split.test)
+    store.prefetch(pd.concat([tr, va, te], ignore_index=True), tr)  # one pool of workers for what is not cached
     train, val, test = store.originals(tr), store.originals(va), store.originals(te)
     aug = store.augmented(tr) if tc.augment else []
     if tc.augment and tc.mic_copies:

@@ -295,13 +295,13 @@ def _spied_fits(monkeypatch, tc, n_copies: int, n: int = 6, n_voice: int = 0) ->
         return [[rng.standard_normal((60, cfg.n_features)).astype("float32")] for _ in range(n)]
 
     fits: dict[str, tuple[int, float]] = {}
-    real = tr._fit_model
+    real = tr._prepare_fit
 
     def spy(tc, x, ys, weights, validation, **kw):
         fits[kw["what"].split("] ", 1)[1].split(":")[0]] = (len(x), tc.model.l2)
         return real(tc, x, ys, weights, validation, **kw)
 
-    monkeypatch.setattr(tr, "_fit_model", spy)
+    monkeypatch.setattr(tr, "_prepare_fit", spy)
     tr._fit_one(tc, ("neutral", "sad", "angry"), tr._Data(man, clips()), [clips() for _ in range(n_copies)],
                 tr._Data(man.iloc[:0], []), seed=0, tag="t", train_voice=[clips() for _ in range(n_voice)] or None)
     return fits
@@ -359,14 +359,14 @@ def test_voice_copies_train_like_the_originals(monkeypatch):
     assert sizes["studio member"] == 2 * 2 * n  # originals and voice copies, both halves
     assert sizes["studio gate"] == 4 * n  # unadapted: studio side originals + voice copies, the other side the copies
     gate_labels = []
-    real = tr._fit_model
+    real = tr._prepare_fit
 
     def spy(tc, x, ys, weights, validation, **kw):
         if "studio gate" in kw["what"]:
             gate_labels.append(ys.copy())
         return real(tc, x, ys, weights, validation, **kw)
 
-    monkeypatch.setattr(tr, "_fit_model", spy)
+    monkeypatch.setattr(tr, "_prepare_fit", spy)
     _spied_fits(monkeypatch, tc, 2, n, n_voice=1)
     assert gate_labels and gate_labels[-1].tolist() == [1] * (2 * n) + [0] * (2 * n)
     assert tr.TrainConfig(data=("x",), out="y").voice_copies == 2  # the default since session 31
@@ -500,17 +500,17 @@ def test_the_channel_member_can_be_an_mlp(monkeypatch):
     with pytest.raises(TrainingError, match="--channel-epochs must be 0 or more"):
         tr.TrainConfig(data=("x",), out="y", channel_epochs=-1)
     seen: dict[str, tuple[str, tuple[int, ...], int, float, float]] = {}
-    real = tr._fit_model
+    real = tr._prepare_fit
     models = []
 
     def spy(tc, x, ys, weights, validation, **kw):
         seen[kw["what"].split("] ", 1)[1].split(":")[0]] = (tc.model.model_type, tc.model.hidden, tc.epochs,
                                                              tc.model.l2, tc.model.speech_weight)
         out = real(tc, x, ys, weights, validation, **kw)
-        models.append(out[0])
+        models.append(out.model)
         return out
 
-    monkeypatch.setattr(tr, "_fit_model", spy)
+    monkeypatch.setattr(tr, "_prepare_fit", spy)
     tc = tr.TrainConfig(data=("x",), out="y", epochs=2, augment=1, narrowband=False, channel_hidden=(8,),
                         channel_epochs=1, channel_speech_weight=0.5, verbose=0)
     n, rng = 6, np.random.default_rng(0)
@@ -543,17 +543,17 @@ def test_the_channel_member_can_lean_less_on_the_speech_block(monkeypatch):
     with pytest.raises(TrainingError, match="--channel-speech-weight must be positive"):
         tr.TrainConfig(data=("x",), out="y", channel_speech_weight=0.0)
     weights: dict[str, float] = {}
-    real = tr._fit_model
+    real = tr._prepare_fit
 
     def spy(tc, x, ys, weights_, validation, **kw):
-        model, *rest = real(tc, x, ys, weights_, validation, **kw)
+        fit = real(tc, x, ys, weights_, validation, **kw)
         what = kw["what"].split("] ", 1)[1].split(":")[0]
-        var = model.get_layer("standardise").get_weights()[1]
+        var = fit.model.get_layer("standardise").get_weights()[1]
         cols = tc.features.stats_columns("speech")
         weights[what] = float(np.sqrt(np.median(np.var(x[:, cols], axis=0) / var[..., cols])))
-        return (model, *rest)
+        return fit
 
-    monkeypatch.setattr(tr, "_fit_model", spy)
+    monkeypatch.setattr(tr, "_prepare_fit", spy)
     import pandas as pd
 
     from ser.models import ModelConfig
@@ -612,6 +612,39 @@ def test_a_fit_ends_once_its_learning_rate_has_decayed_below_the_floor():
     assert len(lr) < 40 and all(v >= 3e-4 for v in lr) and lr[-1] / 2 < 3e-4
     _, hist, _ = tr._fit_model(dataclasses.replace(tc, min_lr=0.0), x, ys, **fit)
     assert len(hist["loss"]) == 40 and hist["learning_rate"][-1] < 3e-4
+
+
+def test_members_fitted_at_once_get_the_weights_they_get_one_after_the_other():
+    """``--fit-threads``: a fold's members fitted two at a time come out bit for bit as fitted one after the other
+    (each fit's batch order depends on its own seed only), and the batch order is shuffled anew each epoch."""
+    from ser import train as tr
+    from ser.models import ModelConfig
+
+    tc = tr.TrainConfig(data=("x",), out="y", model=ModelConfig(l2=0.01), epochs=6, batch_size=32, min_lr=0.0,
+                        verbose=0)
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(200, tc.features.n_stats)).astype(np.float32)
+    ys = (x[:, 0] + 0.5 * rng.normal(size=200) > 0).astype(int) + 2 * (x[:, 1] > 0)
+
+    def fits():
+        return {f"m{s}": tr._prepare_fit(tc, x, ys, np.ones(200), None, early=False, k=4, seed=s, what=f"m{s}")
+                for s in (0, 1, 2)}
+
+    one = tr._run_fits(fits(), threads=1)
+    two = tr._run_fits(fits(), threads=2)
+    assert list(two) == ["m0", "m1", "m2"]
+    for name in one:
+        for a, b in zip(one[name][0].get_weights(), two[name][0].get_weights(), strict=True):
+            np.testing.assert_array_equal(a, b)
+        assert one[name][1]["loss"] == two[name][1]["loss"]
+    assert not np.array_equal(one["m0"][0].get_weights()[-2], one["m1"][0].get_weights()[-2])  # seeds differ
+    data = tr._shuffled(x[:, :1], ys, np.ones(200), batch_size=64, seed=5)
+    first, second = ([b[0].numpy() for b in data] for _ in range(2))  # two epochs
+    assert [len(b) for b in first] == [len(b) for b in second] == [64, 64, 64, 8]
+    first, second = np.concatenate(first)[:, 0], np.concatenate(second)[:, 0]
+    assert sorted(first) == sorted(second) == sorted(x[:, 0]) and not np.array_equal(first, second)
+    with pytest.raises(TrainingError, match="--fit-threads must be 1 or more"):
+        tr.TrainConfig(data=("x",), out="y", fit_threads=0)
 
 
 def test_a_run_computes_each_windows_model_input_once(monkeypatch):
@@ -750,3 +783,43 @@ def test_a_clips_copies_are_extracted_one_after_the_other(monkeypatch):
     copies = store.voices(man)
     assert asked == [("a.wav", 0), ("a.wav", 1), ("b.wav", 0), ("b.wav", 1)]
     assert [[float(c[0][0, 0]) for c in copy] for copy in copies] == [[0.0, 2.0], [1.0, 3.0]]
+
+
+def test_a_split_extracts_what_it_lacks_in_one_pool(monkeypatch):
+    """What a split needs and the cache lacks (the originals of its speakers, every kind of copy of its training clips)
+    goes to the workers in one batch, a clip's voice copies adjacent at its start; the copies then come back as when
+    each kind is asked for on its own, and a second split asks only for what the first did not have."""
+    import pandas as pd
+
+    from ser import dataset
+    from ser import train as tr
+
+    man = pd.DataFrame({"path": ["a.wav", "b.wav", "c.wav"], "emotion": ["sad", "angry", "sad"],
+                        "speaker": ["ravdess_01", "ravdess_02", "ravdess_03"]})
+    tc = tr.TrainConfig(data=("x",), out="y", augment=2, voice_copies=2, mic_copies=1, babble_copies=1)
+    calls: list[list] = []
+
+    def fake_extract(jobs, cfg, **kw):
+        calls.append([dataset._tag(j) + "|" + j.path for j in jobs])
+        return [[np.full((1, 1), hash(t) % 1000, dtype="float32")] for t in calls[-1]]
+
+    monkeypatch.setattr(dataset, "extract_all", fake_extract)
+    store = tr._FeatureStore(tc)
+    train = man.iloc[:2]
+    store.prefetch(man, train)
+    assert len(calls) == 1
+    jobs = calls[0]
+    # 3 originals, and per training clip 2 voice, 2 augmented, 1 microphone, 1 babble and 3 narrowband copies
+    assert len(jobs) == 3 + 2 * (2 + 2 + 1 + 1 + 3) == len(set(jobs))
+    assert [j.split("|")[1] for j in jobs[:4]] == ["a.wav", "a.wav", "b.wav", "b.wav"]  # voice copies first
+    kinds = {"voices": store.voices, "augmented": store.augmented, "mics": store.mics, "babble": store.babble,
+             "narrow": store.narrow}
+    got = {k: f(train) for k, f in kinds.items()}
+    assert len(calls) == 1  # all there already
+    fresh = tr._FeatureStore(tc)
+    for k in kinds:
+        want = getattr(fresh, k)(train)
+        assert [[c[0][0, 0] for c in copy] for copy in want] == [[c[0][0, 0] for c in copy] for copy in got[k]]
+    calls.clear()
+    store.prefetch(man, man)  # another split: only c.wav's copies are new
+    assert len(calls) == 1 and {j.split("|")[1] for j in calls[0]} == {"c.wav"} and len(calls[0]) == 9
