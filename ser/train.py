@@ -473,7 +473,6 @@ class _Fit:
     model: Any
     tc: TrainConfig
     data: Any  # tf.data.Dataset of one epoch's batches (_shuffled)
-    n: int  # training rows
     validation: tuple[np.ndarray, np.ndarray] | None
     callbacks: list
     what: str
@@ -548,7 +547,7 @@ def _prepare_fit(tc: TrainConfig, x: np.ndarray, ys: np.ndarray, weights: np.nda
         callbacks.append(_StopAtMinLearningRate())
     data = _shuffled(x, keras.utils.to_categorical(ys, k), np.asarray(weights, np.float32), batch_size=tc.batch_size,
                      seed=seed)
-    return _Fit(model, tc, data, len(x), validation, callbacks, what)
+    return _Fit(model, tc, data, validation, callbacks, what)
 
 
 def _fit_model(tc: TrainConfig, x: np.ndarray, ys: np.ndarray, weights: np.ndarray,
