@@ -550,13 +550,6 @@ def _prepare_fit(tc: TrainConfig, x: np.ndarray, ys: np.ndarray, weights: np.nda
     return _Fit(model, tc, data, validation, callbacks, what)
 
 
-def _fit_model(tc: TrainConfig, x: np.ndarray, ys: np.ndarray, weights: np.ndarray,
-               validation: tuple[np.ndarray, np.ndarray] | None, *, early: bool, k: int, seed: int, what: str):
-    """Build and fit one model (:func:`_prepare_fit`, then :meth:`_Fit.run`); returns (model, history dict,
-    seconds)."""
-    return _prepare_fit(tc, x, ys, weights, validation, early=early, k=k, seed=seed, what=what).run()
-
-
 def _run_fits(fits: dict[str, _Fit], *, threads: int) -> dict[str, tuple[Any, dict[str, list[float]], float]]:
     """Fit every prepared model, up to ``threads`` at once (in the order given; 1: one after the other, with Keras'
     progress output). Each fit's batches depend on its own seed only (:func:`_shuffled`) and TensorFlow's CPU kernels
@@ -639,32 +632,34 @@ class _FeatureStore:
         self.seconds += time.time() - t0
 
     def prefetch(self, originals: pd.DataFrame, copies: pd.DataFrame) -> None:
-        """Extract what a split needs (the clips of ``originals``, every kind of copy of the clips of ``copies``, as
-        :func:`_run_split` asks for them) in one pool of workers: each pool costs its workers' start-up (loading the
-        encoders) and an idle worker at its end, and a cold run would otherwise start a dozen."""
-        tc = self.tc
+        """Extract what a split needs (the clips of ``originals``, :meth:`training_copies` of the clips of ``copies``)
+        in one pool of workers: each pool costs its workers' start-up (loading the encoders) and an idle worker at its
+        end, and a cold run would otherwise start a dozen."""
         self._collect = []
         try:
-            if tc.augment and tc.voice_copies:  # first: a clip's voice copies then share a chunk of jobs, and so a
-                self.voices(copies)  # worker and its vocoder analysis (dataset._world_analysis), as in a pool of their own
+            self.training_copies(copies)  # first: a clip's voice copies then start at an even place in the jobs
             self.originals(originals)
-            if tc.augment:
-                self.augmented(copies)
-                if tc.mic_copies:
-                    self.mics(copies)
-                if tc.babble_copies:
-                    self.babble(copies)
-                if tc.narrowband:
-                    self.narrow(copies)
         finally:
             todo, self._collect = self._collect, None
-        seen: set[tuple[int, Any]] = set()
-        unique = []
-        for item in todo:  # a clip in both manifests is asked for once
-            if (id(item[0]), item[1]) not in seen:
-                seen.add((id(item[0]), item[1]))
-                unique.append(item)
-        self._extract(unique, "features and copies")
+        self._extract(todo, "features and copies")
+
+    def training_copies(self, man: pd.DataFrame) -> tuple[list[list[list[np.ndarray]]], list[list[list[np.ndarray]]] |
+                                                           None, list[list[list[np.ndarray]]] | None]:
+        """What :func:`_fit_one` takes of the training clips ``man`` besides the originals: ``(channel copies
+        [augmented, microphone, babble, in that order], narrowband copies or None, voice copies or None)``, each as
+        ``[copy][clip]`` lists of windows. The voice copies are asked for first, so in one pool (:meth:`prefetch`) a
+        clip's two copies share a chunk of jobs, and so a worker and its vocoder analysis (dataset._world_analysis)."""
+        tc = self.tc
+        if not tc.augment:
+            return [], None, None
+        voice = self.voices(man) if tc.voice_copies else None
+        aug = self.augmented(man)
+        if tc.mic_copies:
+            aug += self.mics(man)
+        if tc.babble_copies:
+            aug += self.babble(man)
+        nb = self.narrow(man) if tc.narrowband else None
+        return aug, nb, voice
 
     def originals(self, man: pd.DataFrame) -> _Data:
         need = list(dict.fromkeys(p for p in man["path"] if p not in self._orig))
@@ -756,13 +751,7 @@ def _run_split(tc, labels, man, split, store, *, seed, tag):
     tr, va, te = sel(split.train), sel(split.val), sel(split.test)
     store.prefetch(pd.concat([tr, va, te], ignore_index=True), tr)  # one pool of workers for what is not cached
     train, val, test = store.originals(tr), store.originals(va), store.originals(te)
-    aug = store.augmented(tr) if tc.augment else []
-    if tc.augment and tc.mic_copies:
-        aug += store.mics(tr)
-    if tc.augment and tc.babble_copies:
-        aug += store.babble(tr)
-    nb = store.narrow(tr) if tc.augment and tc.narrowband else None
-    voice = store.voices(tr) if tc.augment and tc.voice_copies else None
+    aug, nb, voice = store.training_copies(tr)
     model, history, secs, prior = _fit_one(tc, labels, train, aug, val, seed=seed, tag=tag, watch=test, train_nb=nb,
                                            inputs=store.inputs, train_voice=voice)
     kind = MODEL_INPUTS[tc.model.model_type]

@@ -605,12 +605,12 @@ def test_a_fit_ends_once_its_learning_rate_has_decayed_below_the_floor():
     x = np.zeros((64, tc.features.n_stats), np.float32)  # nothing to learn (no penalty, balanced labels, no input)
     ys = np.arange(64) % 2
     fit = dict(weights=np.ones(64), validation=None, early=False, k=2, seed=0, what="flat")
-    _, hist, _ = tr._fit_model(tc, x, ys, **fit)
+    _, hist, _ = tr._prepare_fit(tc, x, ys, **fit).run()
     lr = hist["learning_rate"]
     # the history logs each epoch's own rate: every epoch ran at the floor or above, and the fit ended at the first
     # epoch whose plateau halved the rate below it
     assert len(lr) < 40 and all(v >= 3e-4 for v in lr) and lr[-1] / 2 < 3e-4
-    _, hist, _ = tr._fit_model(dataclasses.replace(tc, min_lr=0.0), x, ys, **fit)
+    _, hist, _ = tr._prepare_fit(dataclasses.replace(tc, min_lr=0.0), x, ys, **fit).run()
     assert len(hist["loss"]) == 40 and hist["learning_rate"][-1] < 3e-4
 
 
@@ -754,9 +754,9 @@ def test_stats_models_run_many_batches_per_call_with_the_same_updates(monkeypatc
     tc = tr.TrainConfig(data=("x",), out="y", features=FeatureConfig(blocks=("mfcc",)), epochs=6, batch_size=32,
                         min_lr=0.0, verbose=0)
     fit = dict(weights=np.ones(300), validation=None, early=False, k=3, seed=0, what="spe")
-    many, hist_many, _ = tr._fit_model(tc, x, ys, **fit)
+    many, hist_many, _ = tr._prepare_fit(tc, x, ys, **fit).run()
     monkeypatch.setattr(models, "STEPS_PER_EXECUTION", 1)
-    one, hist_one, _ = tr._fit_model(tc, x, ys, **fit)
+    one, hist_one, _ = tr._prepare_fit(tc, x, ys, **fit).run()
     assert one.steps_per_execution == 1 and len(hist_many["loss"]) == len(hist_one["loss"]) == 6
     for a, b in zip(many.get_weights(), one.get_weights(), strict=True):
         assert np.allclose(a, b, atol=1e-5)
