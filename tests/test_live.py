@@ -425,10 +425,11 @@ def test_speech_then_silence_goes_quiet_and_push_never_waits_for_a_slow_model(pr
     speech = stereo_int16_frames(real_speech()[: 16_000 * 3])
     silence = stereo_int16_frames(np.zeros(16_000 * 4, np.float32))
 
-    def wait_for(cond) -> None:
+    def wait_for(cond) -> bool:
         deadline = time.time() + 120  # a generous clock: the machine may be busy
         while not cond() and time.time() < deadline:
             time.sleep(0.05)
+        return cond()
 
     with LiveAnalyzer(spy, window_s=2.5, step_s=0.5) as analyzer:
         for i, f in enumerate(speech):
@@ -437,11 +438,16 @@ def test_speech_then_silence_goes_quiet_and_push_never_waits_for_a_slow_model(pr
                 assert spy.started.wait(timeout=120)  # an inference is running and stays blocked ...
         assert not busy.is_set()  # ... yet every frame was accepted: push() never waited for the model
         busy.set()
-        wait_for(lambda: any(not r.quiet for r in analyzer.history()))
+        assert wait_for(lambda: any(not r.quiet for r in analyzer.history()))
         for f in silence:
             analyzer.push(f)
-        end = (len(speech) + len(silence)) * 0.02
-        wait_for(lambda: analyzer.latest() is not None and analyzer.latest().t >= end - 0.5)
+
+        def caught_up() -> bool:  # no step is due: less than step_s of audio came after the newest window
+            # (the newest window ends short of the pushed frames by the resampler's delay, not at their end)
+            r = analyzer.latest()
+            return r is not None and r.t >= analyzer.buffer.total / analyzer.sr - analyzer.step_s - 0.001
+
+        assert wait_for(caught_up)
     s = analyzer.stats()
     history = analyzer.history()
     assert any(not r.quiet for r in history)  # the speech was analysed ...
