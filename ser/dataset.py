@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import audio
+from . import audio, hum
 from .errors import TrainingError
-from .features import FeatureCache, FeatureConfig, clip_windows, file_digest
+from .features import FeatureCache, FeatureConfig, clip_windows, config_parts, file_digest, join_parts
 from .workers import die_with_parent
 
 # -- speaker-independent splits ----------------------------------------------------------------
@@ -364,9 +364,21 @@ def _work(job: Job, cfg: FeatureConfig, cache_root: str | None, use_cache: bool,
 
         seed = _seed(f"{content}-nb-{job.aug}-{job.seed}")
         y, _ = narrowband(y, sr=cfg.sample_rate, rng=np.random.default_rng(seed), bands=job.narrow_bands)
-    frames, _ = clip_windows(y, cfg)
-    cache.put(content, cfg, _tag(job), frames)
-    return frames
+    tag = _tag(job)
+    parts = config_parts(cfg)
+    if len(parts) == 1:
+        frames, _ = clip_windows(y, cfg)
+        cache.put(content, cfg, tag, frames)
+        return frames
+    # the hum is searched once for the parts that are not cached (clean() would search once per part)
+    found = hum.find_hum(audio.remove_dc(y) if cfg.remove_dc else y, sr=cfg.sample_rate) if cfg.remove_hum else None
+    got = []
+    for part, have in zip(parts, cache.get_parts(content, cfg, tag), strict=True):
+        if have is None:  # only the parts the cache lacks (a block added to a config computes that block only)
+            have, _ = clip_windows(y, part, found=found)
+            cache.put_part(content, part, tag, have)
+        got.append(have)
+    return join_parts(cfg, parts, got)
 
 
 def _work_star(args):

@@ -29,13 +29,18 @@ from pathlib import Path
 import numpy as np
 import scipy.fft
 
-from . import denoise, dsp, hum, prosody, speech, voice
+from . import denoise, dsp, hum, prosody, speech, voice, whisper
 from .audio import SAMPLE_RATE, remove_dc
 
 #: Feature blocks, in the order they are stacked (``level`` always last).
-BLOCKS = ("mfcc", "delta", "delta2", "chroma", "contrast", "mel", "energy", "speech", "prosody", "voice", "level")
-#: Blocks of the default config: every block (``level`` only means something with ``level_db`` set).
-DEFAULT_BLOCKS = BLOCKS
+BLOCKS = ("mfcc", "delta", "delta2", "chroma", "contrast", "mel", "energy", "speech", "prosody", "voice", "whisper",
+          "level")
+#: Blocks of the default config: every block but ``whisper`` (an option: ``ser train --whisper``; ``level`` only
+#: means something with ``level_db`` set).
+DEFAULT_BLOCKS = tuple(b for b in BLOCKS if b != "whisper")
+#: Blocks cached apart from the others (:class:`FeatureCache`): adding one to a config reuses the cached frames of
+#: the rest and computes only it.
+CACHED_APART = ("whisper",)
 #: Blocks of bundles written before the config listed its blocks.
 _FIRST_BLOCKS = ("mfcc", "delta", "delta2", "chroma", "contrast", "mel", "energy")
 #: Noise suppression before analysis (``FeatureConfig.denoise``, :mod:`ser.denoise`): none, the spectral blocks'
@@ -47,6 +52,9 @@ FUNCTIONALS = ("mean", "std", "p1", "p10", "p25", "p50", "p75", "p90", "p99", "r
 #: Functionals of the ``voice`` block in a window's stats: its mean only (each partial's embedding is held over
 #: 1.6 s of frames, so percentiles and slopes of it would add columns, not information).
 VOICE_FUNCTIONALS = ("mean",)
+#: Functionals of the ``whisper`` block in a window's stats (its states change every 20 ms: their spread says as
+#: much as their mean).
+WHISPER_FUNCTIONALS = ("mean", "std")
 #: The four functionals of bundles written before ``functionals`` was a setting.
 BASIC_FUNCTIONALS = ("mean", "std", "p10", "p90")
 _CONTRAST_BANDS = 6
@@ -65,7 +73,7 @@ class FeatureConfig:
     n_mfcc: int = 20
     fmin: float = 50.0
     fmax: float = 8000.0
-    blocks: tuple[str, ...] = BLOCKS
+    blocks: tuple[str, ...] = DEFAULT_BLOCKS
     window_s: float = 3.0  # model window: longer clips are cut into windows
     hop_s: float = 1.0  # hop between windows of a long clip (timeline)
     trim_db: float | None = 30.0  # trim leading/trailing silence quieter than peak - trim_db
@@ -96,6 +104,8 @@ class FeatureConfig:
             raise ValueError(f"the speech block's network hears 16 kHz only, not {self.sample_rate} Hz")
         if "voice" in self.blocks and self.sample_rate != voice.SAMPLE_RATE:
             raise ValueError(f"the voice block's encoder hears 16 kHz only, not {self.sample_rate} Hz")
+        if "whisper" in self.blocks and self.sample_rate != whisper.SAMPLE_RATE:
+            raise ValueError(f"the whisper block's encoder hears 16 kHz only, not {self.sample_rate} Hz")
         if self.speech_step < 1:
             raise ValueError(f"speech_step must be at least 1, got {self.speech_step}")
         if self.stats_floor_db is not None and not (self.stats_floor_db > 0 and "energy" in self.blocks):
@@ -122,6 +132,7 @@ class FeatureConfig:
             "speech": speech.DIM,
             "prosody": prosody.DIM,
             "voice": voice.DIM,
+            "whisper": whisper.DIM,
             "level": 1,
         }
         return {b: sizes[b] for b in self.blocks}
@@ -142,18 +153,19 @@ class FeatureConfig:
 
     @property
     def n_plain(self) -> int:
-        """Frame features that get every functional: all but the ``voice`` and ``level`` blocks (the first columns)."""
+        """Frame features that get every functional: all but the ``voice``, ``whisper`` and ``level`` blocks (the
+        first columns)."""
         sizes = self.block_sizes
-        return self.n_features - sizes.get("voice", 0) - sizes.get("level", 0)
+        return self.n_features - sizes.get("voice", 0) - sizes.get("whisper", 0) - sizes.get("level", 0)
 
     @property
     def n_stats(self) -> int:
         """Length of a window's stats vector: every functional of the plain frame features, then the ``voice``
-        block's :data:`VOICE_FUNCTIONALS`, then the ``level`` block's single value (the window's input level in
-        dBFS)."""
+        block's :data:`VOICE_FUNCTIONALS`, the ``whisper`` block's :data:`WHISPER_FUNCTIONALS`, then the ``level``
+        block's single value (the window's input level in dBFS)."""
         sizes = self.block_sizes
         return (len(self.functionals) * self.n_plain + len(VOICE_FUNCTIONALS) * sizes.get("voice", 0)
-                + sizes.get("level", 0))
+                + len(WHISPER_FUNCTIONALS) * sizes.get("whisper", 0) + sizes.get("level", 0))
 
     def stats_columns(self, block: str) -> np.ndarray:
         """Indices of ``block``'s functionals in a window's stats vector ``[shape=(n_stats,)]`` (every
@@ -165,6 +177,9 @@ class FeatureConfig:
         if block == "voice":
             start = len(self.functionals) * d
             return np.arange(start, start + len(VOICE_FUNCTIONALS) * (cols.stop - cols.start))
+        if block == "whisper":
+            start = len(self.functionals) * d + len(VOICE_FUNCTIONALS) * self.block_sizes.get("voice", 0)
+            return np.arange(start, start + len(WHISPER_FUNCTIONALS) * (cols.stop - cols.start))
         return np.concatenate([np.arange(cols.start, cols.stop) + i * d for i in range(len(self.functionals))])
 
     @property
@@ -213,6 +228,9 @@ class FeatureConfig:
             keys += ("voice_encoder",)
             d["voice_encoder"] = voice.MODEL_SHA256[:16]
             keys += ("voice_layout",) if self.voice_layout != "cover" else ()  # the block's first digests unchanged
+        if "whisper" in self.blocks:
+            keys += ("whisper_encoder",)
+            d["whisper_encoder"] = whisper.MODEL_SHA256[:16]
         keys += ("trim_noise",) if self.trim_noise else ()  # digests of configs without it unchanged
         keys += ("denoise",) if self.denoise else ()
         keys += ("remove_dc",) if self.remove_dc else ()
@@ -481,6 +499,8 @@ def extract(y: np.ndarray, cfg: FeatureConfig, *, trimmed: bool = False) -> np.n
         elif block == "voice":
             out.append(voice_job.result() if voice_job is not None else
                        voice.frames(y, S.shape[1], hop_length=cfg.hop_length, layout=cfg.voice_layout))
+        elif block == "whisper":
+            out.append(whisper.frames(y, S.shape[1], hop_length=cfg.hop_length))
         elif block == "level":  # the level normalise_level removed: only speaker adaptation may use it
             out.append(np.full((1, S.shape[1]), input_level, dtype=np.float32))
     return np.ascontiguousarray(np.concatenate(out, axis=0).T, dtype=np.float32)
@@ -617,6 +637,9 @@ def window_stats(frames: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
     if "voice" in cfg.blocks:
         v = loud[:, cfg.block_slice("voice")]
         parts.append(v.mean(axis=0) if len(v) else np.zeros(v.shape[1], dtype=np.float32))
+    if "whisper" in cfg.blocks:
+        w = loud[:, cfg.block_slice("whisper")]
+        parts.append(stats(w, WHISPER_FUNCTIONALS) if len(w) else np.zeros(2 * w.shape[1], dtype=np.float32))
     if "level" in cfg.blocks:
         parts.append(np.array([frames[0, -1] if len(frames) else 0.0]))
     return np.concatenate(parts).astype(np.float32)
@@ -670,10 +693,45 @@ def file_digest(path: str | Path) -> str:
     return h.hexdigest()
 
 
+def config_parts(cfg: FeatureConfig) -> list[FeatureConfig]:
+    """The configs whose frames make up ``cfg``'s in the cache: ``[cfg]``, or with a :data:`CACHED_APART` block,
+    ``cfg`` without those blocks, then each of them alone (the same trimming, level and windows, so the same frames
+    per window)."""
+    apart = [b for b in CACHED_APART if b in cfg.blocks]
+    if not apart:
+        return [cfg]
+    rest = tuple(b for b in cfg.blocks if b not in apart)
+    parts = [dataclasses.replace(cfg, blocks=rest)] if rest else []
+    return parts + [dataclasses.replace(cfg, blocks=(b,), stats_floor_db=None) for b in apart]
+
+
+def _columns(cfg: FeatureConfig, blocks: Sequence[str]) -> np.ndarray:
+    """Column indices of ``blocks`` in ``cfg``'s ``[shape=(t, d)]`` frames, in ``blocks`` order."""
+    return np.concatenate([np.arange(cfg.block_slice(b).start, cfg.block_slice(b).stop) for b in blocks])
+
+
+def join_parts(cfg: FeatureConfig, parts: Sequence[FeatureConfig],
+               frames: Sequence[list[np.ndarray]]) -> list[np.ndarray]:
+    """Per-window frames of ``cfg`` ``[shape=(t_i, cfg.n_features)]`` from those of its :func:`config_parts`
+    (``frames[k]``: part k's per-window list)."""
+    if len({len(f) for f in frames}) != 1:
+        raise ValueError(f"the parts of a clip's features have different windows: {[len(f) for f in frames]}")
+    out = []
+    for windows in zip(*frames, strict=True):
+        if len({len(w) for w in windows}) != 1:
+            raise ValueError(f"the parts of a window's features have different frames: {[len(w) for w in windows]}")
+        x = np.empty((len(windows[0]), cfg.n_features), dtype=np.float32)
+        for part, w in zip(parts, windows, strict=True):
+            x[:, _columns(cfg, part.blocks)] = w
+        out.append(x)
+    return out
+
+
 class FeatureCache:
     """Frame features on disk, keyed by file content + feature config + augmentation tag.
 
-    Files are written to a temp name then renamed, so a killed run never leaves a torn entry.
+    Files are written to a temp name then renamed, so a killed run never leaves a torn entry. A config with a
+    :data:`CACHED_APART` block keeps each of its :func:`config_parts` in an entry of its own.
     """
 
     def __init__(self, root: str | Path | None = None, *, enabled: bool = True) -> None:
@@ -686,23 +744,49 @@ class FeatureCache:
         return self.root / cfg.digest() / content[:2] / f"{content}{('-' + tag) if tag else ''}.npz"
 
     def get(self, content: str, cfg: FeatureConfig, tag: str = "") -> list[np.ndarray] | None:
-        """Cached per-window frames of a clip, or None."""
+        """Cached per-window frames of a clip, or None (a config of several parts: None unless every part is)."""
         if not self.enabled:
             return None
+        parts = config_parts(cfg)
+        got = [self._get(content, p, tag) for p in parts]
+        if any(g is None for g in got):
+            self.misses += 1
+            return None
+        self.hits += 1
+        return got[0] if len(parts) == 1 else join_parts(cfg, parts, got)  # type: ignore[arg-type]
+
+    def get_parts(self, content: str, cfg: FeatureConfig, tag: str = "") -> list[list[np.ndarray] | None]:
+        """Each of :func:`config_parts` ``(cfg)``'s cached per-window frames, or None where a part is not cached."""
+        return [self._get(content, p, tag) if self.enabled else None for p in config_parts(cfg)]
+
+    def _get(self, content: str, cfg: FeatureConfig, tag: str) -> list[np.ndarray] | None:
         p = self._path(content, cfg, tag)
         try:
             with np.load(p) as z:
                 frames, lengths = z["frames"], z["lengths"]
         except (OSError, ValueError, KeyError):
-            self.misses += 1
             return None
-        self.hits += 1
         return np.split(frames, np.cumsum(lengths)[:-1])
 
     def put(self, content: str, cfg: FeatureConfig, tag: str, frames: list[np.ndarray]) -> None:
-        """Store a clip's per-window frames (temp file + rename)."""
+        """Store a clip's per-window frames ``[shape=(t_i, cfg.n_features)]`` (temp file + rename; one entry per
+        part of a config of several)."""
         if not self.enabled:
             return
+        parts = config_parts(cfg)
+        if len(parts) == 1:
+            self._put(content, cfg, tag, frames)
+            return
+        for part in parts:
+            cols = _columns(cfg, part.blocks)
+            self._put(content, part, tag, [f[:, cols] for f in frames])
+
+    def put_part(self, content: str, part: FeatureConfig, tag: str, frames: list[np.ndarray]) -> None:
+        """Store one of :func:`config_parts`' per-window frames ``[shape=(t_i, part.n_features)]``."""
+        if self.enabled:
+            self._put(content, part, tag, frames)
+
+    def _put(self, content: str, cfg: FeatureConfig, tag: str, frames: list[np.ndarray]) -> None:
         p = self._path(content, cfg, tag)
         p.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=p.parent, suffix=".tmp")

@@ -35,7 +35,7 @@ def tiny_features():
     """
     from .features import BLOCKS, FeatureConfig
 
-    return FeatureConfig(blocks=tuple(b for b in BLOCKS if b not in ("speech", "voice")))
+    return FeatureConfig(blocks=tuple(b for b in BLOCKS if b not in ("speech", "voice", "whisper")))
 
 
 def round_robin(items: list[T], key: Callable[[T], Hashable], n: int) -> list[T]:

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from ser import speech
-from ser.features import BLOCKS, FeatureConfig, extract
+from ser.features import DEFAULT_BLOCKS, FeatureConfig, extract
 
 SR = 16000
 
@@ -88,7 +88,7 @@ def test_block_is_stacked_before_level_and_ignores_input_gain():
 
 def test_configs_without_the_block_keep_their_cache_digest():
     """Bundles and cached features written before the block existed stay valid."""
-    old = FeatureConfig(blocks=tuple(b for b in BLOCKS if b not in ("speech", "prosody", "voice")), trim_noise=False,
+    old = FeatureConfig(blocks=tuple(b for b in DEFAULT_BLOCKS if b not in ("speech", "prosody", "voice")), trim_noise=False,
                         remove_dc=False, remove_hum=False)
     assert old.digest() == "a94a251136a3"
     assert "speech_step" not in FeatureConfig.from_dict({k: v for k, v in old.to_dict().items()

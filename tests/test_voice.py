@@ -8,7 +8,16 @@ import numpy as np
 import pytest
 
 from ser import voice
-from ser.features import BLOCKS, VOICE_FUNCTIONALS, FeatureConfig, extract, model_input, stats, window_stats
+from ser.features import (
+    BLOCKS,
+    DEFAULT_BLOCKS,
+    VOICE_FUNCTIONALS,
+    FeatureConfig,
+    extract,
+    model_input,
+    stats,
+    window_stats,
+)
 
 SR = 16000
 
@@ -95,7 +104,8 @@ def test_frames_hold_the_partial_centred_nearest(monkeypatch):
 
 def test_block_sits_before_level_and_its_stats_are_its_means():
     cfg = FeatureConfig()
-    assert BLOCKS[-2:] == ("voice", "level") and cfg.block_sizes["voice"] == voice.DIM
+    assert DEFAULT_BLOCKS[-2:] == ("voice", "level") and BLOCKS[-3:] == ("voice", "whisper", "level")
+    assert cfg.block_sizes["voice"] == voice.DIM
     assert cfg.n_plain == cfg.n_features - voice.DIM - 1
     assert cfg.n_stats == len(cfg.functionals) * cfg.n_plain + len(VOICE_FUNCTIONALS) * voice.DIM + 1
     y = _voiced(2.2, seed=4)
@@ -111,7 +121,7 @@ def test_block_sits_before_level_and_its_stats_are_its_means():
 
 def test_configs_without_the_block_keep_their_inputs_and_digest():
     """Bundles trained before the block (the blocks are listed in their config.json) get the same inputs."""
-    old = FeatureConfig(blocks=tuple(b for b in BLOCKS if b != "voice"), trim_noise=False, remove_dc=False,
+    old = FeatureConfig(blocks=tuple(b for b in DEFAULT_BLOCKS if b != "voice"), trim_noise=False, remove_dc=False,
                          remove_hum=False)  # then
     f = extract(_voiced(1.5), old)
     assert f.shape[1] == old.n_features and old.n_stats == len(old.functionals) * (old.n_features - 1) + 1

