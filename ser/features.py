@@ -263,8 +263,8 @@ _pool_lock = threading.Lock()
 
 
 def _block_pool() -> ThreadPoolExecutor | None:
-    """Threads that compute the ``voice`` block beside the others in :func:`extract` (ONNX Runtime and numpy release
-    the GIL): a prediction's latency, not its numbers, changes. None — run in line — on a single core and in worker
+    """Threads that compute the ``voice`` and ``whisper`` blocks beside the others in :func:`extract` (ONNX Runtime,
+    CTranslate2 and numpy release the GIL): a prediction's latency, not its numbers, changes. None — run in line — on a single core and in worker
     processes (training's feature pool and batch prediction already keep every core busy with one clip each)."""
     global _pool
     try:
@@ -461,11 +461,15 @@ def extract(y: np.ndarray, cfg: FeatureConfig, *, trimmed: bool = False) -> np.n
         y = _scaled(y, cfg.level_db, input_level)  # normalise_level without measuring the level twice
     if cfg.denoise == "signal":
         y = denoise.suppress_signal(y, n_fft=cfg.n_fft, hop_length=cfg.hop_length, win_length=cfg.win_length)
-    pool = _block_pool() if "voice" in cfg.blocks else None
+    pool = _block_pool() if {"voice", "whisper"} & set(cfg.blocks) else None
     voice_job: Future | None = None
-    if pool is not None:  # the voice encoder (about half of a window's work) beside the other blocks
+    whisper_job: Future | None = None
+    if pool is not None:  # the encoders (most of a window's work) beside the other blocks
         n_frames = 1 + y.size // cfg.hop_length  # spectrogram()'s centred frames
-        voice_job = pool.submit(voice.frames, y, n_frames, hop_length=cfg.hop_length, layout=cfg.voice_layout)
+        if "whisper" in cfg.blocks:
+            whisper_job = pool.submit(whisper.frames, y, n_frames, hop_length=cfg.hop_length)
+        if "voice" in cfg.blocks:
+            voice_job = pool.submit(voice.frames, y, n_frames, hop_length=cfg.hop_length, layout=cfg.voice_layout)
     S = spectrogram(y, cfg)
     P = S**2
     if cfg.denoise == "spectral" and S.shape[1]:
@@ -500,7 +504,8 @@ def extract(y: np.ndarray, cfg: FeatureConfig, *, trimmed: bool = False) -> np.n
             out.append(voice_job.result() if voice_job is not None else
                        voice.frames(y, S.shape[1], hop_length=cfg.hop_length, layout=cfg.voice_layout))
         elif block == "whisper":
-            out.append(whisper.frames(y, S.shape[1], hop_length=cfg.hop_length))
+            out.append(whisper_job.result() if whisper_job is not None else
+                       whisper.frames(y, S.shape[1], hop_length=cfg.hop_length))
         elif block == "level":  # the level normalise_level removed: only speaker adaptation may use it
             out.append(np.full((1, S.shape[1]), input_level, dtype=np.float32))
     return np.ascontiguousarray(np.concatenate(out, axis=0).T, dtype=np.float32)
