@@ -264,3 +264,13 @@ def yin(frames: np.ndarray, *, sr: float, fmin: float, fmax: float, trough_thres
     ok = inner & (np.abs(half_slope) < np.abs(curv))
     period = lo + lag + np.where(ok, -half_slope / np.where(ok, curv, 1.0), 0.0)
     return (sr / period).astype(np.float64)
+
+
+def scale_rms(y: np.ndarray, target_dbfs: float) -> np.ndarray:
+    """``y [shape=(n,)]`` float32 scaled to an RMS of ``target_dbfs`` dBFS, in both directions (silence, an RMS under
+    1e-6, stays silence): what a pre-trained network's input level was."""
+    y = np.asarray(y, dtype=np.float32).reshape(-1)
+    rms = float(np.sqrt(np.mean(np.square(y, dtype=np.float64)))) if y.size else 0.0
+    if rms < 1e-6:
+        return np.zeros_like(y)
+    return (y * (10 ** (target_dbfs / 20) / rms)).astype(np.float32)

@@ -24,16 +24,15 @@ stacks with the others and the utterance functionals see it like any other frame
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import importlib.util
-import threading
 from pathlib import Path
 
 import numpy as np
 
 from .errors import SERError
 from .fileio import atomic_path
+from .workers import one_per_process
 
 #: Features per embedding.
 DIM = 96
@@ -179,17 +178,8 @@ def _over_time(path: str) -> bytes:
     return model.SerializeToString()
 
 
-_lock = threading.Lock()
-
-
-@functools.cache
-def _models_cached() -> _Models:
-    return _Models()
-
-
-def _models() -> _Models:
-    with _lock:  # one load per process, even when the first calls come from several threads
-        return _models_cached()
+#: The network, loaded once per process (:func:`ser.workers.one_per_process`).
+_models = one_per_process(_Models)
 
 
 def available() -> bool:

@@ -25,10 +25,8 @@ stats are the window means only (:data:`ser.features.VOICE_FUNCTIONALS`).
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import math
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +34,7 @@ import numpy as np
 from . import dsp
 from .errors import SERError
 from .fileio import atomic_path
+from .workers import one_per_process
 
 #: Features per embedding.
 DIM = 256
@@ -83,26 +82,13 @@ class _Model:
         self.input = self.session.get_inputs()[0].name
 
 
-_lock = threading.Lock()
-
-
-@functools.cache
-def _model_cached() -> _Model:
-    return _Model()
-
-
-def _model() -> _Model:
-    with _lock:  # one load per process, even when the first calls come from several threads
-        return _model_cached()
+#: The network, loaded once per process (:func:`ser.workers.one_per_process`).
+_model = one_per_process(_Model)
 
 
 def scaled(y: np.ndarray) -> np.ndarray:
     """``y [shape=(n,)]`` scaled to an RMS of :data:`TARGET_DBFS` (silence stays silence)."""
-    y = np.asarray(y, dtype=np.float32).reshape(-1)
-    rms = float(np.sqrt(np.mean(np.square(y, dtype=np.float64)))) if y.size else 0.0
-    if rms < 1e-6:
-        return np.zeros_like(y)
-    return (y * (10 ** (TARGET_DBFS / 20) / rms)).astype(np.float32)
+    return dsp.scale_rms(y, TARGET_DBFS)
 
 
 def mel(y: np.ndarray) -> np.ndarray:

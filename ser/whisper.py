@@ -20,15 +20,14 @@ take the block's mean and standard deviation (:data:`ser.features.WHISPER_FUNCTI
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import threading
 from pathlib import Path
 
 import numpy as np
 
 from . import dsp
 from .errors import SERError
+from .workers import one_per_process
 
 #: States per 20 ms.
 DIM = 384
@@ -94,17 +93,8 @@ class _Model:
         return np.asarray(out, dtype=np.float32)[0]
 
 
-_lock = threading.Lock()
-
-
-@functools.cache
-def _model_cached() -> _Model:
-    return _Model()
-
-
-def _model() -> _Model:
-    with _lock:  # one load per process, even when the first calls come from several threads
-        return _model_cached()
+#: The network, loaded once per process (:func:`ser.workers.one_per_process`).
+_model = one_per_process(_Model)
 
 
 def available() -> bool:
@@ -118,11 +108,7 @@ def available() -> bool:
 
 def scaled(y: np.ndarray) -> np.ndarray:
     """``y [shape=(n,)]`` scaled to an RMS of :data:`TARGET_DBFS` (silence stays silence)."""
-    y = np.asarray(y, dtype=np.float32).reshape(-1)
-    rms = float(np.sqrt(np.mean(np.square(y, dtype=np.float64)))) if y.size else 0.0
-    if rms < 1e-6:
-        return np.zeros_like(y)
-    return (y * (10 ** (TARGET_DBFS / 20) / rms)).astype(np.float32)
+    return dsp.scale_rms(y, TARGET_DBFS)
 
 
 def log_mel(y: np.ndarray) -> np.ndarray:

@@ -9,9 +9,15 @@ own clean-up (``shutdown`` of the pool on Ctrl-C or SIGTERM) is what ends them.
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import sys
+import threading
+from collections.abc import Callable
+from typing import TypeVar
+
+_T = TypeVar("_T")
 
 _PR_SET_PDEATHSIG = 1  # prctl(2) option: the signal this process gets when its parent thread ends
 
@@ -34,3 +40,16 @@ def die_with_parent(parent_pid: int) -> None:
             pass
     if os.getppid() != parent_pid:  # orphaned already (re-parented to init or a subreaper)
         os._exit(1)
+
+
+def one_per_process(factory: Callable[[], _T]) -> Callable[[], _T]:
+    """``factory()`` called once per process (a pre-trained network's loader), even when the first calls come from
+    several threads; the same object after that."""
+    lock = threading.Lock()
+    cached = functools.cache(factory)
+
+    def get() -> _T:
+        with lock:
+            return cached()
+
+    return get
