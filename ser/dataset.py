@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from multiprocessing import get_context
@@ -393,11 +393,14 @@ def extract_all(
     use_cache: bool = True,
     workers: int | None = None,
     desc: str = "features",
+    keep: Callable[[int, list[np.ndarray]], list[np.ndarray]] | None = None,
 ) -> list[list[np.ndarray]]:
     """Frame features for every job (list of per-window ``[shape=(t, d)]`` arrays per job), in order.
 
     Cached jobs are read in this process; only the misses go to ``workers`` processes (default: CPU
-    count), so a fully cached run starts no worker at all. Shows a tqdm bar.
+    count), so a fully cached run starts no worker at all. Shows a tqdm bar. ``keep(i, frames)``, when given, is
+    what is kept of job ``i``'s frames, applied as each job arrives (a training run of a window-stats model keeps
+    each copy's stats rows, not its frames: a tenth of the memory).
     """
     from tqdm.auto import tqdm
 
@@ -412,7 +415,7 @@ def extract_all(
             if hit is None:
                 misses.append((i, (job, cfg, root, use_cache, content)))
             else:
-                out[i] = hit
+                out[i] = keep(i, hit) if keep else hit
                 bar.update()
         n_workers = min(workers or os.cpu_count() or 1, len(misses))
         pool = None
@@ -424,7 +427,7 @@ def extract_all(
             results = pool.map(_work_star, [a for _, a in misses], chunksize=8)
         try:
             for (i, _), frames in zip(misses, results, strict=True):
-                out[i] = frames
+                out[i] = keep(i, frames) if keep else frames
                 bar.update()
         finally:
             if pool is not None:

@@ -654,13 +654,14 @@ def model_input(frames_list: list[np.ndarray], cfg: FeatureConfig, kind: str) ->
     """Stack per-window frame features into a model batch.
 
     ``kind``: ``"stats"`` → ``[shape=(n, cfg.n_stats)]`` (:func:`window_stats`: functionals, the ``voice``
-    block's means, then the input level when the ``level`` block is on); ``"sequence"`` → ``[shape=(n, T, d)]``
+    block's means, then the input level when the ``level`` block is on; a window given as its stats row
+    ``[shape=(cfg.n_stats,)]`` already, as training keeps its copies, is taken as it is); ``"sequence"`` → ``[shape=(n, T, d)]``
     (every block but ``level``); ``"logmel"`` → ``[shape=(n, T, n_mels)]``. Sequences are cropped (centre) or zero-padded to
     T = ``cfg.window_frames``; zero frames are masked by recurrent models.
     """
     level = "level" in cfg.blocks
     if kind == "stats":
-        return np.stack([window_stats(f, cfg) for f in frames_list]).astype(np.float32)
+        return np.stack([f if f.ndim == 1 else window_stats(f, cfg) for f in frames_list]).astype(np.float32)
     T = cfg.window_frames
     if kind == "sequence":
         cols, d = slice(0, cfg.n_features - level), cfg.n_features - level

@@ -43,7 +43,7 @@ from .calibration import calibrate_held_out, calibrate_out_of_fold  # the latter
 from .corpus_facts import licence_text
 from .errors import TrainingError
 from .evaluate import adaptation_summary, clip_metrics, over_orders
-from .features import FeatureConfig, model_input, per_emotion_profiles
+from .features import FeatureConfig, model_input, per_emotion_profiles, window_stats
 from .labels import EMOTIONS, LabelSpace
 from .models import MODEL_INPUTS, ModelConfig, emphasise, feed, recipe_defaults
 
@@ -601,7 +601,9 @@ def _adapts(tc: TrainConfig) -> bool:
 
 
 class _FeatureStore:
-    """Extracts (or reads cached) features for clips and augmented copies, once per run."""
+    """Extracts (or reads cached) features for clips and augmented copies, once per run. A window of a copy is kept
+    as its frames ``[shape=(t, d)]`` or, for a window-stats model, as its stats row ``[shape=(n_stats,)]``
+    (:func:`ser.features.window_stats`); the originals always keep their frames."""
 
     def __init__(self, tc: TrainConfig) -> None:
         self.tc = tc
@@ -625,8 +627,17 @@ class _FeatureStore:
         if not todo:
             return
         t0 = time.time()
-        frames = dataset.extract_all([job for _, _, job in todo], self.tc.features, cache_dir=self.tc.cache_dir,
-                                     use_cache=self.tc.use_cache, workers=self.tc.workers, desc=desc)
+        cfg = self.tc.features
+        keep = None
+        if MODEL_INPUTS[self.tc.model.model_type] == "stats":
+            # a copy is only ever model input: keep each of its windows as its stats row (ser.features.model_input
+            # takes it as it is), not its frames, which held most of a K-fold run's memory (19 GB with the whisper
+            # block). The originals keep their frames (the EDA summary's per-emotion profiles).
+            def keep(i: int, frames: list[np.ndarray]) -> list[np.ndarray]:
+                return frames if todo[i][0] is self._orig else [window_stats(w, cfg) for w in frames]
+
+        frames = dataset.extract_all([job for _, _, job in todo], cfg, cache_dir=self.tc.cache_dir,
+                                     use_cache=self.tc.use_cache, workers=self.tc.workers, desc=desc, keep=keep)
         for (store, key, _), fr in zip(todo, frames, strict=True):
             store[key] = fr
         self.seconds += time.time() - t0

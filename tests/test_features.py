@@ -191,6 +191,39 @@ def test_extract_all_reads_hits_in_process_and_sends_only_misses_to_workers(tmp_
     assert all(np.array_equal(a[0], b[0]) for a, b in zip(again, got, strict=True))
 
 
+def test_extract_all_keeps_what_keep_returns_of_hits_and_misses(tmp_path):
+    """``keep(i, frames)`` reduces each job as it arrives, read from the cache or computed: a window kept as its stats
+    row is the same model input as its frames."""
+    import soundfile as sf
+
+    from ser import dataset
+
+    cfg = F.FeatureConfig()
+    paths = []
+    for i in range(3):
+        p = tmp_path / f"clip{i}.wav"
+        sf.write(p, speechlike(seconds=1.0 + i, seed=i), cfg.sample_rate)
+        paths.append(str(p))
+    jobs = [dataset.Job(p, 0, 0, 1.0) for p in paths]
+    cache = tmp_path / "cache"
+    frames = dataset.extract_all(jobs[:1], cfg, cache_dir=cache, workers=1)  # clip 0 cached, 1 and 2 not
+    seen = []
+
+    def keep(i, fr):
+        seen.append(i)
+        return [F.window_stats(w, cfg) for w in fr] if i else fr
+
+    got = dataset.extract_all(jobs, cfg, cache_dir=cache, workers=1, keep=keep)
+    assert sorted(seen) == [0, 1, 2]
+    assert all(np.array_equal(a, b) for a, b in zip(got[0], frames[0], strict=True))  # kept as it came
+    assert all(w.shape == (cfg.n_stats,) for g in got[1:] for w in g)
+    full = dataset.extract_all(jobs, cfg, cache_dir=cache, workers=1)
+    for rows, fr in zip(got[1:], full[1:], strict=True):
+        assert np.array_equal(F.model_input(rows, cfg, "stats"), F.model_input(fr, cfg, "stats"))
+    mixed = [got[1][0], full[2][0]]  # rows and frames in one batch
+    assert np.array_equal(F.model_input(mixed, cfg, "stats"), F.model_input([full[1][0], full[2][0]], cfg, "stats"))
+
+
 @pytest.mark.parametrize("cfg", [F.FeatureConfig(blocks=("mfcc", "chroma", "mel"), level_db=None),
                                  F.FeatureConfig(n_mfcc=13, n_mels=40, blocks=("mfcc", "chroma", "mel"), level_db=None)])
 def test_display_maps_are_extracts_blocks_from_one_stft(cfg):

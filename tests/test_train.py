@@ -823,3 +823,43 @@ def test_a_split_extracts_what_it_lacks_in_one_pool(monkeypatch):
     calls.clear()
     store.prefetch(man, man)  # another split: only c.wav's copies are new
     assert len(calls) == 1 and {j.split("|")[1] for j in calls[0]} == {"c.wav"} and len(calls[0]) == 9
+
+
+@pytest.mark.parametrize("model_type, rows", [("linear", True), ("tdnn", False)])
+def test_a_stats_model_keeps_its_copies_as_stats_rows(monkeypatch, model_type, rows):
+    """A window-stats model keeps each copy's windows as their stats rows as they arrive (the frames held most of a
+    K-fold run's memory) and the originals' frames (the EDA summary's profiles); a sequence model keeps frames."""
+    import pandas as pd
+
+    from ser import dataset, features
+    from ser import train as tr
+
+    cfg = features.FeatureConfig()
+    man = pd.DataFrame({"path": ["a.wav", "b.wav"], "emotion": ["sad", "angry"], "speaker": ["ravdess_01", "ravdess_02"]})
+    tc = tr.TrainConfig(data=("x",), out="y", augment=1, voice_copies=0, mic_copies=0, babble_copies=0,
+                        narrowband=False, features=cfg, model=tr.ModelConfig(model_type=model_type))
+    rng = np.random.default_rng(0)
+    made: list[list[np.ndarray]] = []
+
+    def fake_extract(jobs, cfg, keep=None, **kw):
+        out = []
+        for i, _ in enumerate(jobs):
+            made.append([rng.normal(size=(40, cfg.n_features)).astype("float32")])
+            out.append(keep(i, made[-1]) if keep else made[-1])
+        return out
+
+    monkeypatch.setattr(dataset, "extract_all", fake_extract)
+    store = tr._FeatureStore(tc)
+    store.prefetch(man, man)
+    orig = store.originals(man)
+    aug, _, _ = store.training_copies(man)
+    assert all(w.ndim == 2 for clip in orig.frames for w in clip)
+    assert all(w.ndim == (1 if rows else 2) for copy in aug for clip in copy for w in clip)
+    by_id = {id(w): w for fr in made for w in fr}
+    kept = [w for copy in aug for clip in copy for w in clip]
+    if rows:
+        want = features.model_input([w for fr in made for w in fr if id(w) not in
+                                     {id(o) for clip in orig.frames for o in clip}], cfg, "stats")
+        assert np.array_equal(features.model_input(kept, cfg, "stats"), want)
+    else:
+        assert all(id(w) in by_id for w in kept)
