@@ -85,7 +85,7 @@ def _cmd_train(a: argparse.Namespace) -> int:
                              blocks=DEFAULT_BLOCKS + (("whisper",) if a.whisper else ()))
         mcfg = ModelConfig(model_type=a.model_type, dropout=a.dropout, learning_rate=a.lr, width=a.width,
                            l2=pick(a.l2, "l2"), prosody_weight=a.prosody_weight, voice_weight=a.voice_weight,
-                           speech_weight=a.speech_weight)
+                           speech_weight=a.speech_weight, whisper_weight=a.whisper_weight)
     except ValueError as exc:
         raise TrainingError(str(exc)) from exc
     tc = TrainConfig(
@@ -330,6 +330,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--speech-weight", type=float, default=1.0,
                    help="linear/mlp: scale of the speech embedding's 1,536 functionals once standardised, in every "
                         "member (default 1: none; below 1 the model leans on them less)")
+    t.add_argument("--whisper-weight", type=float, default=1.0,
+                   help="linear/mlp: scale of the whisper block's 768 means and spreads once standardised (default 1: "
+                        "none; above 1 the model leans on them more)")
     t.add_argument("--channel-speech-weight", type=float, default=None,
                    help="the same for the channel member alone, which answers for noisy input (default: --speech-weight)")
     t.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")

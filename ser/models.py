@@ -70,6 +70,7 @@ class ModelConfig:
     prosody_weight: float = 5.0  # stats models: the prosody block's functionals at this scale once standardised
     voice_weight: float = 1.0  # stats models: the voice block's means at this scale once standardised
     speech_weight: float = 1.0  # stats models: the speech block's functionals at this scale once standardised
+    whisper_weight: float = 1.0  # stats models: the whisper block's means and spreads at this scale once standardised
 
     def __post_init__(self) -> None:
         if not self.prosody_weight > 0:
@@ -78,6 +79,8 @@ class ModelConfig:
             raise ValueError(f"voice_weight must be positive, got {self.voice_weight}")
         if not self.speech_weight > 0:
             raise ValueError(f"speech_weight must be positive, got {self.speech_weight}")
+        if not self.whisper_weight > 0:
+            raise ValueError(f"whisper_weight must be positive, got {self.whisper_weight}")
         object.__setattr__(self, "hidden", tuple(int(u) for u in self.hidden))  # a JSON list reads as the tuple
         if not self.hidden or min(self.hidden) < 1:
             raise ValueError(f"hidden must be one or more positive layer widths, got {self.hidden}")

@@ -515,7 +515,7 @@ def _prepare_fit(tc: TrainConfig, x: np.ndarray, ys: np.ndarray, weights: np.nda
     model = build_model(tc.model, input_shape=x.shape[1:], n_classes=k, seed=seed)
     if kind == "stats":
         model.get_layer("standardise").adapt(x)
-        for block in ("prosody", "voice", "speech"):  # ModelConfig.<block>_weight
+        for block in ("prosody", "voice", "speech", "whisper"):  # ModelConfig.<block>_weight
             if block in cfg.blocks:
                 emphasise(model, cfg.stats_columns(block), getattr(tc.model, f"{block}_weight"))
     monitor = "val_loss" if early else "loss"

@@ -168,6 +168,7 @@ def test_train_refuses_bad_settings_with_a_message(tmp_path, capsys):
                                ("--babble-talkers", "4-2", "--babble-talkers must be N or LO-HI"),
                                ("--channel-epochs", "-3", "--channel-epochs must be 0 or more"),
                                ("--speech-weight", "0", "speech_weight must be positive"),
+                               ("--whisper-weight", "0", "whisper_weight must be positive"),
                                ("--channel-speech-weight", "-1", "--channel-speech-weight must be positive")]:
         assert main(["train", "--data", str(tmp_path), "--out", str(tmp_path / "m"), flag, value]) == 2
         err = capsys.readouterr().err

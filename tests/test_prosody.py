@@ -98,6 +98,8 @@ def test_emphasis_scales_the_columns_and_survives_save_and_load(tmp_path):
         ModelConfig(voice_weight=-1.0)
     with pytest.raises(ValueError, match="speech_weight"):
         ModelConfig(speech_weight=0.0)
+    with pytest.raises(ValueError, match="whisper_weight"):
+        ModelConfig(whisper_weight=0.0)
 
 
 @support.requires_data

@@ -863,3 +863,44 @@ def test_a_stats_model_keeps_its_copies_as_stats_rows(monkeypatch, model_type, r
         assert np.array_equal(features.model_input(kept, cfg, "stats"), want)
     else:
         assert all(id(w) in by_id for w in kept)
+
+
+def test_the_whisper_weight_scales_the_whisper_blocks_stats_in_every_member(monkeypatch):
+    """``whisper_weight`` W: the whisper block's means and spreads enter every member at W times unit variance once
+    standardised (``standardise`` variance divided by W squared); the other blocks keep theirs."""
+    import pandas as pd
+
+    from ser import features
+    from ser import train as tr
+    from ser.models import ModelConfig
+
+    scale: dict[str, tuple[float, float]] = {}
+    real = tr._prepare_fit
+
+    def spy(tc, x, ys, weights_, validation, **kw):
+        fit = real(tc, x, ys, weights_, validation, **kw)
+        var = fit.model.get_layer("standardise").get_weights()[1]
+
+        def ratio(cols):
+            return float(np.sqrt(np.median(np.var(x[:, cols], axis=0) / var[..., cols])))
+
+        scale[kw["what"].split("] ", 1)[1].split(":")[0]] = (ratio(tc.features.stats_columns("whisper")),
+                                                             ratio(tc.features.stats_columns("mfcc")))
+        return fit
+
+    monkeypatch.setattr(tr, "_prepare_fit", spy)
+    cfg = features.FeatureConfig(blocks=features.DEFAULT_BLOCKS + ("whisper",))
+    tc = tr.TrainConfig(data=("x",), out="y", epochs=1, augment=1, narrowband=False, features=cfg,
+                        model=ModelConfig(whisper_weight=3.0), verbose=0, adapt=False)
+    n, rng = 6, np.random.default_rng(0)
+    man = pd.DataFrame({"path": [f"{i}.wav" for i in range(n)], "emotion": ["neutral", "sad", "angry"] * 2,
+                        "speaker": ["ravdess_01"] * 3 + ["ravdess_02"] * 3})
+
+    def clips() -> list[list[np.ndarray]]:
+        return [[rng.standard_normal((60, cfg.n_features)).astype("float32")] for _ in range(n)]
+
+    tr._fit_one(tc, ("neutral", "sad", "angry"), tr._Data(man, clips()), [clips()], tr._Data(man.iloc[:0], []),
+                seed=0, tag="t")
+    assert len(scale) >= 3  # the channel member, the studio member and its gate
+    for what, (whisper, mfcc) in scale.items():
+        assert whisper == pytest.approx(3.0, rel=1e-3) and mfcc == pytest.approx(1.0, rel=1e-3), what
