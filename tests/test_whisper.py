@@ -168,3 +168,30 @@ def test_part_configs_drop_settings_only_the_whole_needs():
     floor = dataclasses.replace(WITH, stats_floor_db=20.0)
     rest, alone = config_parts(floor)
     assert rest.stats_floor_db == 20.0 and alone.stats_floor_db is None and alone.blocks == ("whisper",)
+
+
+def test_the_int8_encoder_is_an_option_of_its_own_in_the_cache_and_the_bundle():
+    """``whisper_compute="int8"``: the 8-bit encoder gives states close to float32's (not the same, so the config's
+    digest and its cache entries are its own); float32 configs keep their digests, and a bundle's config written
+    before the option reads as float32."""
+    y = _voiced(3.0)
+    f32 = whisper.encode(y)
+    i8 = whisper.encode(y, compute="int8")
+    assert i8.shape == f32.shape and not np.array_equal(i8, f32)
+    assert np.linalg.norm(i8 - f32) / np.linalg.norm(f32) < 0.2
+    q = dataclasses.replace(WITH, whisper_compute="int8")
+    assert q.digest() != WITH.digest() and FeatureConfig().digest() == "257af13b559d"
+    assert [p.digest() for p in config_parts(q)][0] == config_parts(WITH)[0].digest()  # the other blocks' part shared
+    assert config_parts(q)[1].digest() != config_parts(WITH)[1].digest()
+    old = WITH.to_dict()
+    del old["whisper_compute"]
+    assert FeatureConfig.from_dict(old) == WITH
+    assert FeatureConfig.from_dict(q.to_dict()) == q
+    fq, ff = extract(y, q, trimmed=True), extract(y, WITH, trimmed=True)  # the block follows the config
+    w = q.block_slice("whisper")
+    assert np.array_equal(np.delete(fq, np.r_[w], axis=1), np.delete(ff, np.r_[w], axis=1))
+    assert not np.array_equal(fq[:, w], ff[:, w]) and np.linalg.norm(fq[:, w] - ff[:, w]) < 0.2 * np.linalg.norm(ff[:, w])
+    with pytest.raises(ValueError, match="unknown whisper_compute"):
+        FeatureConfig(whisper_compute="float16")
+    with pytest.raises(ValueError, match="unknown whisper compute type"):
+        whisper.encode(y, compute="float16")
