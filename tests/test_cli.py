@@ -198,3 +198,21 @@ def test_channel_hidden_reads_layer_widths(capsys):
     with pytest.raises(SystemExit):
         parse("--channel-hidden", "wide")
     assert "expected comma-separated layer widths" in capsys.readouterr().err
+
+
+def test_train_whisper_flags_make_the_shipped_feature_config(monkeypatch, tmp_path):
+    """``ser train --whisper`` adds the whisper block with the int8 encoder (the shipped model's recipe);
+    ``--whisper-compute float32`` and ``--whisper-weight`` reach the feature and model configs."""
+    from ser import train as tr
+    from ser.cli import main
+    from ser.features import DEFAULT_BLOCKS
+
+    seen = []
+    monkeypatch.setattr(tr, "train", lambda tc: seen.append(tc) or tmp_path)
+    base = ["train", "--data", str(tmp_path), "--out", str(tmp_path / "m")]
+    assert main(base) == 0 and main([*base, "--whisper"]) == 0
+    assert main([*base, "--whisper", "--whisper-compute", "float32", "--whisper-weight", "2"]) == 0
+    plain, shipped, f32 = seen
+    assert plain.features.blocks == DEFAULT_BLOCKS
+    assert set(shipped.features.blocks) == {*DEFAULT_BLOCKS, "whisper"} and shipped.features.whisper_compute == "int8"
+    assert f32.features.whisper_compute == "float32" and f32.model.whisper_weight == 2.0
