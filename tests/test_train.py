@@ -535,6 +535,23 @@ def test_the_channel_member_can_be_an_mlp(monkeypatch):
     assert p.shape == (4, 3) and np.allclose(p.sum(axis=1), 1.0, atol=1e-5)
 
 
+def _fit_on_noise(tc, n: int = 6) -> int:
+    """:func:`ser.train._fit_one` of ``tc`` on ``n`` clips of random frames (two speakers, three emotions) and one
+    augmented copy of each, no validation; returns ``n``."""
+    from ser import train as tr
+
+    rng, cfg = np.random.default_rng(0), tc.features
+    man = pd.DataFrame({"path": [f"{i}.wav" for i in range(n)], "emotion": ["neutral", "sad", "angry"] * (n // 3),
+                        "speaker": ["ravdess_01"] * (n // 2) + ["ravdess_02"] * (n - n // 2)})
+
+    def clips() -> list[list[np.ndarray]]:
+        return [[rng.standard_normal((60, cfg.n_features)).astype("float32")] for _ in range(n)]
+
+    tr._fit_one(tc, ("neutral", "sad", "angry"), tr._Data(man, clips()), [clips()], tr._Data(man.iloc[:0], []),
+                seed=0, tag="t")
+    return n
+
+
 def test_the_channel_member_can_lean_less_on_the_speech_block(monkeypatch):
     """``channel_speech_weight`` scales the speech block's standardised functionals in the channel member only (its
     ``standardise`` variance divided by the weight squared); the studio member keeps the model's ``speech_weight``."""
@@ -554,21 +571,12 @@ def test_the_channel_member_can_lean_less_on_the_speech_block(monkeypatch):
         return fit
 
     monkeypatch.setattr(tr, "_prepare_fit", spy)
-    import pandas as pd
 
     from ser.models import ModelConfig
 
     tc = tr.TrainConfig(data=("x",), out="y", epochs=1, augment=1, narrowband=False, channel_speech_weight=0.5,
                         model=ModelConfig(speech_weight=2.0), verbose=0, adapt=False)
-    n, rng, cfg = 6, np.random.default_rng(0), tc.features
-    man = pd.DataFrame({"path": [f"{i}.wav" for i in range(n)], "emotion": ["neutral", "sad", "angry"] * 2,
-                        "speaker": ["ravdess_01"] * 3 + ["ravdess_02"] * 3})
-
-    def clips() -> list[list[np.ndarray]]:
-        return [[rng.standard_normal((60, cfg.n_features)).astype("float32")] for _ in range(n)]
-
-    tr._fit_one(tc, ("neutral", "sad", "angry"), tr._Data(man, clips()), [clips()], tr._Data(man.iloc[:0], []),
-                seed=0, tag="t")
+    n = _fit_on_noise(tc)
     assert weights[f"{n} clips + 1 augmented copies"] == pytest.approx(0.5, rel=1e-3)
     assert weights["studio member"] == pytest.approx(2.0, rel=1e-3)
 
@@ -868,7 +876,6 @@ def test_a_stats_model_keeps_its_copies_as_stats_rows(monkeypatch, model_type, r
 def test_the_whisper_weight_scales_the_whisper_blocks_stats_in_every_member(monkeypatch):
     """``whisper_weight`` W: the whisper block's means and spreads enter every member at W times unit variance once
     standardised (``standardise`` variance divided by W squared); the other blocks keep theirs."""
-    import pandas as pd
 
     from ser import features
     from ser import train as tr
@@ -892,15 +899,7 @@ def test_the_whisper_weight_scales_the_whisper_blocks_stats_in_every_member(monk
     cfg = features.FeatureConfig(blocks=features.DEFAULT_BLOCKS + ("whisper",))
     tc = tr.TrainConfig(data=("x",), out="y", epochs=1, augment=1, narrowband=False, features=cfg,
                         model=ModelConfig(whisper_weight=3.0), verbose=0, adapt=False)
-    n, rng = 6, np.random.default_rng(0)
-    man = pd.DataFrame({"path": [f"{i}.wav" for i in range(n)], "emotion": ["neutral", "sad", "angry"] * 2,
-                        "speaker": ["ravdess_01"] * 3 + ["ravdess_02"] * 3})
-
-    def clips() -> list[list[np.ndarray]]:
-        return [[rng.standard_normal((60, cfg.n_features)).astype("float32")] for _ in range(n)]
-
-    tr._fit_one(tc, ("neutral", "sad", "angry"), tr._Data(man, clips()), [clips()], tr._Data(man.iloc[:0], []),
-                seed=0, tag="t")
+    _fit_on_noise(tc)
     assert len(scale) >= 3  # the channel member, the studio member and its gate
     for what, (whisper, mfcc) in scale.items():
         assert whisper == pytest.approx(3.0, rel=1e-3) and mfcc == pytest.approx(1.0, rel=1e-3), what
