@@ -241,7 +241,8 @@ class _InputCache:
     """:func:`ser.features.model_input` of ``stats`` windows, each window's row computed once per training run: the
     folds of a K-fold share most of their windows, and a fold's test windows come back for every use. Windows are
     known by identity (the feature store holds them for the run; the cache keeps each window it saw, so no id is
-    reused); one run has one feature configuration. Other input kinds (whole sequences) are not kept."""
+    reused); one run has one feature configuration. Other input kinds (whole sequences) are not kept, nor a window the
+    store already keeps as its stats row (a copy's, :class:`_FeatureStore`): it is its own input."""
 
     def __init__(self) -> None:
         self._rows: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # id(window) → (window, its model-input row)
@@ -249,11 +250,12 @@ class _InputCache:
     def __call__(self, windows: list[np.ndarray], cfg: FeatureConfig, kind: str) -> np.ndarray:
         if kind != "stats" or not windows:
             return model_input(windows, cfg, kind)
-        missing = list({id(w): w for w in windows if self._rows.get(id(w), (None,))[0] is not w}.values())
+        missing = list({id(w): w for w in windows
+                        if w.ndim == 2 and self._rows.get(id(w), (None,))[0] is not w}.values())
         if missing:
             for w, row in zip(missing, model_input(missing, cfg, kind), strict=True):
                 self._rows[id(w)] = (w, row)
-        return np.stack([self._rows[id(w)][1] for w in windows])
+        return np.stack([w if w.ndim == 1 else self._rows[id(w)][1] for w in windows])
 
 
 def _clip_probs(model, frames: list[list[np.ndarray]], cfg: FeatureConfig, kind: str,

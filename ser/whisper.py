@@ -71,8 +71,6 @@ class _Model:
     """One CTranslate2 Whisper model on one CPU thread (calls from several threads queue inside CTranslate2)."""
 
     def __init__(self, path: Path | None = None, *, compute_type: str = "float32") -> None:
-        if compute_type not in COMPUTE_TYPES:
-            raise ValueError(f"unknown whisper compute type {compute_type!r}; known: {', '.join(COMPUTE_TYPES)}")
         try:
             import ctranslate2
         except ImportError as e:
