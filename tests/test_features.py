@@ -191,6 +191,50 @@ def test_extract_all_reads_hits_in_process_and_sends_only_misses_to_workers(tmp_
     assert all(np.array_equal(a[0], b[0]) for a, b in zip(again, got, strict=True))
 
 
+def test_extract_all_gives_a_clips_jobs_to_one_worker_and_a_narrowband_copy_reuses_its_augmented_copy(
+        tmp_path, monkeypatch):
+    """The jobs of one clip are one worker task, in their order; a narrowband copy of augmented copy k is made from the
+    augmented signal the job of copy k made just before (the voice stage runs once), and equals one made from scratch."""
+    import soundfile as sf
+
+    from ser import dataset
+
+    cfg = F.FeatureConfig()
+    paths = []
+    for i in range(2):
+        p = tmp_path / f"clip{i}.wav"
+        sf.write(p, speechlike(seconds=1.0, seed=i), cfg.sample_rate)
+        paths.append(str(p))
+    a, b = paths
+    jobs = [dataset.Job(a, 1, 0, 1.0), dataset.Job(b, 1, 0, 1.0), dataset.Job(a, 0, 0, 1.0),
+            dataset.Job(a, 1, 0, 1.0, narrow=True), dataset.Job(b, 1, 0, 1.0, narrow=True)]
+    made = []
+    real = dataset.augment
+    monkeypatch.setattr(dataset, "augment", lambda y, **kw: made.append(kw["seed"]) or real(y, **kw))
+    dataset._AUGMENTED.clear()
+    got = dataset.extract_all(jobs, cfg, use_cache=False, workers=1)
+    assert len(made) == 2  # once per clip and copy, not once per job
+    dataset._AUGMENTED.clear()
+    alone = dataset._work(jobs[3], cfg, None, False)  # the narrowband copy from scratch
+    assert len(made) == 3
+    assert all(np.array_equal(x, y) for x, y in zip(got[3], alone, strict=True))
+    assert not np.array_equal(got[3][0], got[0][0])  # and the narrowband line did apply
+
+    sent = []
+
+    class RecordingPool(dataset.ProcessPoolExecutor):
+        def map(self, fn, items, **kw):
+            items = list(items)
+            sent.extend(items)
+            return super().map(fn, items, **kw)
+
+    monkeypatch.setattr(dataset, "ProcessPoolExecutor", RecordingPool)
+    pooled = dataset.extract_all(jobs * 2, cfg, use_cache=False, workers=2)  # 10 jobs: workers start
+    assert [[args[0] for args in task] for task in sent] == [[jobs[0], jobs[2], jobs[3]] * 2, [jobs[1], jobs[4]] * 2]
+    for x, y in zip(pooled, got * 2, strict=True):
+        assert all(np.array_equal(u, v) for u, v in zip(x, y, strict=True))
+
+
 def test_extract_all_keeps_what_keep_returns_of_hits_and_misses(tmp_path):
     """``keep(i, frames)`` reduces each job as it arrives, read from the cache or computed: a window kept as its stats
     row is the same model input as its frames."""
