@@ -158,17 +158,24 @@ def test_feature_cache_roundtrip(tmp_path):
     assert not list(tmp_path.rglob("*.tmp"))
 
 
-def test_extract_all_reads_hits_in_process_and_sends_only_misses_to_workers(tmp_path, monkeypatch):
+def _write_clips(folder, seconds: list[float], sr: int) -> list[str]:
+    """Speech-like WAV clips ``clip{i}.wav`` in ``folder``, one per entry of ``seconds`` (its length), seeded by i."""
     import soundfile as sf
+
+    paths = []
+    for i, secs in enumerate(seconds):
+        p = folder / f"clip{i}.wav"
+        sf.write(p, speechlike(seconds=secs, seed=i), sr)
+        paths.append(str(p))
+    return paths
+
+
+def test_extract_all_reads_hits_in_process_and_sends_only_misses_to_workers(tmp_path, monkeypatch):
 
     from ser import dataset
 
     cfg = F.FeatureConfig()
-    paths = []
-    for i in range(10):
-        p = tmp_path / f"clip{i}.wav"
-        sf.write(p, speechlike(seconds=1.0, seed=i), cfg.sample_rate)
-        paths.append(str(p))
+    paths = _write_clips(tmp_path, [1.0] * 10, cfg.sample_rate)
     jobs = [dataset.Job(p, 0, 0, 1.0) for p in paths]
     cache = tmp_path / "cache"
     first = dataset.extract_all(jobs[:2], cfg, cache_dir=cache, workers=1)  # two cached, eight not
@@ -195,17 +202,11 @@ def test_extract_all_gives_a_clips_jobs_to_one_worker_and_a_narrowband_copy_reus
         tmp_path, monkeypatch):
     """The jobs of one clip are one worker task, in their order; a narrowband copy of augmented copy k is made from the
     augmented signal the job of copy k made just before (the voice stage runs once), and equals one made from scratch."""
-    import soundfile as sf
 
     from ser import dataset
 
     cfg = F.FeatureConfig()
-    paths = []
-    for i in range(2):
-        p = tmp_path / f"clip{i}.wav"
-        sf.write(p, speechlike(seconds=1.0, seed=i), cfg.sample_rate)
-        paths.append(str(p))
-    a, b = paths
+    a, b = _write_clips(tmp_path, [1.0, 1.0], cfg.sample_rate)
     jobs = [dataset.Job(a, 1, 0, 1.0), dataset.Job(b, 1, 0, 1.0), dataset.Job(a, 0, 0, 1.0),
             dataset.Job(a, 1, 0, 1.0, narrow=True), dataset.Job(b, 1, 0, 1.0, narrow=True)]
     made = []
@@ -238,16 +239,11 @@ def test_extract_all_gives_a_clips_jobs_to_one_worker_and_a_narrowband_copy_reus
 def test_extract_all_keeps_what_keep_returns_of_hits_and_misses(tmp_path):
     """``keep(i, frames)`` reduces each job as it arrives, read from the cache or computed: a window kept as its stats
     row is the same model input as its frames."""
-    import soundfile as sf
 
     from ser import dataset
 
     cfg = F.FeatureConfig()
-    paths = []
-    for i in range(3):
-        p = tmp_path / f"clip{i}.wav"
-        sf.write(p, speechlike(seconds=1.0 + i, seed=i), cfg.sample_rate)
-        paths.append(str(p))
+    paths = _write_clips(tmp_path, [1.0, 2.0, 3.0], cfg.sample_rate)
     jobs = [dataset.Job(p, 0, 0, 1.0) for p in paths]
     cache = tmp_path / "cache"
     frames = dataset.extract_all(jobs[:1], cfg, cache_dir=cache, workers=1)  # clip 0 cached, 1 and 2 not
