@@ -87,7 +87,9 @@ class FeatureConfig:
     denoise: str | None = None  # noise suppression before analysis (ser.denoise): None, "spectral" or "signal"
     remove_dc: bool = True  # subtract a clip's (and each window's) mean before analysis: a DC offset is not speech
     remove_hum: bool = True  # notch out mains hum (50/60 Hz and multiples, ser.hum) where a clip or window has it
-    whisper_compute: str = "float32"  # the ``whisper`` block's encoder arithmetic (ser.whisper.COMPUTE_TYPES)
+    # the ``whisper`` block's encoder arithmetic (ser.whisper.COMPUTE_TYPES): the shipped recipe's int8; a bundle's
+    # config written before the option reads as float32 (from_dict)
+    whisper_compute: str = "int8"
 
     def __post_init__(self) -> None:
         unknown = set(self.blocks) - set(BLOCKS)

@@ -24,7 +24,7 @@ from ser.features import (
 )
 
 SR = 16000
-WITH = FeatureConfig(blocks=DEFAULT_BLOCKS + ("whisper",))
+WITH = FeatureConfig(blocks=DEFAULT_BLOCKS + ("whisper",), whisper_compute="float32")
 
 
 def _voiced(seconds: float, seed: int = 0) -> np.ndarray:
@@ -103,7 +103,7 @@ def test_parts_join_to_the_frames_of_the_whole_config():
     """The cache keeps the block apart: the rest is the default config (its cached frames are reused as they are)."""
     parts = config_parts(WITH)
     assert [p.blocks for p in parts] == [DEFAULT_BLOCKS, ("whisper",)]
-    assert parts[0] == FeatureConfig() and parts[0].digest() == FeatureConfig().digest()
+    assert parts[0] == FeatureConfig(whisper_compute="float32") and parts[0].digest() == FeatureConfig().digest()  # no whisper block: its compute type changes nothing
     assert config_parts(FeatureConfig()) == [FeatureConfig()]
     y = _voiced(4.5, seed=4)  # several windows
     whole, _ = clip_windows(y, WITH)
@@ -191,6 +191,7 @@ def test_the_int8_encoder_is_an_option_of_its_own_in_the_cache_and_the_bundle():
     w = q.block_slice("whisper")
     assert np.array_equal(np.delete(fq, np.r_[w], axis=1), np.delete(ff, np.r_[w], axis=1))
     assert not np.array_equal(fq[:, w], ff[:, w]) and np.linalg.norm(fq[:, w] - ff[:, w]) < 0.2 * np.linalg.norm(ff[:, w])
+    assert FeatureConfig(blocks=WITH.blocks) == q  # a config made in code gets the shipped recipe's int8
     with pytest.raises(ValueError, match="unknown whisper_compute"):
         FeatureConfig(whisper_compute="float16")
     with pytest.raises(ValueError, match="unknown whisper compute type"):
