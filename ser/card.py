@@ -220,6 +220,10 @@ def model_card(cfg: BundleConfig, metrics: dict[str, Any], eda: dict[str, Any]) 
         "## Known limits",
         "- Acted, studio-quality speech from a few dozen speakers: expect lower accuracy on spontaneous speech, "
         "phone audio, noise, children, or languages and accents not in the data.",
+        *(["- The whisper block's encoder (Whisper tiny.en) heard only English speech in its own training: the recipe "
+           "trained on RAVDESS (English) and scored on EMO-DB (German) reached UAR 0.46 with it against 0.49 without, "
+           "the other direction 0.41 against 0.39 (benchmarks/EXPERIMENTS.md, session 36): speech in other languages "
+           "may come out less well than the corpora here."] if "whisper" in fc.blocks else []),
         "- Emotions are portrayed, not felt; "
         + ("'calm' vs 'neutral' and " if "calm" in cfg.labels else "")
         + "'fearful' vs 'sad' are often confused.",
