@@ -170,16 +170,33 @@ def bench_batch(pred, clips: list[Path]) -> dict:
             "audio_s_per_s": audio_s / dt}
 
 
-def bench_feature_stage(bundle, clips: list[Path], workers: int, tmp: Path) -> dict:
-    from ser import dataset
+def recipe_config(bundle):
+    """The :class:`ser.train.TrainConfig` the bundle was trained with (its config's ``training`` settings)."""
+    import dataclasses
 
-    training = bundle.config.extra.get("training", {})
-    augment = int(training.get("augment", 0) or 0)
-    seed = int(training.get("seed", 0) or 0)
-    strength = float(training.get("augment_strength", 1.0) or 1.0)
-    jobs = [dataset.Job(str(p), a, seed, strength) for a in range(augment + 1) for p in clips]
+    from ser.models import ModelConfig
+    from ser.train import TrainConfig
+
+    d = bundle.config.extra.get("training", {})
+    names = {f.name for f in dataclasses.fields(TrainConfig)} - {"model", "features"}
+    kw = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items() if k in names}
+    model = {k: tuple(v) if isinstance(v, list) else v for k, v in bundle.config.model.items()}
+    return TrainConfig(**kw, features=bundle.features, model=ModelConfig(**model))
+
+
+def bench_feature_stage(bundle, clips: list[Path], workers: int, tmp: Path) -> dict:
+    """The training feature stage of the bundle's recipe on ``clips`` as training clips (each original and every copy
+    the recipe makes of it: :func:`ser.train.training_jobs`), cold then cached."""
+    import pandas as pd
+
+    from ser import dataset
+    from ser.train import training_jobs
+
+    man = pd.DataFrame({"path": [str(p) for p in clips], "speaker": [p.parent.name for p in clips]})
+    jobs = training_jobs(recipe_config(bundle), man)
+    out = {"clips": len(clips), "jobs_per_clip": len(jobs) / max(1, len(clips)), "jobs": len(jobs),
+           "workers": workers}
     cache = tmp / "feature-cache"
-    out = {"clips": len(clips), "augmented_copies": augment, "jobs": len(jobs), "workers": workers}
     for phase in ("cold", "cached"):
         t0 = time.perf_counter()
         dataset.extract_all(jobs, bundle.features, cache_dir=cache, use_cache=True, workers=workers,
@@ -407,7 +424,7 @@ def table_rows(r: dict) -> list[tuple[str, str, str, str]]:
             f"{b['clips_per_s']:.1f} clips/s", "batch_clips_per_s", b["clips_per_s"])
     f = r.get("feature_stage")
     if f:
-        add(f"training feature stage, {f['jobs']} jobs ({f['clips']} clips x {1 + f['augmented_copies']}), cold",
+        add(f"training feature stage, {f['jobs']} jobs ({f['clips']} clips x {f['jobs_per_clip']:.0f}), cold",
             f"{f['cold_jobs_per_s']:.1f} jobs/s ({f['cold_s']:.1f} s)")
         add(f"training feature stage, cached ({f['workers']} workers)",
             f"{f['cached_jobs_per_s']:.1f} jobs/s ({f['cached_s']:.2f} s)")

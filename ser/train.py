@@ -648,13 +648,21 @@ class _FeatureStore:
         """Extract what a split needs (the clips of ``originals``, :meth:`training_copies` of the clips of ``copies``)
         in one pool of workers: each pool costs its workers' start-up (loading the encoders) and an idle worker at its
         end, and a cold run would otherwise start a dozen."""
+        self._extract(self._gather(originals, copies), "features and copies")
+
+    def jobs(self, originals: pd.DataFrame, copies: pd.DataFrame) -> list[dataset.Job]:
+        """The feature jobs :meth:`prefetch` would extract (or read from the cache) for these clips, in its order,
+        without running them (what the store holds already is left out)."""
+        return [job for _, _, job in self._gather(originals, copies)]
+
+    def _gather(self, originals: pd.DataFrame, copies: pd.DataFrame) -> list[tuple[dict, Any, dataset.Job]]:
         self._collect = []
         try:
-            self.training_copies(copies)  # first: a clip's voice copies then start at an even place in the jobs
+            self.training_copies(copies)
             self.originals(originals)
         finally:
             todo, self._collect = self._collect, None
-        self._extract(todo, "features and copies")
+        return todo
 
     def training_copies(self, man: pd.DataFrame) -> tuple[list[list[list[np.ndarray]]], list[list[list[np.ndarray]]] |
                                                            None, list[list[list[np.ndarray]]] | None]:
@@ -757,6 +765,14 @@ class _FeatureStore:
             babble=babble(c) if tc.channels and c else (), narrow=True, mic=tc.mic, device=tc.device_chains,
             talkers=tc.babble_talkers, big_rooms=tc.big_rooms, narrow_bands=tc.narrow_bands, mains=tc.mains),
             "narrowband features")
+
+
+def training_jobs(tc: TrainConfig, man: pd.DataFrame) -> list[dataset.Job]:
+    """Every feature job a run of ``tc`` extracts for the clips of ``man`` (columns ``path``, ``speaker``) as training
+    clips: each original and its copies (voice, augmented, microphone, babble, narrowband, as ``tc`` asks), in the
+    order a run sends them to :func:`ser.dataset.extract_all`; babble voices come from ``man``'s other speakers (one
+    fold group). What the benchmarks time as the training feature stage."""
+    return _FeatureStore(tc).jobs(man, man)
 
 
 def _run_split(tc, labels, man, split, store, *, seed, tag):

@@ -599,6 +599,26 @@ def test_mic_setting_reaches_every_channel_copy(monkeypatch, mic):
     assert len(copies) == 4 and all(j.mic is mic for j in copies)
 
 
+def test_training_jobs_are_the_jobs_a_run_extracts_for_its_training_clips(monkeypatch):
+    """``training_jobs``: what a run's prefetch sends to extract_all for clips that all train (each original and every
+    copy the config asks for), in the same order, without extracting anything."""
+    import pandas as pd
+
+    from ser import dataset
+    from ser import train as tr
+
+    seen = []
+    monkeypatch.setattr(dataset, "extract_all", lambda jobs, cfg, **kw: seen.extend(jobs) or [[] for _ in jobs])
+    tc = tr.TrainConfig(data=("x",), out="y", augment=2, mic_copies=1, voice_copies=1)
+    man = pd.DataFrame({"path": ["a.wav", "b.wav", "c.wav"], "speaker": ["s1", "s1", "s2"]})
+    jobs = tr.training_jobs(tc, man)
+    assert not seen  # nothing extracted
+    tr._FeatureStore(tc).prefetch(man, man)
+    assert jobs == seen
+    per_clip = 1 + 2 + 1 + 1 + (1 + min(2, tr.NARROWBAND_COPIES))  # original, augmented, mic, voice, narrowband
+    assert len(jobs) == 3 * per_clip and sum(j.aug == 0 and not (j.narrow or j.mic_only or j.voice_only) for j in jobs) == 3
+
+
 def test_a_fit_ends_once_its_learning_rate_has_decayed_below_the_floor():
     """``min_lr``: a fit whose loss cannot improve has its learning rate halved on every plateau and ends at the first
     epoch that leaves it below the floor; 0 runs every epoch. A negative floor is refused before training starts."""
