@@ -432,8 +432,11 @@ def extract_all(
     misses: list[tuple[int, tuple]] = []
     with tqdm(total=len(jobs), desc=desc, unit="clip", mininterval=2) as bar:
         cache = FeatureCache(root, enabled=use_cache)
+        digests: dict[str, str] = {}  # a clip's many jobs hash its file once
         for i, job in enumerate(jobs):
-            content = file_digest(job.path) if use_cache else None
+            if use_cache and job.path not in digests:
+                digests[job.path] = file_digest(job.path)
+            content = digests.get(job.path)
             hit = cache.get(content, cfg, _tag(job)) if content else None
             if hit is None:
                 misses.append((i, (job, cfg, root, use_cache, content)))

@@ -711,12 +711,19 @@ def config_parts(cfg: FeatureConfig) -> list[FeatureConfig]:
     """The configs whose frames make up ``cfg``'s in the cache: ``[cfg]``, or with a :data:`CACHED_APART` block,
     ``cfg`` without those blocks, then each of them alone (the same trimming, level and windows, so the same frames
     per window)."""
+    return list(_config_parts(cfg))
+
+
+@functools.lru_cache(maxsize=64)
+def _config_parts(cfg: FeatureConfig) -> tuple[FeatureConfig, ...]:
+    # the same part objects for equal configs, so each part's digest is computed once (every cache lookup asks for it:
+    # a sixth of the time of reading a cached training run)
     apart = [b for b in CACHED_APART if b in cfg.blocks]
     if not apart:
-        return [cfg]
+        return (cfg,)
     rest = tuple(b for b in cfg.blocks if b not in apart)
     parts = [dataclasses.replace(cfg, blocks=rest)] if rest else []
-    return parts + [dataclasses.replace(cfg, blocks=(b,), stats_floor_db=None) for b in apart]
+    return tuple(parts + [dataclasses.replace(cfg, blocks=(b,), stats_floor_db=None) for b in apart])
 
 
 def _columns(cfg: FeatureConfig, blocks: Sequence[str]) -> np.ndarray:
