@@ -668,8 +668,8 @@ class _FeatureStore:
                                                            None, list[list[list[np.ndarray]]] | None]:
         """What :func:`_fit_one` takes of the training clips ``man`` besides the originals: ``(channel copies
         [augmented, microphone, babble, in that order], narrowband copies or None, voice copies or None)``, each as
-        ``[copy][clip]`` lists of windows. The voice copies are asked for first, so in one pool (:meth:`prefetch`) a
-        clip's two copies share a chunk of jobs, and so a worker and its vocoder analysis (dataset._world_analysis)."""
+        ``[copy][clip]`` lists of windows. (:func:`ser.dataset.extract_all` hands all of a clip's jobs to one worker,
+        so its voice copies share the vocoder analysis and its narrowband copies the augmented signals.)"""
         tc = self.tc
         if not tc.augment:
             return [], None, None
