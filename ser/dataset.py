@@ -6,6 +6,8 @@ only and stay in its split (only the training split is augmented).
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import hashlib
 import os
 from collections.abc import Callable, Sequence
@@ -316,35 +318,26 @@ def _seed(key: str) -> int:
     return int(hashlib.sha1(key.encode()).hexdigest()[:8], 16)
 
 
-#: The last few augmented copies made in this process, by what makes them (:func:`_augmented`). An augmented copy and
-#: its narrowband version (``Job.narrow`` with the same ``aug``) are the same signal up to the narrowband line, and
-#: :func:`extract_all` hands a clip's jobs to one worker one after the other, so the second reuses the first's
-#: (about 60 % of a narrowband copy's work: the voice and channel stages, loading the babble voices).
-_AUGMENTED: dict[tuple, np.ndarray] = {}
-_AUGMENTED_KEEP = 4
-
-
 def _augmented(job: Job, content: str, sr: int) -> np.ndarray:
     """The augmented copy ``job.aug`` (>= 1) of ``job``'s clip, ``[shape=(n,)]`` float32 at ``sr``: voice and, with
-    ``job.channel``, the session's recording channel (:func:`augment`). Deterministic in the job's fields that make it,
-    so the last few made are kept (:data:`_AUGMENTED`); returns a copy of the kept array."""
-    key = (content, sr, job.aug, job.seed, job.strength, job.channel, tuple(job.babble), job.mic, job.device,
-           tuple(job.talkers), job.big_rooms, job.mains)
-    hit = _AUGMENTED.get(key)
-    if hit is not None:
-        return hit.copy()
+    ``job.channel``, the session's recording channel (:func:`augment`); a copy of :func:`_augmented_kept`'s array. An
+    augmented copy and its narrowband version (``Job.narrow``, the same job otherwise) are the same signal up to the
+    narrowband line, and :func:`extract_all` hands a clip's jobs to one worker one after the other, so the second
+    reuses the first's (about 60 % of a narrowband copy's work: the voice and channel stages, the babble voices)."""
+    return _augmented_kept(dataclasses.replace(job, narrow=False, narrow_bands=False), content, sr).copy()
+
+
+@functools.lru_cache(maxsize=4)
+def _augmented_kept(job: Job, content: str, sr: int) -> np.ndarray:
+    """:func:`_augmented` of a job without its narrowband stage, the last few kept in this process (do not write)."""
     seed = _seed(f"{content}-{job.aug}-{job.seed}")
     channel_seed = None
     if job.channel:  # the chain is the session's; the noise differs per clip
         channel_seed = _seed(f"{job.channel}-{job.aug}-{job.seed}")
     others = [audio.load(p, sr=sr) for p in job.babble]
-    y = augment(audio.load(job.path, sr=sr), sr=sr, seed=seed, strength=job.strength, channel_seed=channel_seed,
-                others=others, mic=job.mic, device=job.device, talkers=tuple(job.talkers), big_rooms=job.big_rooms,
-                mains=job.mains)
-    while len(_AUGMENTED) >= _AUGMENTED_KEEP:
-        _AUGMENTED.pop(next(iter(_AUGMENTED)))
-    _AUGMENTED[key] = y
-    return y.copy()
+    return augment(audio.load(job.path, sr=sr), sr=sr, seed=seed, strength=job.strength, channel_seed=channel_seed,
+                   others=others, mic=job.mic, device=job.device, talkers=tuple(job.talkers),
+                   big_rooms=job.big_rooms, mains=job.mains)
 
 
 def _work(job: Job, cfg: FeatureConfig, cache_root: str | None, use_cache: bool,

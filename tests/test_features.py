@@ -212,10 +212,10 @@ def test_extract_all_gives_a_clips_jobs_to_one_worker_and_a_narrowband_copy_reus
     made = []
     real = dataset.augment
     monkeypatch.setattr(dataset, "augment", lambda y, **kw: made.append(kw["seed"]) or real(y, **kw))
-    dataset._AUGMENTED.clear()
+    dataset._augmented_kept.cache_clear()
     got = dataset.extract_all(jobs, cfg, use_cache=False, workers=1)
     assert len(made) == 2  # once per clip and copy, not once per job
-    dataset._AUGMENTED.clear()
+    dataset._augmented_kept.cache_clear()
     alone = dataset._work(jobs[3], cfg, None, False)  # the narrowband copy from scratch
     assert len(made) == 3
     assert all(np.array_equal(x, y) for x, y in zip(got[3], alone, strict=True))
