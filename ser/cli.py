@@ -72,7 +72,7 @@ def _cmd_train(a: argparse.Namespace) -> int:
     from .models import ModelConfig, recipe_defaults
     from .train import DEFAULT_MIN_LR, TrainConfig, train
 
-    def speakers(s: str | None) -> tuple[str, ...]:
+    def names(s: str | None) -> tuple[str, ...]:
         return tuple(x.strip() for x in s.split(",") if x.strip()) if s else ()
 
     d = recipe_defaults(a.model_type)  # per-model-type defaults (ser.models)
@@ -83,7 +83,7 @@ def _cmd_train(a: argparse.Namespace) -> int:
                              stats_floor_db=a.stats_floor_db, trim_noise=a.trim_noise,
                              denoise=None if a.denoise == "off" else a.denoise,
                              blocks=DEFAULT_BLOCKS + (("whisper",) if a.whisper else ()),
-                             whisper_compute=a.whisper_compute)
+                             whisper_compute=a.whisper_compute, centred_blocks=names(a.centre_blocks))
         mcfg = ModelConfig(model_type=a.model_type, dropout=a.dropout, learning_rate=a.lr, width=a.width,
                            l2=pick(a.l2, "l2"), prosody_weight=a.prosody_weight, voice_weight=a.voice_weight,
                            speech_weight=a.speech_weight, whisper_weight=a.whisper_weight)
@@ -95,13 +95,13 @@ def _cmd_train(a: argparse.Namespace) -> int:
         features=fcfg, epochs=pick(a.epochs, "epochs"), batch_size=pick(a.batch_size, "batch_size"),
         patience=pick(a.patience, "patience"), min_lr=DEFAULT_MIN_LR if a.min_lr is None else a.min_lr,
         folds=a.folds,
-        ensemble=a.ensemble, test_speakers=speakers(a.test_speakers), val_speakers=speakers(a.val_speakers),
+        ensemble=a.ensemble, test_speakers=names(a.test_speakers), val_speakers=names(a.val_speakers),
         n_test_speakers=a.n_test, n_val_speakers=pick(a.n_val, "n_val"), augment=a.augment, augment_strength=a.augment_strength,
         original_weight=a.original_weight, studio_weight=a.studio_weight, studio_power=a.studio_power, studio_l2=a.studio_l2, channel_l2=a.channel_l2,
         channel_hidden=a.channel_hidden, channel_epochs=a.channel_epochs,
         channel_speech_weight=a.channel_speech_weight, narrowband=not a.no_narrowband, babble_copies=a.babble_copies,
         mic_copies=a.mic_copies, mic_chains=a.mic_chains, mic_clips=a.mic_clips,
-        labels=speakers(a.labels), label_space=a.label_space, seed=a.seed, cache_dir=a.cache_dir, use_cache=not a.no_cache,
+        labels=names(a.labels), label_space=a.label_space, seed=a.seed, cache_dir=a.cache_dir, use_cache=not a.no_cache,
         channels=not a.no_channels, mic=a.mic, device_chains=a.device_chains, big_rooms=a.big_rooms,
         mains=a.mains, voice_copies=a.voice_copies,
         narrow_bands=not a.no_narrow_bands,
@@ -478,6 +478,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--stats-floor-db", type=float, default=None, metavar="DB",
                    help="functionals over the frames within DB dB of each window's loud frames only (default: all "
                         "frames): noise or other voices in the pauses and ends of a noisy clip are left out")
+    t.add_argument("--centre-blocks", default="", metavar="BLOCKS",
+                   help="comma-separated frame blocks whose mean over each window is removed before the functionals "
+                        "(window mean normalisation: a microphone's or room's steady colouring cancels out of them); "
+                        "'' for none (default: none)")
     t.add_argument("--no-utterance-norm", action="store_true",
                    help="keep each clip's own feature means (default: normalised per utterance)")
     t.add_argument("--no-trim", action="store_true", help="keep leading/trailing silence")

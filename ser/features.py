@@ -90,6 +90,12 @@ class FeatureConfig:
     # the ``whisper`` block's encoder arithmetic (ser.whisper.COMPUTE_TYPES): the shipped recipe's int8; a bundle's
     # config written before the option reads as float32 (from_dict)
     whisper_compute: str = "int8"
+    # plain blocks whose per-band mean over a window's (loud) frames is removed before the functionals of a stats
+    # model (window mean normalisation): a steady colouring of the microphone or room, a fixed gain per band, cancels
+    # out of their location functionals (mean, p1 ... p99), and their mean columns are 0; spread, shape and slope do
+    # not move. Sequence models normalise every block per utterance already (utterance_norm). Names not in ``blocks``
+    # are left out (``ser train --centre-blocks mel``).
+    centred_blocks: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         unknown = set(self.blocks) - set(BLOCKS)
@@ -122,6 +128,11 @@ class FeatureConfig:
         if self.voice_layout not in voice.LAYOUTS:
             raise ValueError(f"unknown voice_layout {self.voice_layout!r}; known: {voice.LAYOUTS}")
         object.__setattr__(self, "blocks", tuple(b for b in BLOCKS if b in self.blocks))
+        not_plain = set(self.centred_blocks) - set(BLOCKS[: BLOCKS.index("voice")])
+        if not_plain:
+            raise ValueError(f"centred_blocks must be plain frame blocks ({', '.join(BLOCKS[: BLOCKS.index('voice')])}), "
+                             f"not {sorted(not_plain)}")
+        object.__setattr__(self, "centred_blocks", tuple(b for b in self.blocks if b in self.centred_blocks))
 
     # -- sizes ---------------------------------------------------------------------------------
     @property
@@ -197,6 +208,7 @@ class FeatureConfig:
         d = dataclasses.asdict(self)
         d["blocks"] = list(self.blocks)
         d["functionals"] = list(self.functionals)
+        d["centred_blocks"] = list(self.centred_blocks)
         return d
 
     @classmethod
@@ -208,6 +220,7 @@ class FeatureConfig:
         d = dict(d)
         d["blocks"] = tuple(d.get("blocks", _FIRST_BLOCKS))  # the level block came with level_db
         d["functionals"] = tuple(d.get("functionals", BASIC_FUNCTIONALS))
+        d["centred_blocks"] = tuple(d.get("centred_blocks", ()))  # bundles written before it centred no block
         d.setdefault("level_db", None)  # bundles written before level normalisation analysed the raw level
         d.setdefault("speech_step", cls.speech_step)  # only used with the speech block, which came with it
         d.setdefault("trim_noise", False)  # bundles written before it trimmed at trim_db below the peak only
@@ -641,12 +654,32 @@ def loud_frames(frames: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
     return frames[keep] if int(keep.sum()) >= MIN_LOUD_FRAMES else frames
 
 
+#: Functionals that move with a feature's offset (the others, spread, shape and slope, do not).
+LOCATION_FUNCTIONALS = ("mean", "p1", "p10", "p25", "p50", "p75", "p90", "p99")
+
+
+def _centre(row: np.ndarray, loud: np.ndarray, cfg: FeatureConfig) -> None:
+    """In place: the location functionals of ``cfg.centred_blocks`` in a plain-stats ``row [shape=(len(functionals)
+    * n_plain,)]`` as if each feature's mean over ``loud [shape=(t, n_features)]`` had been subtracted from its
+    frames (the mean columns exactly 0, so a scaler sees a constant, not rounding noise)."""
+    n = cfg.n_plain
+    for block in cfg.centred_blocks:
+        s = cfg.block_slice(block)
+        mu = loud[:, s].astype(np.float64).mean(axis=0)
+        for i, f in enumerate(cfg.functionals):
+            if f in LOCATION_FUNCTIONALS:
+                cols = slice(i * n + s.start, i * n + s.stop)
+                row[cols] = 0.0 if f == "mean" else row[cols] - mu
+
+
 def window_stats(frames: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
     """One window's stats vector ``[shape=(cfg.n_stats,)]`` from its frames ``[shape=(t, cfg.n_features)]``: every
-    functional of the plain features, the ``voice`` block's mean (both over :func:`loud_frames`), the window's input
-    level (``level`` block)."""
+    functional of the plain features (those of ``cfg.centred_blocks`` as offsets from their window mean), the ``voice``
+    block's mean (both over :func:`loud_frames`), the window's input level (``level`` block)."""
     loud = loud_frames(frames, cfg)
     parts = [stats(loud[:, : cfg.n_plain], cfg.functionals)]
+    if cfg.centred_blocks and len(loud):
+        _centre(parts[0], loud, cfg)
     if "voice" in cfg.blocks:
         v = loud[:, cfg.block_slice("voice")]
         parts.append(v.mean(axis=0) if len(v) else np.zeros(v.shape[1], dtype=np.float32))

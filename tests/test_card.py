@@ -103,6 +103,10 @@ def test_card_says_which_frames_count():
                          features=FeatureConfig(stats_floor_db=20.0), corpora=("ravdess",), split=split)
     assert "over the frames within 20 dB of the window's loudest ones" in model_card(floor, {"test": TEST}, {})
     assert "within 20 dB" not in model_card(_cfg(split), {"test": TEST}, {})  # the default: every frame
+    centred = BundleConfig(labels=LABELS, model_type="linear", input_kind="stats",
+                           features=FeatureConfig(centred_blocks=("mel",)), corpora=("ravdess",), split=split)
+    assert "of the mel block taken from each window's own mean" in model_card(centred, {"test": TEST}, {})
+    assert "own mean" not in model_card(_cfg(split), {"test": TEST}, {})  # none centred by default
     peak = BundleConfig(labels=LABELS, model_type="linear", input_kind="stats",
                         features=FeatureConfig(trim_noise=False), corpora=("ravdess",), split=split)
     assert "steady noise at its ends too" in model_card(_cfg(split), {"test": TEST}, {})

@@ -386,6 +386,54 @@ def test_stats_floor_keeps_the_talkers_loud_frames():
     assert build_parser().parse_args(["train", "--data", "x", "--out", "y"]).stats_floor_db is None
 
 
+def test_centred_blocks_cancel_a_steady_colouring():
+    """``centred_blocks``: a block's location functionals (mean, p1 ... p99) as offsets from its window mean, so a
+    steady per-band gain (a microphone's or room's colouring) cancels; spread, shape and slope stay as they were;
+    the cached frames are shared; old bundles centre nothing."""
+    from scipy.signal import lfilter
+
+    blocks = ("mfcc", "mel", "energy", "level")
+    cfg, cen = F.FeatureConfig(blocks=blocks), F.FeatureConfig(blocks=blocks, centred_blocks=("mel", "prosody"))
+    assert cen.centred_blocks == ("mel",) and cen.digest() == cfg.digest()  # not in blocks: left out; frames shared
+    assert F.FeatureConfig.from_dict(cen.to_dict()) == cen
+    old = cen.to_dict()
+    del old["centred_blocks"]
+    assert F.FeatureConfig.from_dict(old).centred_blocks == ()
+    y = speechlike(2.0)
+    frames = F.extract(y, cfg, trimmed=True)
+    x, xc = F.window_stats(frames, cfg), F.window_stats(frames, cen)
+    n, mel = cfg.n_plain, cfg.block_slice("mel")
+
+    def cols(f: str, s: slice) -> np.ndarray:
+        i = cfg.functionals.index(f) * n
+        return np.arange(i + s.start, i + s.stop)
+
+    mu = frames[:, mel].astype(np.float64).mean(axis=0)
+    assert np.all(xc[cols("mean", mel)] == 0.0)
+    for f in ("p1", "p50", "p99"):
+        assert np.allclose(xc[cols(f, mel)], x[cols(f, mel)] - mu, atol=1e-4)
+    other = np.setdiff1d(np.arange(cfg.n_stats), np.concatenate(
+        [cols(f, mel) for f in F.LOCATION_FUNCTIONALS]))
+    assert np.array_equal(xc[other], x[other])  # mfcc, energy, level and the mel block's spread and shape
+    shifted = frames.copy()
+    shifted[:, mel] += np.linspace(-3.0, 2.0, mel.stop - mel.start, dtype=np.float32)  # a fixed gain per band
+    assert np.allclose(F.window_stats(shifted, cen)[cols("p90", mel)], xc[cols("p90", mel)], atol=1e-4)
+    # a real colouring (a one-pole low-pass): the mel block's location moves far less once centred
+    coloured = F.extract(lfilter([0.5], [1.0, -0.5], y).astype(np.float32), cfg, trimmed=True)
+    loc = np.concatenate([cols(f, mel) for f in F.LOCATION_FUNCTIONALS])
+    moved = np.abs(F.window_stats(coloured, cfg)[loc] - x[loc]).mean()
+    assert np.abs(F.window_stats(coloured, cen)[loc] - xc[loc]).mean() < 0.5 * moved
+    with pytest.raises(ValueError, match="centred_blocks must be plain"):
+        F.FeatureConfig(centred_blocks=("voice",))
+    with pytest.raises(ValueError, match="centred_blocks must be plain"):
+        F.FeatureConfig(centred_blocks=("loudness",))
+    from ser.cli import build_parser
+
+    parse = build_parser().parse_args
+    assert parse(["train", "--data", "x", "--out", "y"]).centre_blocks == ""
+    assert parse(["train", "--data", "x", "--out", "y", "--centre-blocks", "mel"]).centre_blocks == "mel"
+
+
 def test_microphone_chains_fire_per_session_and_keep_other_sessions_cache(tmp_path, monkeypatch):
     """``mic_chain`` P: a share P of the microphone copies' sessions (speaker + copy seed) also pass a random recording
     channel after the microphone, every clip of a session alike; sessions without one keep the old cache tag."""
