@@ -73,8 +73,8 @@ def model_card(cfg: BundleConfig, metrics: dict[str, Any], eda: dict[str, Any]) 
            "noise or other voices in the pauses)" if cfg.input_kind == "stats" and fc.stats_floor_db is not None
            else "")
         + (f"; the location functionals (mean, percentiles) of the {' and '.join(fc.centred_blocks)} "
-           f"block{'s' if len(fc.centred_blocks) > 1 else ''} taken from each window's own mean (a microphone's or "
-           "room's steady colouring cancels out of them)" if cfg.input_kind == "stats" and fc.centred_blocks else "")
+           f"block{'s' if len(fc.centred_blocks) > 1 else ''} taken from each window's own mean, so a microphone's "
+           "steady colouring (a fixed gain per band) cancels out of them" if cfg.input_kind == "stats" and fc.centred_blocks else "")
         + ("; each clip's leading and trailing silence trimmed, and steady noise at its ends too" if fc.trim_noise
            else "")
         + (f"; the noise under the speech suppressed in the {_DENOISE_TEXT[fc.denoise]} (spectral subtraction of "

@@ -478,10 +478,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--stats-floor-db", type=float, default=None, metavar="DB",
                    help="functionals over the frames within DB dB of each window's loud frames only (default: all "
                         "frames): noise or other voices in the pauses and ends of a noisy clip are left out")
-    t.add_argument("--centre-blocks", default="", metavar="BLOCKS",
+    t.add_argument("--centre-blocks", default="mel", metavar="BLOCKS",
                    help="comma-separated frame blocks whose mean over each window is removed before the functionals "
                         "(window mean normalisation: a microphone's or room's steady colouring cancels out of them); "
-                        "'' for none (default: none)")
+                        "'' for none (default: mel, the shipped recipe: benchmarks/EXPERIMENTS.md, session 38)")
     t.add_argument("--no-utterance-norm", action="store_true",
                    help="keep each clip's own feature means (default: normalised per utterance)")
     t.add_argument("--no-trim", action="store_true", help="keep leading/trailing silence")

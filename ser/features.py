@@ -94,7 +94,7 @@ class FeatureConfig:
     # model (window mean normalisation): a steady colouring of the microphone or room, a fixed gain per band, cancels
     # out of their location functionals (mean, p1 ... p99), and their mean columns are 0; spread, shape and slope do
     # not move. Sequence models normalise every block per utterance already (utterance_norm). Names not in ``blocks``
-    # are left out (``ser train --centre-blocks mel``).
+    # are left out; ``ser train`` centres the mel block (the shipped recipe; ``--centre-blocks``).
     centred_blocks: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
