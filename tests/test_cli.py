@@ -169,6 +169,7 @@ def test_train_refuses_bad_settings_with_a_message(tmp_path, capsys):
                                ("--channel-epochs", "-3", "--channel-epochs must be 0 or more"),
                                ("--speech-weight", "0", "speech_weight must be positive"),
                                ("--whisper-weight", "0", "whisper_weight must be positive"),
+                               ("--centre-blocks", "mel,voice", "centred_blocks must be plain frame blocks"),
                                ("--channel-speech-weight", "-1", "--channel-speech-weight must be positive")]:
         assert main(["train", "--data", str(tmp_path), "--out", str(tmp_path / "m"), flag, value]) == 2
         err = capsys.readouterr().err
