@@ -41,6 +41,9 @@ DEFAULT_BLOCKS = tuple(b for b in BLOCKS if b != "whisper")
 #: Blocks cached apart from the others (:class:`FeatureCache`): adding one to a config reuses the cached frames of
 #: the rest and computes only it.
 CACHED_APART = ("whisper",)
+#: Blocks whose frame features get every functional in a window's stats (``FeatureConfig.n_plain``): all but the
+#: ``voice`` and ``whisper`` blocks (their own functionals) and ``level`` (one value).
+PLAIN_BLOCKS = tuple(b for b in BLOCKS if b not in ("voice", "whisper", "level"))
 #: Blocks of bundles written before the config listed its blocks.
 _FIRST_BLOCKS = ("mfcc", "delta", "delta2", "chroma", "contrast", "mel", "energy")
 #: Noise suppression before analysis (``FeatureConfig.denoise``, :mod:`ser.denoise`): none, the spectral blocks'
@@ -128,9 +131,9 @@ class FeatureConfig:
         if self.voice_layout not in voice.LAYOUTS:
             raise ValueError(f"unknown voice_layout {self.voice_layout!r}; known: {voice.LAYOUTS}")
         object.__setattr__(self, "blocks", tuple(b for b in BLOCKS if b in self.blocks))
-        not_plain = set(self.centred_blocks) - set(BLOCKS[: BLOCKS.index("voice")])
+        not_plain = set(self.centred_blocks) - set(PLAIN_BLOCKS)
         if not_plain:
-            raise ValueError(f"centred_blocks must be plain frame blocks ({', '.join(BLOCKS[: BLOCKS.index('voice')])}), "
+            raise ValueError(f"centred_blocks must be plain frame blocks ({', '.join(PLAIN_BLOCKS)}), "
                              f"not {sorted(not_plain)}")
         object.__setattr__(self, "centred_blocks", tuple(b for b in self.blocks if b in self.centred_blocks))
 
