@@ -150,7 +150,6 @@ def truncated(model_bin: bytes, layers: int) -> bytes:
     version = take("I")
     if version != 6:
         raise WhisperUnavailable(f"cannot cut the whisper encoder: model.bin format {version}, not 6")
-    head_start = 4
     name = text()
     if name.rstrip(b"\0") != b"WhisperSpec":
         raise WhisperUnavailable(f"cannot cut the whisper encoder: {name!r} is not a Whisper model")
@@ -168,8 +167,7 @@ def truncated(model_bin: bytes, layers: int) -> bytes:
         m = _LAYER.match(var.rstrip(b"\0").decode())
         if m is None or int(m.group(1)) < layers:
             kept.append(bytes(b[start:o]))
-    out = bytes(b[:4]) + bytes(b[head_start:head_end]) + struct.pack("I", len(kept)) + b"".join(kept)
-    return out + bytes(b[o:])  # the aliases
+    return bytes(b[:head_end]) + struct.pack("I", len(kept)) + b"".join(kept) + bytes(b[o:])  # then the aliases
 
 
 class _Model:
