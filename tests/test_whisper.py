@@ -246,3 +246,17 @@ def test_the_multilingual_base_encoder_cut_to_three_layers_is_the_shipped_recipe
                        ({"whisper_model": "tiny.en", "whisper_layers": 5}, "whisper tiny.en has 4 encoder layers")]:
         with pytest.raises(ValueError, match=words):
             dataclasses.replace(shipped, **bad)
+
+
+def test_two_threads_give_the_same_states_and_workers_use_one(monkeypatch):
+    """A main process runs an encoder call on up to 2 threads (latency), bit for bit what 1 thread gives; a worker
+    process (its pool runs one worker per core already) on 1."""
+    import multiprocessing
+    import os
+
+    mel = whisper.log_mel(whisper.scaled(_voiced(2.0, seed=9)))
+    one, two = (whisper._Model(name="base", layers=3, compute_type="int8", threads=t) for t in (1, 2))
+    np.testing.assert_array_equal(one.encode(mel), two.encode(mel))
+    assert multiprocessing.parent_process() is not None or whisper._threads() == min(2, os.cpu_count() or 1)
+    monkeypatch.setattr(multiprocessing, "parent_process", lambda: object())
+    assert whisper._threads() == 1
