@@ -155,8 +155,10 @@ class Scorer:
     """
 
     def __init__(self, model: str | None, threshold: float | None, labels: Sequence[str], cwd: str = "") -> None:
+        from . import whisper
         from .predict import Predictor
 
+        whisper.use_threads(1)  # Ray runs one scorer per core: an encoder call on 2 threads would oversubscribe them
         self.predictor = Predictor(model, threshold=threshold)
         self.labels = tuple(labels)
         self.cwd = cwd  # the driver's folder: relative inputs are read from there, reported as given

@@ -219,12 +219,26 @@ class _Model:
         return np.asarray(out, dtype=np.float32)[0]
 
 
+#: CPU threads of one encoder call in this process, if :func:`use_threads` set them.
+_THREADS: int | None = None
+
+
+def use_threads(n: int) -> None:
+    """Run this process's encoder calls on ``n`` threads (models loaded after the call): a worker of a pool that runs
+    one worker per core (a Ray scorer) asks for 1."""
+    global _THREADS
+    _THREADS = max(1, int(n))
+
+
 def _threads() -> int:
     """CPU threads of one encoder call: 2 in a main process with 2 or more cores (a prediction's latency: a 3 s
     window of base's first 3 layers takes 15 ms instead of 27 on two cores, the same numbers to the last bit), 1 in a
-    worker process (feature and batch-prediction pools already run one worker per core)."""
+    worker process (feature and batch-prediction pools already run one worker per core), or what
+    :func:`use_threads` set."""
     import multiprocessing
 
+    if _THREADS is not None:
+        return _THREADS
     return 1 if multiprocessing.parent_process() is not None else min(2, os.cpu_count() or 1)
 
 

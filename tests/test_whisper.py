@@ -260,3 +260,7 @@ def test_two_threads_give_the_same_states_and_workers_use_one(monkeypatch):
     assert multiprocessing.parent_process() is not None or whisper._threads() == min(2, os.cpu_count() or 1)
     monkeypatch.setattr(multiprocessing, "parent_process", lambda: object())
     assert whisper._threads() == 1
+    monkeypatch.setattr(multiprocessing, "parent_process", lambda: None)
+    monkeypatch.setattr(whisper, "_THREADS", None)
+    whisper.use_threads(1)  # a Ray scorer's choice: one thread, though Ray's workers are no multiprocessing children
+    assert whisper._threads() == 1
