@@ -172,10 +172,10 @@ def truncated(model_bin: bytes, layers: int) -> bytes:
 
 
 class _Model:
-    """One CTranslate2 Whisper model on one CPU thread (calls from several threads queue inside CTranslate2).
+    """One CTranslate2 Whisper model (calls from several threads queue inside CTranslate2).
 
     ``path``: a folder holding ``model.bin`` (tests); else the wheels of encoder ``name``. ``layers``: keep only the
-    encoder's first ``layers`` layers (None: all). ``threads``: CPU threads of one call (None: :func:`threads`)."""
+    encoder's first ``layers`` layers (None: all). ``threads``: CPU threads of one call (None: :func:`_threads`)."""
 
     def __init__(self, path: Path | None = None, *, compute_type: str = "float32", name: str = "tiny.en",
                  layers: int | None = None, threads: int | None = None) -> None:
@@ -190,21 +190,23 @@ class _Model:
             if not f.is_file():
                 raise WhisperUnavailable(f"the whisper encoder {f} is missing: reinstall "
                                          f"{' and '.join(req for _, req, _ in enc.parts)}")
-        h = hashlib.sha256()
-        for f in files:
-            with open(f, "rb") as fh:
-                for chunk in iter(lambda fh=fh: fh.read(1 << 22), b""):
-                    h.update(chunk)
-        if h.hexdigest() != enc.sha256:
-            raise WhisperUnavailable(f"{files[0]} is not the whisper encoder the models were trained with (SHA-256 "
-                                     f"{h.hexdigest()[:12]}…, expected {enc.sha256[:12]}…)")
+        cut = layers is not None and layers < enc.layers
         in_memory = None
-        if len(files) > 1 or (layers is not None and layers < enc.layers):
+        if len(files) > 1 or cut:  # joined and/or cut in memory: the bytes are read once, hashed there
             weights = b"".join(f.read_bytes() for f in files)
-            if layers is not None and layers < enc.layers:
-                weights = truncated(weights, layers)
+            digest = hashlib.sha256(weights).hexdigest()
+        else:  # loaded from its file by CTranslate2: hashed as a stream
+            h = hashlib.sha256()
+            with open(files[0], "rb") as fh:
+                for chunk in iter(lambda: fh.read(1 << 22), b""):
+                    h.update(chunk)
+            digest = h.hexdigest()
+        if digest != enc.sha256:
+            raise WhisperUnavailable(f"{files[0]} is not the whisper encoder the models were trained with (SHA-256 "
+                                     f"{digest[:12]}…, expected {enc.sha256[:12]}…)")
+        if len(files) > 1 or cut:
             in_memory = {f.name: f.read_bytes() for f in folder.iterdir() if f.is_file() and "model.bin" not in f.name}
-            in_memory["model.bin"] = weights
+            in_memory["model.bin"] = truncated(weights, layers) if cut else weights
         try:
             self.model = ctranslate2.models.Whisper(str(folder), device="cpu", compute_type=compute_type,
                                                     intra_threads=threads or _threads(), inter_threads=1,
