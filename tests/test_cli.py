@@ -171,6 +171,8 @@ def test_train_refuses_bad_settings_with_a_message(tmp_path, capsys):
                                ("--whisper-weight", "0", "whisper_weight must be positive"),
                                ("--centre-blocks", "mel,voice", "centred_blocks must be plain frame blocks"),
                                ("--whisper-layers", "7", "whisper base has 6 encoder layers"),
+                               ("--whisper-layers", "2,9", "whisper base has 6 encoder layers"),
+                               ("--whisper-layers", "two", "whisper layers must be numbers like 3 or 2,3"),
                                ("--channel-speech-weight", "-1", "--channel-speech-weight must be positive")]:
         assert main(["train", "--data", str(tmp_path), "--out", str(tmp_path / "m"), flag, value]) == 2
         err = capsys.readouterr().err
@@ -216,7 +218,9 @@ def test_train_whisper_flags_make_the_shipped_feature_config(monkeypatch, tmp_pa
     assert main(base) == 0 and main([*base, "--whisper"]) == 0
     assert main([*base, "--whisper", "--whisper-compute", "float32", "--whisper-weight", "2"]) == 0
     assert main([*base, "--whisper", "--whisper-model", "tiny.en", "--whisper-layers", "0"]) == 0
-    plain, shipped, f32, tiny = seen
+    assert main([*base, "--whisper", "--whisper-layers", "3,2"]) == 0
+    plain, shipped, f32, tiny, mixed = seen
+    assert mixed.features.whisper_layers == (2, 3)
     assert plain.features.blocks == DEFAULT_BLOCKS
     assert set(shipped.features.blocks) == {*DEFAULT_BLOCKS, "whisper"} and shipped.features.whisper_compute == "int8"
     assert (shipped.features.whisper_model, shipped.features.whisper_layers) == ("base", 3)

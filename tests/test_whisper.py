@@ -248,6 +248,58 @@ def test_the_multilingual_base_encoder_cut_to_three_layers_is_the_shipped_recipe
             dataclasses.replace(shipped, **bad)
 
 
+def test_an_onnx_graph_of_the_encoder_gives_ctranslate2s_states_of_several_layers_in_one_pass():
+    """:mod:`ser.whisper_graph` writes the encoder of a ``model.bin`` as an ONNX graph with one output per chosen
+    layer: in float32 each is CTranslate2's cut encoder's; :class:`whisper._GraphModel` averages them, in int8 close
+    to float32 and bit for bit the same on 1 or 2 threads; the graph is the same bytes every time; a file that is no
+    Whisper model is a clear error."""
+    import onnxruntime as ort
+
+    from ser import whisper_graph
+
+    (f,) = whisper.model_files("tiny.en")
+    b = f.read_bytes()
+    mel = whisper.log_mel(whisper.scaled(_voiced(2.35, seed=11)))  # an odd number of frames: ceil(m / 2) states
+    session = ort.InferenceSession(whisper_graph.serialized(b, [2, 1], compute="float32"),
+                                   providers=["CPUExecutionProvider"])
+    one, two = (x[0] for x in session.run(["layer_1", "layer_2"], {"mel": mel[None]}))
+    assert one.shape == (118, whisper.DIM)
+    for k, got in ((1, one), (2, two)):
+        np.testing.assert_allclose(got, whisper._model("float32", "tiny.en", k).encode(mel), atol=1e-3)
+    f32 = whisper._GraphModel(b, compute_type="float32", layers=(1, 2)).encode(mel)
+    np.testing.assert_allclose(f32, (one + two) / 2, atol=1e-5)
+    q1, q2 = (whisper._GraphModel(b, compute_type="int8", layers=(1, 2), threads=t).encode(mel) for t in (1, 2))
+    np.testing.assert_array_equal(q1, q2)
+    assert q1.dtype == np.float32 and np.linalg.norm(q1 - f32) / np.linalg.norm(f32) < 0.2
+    assert whisper_graph.serialized(b, (1, 2)) == whisper_graph.serialized(b, (2, 1))
+    with pytest.raises(whisper.WhisperUnavailable, match="not a CTranslate2 Whisper"):
+        whisper._GraphModel(b"\x06\x00\x00\x00" + b"x" * 40, layers=(1, 2))
+
+
+def test_several_layers_are_one_setting_with_its_own_digest():
+    """``whisper_layers`` of two or more layers (any order, ``"2,3"`` on the command line) is one sorted tuple that
+    survives JSON, has its own cache digest, and is level-invariant like one layer; bad sets are clear errors."""
+    import json
+
+    cfg = FeatureConfig(blocks=WITH.blocks, whisper_layers=[3, 2])
+    assert cfg.whisper_layers == (2, 3) and whisper.layer_spec("3+2") == (2, 3)
+    assert FeatureConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+    assert dataclasses.replace(cfg, whisper_layers=[3]).whisper_layers == 3
+    digests = {c.digest() for c in (cfg, *(dataclasses.replace(cfg, whisper_layers=k) for k in (2, 3, (1, 3))))}
+    assert len(digests) == 4
+    for bad, words in [((2, 2), "two or more of them"), ((0, 3), "6 encoder layers"), ((3, 7), "6 encoder layers"),
+                       ("2,x", "numbers like 3 or 2,3")]:
+        with pytest.raises(ValueError, match=words):
+            dataclasses.replace(cfg, whisper_layers=bad)
+    y = _voiced(2.5, seed=12)
+    quiet = whisper.frames(y * 0.1, 1 + y.size // 160, model="base", layers=(2, 3))
+    loud = whisper.frames(y * 4.0, 1 + y.size // 160, model="base", layers=(2, 3))
+    assert quiet.shape == (512, 1 + y.size // 160)
+    np.testing.assert_allclose(quiet, loud, atol=2e-3)
+    f = extract(y, cfg, trimmed=True)
+    assert f.shape[1] == cfg.n_features and np.isfinite(f).all()
+
+
 def test_two_threads_give_the_same_states_and_workers_use_one(monkeypatch):
     """A main process runs an encoder call on up to 2 threads (latency), bit for bit what 1 thread gives; a worker
     process (its pool runs one worker per core already) on 1."""
