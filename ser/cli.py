@@ -484,10 +484,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--whisper-model", choices=("base", "tiny.en"), default="base",
                    help="the whisper block's encoder: base (default, as the shipped model: multilingual, 6 layers of "
                         "512) or tiny.en (English only, 4 layers of 384; the shipped model before session 39)")
-    t.add_argument("--whisper-layers", default="3", metavar="N[,M...]",
-                   help="the output of the encoder's first N layers (default 3, as the shipped model: a recogniser's "
-                        "middle layers keep how something was said; 0: all layers), or the mean of several layers' "
-                        "outputs in one pass (e.g. 2,3; run by ONNX Runtime)")
+    t.add_argument("--whisper-layers", default="2,3", metavar="N[,M...]",
+                   help="the mean of the outputs of the encoder's layers N, M ... from one pass run by ONNX Runtime "
+                        "(default 2,3, as the shipped model: a recogniser's middle layers keep how something was "
+                        "said), or one number N: the output of its first N layers by CTranslate2 (0: all layers)")
     t.add_argument("--whisper-compute", choices=("float32", "int8"), default="int8",
                    help="the whisper block's encoder arithmetic: int8 (default, as the shipped model; weights in 8 "
                         "bits, about 0.6-0.75 times float32's time, the same K-fold UAR within 0.002) or float32")

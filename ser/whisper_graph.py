@@ -27,6 +27,8 @@ from .errors import SERError
 
 #: CTranslate2's data type codes (``ctranslate2::DataType``) → numpy.
 _DTYPES = {0: np.float32, 1: np.int8, 2: np.int16, 3: np.int32, 4: np.float16}
+#: Version of the graphs this module writes (part of a kept graph's file name, :func:`ser.whisper._graph`).
+VERSION = 1
 #: ONNX opset of the graph (``Gelu`` and ``LayerNormalization`` are standard operators from 20 and 17).
 OPSET = 20
 

