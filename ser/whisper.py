@@ -138,42 +138,17 @@ _LAYER = re.compile(r"encoder/layer_(\d+)/")
 def truncated(model_bin: bytes, layers: int) -> bytes:
     """A CTranslate2 Whisper ``model.bin`` whose encoder keeps only its first ``layers`` layers (its final layer
     norm then applies to their output; CTranslate2 builds as many layers as the file holds). Variables are copied
-    byte for byte; the file format is CTranslate2's binary version 6 (``ModelSpec._serialize``)."""
-    b, o = memoryview(model_bin), 0
+    byte for byte; the file format is CTranslate2's binary version 6 (:func:`ser.whisper_graph.layout`)."""
+    from . import whisper_graph
 
-    def take(fmt: str) -> int:
-        nonlocal o
-        (v,) = struct.unpack_from(fmt, b, o)
-        o += struct.calcsize(fmt)
-        return v
-
-    def text() -> bytes:
-        nonlocal o
-        n = take("H")
-        start, o = o, o + n
-        return bytes(b[start:o])  # with its trailing NUL
-
-    version = take("I")
-    if version != 6:
-        raise WhisperUnavailable(f"cannot cut the whisper encoder: model.bin format {version}, not 6")
-    name = text()
-    if name.rstrip(b"\0") != b"WhisperSpec":
-        raise WhisperUnavailable(f"cannot cut the whisper encoder: {name!r} is not a Whisper model")
-    take("I")  # revision
-    head_end = o
-    n_vars = take("I")
-    kept: list[bytes] = []
-    for _ in range(n_vars):
-        start = o
-        var = text()
-        rank = take("B")
-        o += 4 * rank + 1  # dims, dtype
-        size = take("I")
-        o += size
-        m = _LAYER.match(var.rstrip(b"\0").decode())
-        if m is None or int(m.group(1)) < layers:
-            kept.append(bytes(b[start:o]))
-    return bytes(b[:head_end]) + struct.pack("I", len(kept)) + b"".join(kept) + bytes(b[o:])  # then the aliases
+    try:
+        parts = whisper_graph.layout(model_bin)
+    except whisper_graph.GraphError as e:
+        raise WhisperUnavailable(f"cannot cut the whisper encoder: {e}") from e
+    b = memoryview(model_bin)
+    kept = [bytes(b[v.start : v.end]) for v in parts.variables
+            if (m := _LAYER.match(v.name)) is None or int(m.group(1)) < layers]
+    return bytes(b[: parts.count]) + struct.pack("I", len(kept)) + b"".join(kept) + bytes(b[parts.tail :])
 
 
 class _Model:

@@ -15,6 +15,7 @@ Shapes: input ``mel [shape=(1, 80, m)]`` float32 (Whisper's log-mel, :func:`ser.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import struct
 import tempfile
@@ -37,9 +38,30 @@ class GraphError(SERError):
     """A ``model.bin`` that this module cannot read as a Whisper encoder."""
 
 
-def encoder_variables(model_bin: bytes) -> dict[str, np.ndarray]:
-    """The ``encoder/…`` variables of a CTranslate2 Whisper ``model.bin`` (binary version 6), by name, as read-only
-    views of its bytes (float16 weights stay float16)."""
+@dataclasses.dataclass(frozen=True)
+class Variable:
+    """One named array of a ``model.bin``: its record is ``bytes[start:end]``, its data ``bytes[data:end]``."""
+
+    name: str
+    start: int
+    data: int
+    end: int
+    dims: tuple[int, ...]
+    dtype: type
+
+
+@dataclasses.dataclass(frozen=True)
+class Layout:
+    """Where the parts of a CTranslate2 ``model.bin`` (binary version 6, ``ModelSpec._serialize``) lie: the header
+    up to ``count`` (where the number of variables sits), the variables, then the aliases from ``tail`` on."""
+
+    count: int
+    variables: tuple[Variable, ...]
+    tail: int
+
+
+def layout(model_bin: bytes) -> Layout:
+    """The :class:`Layout` of a CTranslate2 Whisper ``model.bin`` (a clear :class:`GraphError` for anything else)."""
     b, o = memoryview(model_bin), 0
 
     def take(fmt: str) -> int:
@@ -55,23 +77,38 @@ def encoder_variables(model_bin: bytes) -> dict[str, np.ndarray]:
         return bytes(b[start:o]).rstrip(b"\0").decode()
 
     try:
-        if take("I") != 6 or text() != "WhisperSpec":
-            raise GraphError("not a CTranslate2 Whisper model.bin (binary version 6)")
+        version = take("I")
+        if version != 6:
+            raise GraphError(f"model.bin format {version}, not 6")
+        name = text()
+        if name != "WhisperSpec":
+            raise GraphError(f"{name!r} is not a CTranslate2 Whisper model")
         take("I")  # revision
-        out: dict[str, np.ndarray] = {}
+        count = o
+        found = []
         for _ in range(take("I")):
+            start = o
             name = text()
             rank = take("B")
             dims = struct.unpack_from(f"{rank}I", b, o)
             o += 4 * rank
             dtype = _DTYPES[take("B")]
             size = take("I")
-            if name.startswith("encoder/"):
-                out[name] = np.frombuffer(b[o : o + size], dtype=dtype).reshape(dims)
+            found.append(Variable(name, start, o, o + size, tuple(dims), dtype))
             o += size
-    except (struct.error, KeyError, UnicodeDecodeError, ValueError) as e:
-        raise GraphError(f"cannot read the whisper model.bin: {e}") from e
-    return out
+    except (struct.error, KeyError, UnicodeDecodeError) as e:
+        raise GraphError(f"not a CTranslate2 Whisper model.bin: {e}") from e
+    if o > len(b):
+        raise GraphError("not a CTranslate2 Whisper model.bin: it ends inside a variable")
+    return Layout(count, tuple(found), o)
+
+
+def encoder_variables(model_bin: bytes) -> dict[str, np.ndarray]:
+    """The ``encoder/…`` variables of a CTranslate2 Whisper ``model.bin``, by name, as read-only views of its bytes
+    (float16 weights stay float16)."""
+    b = memoryview(model_bin)
+    return {v.name: np.frombuffer(b[v.data : v.end], dtype=v.dtype).reshape(v.dims)
+            for v in layout(model_bin).variables if v.name.startswith("encoder/")}
 
 
 def build(variables: dict[str, np.ndarray], layers: Sequence[int]):
