@@ -1,6 +1,8 @@
 """``ser predict --engine ray`` (ser.distributed): Ray Data batch inference into one Parquet file.
 
-One local Ray (2 CPUs, a 200 MB object store) serves the module and is shut down at its end. Checked: the
+One local Ray (2 CPUs, a 200 MB object store) serves the module and is shut down at its end; its workers run at
+the tests' own priority (Ray starts them niced to 15, which starved them behind other busy processes on a shared CI
+machine: the real-clip test took 40 s alone and 519-548 s beside two busy loops). Checked: the
 lazy listing; a folder mixing good and broken files (every file a row, failures with their reason, results
 equal to the in-process Predictor); resume after an interrupted run; the CLI's errors; and (slow) all 1,600+
 clips of ../shared/data scored identically by Ray with 2 workers and by the local path.
@@ -46,6 +48,7 @@ def test_iter_audio_files_walks_folders_and_globs_lazily(tmp_path):
 # -- Ray ------------------------------------------------------------------------------------------------
 
 ray = pytest.importorskip("ray")
+os.environ["RAY_worker_niceness"] = "0"  # read by every Ray this module starts, the CLI's subprocess included
 from ser.distributed import predict_to_parquet  # noqa: E402
 
 
