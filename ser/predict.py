@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -150,6 +151,17 @@ class Predictor:
         self.narrowband_reliability = (quality.NARROWBAND_MEMBER_RELIABILITY
                                        if training.get("narrowband") and training.get("augment")
                                        else quality.NARROWBAND_RELIABILITY)
+
+    def warm_up(self) -> float:
+        """Predict one generated 3 s voiced signal, so that every network the bundle's blocks run is loaded in this
+        process and anything built once per machine (the whisper encoder's graph, :mod:`ser.whisper_graph`, kept in
+        the feature cache) exists before a user's first clip: a container image built with it answers its first
+        request without that wait. Returns the seconds it took."""
+        from .testing import speechlike
+
+        t0 = time.perf_counter()
+        self.predict(speechlike(3.0, sr=self.sample_rate), source="warm-up")
+        return time.perf_counter() - t0
 
     # -- core: the one path from frame features to probabilities --------------------------------
     @property

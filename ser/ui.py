@@ -142,12 +142,16 @@ def get_predictor(bundle_dir: str | None = None) -> Predictor:
     """One thread-safe :class:`~ser.predict.Predictor` per bundle folder, shared by all sessions.
 
     ``bundle_dir``: a bundle folder; default ``$SER_MODEL_DIR`` else ``models/default``. The Keras model is
-    loaded here, once. Raises :class:`~ser.errors.BundleError` (not cached) for a missing/broken bundle.
+    loaded here, once, and warmed up (:meth:`~ser.predict.Predictor.warm_up`: its networks loaded, the whisper
+    graph built on a machine's first run) under the spinner, not in a user's first prediction. Raises
+    :class:`~ser.errors.BundleError` (not cached) for a missing/broken bundle.
     """
     from .predict import Predictor
 
     path = str(bundle_dir) if bundle_dir else str(default_bundle_dir())
-    return Predictor(get_bundle(path))
+    predictor = Predictor(get_bundle(path))
+    predictor.warm_up()
+    return predictor
 
 
 def _bundle_hint() -> str:

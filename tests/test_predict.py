@@ -52,6 +52,15 @@ def test_predict_short_and_long(tiny_bundle):
     assert p.predict(speechlike(2.0, sr=48000), sr=48000).duration == pytest.approx(2.0, abs=0.01)
 
 
+def test_warm_up_predicts_once_and_leaves_no_profile_or_state(tiny_bundle):
+    p = Predictor(tiny_bundle)
+    y = speechlike(2.0, seed=3)
+    before = p.predict(y)
+    took = p.warm_up()
+    assert isinstance(took, float) and took > 0
+    assert p.predict(y).probabilities == before.probabilities  # nothing of the warm-up stays in the predictor
+
+
 def test_predict_rejects_bad_arrays(tiny_bundle):
     p = Predictor(tiny_bundle)
     bad = speechlike(1.0)

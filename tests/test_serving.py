@@ -93,3 +93,16 @@ def test_dockerfile_installs_the_package_and_serves_the_app():
     assert "streamlit" in lines[-1] and "app.py" in lines[-1] and lines[-1].startswith(("CMD", "ENTRYPOINT"))
     ignored = (ROOT / ".dockerignore").read_text().split()
     assert ".venv" in ignored and "data" in ignored  # never bake a virtualenv or corpora into the image
+
+
+def test_dockerfile_warms_the_shipped_model_up_into_the_image(tmp_path):
+    """The image runs :meth:`ser.Predictor.warm_up` as the user that serves it, after the model is copied in; the
+    same command on an empty feature cache builds the whisper encoder's graph there and exits 0."""
+    lines = [ln.strip() for ln in (ROOT / "Dockerfile").read_text().splitlines()]
+    warm = next(i for i, ln in enumerate(lines) if ln.startswith("RUN") and "warm_up()" in ln)
+    assert warm > lines.index("USER ser") > next(i for i, ln in enumerate(lines) if ln.startswith("COPY models/"))
+    code = lines[warm].split("python -c ", 1)[1].strip().strip('"')
+    env = {**os.environ, "SER_CACHE_DIR": str(tmp_path), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert list((tmp_path / "whisper-graphs").glob("*.onnx"))
