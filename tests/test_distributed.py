@@ -48,8 +48,15 @@ def test_iter_audio_files_walks_folders_and_globs_lazily(tmp_path):
 # -- Ray ------------------------------------------------------------------------------------------------
 
 ray = pytest.importorskip("ray")
-os.environ["RAY_worker_niceness"] = "0"  # read by every Ray this module starts, the CLI's subprocess included
 from ser.distributed import predict_to_parquet  # noqa: E402
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _ray_workers_at_normal_priority():
+    """``RAY_worker_niceness=0`` while this module runs: read by every Ray it starts, the CLI's subprocess included."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("RAY_worker_niceness", "0")
+        yield
 
 
 def _ser(*args: str) -> subprocess.CompletedProcess:
