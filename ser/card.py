@@ -80,6 +80,9 @@ def model_card(cfg: BundleConfig, metrics: dict[str, Any], eda: dict[str, Any]) 
            "steady colouring (a fixed gain per band) cancels out of them" if cfg.input_kind == "stats" and fc.centred_blocks else "")
         + ("; each clip's leading and trailing silence trimmed, and steady noise at its ends too" if fc.trim_noise
            else "")
+        + (f"; a clip's ends cut where no frame comes within {fc.trim_talker_db:g} dB of its loud frames for more than "
+           f"{fc.trim_talker_s:g} s (another, quieter voice before or after the talker)" if fc.trim_talker_db is not None
+           else "")
         + (f"; the noise under the speech suppressed in the {_DENOISE_TEXT[fc.denoise]} (spectral subtraction of "
            "each window's own noise estimate)" if fc.denoise else "")
         + f". Frame features every {1000 * fc.hop_length / fc.sample_rate:g} ms: {', '.join(fc.blocks)}."

@@ -81,6 +81,10 @@ class FeatureConfig:
     hop_s: float = 1.0  # hop between windows of a long clip (timeline)
     trim_db: float | None = 30.0  # trim leading/trailing silence quieter than peak - trim_db
     trim_noise: bool = True  # trim steady noise at the ends too, not only what is trim_db below the peak
+    # trim ends where no frame comes within this many dB of the clip's loud frames for longer than trim_talker_s:
+    # another, quieter voice or noise before and after the talker's speech (None: off; :func:`trim_bounds`)
+    trim_talker_db: float | None = None
+    trim_talker_s: float = 0.3
     utterance_norm: bool = True  # per-utterance mean/variance normalisation of sequences
     functionals: tuple[str, ...] = FUNCTIONALS  # utterance statistics for stats models (mlp, linear)
     level_db: float | None = -20.0  # loud frames scaled to this level before analysis (None: raw level)
@@ -128,8 +132,12 @@ class FeatureConfig:
             raise ValueError(f"speech_step must be at least 1, got {self.speech_step}")
         if self.stats_floor_db is not None and not (self.stats_floor_db > 0 and "energy" in self.blocks):
             raise ValueError(f"stats_floor_db must be positive and needs the energy block, got {self.stats_floor_db}")
-        if self.trim_db is None:  # no trimming at all: no noise trimming either
+        if self.trim_db is None:  # no trimming at all: no noise or talker trimming either
             object.__setattr__(self, "trim_noise", False)
+            object.__setattr__(self, "trim_talker_db", None)
+        if self.trim_talker_db is not None and not (self.trim_talker_db > 0 and self.trim_talker_s >= 0):
+            raise ValueError(f"trim_talker_db must be positive and trim_talker_s not negative, got "
+                             f"{self.trim_talker_db} and {self.trim_talker_s}")
         if self.denoise not in DENOISE:
             raise ValueError(f"unknown denoise {self.denoise!r}; known: {', '.join(str(d) for d in DENOISE)}")
         if self.whisper_compute not in whisper.COMPUTE_TYPES:
@@ -269,6 +277,7 @@ class FeatureConfig:
             if self.whisper_model != "tiny.en" or self.whisper_layers is not None:  # tiny.en's digests unchanged
                 keys += ("whisper_layers",)
         keys += ("trim_noise",) if self.trim_noise else ()  # digests of configs without it unchanged
+        keys += ("trim_talker_db", "trim_talker_s") if self.trim_talker_db is not None else ()
         keys += ("denoise",) if self.denoise else ()
         keys += ("remove_dc",) if self.remove_dc else ()
         keys += ("remove_hum",) if self.remove_hum else ()
@@ -368,14 +377,32 @@ def trim_bounds(y: np.ndarray, cfg: FeatureConfig) -> tuple[int, int]:
         if first is not None and last is not None:
             start, end = first * hop, min(y.size, (len(power) - 1 - last) * hop + frame)
             if end - start >= int(0.25 * cfg.sample_rate):
-                return start, end
+                return _talker_bounds(power, start, end, cfg)
     loud = np.flatnonzero(power > base)
     if loud.size == 0:
         return 0, y.size
     start, end = int(loud[0]) * hop, min(y.size, int(loud[-1]) * hop + frame)
     if end - start < int(0.25 * cfg.sample_rate):
         return 0, y.size
-    return start, end
+    return _talker_bounds(power, start, end, cfg)
+
+
+def _talker_bounds(power: np.ndarray, start: int, end: int, cfg: FeatureConfig) -> tuple[int, int]:
+    """``(start, end)`` (samples) narrowed to the talker with ``cfg.trim_talker_db``: ``power [shape=(f,)]`` are the
+    clip's trimming frames; the talker's speech is the frames within ``trim_talker_db`` of the 95th percentile of
+    ``power`` between ``start`` and ``end``, and each end keeps at most ``cfg.trim_talker_s`` beyond it (a soft onset,
+    a decay). What lies further out is quieter than the talker throughout: another voice, babble or noise that
+    ``trim_db`` below the peak keeps. Unchanged when that would leave less than 0.25 s."""
+    if cfg.trim_talker_db is None:
+        return start, end
+    frame, hop = _TRIM_FRAME, _TRIM_HOP
+    first, last = start // hop, max(start // hop, (end - frame) // hop)
+    p = power[first : last + 1]
+    strong = np.flatnonzero(p >= np.percentile(p, _LEVEL_PERCENTILE) * 10.0 ** (-cfg.trim_talker_db / 10.0))
+    ext = int(round(cfg.trim_talker_s * cfg.sample_rate))
+    a = max(start, (first + int(strong[0])) * hop - ext)
+    b = min(end, (first + int(strong[-1])) * hop + frame + ext)
+    return (a, b) if b - a >= int(0.25 * cfg.sample_rate) else (start, end)
 
 
 def clean(y: np.ndarray, cfg: FeatureConfig, *, found: hum.Found = "find") -> np.ndarray:

@@ -123,6 +123,36 @@ def test_trim_noise_drops_steady_noise_at_the_ends():
     assert not build_parser().parse_args(["train", "--data", "x", "--out", "y", "--no-trim-noise"]).trim_noise
 
 
+def test_trim_talker_drops_a_quieter_voice_at_the_ends():
+    """``trim_talker_db``: another voice 20 dB below the talker before and after the speech starts and stops like
+    speech (no steady noise), so both the peak rule and ``trim_noise`` keep it; the rule keeps the talker's speech and
+    at most ``trim_talker_s`` on either side, whatever the input gain. Clips with silent ends trim as before; the
+    setting is in the cache digest only when on, so bundles and caches written without it are unchanged."""
+    off, on = F.FeatureConfig(), F.FeatureConfig(trim_talker_db=15.0)
+    assert off.trim_talker_db is None and off.digest() != on.digest()
+    assert F.FeatureConfig.from_dict(on.to_dict()) == on
+    assert F.FeatureConfig.from_dict({k: v for k, v in on.to_dict().items() if not k.startswith("trim_talker")}) == off
+    speech, other = speechlike(1.0), 0.1 * speechlike(0.8, f0=220.0, seed=1)
+    quiet = 0.0005 * np.random.default_rng(2).standard_normal(3200).astype(np.float32)
+    mix = np.concatenate([quiet, other, speech, other[::-1], quiet]).astype(np.float32)  # speech: samples 16000-32000
+    start, end = F.trim_bounds(mix, off)
+    assert start < 4000 and end > 44000  # the other voice is kept
+    ext = int(on.trim_talker_s * 16000) + 512  # the rule's margin, and a trimming frame
+    start, end = F.trim_bounds(mix, on)
+    assert 16000 - ext <= start <= 16000 and 32000 - 1024 <= end <= 32000 + ext
+    for gain in (0.01, 10.0):
+        assert F.trim_bounds(gain * mix, on) == (start, end)
+    clean = np.concatenate([np.zeros(16000, np.float32), speech, np.zeros(8000, np.float32)])
+    assert F.trim_bounds(clean, on) == F.trim_bounds(clean, off)
+    assert F.FeatureConfig(trim_db=None, trim_talker_db=15.0).trim_talker_db is None  # no trimming at all
+    with pytest.raises(ValueError, match="trim_talker_db"):
+        F.FeatureConfig(trim_talker_db=-3.0)
+    from ser.cli import build_parser
+
+    assert build_parser().parse_args(["train", "--data", "x", "--out", "y"]).trim_talker_db == 15  # the shipped recipe
+    assert build_parser().parse_args(["train", "--data", "x", "--out", "y", "--trim-talker-db", "0"]).trim_talker_db == 0
+
+
 def test_windows_and_model_inputs():
     cfg = F.FeatureConfig()
     frames, spans = F.clip_windows(speechlike(2.0), cfg)
