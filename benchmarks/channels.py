@@ -23,6 +23,9 @@ draws and new sessions each time, and pools them; deterministic conditions (gain
 ``laptop_session`` is the laptop chain with one room per speaker (each clip its own babble): a session on one
 laptop in one room, where ``laptop`` draws a new room for every clip.
 
+``tight_cut`` is no channel but how a corpus may ship its clips: each clip cut to its speech by the peak rule (frames
+within 30 dB of the loudest, ``ser.features.trim_bounds`` without ``trim_noise``), no silence left at either end.
+
 ``voice_higher`` and ``voice_lower`` are other voices, not channels: every clip of a test speaker with the formants
 scaled by 1.12 (0.89) and F0 by +2.5 (-2.5) semitones, through the WORLD vocoder (``ser.dataset.change_voice``).
 """
@@ -50,6 +53,8 @@ from ser.predict import Predictor  # noqa: E402
 
 #: Conditions of this benchmark beyond :data:`ser.channels.CONDITIONS`.
 SESSION_CONDITIONS = ("laptop_session",)
+#: Not a channel: clips cut tightly to their speech, as some corpora ship them (the peak rule of trimming alone).
+CUT_CONDITIONS = ("tight_cut",)
 #: Another voice, not another channel: each test speaker's clips with the formants and F0 scaled (formant ratio,
 #: F0 factor; :func:`ser.dataset.change_voice`, the WORLD vocoder): a longer or shorter vocal tract than any heard.
 VOICE_CONDITIONS = {"voice_higher": (1.12, 2 ** (2.5 / 12)), "voice_lower": (0.89, 2 ** (-2.5 / 12))}
@@ -63,6 +68,11 @@ def _degrade(cond: str, y: np.ndarray, *, sr: int, seed: int, others: list, sess
     """``y`` through condition ``cond``; ``session`` (the speaker's number) seeds what a session keeps."""
     if cond == "laptop_session":
         return channels.laptop(y, sr=sr, seed=seed, others=others, room_seed=10_000 + session)
+    if cond == "tight_cut":
+        from ser.features import FeatureConfig, trim_bounds
+
+        start, end = trim_bounds(y, FeatureConfig(sample_rate=sr, trim_noise=False))
+        return y[start:end]
     if cond in VOICE_CONDITIONS:
         from ser.dataset import change_voice
 
@@ -155,7 +165,7 @@ def main() -> None:
     ap.add_argument("--model", required=True, help="bundle with held-out test speakers")
     ap.add_argument("--data", nargs="+", default=[str(ROOT.parent / "shared" / "data" / "ravdess"),
                                                   str(ROOT.parent / "shared" / "data" / "emodb")])
-    names = [*channels.CONDITIONS, *SESSION_CONDITIONS, *VOICE_CONDITIONS]
+    names = [*channels.CONDITIONS, *SESSION_CONDITIONS, *CUT_CONDITIONS, *VOICE_CONDITIONS]
     ap.add_argument("--conditions", nargs="+", default=names, choices=names)
     ap.add_argument("--limit", type=int, default=0, help="at most N clips per speaker (0: all)")
     ap.add_argument("--seed", type=int, default=0)
