@@ -49,6 +49,7 @@ from ser import audio, channels  # noqa: E402
 from ser.adapt import session_order  # noqa: E402
 from ser.corpora import relabel, scan  # noqa: E402
 from ser.evaluate import clip_metrics  # noqa: E402
+from ser.features import FeatureConfig, trim_bounds  # noqa: E402
 from ser.predict import Predictor  # noqa: E402
 
 #: Conditions of this benchmark beyond :data:`ser.channels.CONDITIONS`.
@@ -69,8 +70,6 @@ def _degrade(cond: str, y: np.ndarray, *, sr: int, seed: int, others: list, sess
     if cond == "laptop_session":
         return channels.laptop(y, sr=sr, seed=seed, others=others, room_seed=10_000 + session)
     if cond == "tight_cut":
-        from ser.features import FeatureConfig, trim_bounds
-
         start, end = trim_bounds(y, FeatureConfig(sample_rate=sr, trim_noise=False))
         return y[start:end]
     if cond in VOICE_CONDITIONS:
