@@ -80,6 +80,8 @@ def model_card(cfg: BundleConfig, metrics: dict[str, Any], eda: dict[str, Any]) 
            "steady colouring (a fixed gain per band) cancels out of them" if cfg.input_kind == "stats" and fc.centred_blocks else "")
         + ("; each clip's leading and trailing silence trimmed, and steady noise at its ends too" if fc.trim_noise
            else "")
+        + (f" where it lasts at least {fc.trim_noise_min_s:g} s (a shorter quiet stretch at an end is a soft onset "
+           "or decay of speech)" if fc.trim_noise_min_s is not None else "")
         + (f"; a clip's ends cut where no frame comes within {fc.trim_talker_db:g} dB of its loud frames for more than "
            f"{fc.trim_talker_s:g} s (another, quieter voice before or after the talker)" if fc.trim_talker_db is not None
            else "")

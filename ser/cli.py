@@ -90,6 +90,7 @@ def _cmd_train(a: argparse.Namespace) -> int:
                              trim_db=None if a.no_trim else 30.0, voice_layout=a.voice_layout,
                              stats_floor_db=a.stats_floor_db, trim_noise=a.trim_noise,
                              trim_talker_db=a.trim_talker_db or None,
+                             trim_noise_min_s=(a.trim_noise_min_s or None) if a.trim_noise else None,
                              denoise=None if a.denoise == "off" else a.denoise,
                              blocks=DEFAULT_BLOCKS + (("whisper",) if a.whisper else ()),
                              whisper_compute=a.whisper_compute, whisper_model=a.whisper_model,
@@ -505,6 +506,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--trim-noise", action=argparse.BooleanOptionalAction, default=True,
                    help="trim steady noise at a clip's ends too (a fan, hum, other talkers 20 dB below the speech, "
                         "which stay within the 30 dB below the peak that silence trimming keeps; default: on)")
+    t.add_argument("--trim-noise-min-s", type=float, default=0.3, metavar="S",
+                   help="with --trim-noise, trim an end as noise only where its steady stretch lasts at least S "
+                        "seconds: a shorter one is the soft onset or decay of a clip already cut to its speech "
+                        "(default: 0.3, the shipped recipe: benchmarks/EXPERIMENTS.md, session 43; 0: any length)")
     t.add_argument("--trim-talker-db", type=float, default=15.0, metavar="DB",
                    help="trim a clip's ends where no frame comes within DB dB of its loud frames for more than 0.3 s: "
                         "another, quieter voice before or after the talker's speech (default: 15, the shipped recipe: "

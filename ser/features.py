@@ -81,6 +81,10 @@ class FeatureConfig:
     hop_s: float = 1.0  # hop between windows of a long clip (timeline)
     trim_db: float | None = 30.0  # trim leading/trailing silence quieter than peak - trim_db
     trim_noise: bool = True  # trim steady noise at the ends too, not only what is trim_db below the peak
+    # with trim_noise: an end is trimmed as noise only where the steady stretch it holds lasts at least this long (s);
+    # a shorter quiet stretch at an end is a soft onset or a decay of speech in a clip cut to its speech (a corpus's
+    # tight clips, a window of a stream), and that end keeps the peak rule (None: any length; :func:`trim_bounds`)
+    trim_noise_min_s: float | None = None
     # trim ends where no frame comes within this many dB of the clip's loud frames for longer than trim_talker_s:
     # another, quieter voice or noise before and after the talker's speech (None: off; :func:`trim_bounds`)
     trim_talker_db: float | None = None
@@ -135,6 +139,10 @@ class FeatureConfig:
         if self.trim_db is None:  # no trimming at all: no noise or talker trimming either
             object.__setattr__(self, "trim_noise", False)
             object.__setattr__(self, "trim_talker_db", None)
+        if not self.trim_noise:  # one spelling, one digest
+            object.__setattr__(self, "trim_noise_min_s", None)
+        if self.trim_noise_min_s is not None and not self.trim_noise_min_s > 0:
+            raise ValueError(f"trim_noise_min_s must be positive (or None), got {self.trim_noise_min_s}")
         if self.trim_talker_db is not None and not (self.trim_talker_db > 0 and self.trim_talker_s >= 0):
             raise ValueError(f"trim_talker_db must be positive and trim_talker_s not negative, got "
                              f"{self.trim_talker_db} and {self.trim_talker_s}")
@@ -277,6 +285,7 @@ class FeatureConfig:
             if self.whisper_model != "tiny.en" or self.whisper_layers is not None:  # tiny.en's digests unchanged
                 keys += ("whisper_layers",)
         keys += ("trim_noise",) if self.trim_noise else ()  # digests of configs without it unchanged
+        keys += ("trim_noise_min_s",) if self.trim_noise_min_s is not None else ()
         keys += ("trim_talker_db", "trim_talker_s") if self.trim_talker_db is not None else ()
         keys += ("denoise",) if self.denoise else ()
         keys += ("remove_dc",) if self.remove_dc else ()
@@ -338,21 +347,27 @@ END_NOISE_RUN = 5
 _TRIM_FRAME, _TRIM_HOP = 512, 128
 
 
-def _speech_onset(power: np.ndarray, base: float, peak: float, sr: int) -> int | None:
+def _speech_onset(power: np.ndarray, base: float, peak: float, sr: int, min_s: float | None = None) -> int | None:
     """Index of the frame where speech starts in frame powers ``power [shape=(f,)]``: the first frame above
     ``base`` (the peak rule), or, where the first :data:`END_NOISE_S` seconds hold steady noise well below the
-    ``peak``, the first of :data:`END_NOISE_RUN` frames in a row above that noise + :data:`END_NOISE_MARGIN_DB`.
-    None if no frame qualifies."""
+    ``peak``, the first of :data:`END_NOISE_RUN` frames in a row above that noise + :data:`END_NOISE_MARGIN_DB` —
+    unless that stretch of noise is shorter than ``min_s`` seconds (then it was speech: the peak rule). None if no
+    frame qualifies."""
+    above = np.flatnonzero(power > base)
+    by_peak = int(above[0]) if above.size else None
     k = max(1, int(END_NOISE_S * sr / _TRIM_HOP))
     lo, noise, hi = (float(v) for v in np.percentile(power[:k], [10, 50, 90]))
     thr = max(base, noise * 10.0 ** (END_NOISE_MARGIN_DB / 10.0))
     steady = hi <= lo * 10.0 ** (END_NOISE_SPREAD_DB / 10.0)
     if not steady or noise >= peak * 10.0 ** (-END_NOISE_GAP_DB / 10.0) or thr <= base:
-        above = np.flatnonzero(power > base)
-        return int(above[0]) if above.size else None
+        return by_peak
     runs = np.convolve((power > thr).astype(np.int32), np.ones(END_NOISE_RUN, np.int32), "valid")
     start = np.flatnonzero(runs == END_NOISE_RUN)
-    return int(start[0]) if start.size else None
+    if not start.size:
+        return None
+    if min_s is not None and start[0] * _TRIM_HOP < min_s * sr:
+        return by_peak
+    return int(start[0])
 
 
 def trim_bounds(y: np.ndarray, cfg: FeatureConfig) -> tuple[int, int]:
@@ -362,7 +377,9 @@ def trim_bounds(y: np.ndarray, cfg: FeatureConfig) -> tuple[int, int]:
     ``librosa.effects.trim``, in plain numpy: librosa's version JIT-compiles on first use and costs
     ~3 s of cold start in every process). With ``cfg.trim_noise`` (the default) an end that holds steady noise
     (a fan, hum, other talkers 20 dB below the speech, which sit within ``trim_db`` of the peak) is trimmed up to
-    where the speech rises above that noise (:func:`_speech_onset`). Never trims a clip below 0.25 s.
+    where the speech rises above that noise (:func:`_speech_onset`); with ``cfg.trim_noise_min_s`` only where that
+    noise lasts at least so long, so a clip already cut to its speech loses none of its soft onset or decay (trimming
+    such a clip again changes less). Never trims a clip below 0.25 s.
     """
     frame, hop = _TRIM_FRAME, _TRIM_HOP
     if cfg.trim_db is None or y.size < frame:
@@ -372,8 +389,8 @@ def trim_bounds(y: np.ndarray, cfg: FeatureConfig) -> tuple[int, int]:
     peak = float(power.max())
     base = peak * 10.0 ** (-cfg.trim_db / 10.0)
     if cfg.trim_noise:
-        first = _speech_onset(power, base, peak, cfg.sample_rate)
-        last = _speech_onset(power[::-1], base, peak, cfg.sample_rate)
+        first = _speech_onset(power, base, peak, cfg.sample_rate, cfg.trim_noise_min_s)
+        last = _speech_onset(power[::-1], base, peak, cfg.sample_rate, cfg.trim_noise_min_s)
         if first is not None and last is not None:
             start, end = first * hop, min(y.size, (len(power) - 1 - last) * hop + frame)
             if end - start >= int(0.25 * cfg.sample_rate):

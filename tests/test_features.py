@@ -123,6 +123,35 @@ def test_trim_noise_drops_steady_noise_at_the_ends():
     assert not build_parser().parse_args(["train", "--data", "x", "--out", "y", "--no-trim-noise"]).trim_noise
 
 
+def test_trim_noise_min_s_keeps_the_soft_ends_of_a_clip_cut_to_its_speech():
+    """``trim_noise_min_s``: a clip cut to its speech (a corpus's tight clips, a stream's window) that starts and ends
+    on 0.2 s of a steady, quiet voiced sound looks like steady noise at its ends, so ``trim_noise`` alone cut both
+    away; lasting less than ``trim_noise_min_s`` they stay. A second of noise before and after the speech is trimmed
+    as before, whatever the gain; the setting is in the cache digest only when set, and off without ``trim_noise``."""
+    old, new = F.FeatureConfig(), F.FeatureConfig(trim_noise_min_s=0.3)
+    assert old.trim_noise_min_s is None and old.digest() != new.digest()
+    assert F.FeatureConfig.from_dict(new.to_dict()) == new
+    assert F.FeatureConfig.from_dict({k: v for k, v in new.to_dict().items() if k != "trim_noise_min_s"}) == old
+    speech = speechlike(1.0)
+    t = np.arange(3200) / 16000
+    soft = 0.02 * sum(np.sin(2 * np.pi * 140 * k * t) / k for k in range(1, 8))  # ~20 dB below the speech, steady
+    cut = np.concatenate([soft, speech, soft[::-1]]).astype(np.float32)
+    start, end = F.trim_bounds(cut, old)
+    assert start > 2000 and end < cut.size - 2000  # the soft ends taken for noise
+    for gain in (0.01, 1.0, 10.0):
+        assert F.trim_bounds(gain * cut, new) == (0, cut.size)
+    noise = np.random.default_rng(0).standard_normal(16000).astype(np.float32) * 0.1 * np.sqrt(np.mean(speech**2))
+    noisy = np.concatenate([noise, speech + noise[:speech.size], noise[::-1]])
+    assert F.trim_bounds(noisy, new) == F.trim_bounds(noisy, old)
+    assert 14500 < F.trim_bounds(noisy, new)[0] <= 16500  # the noise before the speech still goes
+    assert F.FeatureConfig(trim_noise=False, trim_noise_min_s=0.3).trim_noise_min_s is None
+    with pytest.raises(ValueError, match="trim_noise_min_s"):
+        F.FeatureConfig(trim_noise_min_s=-0.1)
+    from ser.cli import build_parser
+
+    assert build_parser().parse_args(["train", "--data", "x", "--out", "y"]).trim_noise_min_s == 0.3  # shipped recipe
+
+
 def test_trim_talker_drops_a_quieter_voice_at_the_ends():
     """``trim_talker_db``: another voice 20 dB below the talker before and after the speech starts and stops like
     speech (no steady noise), so both the peak rule and ``trim_noise`` keep it; the rule keeps the talker's speech and
