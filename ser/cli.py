@@ -506,10 +506,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--trim-noise", action=argparse.BooleanOptionalAction, default=True,
                    help="trim steady noise at a clip's ends too (a fan, hum, other talkers 20 dB below the speech, "
                         "which stay within the 30 dB below the peak that silence trimming keeps; default: on)")
-    t.add_argument("--trim-noise-min-s", type=float, default=0.3, metavar="S",
+    t.add_argument("--trim-noise-min-s", type=float, default=0.0, metavar="S",
                    help="with --trim-noise, trim an end as noise only where its steady stretch lasts at least S "
                         "seconds: a shorter one is the soft onset or decay of a clip already cut to its speech "
-                        "(default: 0.3, the shipped recipe: benchmarks/EXPERIMENTS.md, session 43; 0: any length)")
+                        "(default: 0, any length; 0.3 was measured, not shipped: benchmarks/EXPERIMENTS.md, session 43)")
     t.add_argument("--trim-talker-db", type=float, default=15.0, metavar="DB",
                    help="trim a clip's ends where no frame comes within DB dB of its loud frames for more than 0.3 s: "
                         "another, quieter voice before or after the talker's speech (default: 15, the shipped recipe: "

@@ -166,8 +166,7 @@ def test_ser_train_small_subset_end_to_end(tmp_path, capsys):
     assert len(hist["loss"]) == 3 and "val_loss" not in hist  # the shipped model: every speaker trains
     assert all(len(h["val_loss"]) == 3 for h in hist["folds"])  # each fold's unseen speakers, watched only
     # speaker adaptation: a prior in the bundle, and the running protocol on the out-of-fold speakers
-    # the CLI's defaults (noise trimmed only where it lasts 0.3 s, talker trim, mel centred)
-    fcfg = FeatureConfig(trim_noise_min_s=0.3, trim_talker_db=15.0, centred_blocks=("mel",))
+    fcfg = FeatureConfig(trim_talker_db=15.0, centred_blocks=("mel",))  # the CLI's defaults (talker trim, mel centred)
     assert FeatureConfig.from_dict(cfg2["features"]) == fcfg
     prior = json.loads((out / "adaptation.json").read_text())
     assert len(prior["mean"]) == fcfg.n_stats and prior["level_index"] == fcfg.n_stats - 1
