@@ -15,7 +15,8 @@ mixed from *other test speakers'* clips, never training voices: up to 8 clips of
 mostly different people; ``talker20`` is one other talker), then predicted twice: unadapted
 (each clip alone) and with ``--adapt running`` (per speaker, clips in seeded random order, each
 predicted with a profile of that speaker's earlier clips only — the same degraded channel, as a
-session through one microphone would be). Prints UAR per corpus as a Markdown table and writes JSON.
+session through one microphone would be). Prints UAR per corpus as a Markdown table and writes JSON; where ``--json``
+already holds a table of the same bundle, clips and draws, the conditions run replace their rows and the others stay.
 
 ``--draws N`` scores every clip of a random condition (noise, room, EQ: whatever its seed draws) N times, with new
 draws and new sessions each time, and pools them; deterministic conditions (gain, AGC, codecs, telephone) run once.
@@ -159,6 +160,18 @@ def table(res: dict) -> str:
     return "\n".join(lines)
 
 
+def merged(earlier: dict | None, res: dict, *, order: list[str]) -> dict:
+    """``res`` with the rows of ``earlier`` (a JSON table this benchmark wrote) that it did not re-run, where both
+    measured the same bundle on the same clips with the same draws; else ``res`` alone. Re-running a few conditions
+    updates their rows of the table instead of replacing the whole table with them. Rows in ``order``."""
+    same = earlier is not None and all(earlier.get(k) == res.get(k) for k in ("model", "n", "speakers", "draws"))
+    if not same or not isinstance(earlier.get("conditions"), dict):
+        return res
+    rows = {**earlier["conditions"], **res["conditions"]}
+    rank = {name: i for i, name in enumerate(order)}
+    return {**res, "conditions": dict(sorted(rows.items(), key=lambda kv: rank.get(kv[0], len(rank))))}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", required=True, help="bundle with held-out test speakers")
@@ -177,7 +190,13 @@ def main() -> None:
         ap.error("--draws must be 1 or more")
     res = run(a.model, a.data, a.conditions, a.limit, a.seed, a.draws)
     print(table(res))
-    tmp = Path(a.json).with_suffix(".tmp")
+    out = Path(a.json)
+    try:
+        earlier = json.loads(out.read_text()) if out.exists() else None
+    except ValueError:
+        earlier = None  # not a table of this benchmark: replaced
+    res = merged(earlier, res, order=names)
+    tmp = out.with_suffix(".tmp")
     tmp.write_text(json.dumps(res, indent=2) + "\n")
     tmp.replace(a.json)
     print(f"written to {a.json}", file=sys.stderr)

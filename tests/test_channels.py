@@ -477,3 +477,27 @@ def test_clipping_sticks_that_share_of_samples_at_the_rails_and_keeps_the_peak()
         assert percent * 0.7 <= stuck <= percent * 1.3 + 0.5, (percent, stuck)
     np.testing.assert_array_equal(ch.clipping(y, percent=0.0), y)
     assert not np.any(ch.clipping(np.zeros(100, np.float32), percent=10.0))
+
+
+def test_channel_benchmark_rerun_keeps_the_rows_it_did_not_run():
+    """``benchmarks/channels.py --conditions ...`` into an existing table of the same bundle, clips and draws
+    replaces those rows and keeps the others (a re-run of one row once replaced the whole committed table); a table
+    of another bundle or draw count is replaced whole."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "channels.py"
+    spec = importlib.util.spec_from_file_location("channels_benchmark", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    head = {"model": "/b", "n": 3, "speakers": ["a"], "draws": 3}
+    row = lambda u: {"ravdess": {"uar": u}}  # noqa: E731
+    earlier = {**head, "conditions": {"clean": row(0.8), "laptop": row(0.6), "tight_cut": row(0.7)}}
+    new = {**head, "conditions": {"tight_cut": row(0.75), "babble10": row(0.5)}}
+    order = ["clean", "babble10", "laptop", "tight_cut"]
+    got = bench.merged(earlier, new, order=order)
+    assert list(got["conditions"]) == order
+    assert got["conditions"]["tight_cut"] == row(0.75) and got["conditions"]["laptop"] == row(0.6)
+    assert bench.merged({**earlier, "draws": 1}, new, order=order) == new
+    assert bench.merged({**earlier, "model": "/other"}, new, order=order) == new
+    assert bench.merged(None, new, order=order) == new
