@@ -125,6 +125,10 @@ def test_card_says_which_frames_count():
                         features=FeatureConfig(trim_noise=False), corpora=("ravdess",), split=split)
     assert "steady noise at its ends too" in model_card(_cfg(split), {"test": TEST}, {})
     assert "steady noise" not in model_card(peak, {"test": TEST}, {})  # bundles written before it
+    assert "where it lasts at least" not in model_card(_cfg(split), {"test": TEST}, {})
+    min_s = BundleConfig(labels=LABELS, model_type="linear", input_kind="stats",
+                         features=FeatureConfig(trim_noise_min_s=0.3), corpora=("ravdess",), split=split)
+    assert "steady noise at its ends too where it lasts at least 0.3 s" in model_card(min_s, {"test": TEST}, {})
     assert "noise under the speech" not in model_card(_cfg(split), {"test": TEST}, {})  # no denoising by default
     for mode, where in (("spectral", "spectral blocks' spectrogram"), ("signal", "waveform every block hears")):
         cfg = BundleConfig(labels=LABELS, model_type="linear", input_kind="stats",
