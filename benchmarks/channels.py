@@ -50,7 +50,7 @@ from ser import audio, channels  # noqa: E402
 from ser.adapt import session_order  # noqa: E402
 from ser.corpora import relabel, scan  # noqa: E402
 from ser.evaluate import clip_metrics  # noqa: E402
-from ser.features import FeatureConfig, trim_bounds  # noqa: E402
+from ser.features import FeatureConfig, file_digest, trim_bounds  # noqa: E402
 from ser.predict import Predictor  # noqa: E402
 
 #: Conditions of this benchmark beyond :data:`ser.channels.CONDITIONS`.
@@ -105,7 +105,8 @@ def run(model: str, data: list[str], conditions: list[str], limit: int, seed: in
     clean = [audio.load(p, sr=pred.sample_rate) for p in man["path"]]
     labels = list(pred.labels)
     y = np.array([labels.index(e) for e in man["emotion"]])
-    out: dict = {"model": str(model), "n": len(man), "speakers": sorted(set(man["speaker"])),
+    out: dict = {"model": str(model), "bundle": file_digest(Path(model) / "config.json")[:12],  # a retrained one differs
+                 "n": len(man), "speakers": sorted(set(man["speaker"])),
                  "babble_pool": f"up to 8 clips of each other held-out speaker (ser.channels.babble_pool, seed {seed})",
                  "draws": draws, "conditions": {}}
     spk_all = man["speaker"].to_numpy()
@@ -162,9 +163,9 @@ def table(res: dict) -> str:
 
 def merged(earlier: dict | None, res: dict, *, order: list[str]) -> dict:
     """``res`` with the rows of ``earlier`` (a JSON table this benchmark wrote) that it did not re-run, where both
-    measured the same bundle on the same clips with the same draws; else ``res`` alone. Re-running a few conditions
+    measured the same bundle (path and ``config.json``) on the same clips with the same draws; else ``res`` alone. Re-running a few conditions
     updates their rows of the table instead of replacing the whole table with them. Rows in ``order``."""
-    same = earlier is not None and all(earlier.get(k) == res.get(k) for k in ("model", "n", "speakers", "draws"))
+    same = earlier is not None and all(earlier.get(k) == res.get(k) for k in ("model", "bundle", "n", "speakers", "draws"))
     if not same or not isinstance(earlier.get("conditions"), dict):
         return res
     rows = {**earlier["conditions"], **res["conditions"]}

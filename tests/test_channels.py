@@ -482,7 +482,7 @@ def test_clipping_sticks_that_share_of_samples_at_the_rails_and_keeps_the_peak()
 def test_channel_benchmark_rerun_keeps_the_rows_it_did_not_run():
     """``benchmarks/channels.py --conditions ...`` into an existing table of the same bundle, clips and draws
     replaces those rows and keeps the others (a re-run of one row once replaced the whole committed table); a table
-    of another bundle or draw count is replaced whole."""
+    of another bundle (or one retrained at the same path) or draw count is replaced whole."""
     import importlib.util
     from pathlib import Path
 
@@ -490,7 +490,7 @@ def test_channel_benchmark_rerun_keeps_the_rows_it_did_not_run():
     spec = importlib.util.spec_from_file_location("channels_benchmark", path)
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
-    head = {"model": "/b", "n": 3, "speakers": ["a"], "draws": 3}
+    head = {"model": "/b", "bundle": "0123456789ab", "n": 3, "speakers": ["a"], "draws": 3}
     row = lambda u: {"ravdess": {"uar": u}}  # noqa: E731
     earlier = {**head, "conditions": {"clean": row(0.8), "laptop": row(0.6), "tight_cut": row(0.7)}}
     new = {**head, "conditions": {"tight_cut": row(0.75), "babble10": row(0.5)}}
@@ -500,4 +500,5 @@ def test_channel_benchmark_rerun_keeps_the_rows_it_did_not_run():
     assert got["conditions"]["tight_cut"] == row(0.75) and got["conditions"]["laptop"] == row(0.6)
     assert bench.merged({**earlier, "draws": 1}, new, order=order) == new
     assert bench.merged({**earlier, "model": "/other"}, new, order=order) == new
+    assert bench.merged({**earlier, "bundle": "ba9876543210"}, new, order=order) == new  # retrained at the same path
     assert bench.merged(None, new, order=order) == new
