@@ -50,7 +50,7 @@ from ser import audio, channels  # noqa: E402
 from ser.adapt import session_order  # noqa: E402
 from ser.corpora import relabel, scan  # noqa: E402
 from ser.evaluate import clip_metrics  # noqa: E402
-from ser.features import FeatureConfig, file_digest, trim_bounds  # noqa: E402
+from ser.features import FeatureConfig, file_digest, trim  # noqa: E402
 from ser.predict import Predictor  # noqa: E402
 
 #: Conditions of this benchmark beyond :data:`ser.channels.CONDITIONS`.
@@ -71,8 +71,7 @@ def _degrade(cond: str, y: np.ndarray, *, sr: int, seed: int, others: list, sess
     if cond == "laptop_session":
         return channels.laptop(y, sr=sr, seed=seed, others=others, room_seed=10_000 + session)
     if cond == "tight_cut":
-        start, end = trim_bounds(y, FeatureConfig(sample_rate=sr, trim_noise=False))
-        return y[start:end]
+        return trim(y, FeatureConfig(sample_rate=sr, trim_noise=False))
     if cond in VOICE_CONDITIONS:
         from ser.dataset import change_voice
 
@@ -163,9 +162,11 @@ def table(res: dict) -> str:
 
 def merged(earlier: dict | None, res: dict, *, order: list[str]) -> dict:
     """``res`` with the rows of ``earlier`` (a JSON table this benchmark wrote) that it did not re-run, where both
-    measured the same bundle (path and ``config.json``) on the same clips with the same draws; else ``res`` alone. Re-running a few conditions
-    updates their rows of the table instead of replacing the whole table with them. Rows in ``order``."""
-    same = earlier is not None and all(earlier.get(k) == res.get(k) for k in ("model", "bundle", "n", "speakers", "draws"))
+    measured the same bundle (path and ``config.json``) on the same clips with the same draws; else ``res`` alone.
+    Re-running a few conditions updates their rows of the table instead of replacing the whole table with them. Rows
+    in ``order``."""
+    keys = ("model", "bundle", "n", "speakers", "draws")
+    same = earlier is not None and all(earlier.get(k) == res.get(k) for k in keys)
     if not same or not isinstance(earlier.get("conditions"), dict):
         return res
     rows = {**earlier["conditions"], **res["conditions"]}

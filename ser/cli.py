@@ -90,7 +90,7 @@ def _cmd_train(a: argparse.Namespace) -> int:
                              trim_db=None if a.no_trim else 30.0, voice_layout=a.voice_layout,
                              stats_floor_db=a.stats_floor_db, trim_noise=a.trim_noise,
                              trim_talker_db=a.trim_talker_db or None,
-                             trim_noise_min_s=(a.trim_noise_min_s or None) if a.trim_noise else None,
+                             trim_noise_min_s=a.trim_noise_min_s or None,  # off without --trim-noise (FeatureConfig)
                              denoise=None if a.denoise == "off" else a.denoise,
                              blocks=DEFAULT_BLOCKS + (("whisper",) if a.whisper else ()),
                              whisper_compute=a.whisper_compute, whisper_model=a.whisper_model,

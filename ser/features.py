@@ -353,20 +353,22 @@ def _speech_onset(power: np.ndarray, base: float, peak: float, sr: int, min_s: f
     ``peak``, the first of :data:`END_NOISE_RUN` frames in a row above that noise + :data:`END_NOISE_MARGIN_DB` —
     unless that stretch of noise is shorter than ``min_s`` seconds (then it was speech: the peak rule). None if no
     frame qualifies."""
-    above = np.flatnonzero(power > base)
-    by_peak = int(above[0]) if above.size else None
+    def by_peak() -> int | None:
+        above = np.flatnonzero(power > base)
+        return int(above[0]) if above.size else None
+
     k = max(1, int(END_NOISE_S * sr / _TRIM_HOP))
     lo, noise, hi = (float(v) for v in np.percentile(power[:k], [10, 50, 90]))
     thr = max(base, noise * 10.0 ** (END_NOISE_MARGIN_DB / 10.0))
     steady = hi <= lo * 10.0 ** (END_NOISE_SPREAD_DB / 10.0)
     if not steady or noise >= peak * 10.0 ** (-END_NOISE_GAP_DB / 10.0) or thr <= base:
-        return by_peak
+        return by_peak()
     runs = np.convolve((power > thr).astype(np.int32), np.ones(END_NOISE_RUN, np.int32), "valid")
     start = np.flatnonzero(runs == END_NOISE_RUN)
     if not start.size:
         return None
     if min_s is not None and start[0] * _TRIM_HOP < min_s * sr:
-        return by_peak
+        return by_peak()
     return int(start[0])
 
 
